@@ -1,0 +1,70 @@
+"""Start moto's AWS emulator for the xtask's tests and rehearsal.
+
+Why a launcher instead of `moto_server`:
+- it binds 127.0.0.1 on a port the kernel picks and prints that port, so two test
+  binaries never race for a port;
+- it exits when its standard input closes, so the emulator dies with the process that
+  started it, even when that process panics or is killed;
+- real CloudFront reports a new invalidation as `InProgress` and later `Completed`
+  (the SDK waiter matches `Completed` exactly), while moto reports `COMPLETED` at once.
+  Here an invalidation reports `InProgress` for INVALIDATION_SECONDS, then `Completed`,
+  so the waiter is exercised as it is against AWS.
+
+Prints one line, `port=<port>`, once the server accepts connections.
+"""
+
+import logging
+import os
+import sys
+import threading
+import time
+
+INVALIDATION_SECONDS = float(os.environ.get("XTASK_EMULATOR_INVALIDATION_SECONDS", "1.5"))
+
+
+def patch_cloudfront_invalidations() -> None:
+    from moto.cloudfront import models
+
+    original_init = models.Invalidation.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self._completes_at = time.monotonic() + INVALIDATION_SECONDS
+
+    def status(self):
+        return "InProgress" if time.monotonic() < self._completes_at else "Completed"
+
+    def ignore_set(self, _value):
+        pass
+
+    models.Invalidation.__init__ = init
+    models.Invalidation.status = property(status, ignore_set)
+
+
+def exit_when_parent_goes_away() -> None:
+    sys.stdin.read()
+    os._exit(0)
+
+
+def main() -> None:
+    try:
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    except ImportError as error:
+        sys.stderr.write(
+            f"moto is not installed for {sys.executable} ({error}).\n"
+            "Install it with `cargo xtask ci` (it creates target/ci-venv) "
+            "or `pip install 'moto[server]'`.\n"
+        )
+        sys.exit(3)
+    # werkzeug logs every request to stderr; the tests' output should stay readable.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    patch_cloudfront_invalidations()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    print(f"port={port}", flush=True)
+    exit_when_parent_goes_away()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+//! Adapters: the only code that touches the world (files of the checkout, processes,
+//! AWS). Commands combine them with the pure `domain`.
+
+pub mod aws;
+pub mod emulator;
+pub mod workspace;

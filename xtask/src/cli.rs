@@ -1,0 +1,31 @@
+//! The command line. Kept apart from `main` so tests (and the pipeline check) can parse
+//! command lines with the exact definition the binary uses.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::ci;
+
+const EXAMPLES: &str = "\
+Examples:
+  cargo xtask ci                                  install missing tools, run every check and test";
+
+/// Release automation for ReadySet: AMIs, CloudFormation templates and the installer.
+///
+/// Every command that changes something accepts --dry-run, which prints the whole plan
+/// and changes nothing. AWS credentials come from the standard chain (environment,
+/// profile, SSO, instance role); AWS_ENDPOINT_URL points every AWS call elsewhere.
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    /// Print the whole plan (commands, keys, sizes, checksums) and change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Ci(ci::Args),
+}

@@ -1,0 +1,5 @@
+//! The pure core: rules and data shapes of a release. Nothing here touches the file
+//! system, a process or the network, so all of it is tested without any of them.
+
+pub mod config;
+pub mod tag;

@@ -1,0 +1,23 @@
+//! Release automation for this repository, run as `cargo xtask <command>`.
+//!
+//! `domain` is the pure core (release names, configuration, ...); `adapters` touch the
+//! world (checkout, processes, AWS); `commands` put the two together, one module each.
+
+pub mod adapters;
+pub mod cli;
+pub mod commands;
+pub mod domain;
+
+use anyhow::Result;
+
+use crate::{
+    adapters::workspace::Workspace,
+    cli::{Cli, Command},
+};
+
+pub fn run(cli: Cli) -> Result<()> {
+    let workspace = Workspace::locate()?;
+    match cli.command {
+        Command::Ci(args) => commands::ci::run(&workspace, args, cli.dry_run),
+    }
+}
