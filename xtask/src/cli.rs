@@ -3,10 +3,12 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::ci;
+use crate::commands::{ci, release};
 
 const EXAMPLES: &str = "\
 Examples:
+  cargo xtask release v2024.06.1 --dry-run        show the change that sets the release constants
+  cargo xtask release v2024.06.1 --check          fail unless the checkout carries that release
   cargo xtask ci                                  install missing tools, run every check and test";
 
 /// Release automation for ReadySet: AMIs, CloudFormation templates and the installer.
@@ -27,5 +29,6 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    Release(release::Args),
     Ci(ci::Args),
 }

@@ -18,6 +18,7 @@ use crate::{
 pub fn run(cli: Cli) -> Result<()> {
     let workspace = Workspace::locate()?;
     match cli.command {
+        Command::Release(args) => commands::release::run(&workspace, args, cli.dry_run),
         Command::Ci(args) => commands::ci::run(&workspace, args, cli.dry_run),
     }
 }

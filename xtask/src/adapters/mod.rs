@@ -3,4 +3,6 @@
 
 pub mod aws;
 pub mod emulator;
+pub mod files;
+pub mod git;
 pub mod workspace;

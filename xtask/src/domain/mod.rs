@@ -2,4 +2,6 @@
 //! system, a process or the network, so all of it is tested without any of them.
 
 pub mod config;
+pub mod constants_file;
+pub mod pipeline;
 pub mod tag;
