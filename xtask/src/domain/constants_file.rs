@@ -340,8 +340,8 @@ mod tests {
                 "{case}"
             );
             let rewritten = file.rewrite(&new("v2024.06.1", "v2024.06.1-cfn"));
-            let tag_at = text.find(&format!("READYSET_TAG: &")).unwrap();
-            let cfn_at = text.find(&format!("CFN_VERSION: &")).unwrap();
+            let tag_at = text.find("READYSET_TAG: &").unwrap();
+            let cfn_at = text.find("CFN_VERSION: &").unwrap();
             let mut expected = text.to_string();
             let tag_pos = tag_at + text[tag_at..].find(tag_literal).unwrap();
             let cfn_pos = cfn_at + text[cfn_at..].find(cfn_literal).unwrap();
