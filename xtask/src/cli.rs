@@ -3,12 +3,14 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{ci, release};
+use crate::commands::{build_installer, ci, release};
 
 const EXAMPLES: &str = "\
 Examples:
   cargo xtask release v2024.06.1 --dry-run        show the change that sets the release constants
   cargo xtask release v2024.06.1 --check          fail unless the checkout carries that release
+  cargo xtask build-installer --target x86_64-unknown-linux-musl
+                                                  build, strip and checksum the installer for one target
   cargo xtask ci                                  install missing tools, run every check and test";
 
 /// Release automation for ReadySet: AMIs, CloudFormation templates and the installer.
@@ -30,5 +32,6 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     Release(release::Args),
+    BuildInstaller(build_installer::Args),
     Ci(ci::Args),
 }

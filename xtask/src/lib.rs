@@ -19,6 +19,9 @@ pub fn run(cli: Cli) -> Result<()> {
     let workspace = Workspace::locate()?;
     match cli.command {
         Command::Release(args) => commands::release::run(&workspace, args, cli.dry_run),
+        Command::BuildInstaller(args) => {
+            commands::build_installer::run(&workspace, args, cli.dry_run)
+        }
         Command::Ci(args) => commands::ci::run(&workspace, args, cli.dry_run),
     }
 }

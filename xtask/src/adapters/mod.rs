@@ -5,4 +5,5 @@ pub mod aws;
 pub mod emulator;
 pub mod files;
 pub mod git;
+pub mod tools;
 pub mod workspace;

@@ -10,7 +10,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::adapters::{emulator, workspace::Workspace};
+use crate::adapters::{emulator, tools::which, workspace::Workspace};
 
 /// Run every check the way CI does, installing missing tools first.
 ///
@@ -286,12 +286,6 @@ fn requirements(workspace: &Workspace) -> Result<String> {
 
 fn venv_stamp(workspace: &Workspace) -> PathBuf {
     emulator::ci_venv(&workspace.root).join("installed-requirements.txt")
-}
-
-fn which(command: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(command))
-        .find(|path| path.is_file())
 }
 
 /// One check: a program and its arguments, run from the workspace root.

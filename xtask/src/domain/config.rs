@@ -47,6 +47,27 @@ pub enum BuildHost {
     Macos,
 }
 
+impl BuildHost {
+    pub fn of_triple(triple: &str) -> Option<BuildHost> {
+        if triple.contains("-apple-darwin") {
+            Some(BuildHost::Macos)
+        } else if triple.contains("-linux") {
+            Some(BuildHost::Linux)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for BuildHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BuildHost::Linux => "linux",
+            BuildHost::Macos => "macos",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Template {
@@ -240,6 +261,56 @@ impl ReleaseConfig {
         self.targets.iter().find(|target| target.triple == triple)
     }
 
+    /// The target `build-installer` builds on a host: the one asked for, which must be
+    /// configured and belong to this kind of host; or else the host's own triple when it
+    /// is configured; or else the only target configured for this kind of host.
+    pub fn select_target(
+        &self,
+        requested: Option<&str>,
+        host_triple: &str,
+    ) -> Result<&InstallerTarget> {
+        let host_kind = BuildHost::of_triple(host_triple);
+        let supported = || {
+            self.targets
+                .iter()
+                .map(|t| format!("{} (built on {})", t.triple, t.build_host))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let target = match requested {
+            Some(triple) => self.target(triple).with_context(|| {
+                format!(
+                    "{triple} is not an installer target; the configured targets are: {}",
+                    supported()
+                )
+            })?,
+            None => {
+                let for_host: Vec<_> = self
+                    .targets
+                    .iter()
+                    .filter(|t| Some(t.build_host) == host_kind)
+                    .collect();
+                match (self.target(host_triple), for_host.as_slice()) {
+                    (Some(target), _) => target,
+                    (None, [only]) => only,
+                    _ => bail!(
+                        "this host ({host_triple}) is not itself an installer target; pass --target with one of: {}",
+                        supported()
+                    ),
+                }
+            }
+        };
+        if Some(target.build_host) != host_kind {
+            bail!(
+                "{} is built on {} build hosts and this host is {host_triple}; run this on a {} agent",
+                target.triple,
+                target.build_host,
+                target.build_host
+            );
+        }
+        Ok(target)
+    }
+
     pub fn public_templates(&self) -> impl Iterator<Item = &Template> {
         self.templates
             .iter()
@@ -318,6 +389,69 @@ mod tests {
             .templates
             .iter()
             .any(|t| t.visibility == Visibility::Internal));
+    }
+
+    #[test]
+    fn the_target_to_build_follows_the_host() {
+        let config = ReleaseConfig::default();
+        let pick = |requested, host| {
+            config
+                .select_target(requested, host)
+                .map(|t| t.triple.clone())
+        };
+        assert_eq!(
+            pick(None, "x86_64-unknown-linux-gnu").unwrap(),
+            "x86_64-unknown-linux-musl"
+        );
+        assert_eq!(
+            pick(None, "aarch64-apple-darwin").unwrap(),
+            "aarch64-apple-darwin"
+        );
+        assert_eq!(
+            pick(None, "x86_64-apple-darwin").unwrap(),
+            "x86_64-apple-darwin"
+        );
+        assert_eq!(
+            pick(Some("x86_64-apple-darwin"), "aarch64-apple-darwin").unwrap(),
+            "x86_64-apple-darwin"
+        );
+        assert_eq!(
+            pick(
+                Some("x86_64-unknown-linux-musl"),
+                "x86_64-unknown-linux-gnu"
+            )
+            .unwrap(),
+            "x86_64-unknown-linux-musl"
+        );
+
+        let unknown = pick(Some("x86_64-pc-windows-msvc"), "x86_64-unknown-linux-gnu")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("x86_64-pc-windows-msvc is not an installer target"),
+            "{unknown}"
+        );
+        assert!(
+            unknown.contains(
+                "x86_64-unknown-linux-musl (built on linux), x86_64-apple-darwin (built on macos)"
+            ),
+            "{unknown}"
+        );
+        let wrong_host = pick(Some("aarch64-apple-darwin"), "x86_64-unknown-linux-gnu")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wrong_host
+                .contains("built on macos build hosts and this host is x86_64-unknown-linux-gnu"),
+            "{wrong_host}"
+        );
+        let no_default = pick(None, "x86_64-unknown-freebsd")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            no_default.contains("pass --target with one of"),
+            "{no_default}"
+        );
     }
 
     #[test]

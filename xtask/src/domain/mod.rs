@@ -1,6 +1,7 @@
 //! The pure core: rules and data shapes of a release. Nothing here touches the file
 //! system, a process or the network, so all of it is tested without any of them.
 
+pub mod build_record;
 pub mod config;
 pub mod constants_file;
 pub mod pipeline;

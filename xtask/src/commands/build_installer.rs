@@ -1,0 +1,288 @@
+//! `cargo xtask build-installer`: step 5 of a release, run on each build machine.
+//! Builds the installer for one configured target, strips it, proves the binary carries
+//! the release, and leaves it in `target/dist/<tag>/` with its checksum and a partial
+//! manifest for the publish step to collect.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::{
+    adapters::{files::write_atomically, git, tools, workspace::Workspace},
+    domain::{
+        build_record::{checksum_line, contains, sha256_hex, BuildRecord},
+        config::InstallerTarget,
+        constants_file::{ConstantsFile, CFN_VERSION, READYSET_TAG},
+        tag::ReleaseTag,
+    },
+};
+
+const PACKAGE: &str = "readyset-installer";
+
+/// Build, strip and checksum the installer for one target into target/dist/<tag>/.
+///
+/// Without --target it builds for this host when the host is a configured target, or
+/// the one target configured for this kind of host (the static musl build on Linux).
+///
+/// Example: cargo xtask build-installer --target x86_64-unknown-linux-musl
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Rust target triple; one of the targets in [workspace.metadata.release].
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+}
+
+pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
+    let sh = workspace.shell()?;
+    let host = Host::detect(&sh)?;
+    let target = workspace
+        .config
+        .select_target(args.target.as_deref(), &host.triple)?
+        .clone();
+    let plan = BuildPlan::new(workspace, target, host)?;
+    if dry_run {
+        print!("{}", plan.describe());
+        return Ok(());
+    }
+    let record = build(&sh, &plan)?;
+    println!(
+        "\nBuilt {} for {} (release {}):",
+        record.published_name, record.target, record.readyset_tag
+    );
+    println!(
+        "  {}  {} bytes  sha256 {}",
+        plan.binary().display(),
+        record.size,
+        record.sha256
+    );
+    println!("  {}", plan.checksum_file().display());
+    println!("  {}", plan.record_file().display());
+    Ok(())
+}
+
+/// The build machine's compiler.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub triple: String,
+    pub rustc: String,
+}
+
+impl Host {
+    pub fn detect(sh: &Shell) -> Result<Host> {
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+        let verbose = cmd!(sh, "{rustc} -vV")
+            .quiet()
+            .read()
+            .with_context(|| format!("cannot run `{rustc} -vV`"))?;
+        let triple = verbose
+            .lines()
+            .find_map(|line| line.strip_prefix("host: "))
+            .with_context(|| format!("`{rustc} -vV` printed no host line:\n{verbose}"))?;
+        let version = verbose.lines().next().unwrap_or_default();
+        Ok(Host {
+            triple: triple.to_owned(),
+            rustc: version.to_owned(),
+        })
+    }
+
+    /// Whether a binary for `target` can run here: the same triple, or the static musl
+    /// build of this Linux host's architecture.
+    pub fn can_run(&self, target: &str) -> bool {
+        let arch = |triple: &str| triple.split('-').next().unwrap_or_default().to_owned();
+        target == self.triple
+            || (target.ends_with("-linux-musl")
+                && self.triple.contains("-linux-")
+                && arch(target) == arch(&self.triple))
+    }
+}
+
+/// Everything a build needs, decided before anything runs, so `--dry-run` can print it.
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    pub target: InstallerTarget,
+    pub readyset_tag: ReleaseTag,
+    pub cfn_version: ReleaseTag,
+    pub host: Host,
+    /// Where cargo puts the unstripped binary.
+    pub cargo_output: PathBuf,
+    /// Where the stripped binary, its checksum and its record go.
+    pub out_dir: PathBuf,
+    pub strip: String,
+}
+
+impl BuildPlan {
+    pub fn new(workspace: &Workspace, target: InstallerTarget, host: Host) -> Result<BuildPlan> {
+        let path = workspace.constants_file();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let values = ConstantsFile::parse(&text)
+            .map_err(|error| anyhow!("installer/src/constants.rs: {error}"))?
+            .values();
+        let valid = |name: &str, value: &str| {
+            ReleaseTag::parse(value).map_err(|error| {
+                anyhow!(
+                    "refusing to build: {name} in installer/src/constants.rs is not a valid release name: {error}. \
+                     Set it with `cargo xtask release <name>`"
+                )
+            })
+        };
+        let readyset_tag = valid(READYSET_TAG, &values.readyset_tag)?;
+        let cfn_version = valid(CFN_VERSION, &values.cfn_version)?;
+        Ok(BuildPlan {
+            cargo_output: workspace
+                .target_dir()
+                .join(&target.triple)
+                .join("release")
+                .join(PACKAGE),
+            out_dir: workspace.dist_dir().join(readyset_tag.as_str()),
+            strip: std::env::var("STRIP").unwrap_or_else(|_| "strip".into()),
+            target,
+            readyset_tag,
+            cfn_version,
+            host,
+        })
+    }
+
+    pub fn binary(&self) -> PathBuf {
+        self.out_dir.join(&self.target.published_name)
+    }
+
+    pub fn checksum_file(&self) -> PathBuf {
+        self.out_dir
+            .join(format!("{}.sha256", self.target.published_name))
+    }
+
+    pub fn record_file(&self) -> PathBuf {
+        self.out_dir
+            .join(format!("{}.json", self.target.published_name))
+    }
+
+    fn cargo_args(&self) -> Vec<String> {
+        [
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            PACKAGE,
+            "--bin",
+            PACKAGE,
+            "--target",
+            &self.target.triple,
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "Plan for the installer of release {} (CFN_VERSION {}) for {} (dry run: nothing is built):\n",
+            self.readyset_tag, self.cfn_version, self.target.triple
+        );
+        text += &format!(
+            "  run: {} {}\n",
+            tools::cargo(),
+            self.cargo_args().join(" ")
+        );
+        text += &format!(
+            "  run: {} -o {} {}\n",
+            self.strip,
+            self.binary().display(),
+            self.cargo_output.display()
+        );
+        text += &format!(
+            "  check: the binary contains {:?}",
+            self.readyset_tag.as_str()
+        );
+        if self.host.can_run(&self.target.triple) {
+            text += &format!(" and `{} --version` prints it", self.target.published_name);
+        }
+        text += "\n";
+        text += &format!("  write: {}\n", self.binary().display());
+        text += &format!("  write: {}\n", self.checksum_file().display());
+        text += &format!("  write: {}\n", self.record_file().display());
+        text
+    }
+}
+
+/// Runs the plan and returns what was recorded in the partial manifest.
+pub fn build(sh: &Shell, plan: &BuildPlan) -> Result<BuildRecord> {
+    let strip = &plan.strip;
+    if !strip.contains('/') && tools::which(strip).is_none() {
+        bail!(
+            "`{strip}` is not on PATH; it removes symbols from the installer before publishing. \
+             Install binutils (`apt-get install binutils`) or the Xcode command line tools \
+             (`xcode-select --install`), or point STRIP at a strip for {}",
+            plan.target.triple
+        );
+    }
+    let cargo = tools::cargo();
+    let args = plan.cargo_args();
+    let command_line = format!("{cargo} {}", args.join(" "));
+    cmd!(sh, "{cargo} {args...}")
+        .run()
+        .with_context(|| format!("the build failed: `{command_line}`"))?;
+
+    std::fs::create_dir_all(&plan.out_dir)
+        .with_context(|| format!("cannot create {}", plan.out_dir.display()))?;
+    let (binary, unstripped) = (plan.binary(), &plan.cargo_output);
+    cmd!(sh, "{strip} -o {binary} {unstripped}")
+        .run()
+        .with_context(|| {
+            format!(
+                "stripping failed: `{strip} -o {} {}`",
+                binary.display(),
+                unstripped.display()
+            )
+        })?;
+
+    let bytes =
+        std::fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
+    if !contains(&bytes, plan.readyset_tag.as_str().as_bytes()) {
+        bail!(
+            "{} does not contain the release tag {:?}: it was not built from this constants.rs; \
+             run `cargo clean -p {PACKAGE}` and build again",
+            binary.display(),
+            plan.readyset_tag.as_str()
+        );
+    }
+    if plan.host.can_run(&plan.target.triple) {
+        let version = cmd!(sh, "{binary} --version").read().with_context(|| {
+            format!(
+                "the built installer does not run: `{} --version`",
+                binary.display()
+            )
+        })?;
+        if !version.contains(plan.readyset_tag.as_str()) {
+            bail!(
+                "`{} --version` printed {version:?}, which does not name release {}",
+                binary.display(),
+                plan.readyset_tag
+            );
+        }
+    }
+
+    let sha256 = sha256_hex(&bytes);
+    let record = BuildRecord {
+        target: plan.target.triple.clone(),
+        published_name: plan.target.published_name.clone(),
+        size: bytes.len() as u64,
+        sha256: sha256.clone(),
+        readyset_tag: plan.readyset_tag.to_string(),
+        cfn_version: plan.cfn_version.to_string(),
+        commit: git::head_commit(sh)?,
+        dirty: !git::uncommitted_files(sh)?.is_empty(),
+        rustc: plan.host.rustc.clone(),
+        build_host: match std::env::var("BUILDKITE_AGENT_NAME") {
+            Ok(agent) => format!("{} (buildkite agent {agent})", plan.host.triple),
+            Err(_) => plan.host.triple.clone(),
+        },
+    };
+    write_atomically(
+        &plan.checksum_file(),
+        checksum_line(&sha256, &plan.target.published_name).as_bytes(),
+    )?;
+    let json = serde_json::to_string_pretty(&record)? + "\n";
+    write_atomically(&plan.record_file(), json.as_bytes())?;
+    Ok(record)
+}
