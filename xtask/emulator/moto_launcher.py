@@ -9,6 +9,9 @@ Why a launcher instead of `moto_server`:
   (the SDK waiter matches `Completed` exactly), while moto reports `COMPLETED` at once.
   Here an invalidation reports `InProgress` for INVALIDATION_SECONDS, then `Completed`,
   so the waiter is exercised as it is against AWS.
+- real CloudFront answers a second CreateInvalidation with the same caller reference and
+  the same paths with the invalidation it already made (and refuses other paths under
+  that reference); moto makes a new one each time. Here it behaves as CloudFront does.
 
 Prints one line, `port=<port>`, once the server accepts connections.
 """
@@ -16,7 +19,6 @@ Prints one line, `port=<port>`, once the server accepts connections.
 import logging
 import os
 import sys
-import threading
 import time
 
 INVALIDATION_SECONDS = float(os.environ.get("XTASK_EMULATOR_INVALIDATION_SECONDS", "1.5"))
@@ -39,6 +41,28 @@ def patch_cloudfront_invalidations() -> None:
 
     models.Invalidation.__init__ = init
     models.Invalidation.status = property(status, ignore_set)
+
+    original_create = models.CloudFrontBackend.create_invalidation
+
+    def create_invalidation(self, dist_id, paths, caller_ref):
+        for earlier in self.invalidations.get(dist_id, []):
+            if earlier.caller_ref == caller_ref:
+                if sorted(earlier.paths) == sorted(paths):
+                    return earlier
+                raise invalidation_batch_already_exists()
+        return original_create(self, dist_id, paths, caller_ref)
+
+    models.CloudFrontBackend.create_invalidation = create_invalidation
+
+
+def invalidation_batch_already_exists() -> Exception:
+    from moto.cloudfront.exceptions import CloudFrontException
+
+    return CloudFrontException(
+        "InvalidationBatchAlreadyExists",
+        "The caller reference you attempted to create the invalidation with is "
+        "already in use for a different batch.",
+    )
 
 
 def exit_when_parent_goes_away() -> None:

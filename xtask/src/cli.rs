@@ -3,7 +3,9 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{build_installer, ci, release};
+use std::time::Duration;
+
+use crate::commands::{build_installer, ci, publish_installer, release, rollback, status, verify};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -11,6 +13,11 @@ Examples:
   cargo xtask release v2024.06.1 --check          fail unless the checkout carries that release
   cargo xtask build-installer --target x86_64-unknown-linux-musl
                                                   build, strip and checksum the installer for one target
+  cargo xtask publish-installer v2024.06.1 --artifacts target/dist/v2024.06.1 --dry-run
+                                                  show what publishing the installers would upload
+  cargo xtask status v2024.06.1                   show where each object of a release stands
+  cargo xtask verify v2024.06.1                   download a release as customers do and check it
+  cargo xtask rollback v2024.05.2 --dry-run       show what serving an earlier release again would change
   cargo xtask ci                                  install missing tools, run every check and test";
 
 /// Release automation for ReadySet: AMIs, CloudFormation templates and the installer.
@@ -33,5 +40,50 @@ pub struct Cli {
 pub enum Command {
     Release(release::Args),
     BuildInstaller(build_installer::Args),
+    PublishInstaller(publish_installer::Args),
+    Status(status::Args),
+    Verify(verify::Args),
+    Rollback(rollback::Args),
     Ci(ci::Args),
+}
+
+/// Reads durations such as `900`, `900s`, `15m` or `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.trim().split_at(
+        text.trim()
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.trim().len()),
+    );
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; write it as 900s, 15m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit {unit:?}; use s, m or h (900s, 15m, 1h)"
+            ))
+        }
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_minutes_and_hours() {
+        assert_eq!(parse_duration("900"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("15 minutes")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_duration("m").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("").unwrap_err().contains("not a duration"));
+    }
 }

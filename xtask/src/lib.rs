@@ -22,6 +22,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::BuildInstaller(args) => {
             commands::build_installer::run(&workspace, args, cli.dry_run)
         }
+        Command::PublishInstaller(args) => {
+            commands::publish_installer::run(&workspace, args, cli.dry_run)
+        }
+        Command::Status(args) => commands::status::run(&workspace, args),
+        Command::Verify(args) => commands::verify::run(&workspace, args),
+        Command::Rollback(args) => commands::rollback::run(&workspace, args, cli.dry_run),
         Command::Ci(args) => commands::ci::run(&workspace, args, cli.dry_run),
     }
 }

@@ -2,4 +2,8 @@
 
 pub mod build_installer;
 pub mod ci;
+pub mod publish_installer;
 pub mod release;
+pub mod rollback;
+pub mod status;
+pub mod verify;

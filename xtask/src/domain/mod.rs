@@ -4,5 +4,9 @@
 pub mod build_record;
 pub mod config;
 pub mod constants_file;
+pub mod layout;
 pub mod pipeline;
+pub mod publish_plan;
+pub mod release_manifest;
 pub mod tag;
+pub mod wrapper;

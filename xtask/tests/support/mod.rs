@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod site;
+
 use std::{
     path::{Path, PathBuf},
     sync::OnceLock,

@@ -1,0 +1,84 @@
+//! CloudFront invalidations: created with a caller reference (so a retry returns the
+//! same one) and waited for with a bound, reporting progress and treating an API error
+//! as an error, never as completion.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+
+const FIRST_POLL: Duration = Duration::from_secs(1);
+const LONGEST_POLL: Duration = Duration::from_secs(15);
+
+pub async fn invalidate_and_wait(
+    cloudfront: &aws_sdk_cloudfront::Client,
+    distribution: &str,
+    paths: &[String],
+    caller_reference: &str,
+    timeout: Duration,
+) -> Result<String> {
+    let batch = InvalidationBatch::builder()
+        .caller_reference(caller_reference)
+        .paths(
+            Paths::builder()
+                .quantity(paths.len() as i32)
+                .set_items(Some(paths.to_vec()))
+                .build()?,
+        )
+        .build()?;
+    let created = cloudfront
+        .create_invalidation()
+        .distribution_id(distribution)
+        .invalidation_batch(batch)
+        .send()
+        .await
+        .with_context(|| {
+            format!("cannot create a CloudFront invalidation on distribution {distribution}")
+        })?;
+    let invalidation = created
+        .invalidation
+        .context("CloudFront returned no invalidation")?;
+    let id = invalidation.id;
+    println!(
+        "CloudFront invalidation {id} on {distribution} for {}",
+        paths.join(" ")
+    );
+
+    let started = Instant::now();
+    let mut status = invalidation.status;
+    let mut pause = FIRST_POLL;
+    while status != "Completed" {
+        let elapsed = started.elapsed();
+        if elapsed >= timeout {
+            bail!(
+                "CloudFront invalidation {id} is still {status} after {}s (the limit, --invalidation-timeout); \
+                 the objects are published, but caches may serve the old ones until it completes. \
+                 Check it with `aws cloudfront get-invalidation --distribution-id {distribution} --id {id}`",
+                elapsed.as_secs()
+            );
+        }
+        println!(
+            "  waiting for invalidation {id}: {status}, {}s of at most {}s",
+            elapsed.as_secs(),
+            timeout.as_secs()
+        );
+        tokio::time::sleep(pause.min(timeout.saturating_sub(elapsed))).await;
+        pause = (pause * 2).min(LONGEST_POLL);
+        let current = cloudfront
+            .get_invalidation()
+            .distribution_id(distribution)
+            .id(&id)
+            .send()
+            .await
+            .with_context(|| format!("cannot read the state of CloudFront invalidation {id}"))?;
+        status = current
+            .invalidation
+            .context("CloudFront returned no invalidation")?
+            .status;
+    }
+    println!(
+        "  invalidation {id} completed after {}s",
+        started.elapsed().as_secs()
+    );
+    Ok(id)
+}
