@@ -7,7 +7,9 @@ use xtask::{adapters::workspace::Workspace, domain::config::Visibility};
 
 /// The string values of a `&str` or `&[&str]` constant in installer/src/constants.rs.
 fn installer_constant(name: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(support::workspace_root().join("installer/src/constants.rs")).unwrap();
+    let text =
+        std::fs::read_to_string(support::workspace_root().join("installer/src/constants.rs"))
+            .unwrap();
     let file = syn::parse_file(&text).unwrap();
     let expr = file
         .items
@@ -22,7 +24,10 @@ fn installer_constant(name: &str) -> Vec<String> {
 
 fn strings(expr: &Expr) -> Vec<String> {
     match expr {
-        Expr::Lit(syn::ExprLit { lit: Lit::Str(literal), .. }) => vec![literal.value()],
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(literal),
+            ..
+        }) => vec![literal.value()],
         Expr::Reference(reference) => strings(&reference.expr),
         Expr::Array(array) => array.elems.iter().flat_map(strings).collect(),
         _ => panic!("installer constants are string literals or arrays of them"),
@@ -32,19 +37,36 @@ fn strings(expr: &Expr) -> Vec<String> {
 #[test]
 fn the_installer_points_at_the_configured_public_bucket_and_templates() {
     let config = Workspace::at(&support::workspace_root()).unwrap().config;
-    assert_eq!(installer_constant("CFN_PUBLIC_BUCKET"), vec![config.cfn_public_bucket.clone()]);
-    assert_eq!(installer_constant("CFN_BUCKET_REGION"), vec![config.region.clone()]);
-    let public: Vec<String> = config.templates.iter().filter(|t| t.visibility == Visibility::Public).map(|t| t.name.clone()).collect();
+    assert_eq!(
+        installer_constant("CFN_PUBLIC_BUCKET"),
+        vec![config.cfn_public_bucket.clone()]
+    );
+    assert_eq!(
+        installer_constant("CFN_BUCKET_REGION"),
+        vec![config.region.clone()]
+    );
+    let public: Vec<String> = config
+        .templates
+        .iter()
+        .filter(|t| t.visibility == Visibility::Public)
+        .map(|t| t.name.clone())
+        .collect();
     assert_eq!(installer_constant("PUBLIC_TEMPLATES"), public);
 }
 
 #[test]
 fn the_wrapper_serves_every_configured_published_name() {
     let config = Workspace::at(&support::workspace_root()).unwrap().config;
-    let template = std::fs::read_to_string(support::workspace_root().join("installer/readyset-orchestrator.sh")).unwrap();
+    let template = std::fs::read_to_string(
+        support::workspace_root().join("installer/readyset-orchestrator.sh"),
+    )
+    .unwrap();
     for target in &config.targets {
         assert!(
-            template.contains(&format!("{}) echo \"@@SHA256:{}@@\" ;;", target.published_name, target.published_name)),
+            template.contains(&format!(
+                "{}) echo \"@@SHA256:{}@@\" ;;",
+                target.published_name, target.published_name
+            )),
             "the wrapper has no checksum line for {}",
             target.published_name
         );
