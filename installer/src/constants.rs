@@ -38,6 +38,10 @@ pub const PUBLIC_TEMPLATES: &[&str] = &[
     "readyset-bastion",
 ];
 
+/// Templates that nest the others; the console link fills in their `TemplatePrefix`
+/// parameter with this release's template prefix.
+pub const NESTING_TEMPLATES: &[&str] = &["readyset-mysql-super"];
+
 /// Regions that hold the release's AMIs; a stack launched elsewhere could not find them.
 pub const SUPPORTED_REGIONS: &[&str] = &["us-east-1", "us-east-2", "us-west-2"];
 

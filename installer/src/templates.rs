@@ -3,7 +3,8 @@
 use std::fmt;
 
 use crate::constants::{
-    CFN_BUCKET_REGION, CFN_PUBLIC_BUCKET, CFN_VERSION, PUBLIC_TEMPLATES, SUPPORTED_REGIONS,
+    CFN_BUCKET_REGION, CFN_PUBLIC_BUCKET, CFN_VERSION, NESTING_TEMPLATES, PUBLIC_TEMPLATES,
+    SUPPORTED_REGIONS,
 };
 
 /// The HTTPS URL of a published template of this release.
@@ -54,11 +55,18 @@ pub fn quick_create_link(
             given: region.to_owned(),
         });
     }
-    Ok(format!(
+    let mut link = format!(
         "https://console.aws.amazon.com/cloudformation/home?region={region}#/stacks/quickcreate?templateURL={}&stackName={}",
         percent_encode(&template_url(template)),
         percent_encode(stack_name)
-    ))
+    );
+    if NESTING_TEMPLATES.contains(&template) {
+        link += &format!(
+            "&param_TemplatePrefix={}",
+            percent_encode(&format!("{CFN_VERSION}/readyset/templates"))
+        );
+    }
+    Ok(link)
 }
 
 /// Encodes everything except RFC 3986 unreserved characters, so a URL can sit inside
@@ -98,7 +106,11 @@ mod tests {
         assert!(link.contains(&format!(
             "%2F{CFN_VERSION}%2Freadyset%2Ftemplates%2Freadyset-mysql-super.yaml"
         )));
-        assert!(link.ends_with("&stackName=my%20stack"));
+        assert!(link.ends_with(&format!(
+            "&stackName=my%20stack&param_TemplatePrefix={CFN_VERSION}%2Freadyset%2Ftemplates"
+        )));
+        let plain = quick_create_link("readyset-vpc", "us-east-2", "s").unwrap();
+        assert!(plain.ends_with("&stackName=s"), "{plain}");
     }
 
     #[test]

@@ -12,6 +12,11 @@ Why a launcher instead of `moto_server`:
 - real CloudFront answers a second CreateInvalidation with the same caller reference and
   the same paths with the invalidation it already made (and refuses other paths under
   that reference); moto makes a new one each time. Here it behaves as CloudFront does.
+- CloudFormation resolves `!GetAtt <NestedStack>.Outputs.<Key>` to the nested stack's
+  output, which is how the super stack hands the network's IDs to the other stacks;
+  moto's nested stack has no attributes at all and fails the whole request. moto also
+  splits the short form `!GetAtt A.Outputs.B` at every dot; CloudFormation splits at
+  the first.
 
 Prints one line, `port=<port>`, once the server accepts connections.
 """
@@ -55,6 +60,35 @@ def patch_cloudfront_invalidations() -> None:
     models.CloudFrontBackend.create_invalidation = create_invalidation
 
 
+def patch_nested_stack_outputs() -> None:
+    from moto.cloudformation import models
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+    def get_cfn_attribute(self, attribute_name):
+        if attribute_name.startswith("Outputs."):
+            key = attribute_name[len("Outputs.") :]
+            for output in self.output_map.values():
+                if output is not None and output.key == key:
+                    return output.value
+        sys.stderr.write(f"nested stack {self.name} has no {attribute_name}; outputs: {list(self.output_map.outputs)}\n")
+        raise UnformattedGetAttTemplateException()
+
+    models.Stack.get_cfn_attribute = get_cfn_attribute
+
+    from moto.cloudformation import responses, utils
+
+    original_constructor = utils.yaml_tag_constructor
+
+    def yaml_tag_constructor(loader, tag, node):
+        if tag == "!GetAtt" and isinstance(node.value, str):
+            return {"Fn::GetAtt": node.value.split(".", 1)}
+        return original_constructor(loader, tag, node)
+
+    # Looked up by name each time a template is parsed.
+    for module in (models, responses, utils):
+        module.yaml_tag_constructor = yaml_tag_constructor
+
+
 def invalidation_batch_already_exists() -> Exception:
     from moto.cloudfront.exceptions import CloudFrontException
 
@@ -83,6 +117,7 @@ def main() -> None:
     # werkzeug logs every request to stderr; the tests' output should stay readable.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     patch_cloudfront_invalidations()
+    patch_nested_stack_outputs()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()

@@ -5,20 +5,36 @@ use clap::{Parser, Subcommand};
 
 use std::time::Duration;
 
-use crate::commands::{build_installer, ci, publish_installer, release, rollback, status, verify};
+use crate::commands::{
+    amis, build_installer, cfn, ci, customers, publish_installer, release, rollback, status, verify,
+};
 
 const EXAMPLES: &str = "\
 Examples:
-  cargo xtask release v2024.06.1 --dry-run        show the change that sets the release constants
-  cargo xtask release v2024.06.1 --check          fail unless the checkout carries that release
+  cargo xtask release v2024.06.1 --dry-run
+      show the change that sets the release constants
+  cargo xtask release v2024.06.1 --check
+      fail unless this checkout carries that release
   cargo xtask build-installer --target x86_64-unknown-linux-musl
-                                                  build, strip and checksum the installer for one target
+      build, strip and checksum the installer for one target
   cargo xtask publish-installer v2024.06.1 --artifacts target/dist/v2024.06.1 --dry-run
-                                                  show what publishing the installers would upload
-  cargo xtask status v2024.06.1                   show where each object of a release stands
-  cargo xtask verify v2024.06.1                   download a release as customers do and check it
-  cargo xtask rollback v2024.05.2 --dry-run       show what serving an earlier release again would change
-  cargo xtask ci                                  install missing tools, run every check and test";
+      show what publishing the installers would upload
+  cargo xtask status v2024.06.1
+      show where each object of a release stands
+  cargo xtask verify v2024.06.1
+      download a release as customers do and check it
+  cargo xtask rollback v2024.05.2 --dry-run
+      show what serving an earlier release again would change
+  cargo xtask amis build --stage internal --dry-run
+      show the Packer command that builds the images
+  cargo xtask cfn render --amis target/dist/amis-internal.json --out target/cfn
+      bake the AMIs into the CloudFormation templates
+  cargo xtask cfn upload --dir target/cfn --internal 0123abc --dry-run
+      show the keys an upload would write
+  cargo xtask customers add 123456789012 --note Initech
+      allow a customer account to launch the AMIs
+  cargo xtask ci
+      install missing tools, then run every check and test";
 
 /// Release automation for ReadySet: AMIs, CloudFormation templates and the installer.
 ///
@@ -44,6 +60,15 @@ pub enum Command {
     Status(status::Args),
     Verify(verify::Args),
     Rollback(rollback::Args),
+    /// Build the AMIs with Packer.
+    #[command(subcommand)]
+    Amis(amis::Command),
+    /// Render CloudFormation templates with AMIs and upload them.
+    #[command(subcommand)]
+    Cfn(cfn::Command),
+    /// List, add or remove customer accounts allowed to launch the AMIs.
+    #[command(subcommand)]
+    Customers(customers::Command),
     Ci(ci::Args),
 }
 

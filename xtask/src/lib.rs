@@ -28,6 +28,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => commands::status::run(&workspace, args),
         Command::Verify(args) => commands::verify::run(&workspace, args),
         Command::Rollback(args) => commands::rollback::run(&workspace, args, cli.dry_run),
+        Command::Amis(command) => commands::amis::run(&workspace, command, cli.dry_run),
+        Command::Cfn(command) => commands::cfn::run(&workspace, command, cli.dry_run),
+        Command::Customers(command) => commands::customers::run(&workspace, command, cli.dry_run),
         Command::Ci(args) => commands::ci::run(&workspace, args, cli.dry_run),
     }
 }

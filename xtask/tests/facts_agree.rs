@@ -72,3 +72,51 @@ fn the_wrapper_serves_every_configured_published_name() {
         );
     }
 }
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(support::workspace_root().join(path)).unwrap()
+}
+
+#[test]
+fn the_installer_supports_exactly_the_regions_packer_builds() {
+    let locals = read(xtask::domain::packer::LOCALS_FILE);
+    let regions: Vec<String> = xtask::domain::packer::local_list("locals", &locals, "ami_regions")
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|item| item.value)
+        .collect();
+    assert_eq!(installer_constant("SUPPORTED_REGIONS"), regions);
+}
+
+#[test]
+fn the_test_stack_script_and_super_template_name_the_configured_buckets() {
+    let config = Workspace::at(&support::workspace_root()).unwrap().config;
+    let script = read("ops/cfn-test/create-mysql-super-stack.sh");
+    assert!(script.contains(&format!(
+        "TEMPLATE_BUCKET=\"{}\"",
+        config.cfn_internal_bucket
+    )));
+    assert!(script.contains(&format!("TEMPLATE_BUCKET_REGION=\"{}\"", config.region)));
+    let super_stack = read("ops/cfn/readyset-mysql-super.yaml");
+    assert!(super_stack.contains(&format!("    Default: {}\n", config.cfn_public_bucket)));
+    assert!(super_stack.contains(&format!(
+        "  TemplateBucketRegion:\n    Type: String\n    Default: {}\n",
+        config.region
+    )));
+}
+
+#[test]
+fn the_installer_fills_the_prefix_of_exactly_the_templates_that_nest_others() {
+    let nesting: Vec<String> = std::fs::read_dir(support::workspace_root().join("ops/cfn"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            std::fs::read_to_string(path)
+                .unwrap()
+                .contains("\n  TemplatePrefix:\n")
+        })
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(installer_constant("NESTING_TEMPLATES"), nesting);
+}

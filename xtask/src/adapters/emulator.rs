@@ -42,6 +42,8 @@ pub fn python(workspace_root: &Path) -> PathBuf {
 pub struct Emulator {
     child: Child,
     port: u16,
+    /// What the emulator printed to stderr (tracebacks of its internal errors).
+    log: Arc<Mutex<String>>,
 }
 
 impl Emulator {
@@ -88,7 +90,11 @@ impl Emulator {
             _ => None,
         };
         match port {
-            Some(port) => Ok(Emulator { child, port }),
+            Some(port) => Ok(Emulator {
+                child,
+                port,
+                log: stderr,
+            }),
             None => {
                 let _ = child.kill();
                 let status = child.wait().ok();
@@ -104,6 +110,11 @@ impl Emulator {
                 )
             }
         }
+    }
+
+    /// The emulator's own error output so far, for diagnosing a failed call.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     pub fn port(&self) -> u16 {

@@ -272,11 +272,13 @@ impl PublishPlan {
                 );
             }
         }
-        text += &format!(
-            "{}. CloudFront invalidation of {}\n",
-            self.stages.len() + 1,
-            self.invalidation_paths.join(" ")
-        );
+        if !self.invalidation_paths.is_empty() {
+            text += &format!(
+                "{}. CloudFront invalidation of {}\n",
+                self.stages.len() + 1,
+                self.invalidation_paths.join(" ")
+            );
+        }
         text
     }
 }

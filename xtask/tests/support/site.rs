@@ -61,6 +61,7 @@ impl Site {
             checkout.path().join("installer/readyset-orchestrator.sh"),
         )
         .unwrap();
+        copy_dir(&workspace_root().join("ops"), &checkout.path().join("ops"));
         Site {
             emulator,
             aws,
@@ -68,6 +69,16 @@ impl Site {
             checkout,
             runtime,
         }
+    }
+
+    /// Runs the `aws` CLI against the emulator.
+    pub fn aws_cli(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(aws_cli());
+        command.args(args);
+        for (name, value) in self.emulator.env(REGION) {
+            command.env(name, value);
+        }
+        command.output().expect("the aws CLI runs")
     }
 
     pub fn xtask(&self, args: &[&str]) -> Output {
@@ -285,4 +296,27 @@ pub fn real_linux_build(dir: &Path) -> String {
         std::fs::copy(dist.join(file), dir.join(file)).unwrap();
     }
     tag.clone()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// The AWS CLI from the CI venv, else from PATH; a clear failure when neither exists.
+pub fn aws_cli() -> PathBuf {
+    let venv = xtask::adapters::emulator::ci_venv(&workspace_root()).join("bin/aws");
+    if venv.exists() {
+        return venv;
+    }
+    xtask::adapters::tools::which("aws")
+        .expect("the AWS CLI is not installed: run `cargo xtask ci` (it installs it into target/ci-venv) or `pip install awscli`")
 }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Creates a ReadySet-for-MySQL test stack from the templates the pipeline uploaded for a
+# commit, waits for it, and prints how to connect. A failed creation is deleted unless
+# --keep-on-failure is given.
+#
+# Usage: create-mysql-super-stack.sh -c <commit> -k <ssh-key-name> [-r <region>] [-n <stack-name>] [--keep-on-failure]
+#
+# Credentials and AWS_ENDPOINT_URL come from the environment, as for any `aws` command.
+set -euo pipefail
+
+# The internal templates bucket; the tests check this against [workspace.metadata.release].
+TEMPLATE_BUCKET="readysettech-cfn-internal-us-east-2"
+TEMPLATE_BUCKET_REGION="us-east-2"
+
+usage() {
+  echo "usage: $0 -c <commit> -k <ssh-key-name> [-r <region>] [-n <stack-name>] [--keep-on-failure]" >&2
+  exit 2
+}
+
+commit=""
+key=""
+region="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-2}}"
+name=""
+keep_on_failure=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -c) commit="${2:-}"; shift 2 || usage ;;
+    -k) key="${2:-}"; shift 2 || usage ;;
+    -r) region="${2:-}"; shift 2 || usage ;;
+    -n) name="${2:-}"; shift 2 || usage ;;
+    --keep-on-failure) keep_on_failure=1; shift ;;
+    -h | --help) usage ;;
+    *) echo "unknown argument: $1" >&2; usage ;;
+  esac
+done
+[ -n "$key" ] || { echo "error: -k <ssh-key-name> is required: the EC2 key pair to log in with" >&2; usage; }
+if ! [[ "$commit" =~ ^[0-9a-f]{7,40}$ ]]; then
+  echo "error: -c '$commit' does not look like a git commit (7 to 40 lowercase hex digits)" >&2
+  usage
+fi
+name="${name:-readyset-test-${commit:0:8}}"
+prefix="$commit/readyset/templates"
+
+if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
+  endpoint_override="$AWS_ENDPOINT_URL"
+  template_url="$AWS_ENDPOINT_URL/$TEMPLATE_BUCKET/$prefix/readyset-mysql-super.yaml"
+else
+  endpoint_override=""
+  template_url="https://$TEMPLATE_BUCKET.s3.$TEMPLATE_BUCKET_REGION.amazonaws.com/$prefix/readyset-mysql-super.yaml"
+fi
+
+cf() { aws cloudformation --region "$region" "$@"; }
+
+if status=$(cf describe-stacks --stack-name "$name" --query 'Stacks[0].StackStatus' --output text 2>/dev/null); then
+  echo "error: stack $name already exists ($status). Delete it with: ops/cfn-test/delete-stack.sh -n $name -r $region" >&2
+  exit 1
+fi
+
+echo "Creating stack $name in $region from $template_url"
+created=1
+cf create-stack \
+  --stack-name "$name" \
+  --template-url "$template_url" \
+  --on-failure DO_NOTHING \
+  --tags "Key=readyset:test-stack,Value=true" "Key=readyset:commit,Value=$commit" \
+  --parameters \
+  "ParameterKey=KeyName,ParameterValue=$key" \
+  "ParameterKey=TemplateBucket,ParameterValue=$TEMPLATE_BUCKET" \
+  "ParameterKey=TemplateBucketRegion,ParameterValue=$TEMPLATE_BUCKET_REGION" \
+  "ParameterKey=TemplatePrefix,ParameterValue=$prefix" \
+  "ParameterKey=S3EndpointOverride,ParameterValue=$endpoint_override" >/dev/null || created=0
+
+# A create call can fail after CloudFormation registered the stack, so every failure
+# takes the same path: report, then delete whatever exists unless asked to keep it.
+if [ "$created" = 0 ] || ! cf wait stack-create-complete --stack-name "$name"; then
+  if ! cf describe-stacks --stack-name "$name" >/dev/null 2>&1; then
+    echo "error: creating $name failed before anything was created; see the message above" >&2
+    exit 1
+  fi
+  reason=$(cf describe-stack-events --stack-name "$name" \
+    --query "StackEvents[?ResourceStatus=='CREATE_FAILED'].[LogicalResourceId,ResourceStatusReason]" --output text 2>/dev/null | head -n 3)
+  echo "error: creating $name failed: ${reason:-no reason reported}" >&2
+  if [ "$keep_on_failure" = 1 ]; then
+    echo "Kept for inspection (--keep-on-failure). Delete it with: ops/cfn-test/delete-stack.sh -n $name -r $region" >&2
+  else
+    echo "Deleting what was created..." >&2
+    cf delete-stack --stack-name "$name"
+    cf wait stack-delete-complete --stack-name "$name"
+    echo "Deleted $name." >&2
+  fi
+  exit 1
+fi
+
+# Nested stacks hold the addresses; read their own outputs.
+nested_output() {
+  local stack
+  stack=$(cf describe-stack-resource --stack-name "$name" --logical-resource-id "$1" \
+    --query StackResourceDetail.PhysicalResourceId --output text)
+  cf describe-stacks --stack-name "$stack" --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text
+}
+bastion=$(nested_output Bastion PublicIp)
+server=$(nested_output Server PrivateIp)
+adapter=$(nested_output MysqlAdapter PrivateIp)
+
+cat <<INFO
+Stack $name is ready.
+  bastion (public):       $bastion
+  ReadySet server:        $server
+  MySQL adapter:          $adapter (port 3306)
+
+Connect through the bastion with the private key of key pair '$key':
+  ssh -i ~/.ssh/$key.pem ubuntu@$bastion
+  ssh -i ~/.ssh/$key.pem -J ubuntu@$bastion ubuntu@$server
+  ssh -i ~/.ssh/$key.pem -N -L 3306:$adapter:3306 ubuntu@$bastion   # then mysql -h 127.0.0.1 -P 3306
+
+Delete it when done (it costs money while it runs):
+  ops/cfn-test/delete-stack.sh -n $name -r $region
+INFO

@@ -1,0 +1,294 @@
+//! What the Packer templates in `ops/image-deploy/` declare (read with hcl-edit, so the
+//! templates stay the one source for images, regions and accounts), and what a Packer
+//! run reports in its manifest.
+
+use std::{collections::BTreeMap, ops::Range};
+
+use anyhow::{bail, Context, Result};
+use hcl_edit::{expr::Expression, structure::Body, Span};
+use serde::{Deserialize, Serialize};
+
+pub const TEMPLATE_DIR: &str = "ops/image-deploy";
+pub const LOCALS_FILE: &str = "ops/image-deploy/locals.pkr.hcl";
+pub const IMAGES_FILE: &str = "ops/image-deploy/images.pkr.hcl";
+
+/// image → region → AMI ID.
+pub type AmiTable = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The AMIs file `amis build` writes and `cfn render` reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmisFile {
+    pub stage: String,
+    pub commit: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    pub images: AmiTable,
+}
+
+/// A string element of an HCL list, with where it sits in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListItem {
+    pub value: String,
+    pub bytes: Range<usize>,
+}
+
+/// A list attribute of the `locals` block: its items and the byte range of `[ ... ]`.
+#[derive(Debug, Clone)]
+pub struct LocalList {
+    pub items: Vec<ListItem>,
+    pub bytes: Range<usize>,
+}
+
+fn parse(file: &str, text: &str) -> Result<Body> {
+    hcl_edit::parser::parse_body(text)
+        .map_err(|error| anyhow::anyhow!("{file} does not parse as HCL: {error}"))
+}
+
+/// A list of plain strings assigned in a `locals` block.
+pub fn local_list(file: &str, text: &str, name: &str) -> Result<LocalList> {
+    let body = parse(file, text)?;
+    let attribute = body
+        .blocks()
+        .filter(|block| block.ident.as_str() == "locals")
+        .find_map(|block| block.body.get_attribute(name))
+        .with_context(|| format!("{file} has no `{name}` in a locals block"))?;
+    let Expression::Array(array) = &attribute.value else {
+        bail!("{file}: `{name}` is not a list of quoted strings");
+    };
+    let items = array
+        .iter()
+        .map(|element| match element {
+            Expression::String(value) => Ok(ListItem {
+                value: value.value().clone(),
+                bytes: value.span().context("hcl-edit gave no span")?,
+            }),
+            _ => bail!("{file}: `{name}` has an element that is not a quoted string"),
+        })
+        .collect::<Result<_>>()?;
+    Ok(LocalList {
+        items,
+        bytes: array.span().context("hcl-edit gave no span")?,
+    })
+}
+
+/// The images the build block builds, by the `name` of each source.
+pub fn images(text: &str) -> Result<Vec<String>> {
+    let body = parse(IMAGES_FILE, text)?;
+    let build = body
+        .blocks()
+        .find(|block| block.ident.as_str() == "build")
+        .with_context(|| format!("{IMAGES_FILE} has no build block"))?;
+    let images: Vec<String> = build
+        .body
+        .blocks()
+        .filter(|block| block.ident.as_str() == "source")
+        .filter_map(
+            |source| match source.body.get_attribute("name").map(|a| &a.value) {
+                Some(Expression::String(name)) => Some(name.value().clone()),
+                _ => None,
+            },
+        )
+        .collect();
+    if images.is_empty() {
+        bail!(
+            "{IMAGES_FILE}: the build block names no images (source blocks with `name = \"...\"`)"
+        );
+    }
+    Ok(images)
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    builds: Vec<ManifestBuild>,
+    last_run_uuid: String,
+}
+
+#[derive(Deserialize)]
+struct ManifestBuild {
+    name: String,
+    artifact_id: String,
+    packer_run_uuid: String,
+    #[serde(default)]
+    custom_data: Option<BTreeMap<String, String>>,
+}
+
+/// The AMIs of the last run recorded in a Packer manifest (Packer appends every run to
+/// the same file). Every expected image must be there with an AMI in every region.
+pub fn amis_of_last_run(
+    manifest: &str,
+    expected_images: &[String],
+    regions: &[String],
+) -> Result<AmiTable> {
+    let manifest: Manifest =
+        serde_json::from_str(manifest).context("the Packer manifest is not valid")?;
+    let mut table = AmiTable::new();
+    for build in manifest
+        .builds
+        .iter()
+        .filter(|b| b.packer_run_uuid == manifest.last_run_uuid)
+    {
+        let image = build
+            .custom_data
+            .as_ref()
+            .and_then(|data| data.get("image"))
+            .unwrap_or(&build.name);
+        let mut by_region = BTreeMap::new();
+        for artifact in build.artifact_id.split(',') {
+            let (region, ami) = artifact
+                .split_once(':')
+                .filter(|(region, ami)| !region.is_empty() && ami.starts_with("ami-"))
+                .with_context(|| format!("the Packer manifest has a malformed artifact {artifact:?} for {image} (expected region:ami-...)"))?;
+            by_region.insert(region.to_owned(), ami.to_owned());
+        }
+        if table.insert(image.clone(), by_region).is_some() {
+            bail!("the Packer manifest's last run has two builds of {image}");
+        }
+    }
+    let mut problems = Vec::new();
+    for image in expected_images {
+        match table.get(image) {
+            None => problems.push(format!("no build of {image} in the last run")),
+            Some(by_region) => {
+                for region in regions {
+                    if !by_region.contains_key(region) {
+                        problems.push(format!("{image} has no AMI in {region}"));
+                    }
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!("the Packer run is incomplete: {}", problems.join("; "));
+    }
+    table.retain(|image, _| expected_images.contains(image));
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCALS: &str = include_str!("../../../ops/image-deploy/locals.pkr.hcl");
+    const IMAGES: &str = include_str!("../../../ops/image-deploy/images.pkr.hcl");
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn reads_regions_accounts_and_images_from_the_templates() {
+        let regions: Vec<String> = local_list(LOCALS_FILE, LOCALS, "ami_regions")
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|i| i.value)
+            .collect();
+        assert_eq!(regions, strings(&["us-east-1", "us-east-2", "us-west-2"]));
+        let customers = local_list(LOCALS_FILE, LOCALS, "customer_account_ids").unwrap();
+        assert!(customers.items.iter().all(|item| item.value.len() == 12));
+        assert_eq!(
+            &LOCALS[customers.items[0].bytes.clone()],
+            format!("\"{}\"", customers.items[0].value)
+        );
+        assert_eq!(
+            images(IMAGES).unwrap(),
+            strings(&[
+                "readyset-server",
+                "readyset-mysql-adapter",
+                "readyset-postgres-adapter",
+                "readyset-bastion"
+            ])
+        );
+        let error = local_list(LOCALS_FILE, LOCALS, "ami_users")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a list of quoted strings"), "{error}");
+        let error = local_list(LOCALS_FILE, "locals {\n", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("does not parse as HCL"), "{error}");
+    }
+
+    fn build(image: &str, run: &str, artifacts: &str) -> String {
+        format!(
+            r#"{{"name":"readyset","builder_type":"amazon-ebs","build_time":1,"files":null,"artifact_id":"{artifacts}","packer_run_uuid":"{run}","custom_data":{{"image":"{image}"}}}}"#
+        )
+    }
+
+    fn manifest(builds: &[String], last: &str) -> String {
+        format!(
+            r#"{{"builds":[{}],"last_run_uuid":"{last}"}}"#,
+            builds.join(",")
+        )
+    }
+
+    #[test]
+    fn takes_the_last_run_of_an_appended_manifest() {
+        let text = manifest(
+            &[
+                build("server", "run-1", "us-east-1:ami-old1,us-west-2:ami-old2"),
+                build("server", "run-2", "us-east-1:ami-new1,us-west-2:ami-new2"),
+                build("bastion", "run-2", "us-east-1:ami-b1,us-west-2:ami-b2"),
+            ],
+            "run-2",
+        );
+        let table = amis_of_last_run(
+            &text,
+            &strings(&["server", "bastion"]),
+            &strings(&["us-east-1", "us-west-2"]),
+        )
+        .unwrap();
+        assert_eq!(table["server"]["us-east-1"], "ami-new1");
+        assert_eq!(table["bastion"]["us-west-2"], "ami-b2");
+        let only_server =
+            amis_of_last_run(&text, &strings(&["server"]), &strings(&["us-east-1"])).unwrap();
+        assert_eq!(only_server.keys().collect::<Vec<_>>(), vec!["server"]);
+    }
+
+    #[test]
+    fn packer_1_7_manifests_name_the_build_itself() {
+        let text = r#"{"builds":[{"name":"server","builder_type":"amazon-ebs","build_time":1,"files":null,"artifact_id":"us-east-1:ami-1","packer_run_uuid":"r"}],"last_run_uuid":"r"}"#;
+        let table =
+            amis_of_last_run(text, &strings(&["server"]), &strings(&["us-east-1"])).unwrap();
+        assert_eq!(table["server"]["us-east-1"], "ami-1");
+    }
+
+    #[test]
+    fn missing_builds_regions_and_garbage_are_named() {
+        let regions = strings(&["us-east-1", "us-west-2"]);
+        let cases = [
+            (
+                manifest(&[build("server", "r", "us-east-1:ami-1")], "r"),
+                "server has no AMI in us-west-2",
+            ),
+            (
+                manifest(
+                    &[build("server", "old", "us-east-1:ami-1,us-west-2:ami-2")],
+                    "r",
+                ),
+                "no build of server in the last run",
+            ),
+            (
+                manifest(&[build("server", "r", "us-east-1-ami-1")], "r"),
+                "malformed artifact \"us-east-1-ami-1\" for server",
+            ),
+            (
+                manifest(&[build("server", "r", "us-east-1:i-123")], "r"),
+                "malformed artifact",
+            ),
+            ("not json".to_owned(), "the Packer manifest is not valid"),
+            (
+                r#"{"builds":[]}"#.to_owned(),
+                "the Packer manifest is not valid",
+            ),
+        ];
+        for (text, phrase) in cases {
+            let error = format!(
+                "{:#}",
+                amis_of_last_run(&text, &strings(&["server"]), &regions).unwrap_err()
+            );
+            assert!(error.contains(phrase), "expected {phrase:?} in {error:?}");
+        }
+    }
+}
