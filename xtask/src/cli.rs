@@ -72,6 +72,45 @@ pub enum Command {
     Ci(ci::Args),
 }
 
+impl Cli {
+    /// Parses the arguments of a `cargo xtask` line of the pipeline with the real command
+    /// line definition, and says what the pipeline checks need to know about it.
+    pub fn pipeline_use(args: &[String]) -> anyhow::Result<crate::domain::pipeline::XtaskUse> {
+        use crate::domain::pipeline::XtaskUse;
+        let cli = Cli::try_parse_from(
+            std::iter::once("cargo xtask".to_owned()).chain(args.iter().cloned()),
+        )?;
+        let writes = !cli.dry_run;
+        Ok(match cli.command {
+            Command::Release(args) => XtaskUse {
+                reads_release_name: args.tag.is_none(),
+                writes_to_aws: false,
+            },
+            Command::PublishInstaller(args) => XtaskUse {
+                reads_release_name: args.tag.is_none(),
+                writes_to_aws: writes,
+            },
+            Command::Verify(args) => XtaskUse {
+                reads_release_name: args.tag.is_none(),
+                writes_to_aws: false,
+            },
+            Command::Rollback(_) => XtaskUse {
+                reads_release_name: false,
+                writes_to_aws: writes,
+            },
+            Command::Amis(amis::Command::Build(args)) => XtaskUse {
+                reads_release_name: args.stage == amis::AmiStage::Release && args.release.is_none(),
+                writes_to_aws: writes,
+            },
+            Command::Cfn(cfn::Command::Upload { stage, .. }) => XtaskUse {
+                reads_release_name: matches!(stage.release, Some(None)),
+                writes_to_aws: writes,
+            },
+            _ => XtaskUse::default(),
+        })
+    }
+}
+
 /// Reads durations such as `900`, `900s`, `15m` or `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.trim().split_at(

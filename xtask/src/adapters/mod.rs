@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod aws;
+pub mod buildkite;
 pub mod cdn;
 pub mod emulator;
 pub mod files;

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
 use crate::{
-    adapters::{files::write_atomically, git, tools, workspace::Workspace},
+    adapters::{buildkite, files::write_atomically, git, tools, workspace::Workspace},
     domain::{
         cfn::CommitId,
         packer::{self, amis_of_last_run, AmisFile},
@@ -47,7 +47,8 @@ pub struct BuildArgs {
     #[arg(long, value_enum)]
     pub stage: AmiStage,
 
-    /// The release name; required with --stage release, refused otherwise.
+    /// The release name, with --stage release only; in Buildkite it defaults to the
+    /// name typed into the release block step.
     #[arg(long, value_name = "NAME")]
     pub release: Option<ReleaseTag>,
 
@@ -90,10 +91,9 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
         args.only.clone()
     };
     let release = match (args.stage, &args.release) {
-        (AmiStage::Release, Some(name)) => name.to_string(),
-        (AmiStage::Release, None) => {
-            bail!("--stage release needs --release <NAME>, the release the images belong to")
-        }
+        (AmiStage::Release, given) => buildkite::release_name(given.clone())
+            .context("--stage release needs --release <NAME>, the release the images belong to")?
+            .to_string(),
         (_, Some(_)) => bail!(
             "--release is only for --stage release; {} images carry the commit instead",
             args.stage.name()

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use crate::{
     adapters::{
         aws::{self, Aws},
-        publisher,
+        buildkite, publisher,
         s3::Bucket,
         workspace::Workspace,
     },
@@ -67,29 +67,32 @@ pub struct StageArgs {
     #[arg(long, value_name = "COMMIT")]
     pub alpha: Option<CommitId>,
     /// Released templates: <RELEASE>/readyset/templates/ in the public bucket, immutable.
+    /// Without a value, in Buildkite: the name typed into the release block step.
     #[arg(long, value_name = "RELEASE")]
-    pub release: Option<ReleaseTag>,
+    pub release: Option<Option<ReleaseTag>>,
 }
 
 impl StageArgs {
-    fn stage(&self) -> Stage {
-        match (&self.internal, &self.alpha, &self.release) {
+    fn stage(&self) -> Result<Stage> {
+        Ok(match (&self.internal, &self.alpha, &self.release) {
             (Some(commit), _, _) => Stage::Internal {
                 commit: commit.clone(),
             },
             (_, Some(commit), _) => Stage::Alpha {
                 commit: commit.clone(),
             },
-            (_, _, Some(name)) => Stage::Release { name: name.clone() },
+            (_, _, Some(name)) => Stage::Release {
+                name: buildkite::release_name(name.clone())?,
+            },
             _ => unreachable!("clap requires one of --internal, --alpha, --release"),
-        }
+        })
     }
 }
 
 pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()> {
     match command {
         Command::Render { amis, out } => render(workspace, &amis, &out, dry_run),
-        Command::Upload { dir, stage } => upload(workspace, &dir, &stage.stage(), dry_run),
+        Command::Upload { dir, stage } => upload(workspace, &dir, &stage.stage()?, dry_run),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::{
     adapters::{
         artifacts,
         aws::{self, Aws},
-        publisher,
+        buildkite, publisher,
         s3::Bucket,
         workspace::Workspace,
     },
@@ -34,8 +34,9 @@ use crate::{
 /// Example: cargo xtask publish-installer v2024.06.1 --artifacts target/dist/v2024.06.1 --dry-run
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The release; must equal READYSET_TAG of the builds.
-    pub tag: ReleaseTag,
+    /// The release; must equal READYSET_TAG of the builds. In Buildkite it defaults to
+    /// the name typed into the release block step.
+    pub tag: Option<ReleaseTag>,
 
     /// Directory holding the build-installer outputs of every target (searched recursively).
     #[arg(long, value_name = "DIR")]
@@ -60,18 +61,19 @@ pub struct Args {
 }
 
 pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
+    let tag = buildkite::release_name(args.tag.clone())?;
     let config = &workspace.config;
     let collected = artifacts::collect(&args.artifacts, config)?;
     let builds: Vec<_> = collected.iter().map(|(build, _)| build.clone()).collect();
     let manifest = ReleaseManifest::assemble(
-        &args.tag,
+        &tag,
         config,
         &builds,
         &args.exclude_targets,
         args.allow_dirty,
     )?;
     for triple in &args.exclude_targets {
-        eprintln!("WARNING: {triple} is left out of release {} (--exclude-target): its customers get no installer", args.tag);
+        eprintln!("WARNING: {triple} is left out of release {} (--exclude-target): its customers get no installer", tag);
     }
     let binaries: BTreeMap<String, PathBuf> = collected
         .iter()
@@ -99,7 +101,7 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             template_path.display()
         )
     })?;
-    let rendered = wrapper::render(&template, &args.tag, &config.public_base_url, &checksums)?;
+    let rendered = wrapper::render(&template, &tag, &config.public_base_url, &checksums)?;
     let cfn_version = manifest.cfn_version()?;
 
     aws::runtime()?.block_on(async {
@@ -113,38 +115,38 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
                     "refusing to publish {}: the installers point at CloudFormation templates that are not published:\n  {list}\n\
                      Upload them first (`cargo xtask cfn upload --release {cfn_version}`), or pass \
                      --allow-missing-templates if you know they are coming. Nothing was written.",
-                    args.tag
+                    tag
                 );
             }
             eprintln!(
                 "\nWARNING: publishing {} although its installers point at templates that do not exist yet:\n  {list}\n\
                  Customers who run it before they are uploaded will fail.\n",
-                args.tag
+                tag
             );
         }
 
-        let stages = desired_objects(&manifest, &args.tag, &binaries, &rendered);
+        let stages = desired_objects(&manifest, &tag, &binaries, &rendered);
         let keys: Vec<(String, bool)> = stages.iter().flat_map(|(_, objects)| objects).map(|d| (d.key.clone(), !d.mutable)).collect();
         let remote = bucket.remotes(&keys).await?;
-        let plan = plan(&args.tag, stages, &remote);
+        let plan = plan(&tag, stages, &remote);
         let conflicts = plan.conflicts();
         if !conflicts.is_empty() {
             bail!(
                 "refusing to publish {}: published versions never change, and these keys hold other bytes:\n  {}\n\
                  Nothing was written. Publish the builds of that release's commit, or release under a new name.",
-                args.tag,
+                tag,
                 conflicts.join("\n  ")
             );
         }
-        println!("Publish plan for {} to s3://{} (CFN version {cfn_version}):", args.tag, bucket.name);
+        println!("Publish plan for {} to s3://{} (CFN version {cfn_version}):", tag, bucket.name);
         print!("{}", plan.describe());
         if dry_run {
             let published = bucket.get(WRAPPER_KEY).await?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-            println!("\nWrapper change (published -> rendered for {}):", args.tag);
+            println!("\nWrapper change (published -> rendered for {}):", tag);
             let diff = similar::TextDiff::from_lines(&published, &rendered)
                 .unified_diff()
                 .context_radius(1)
-                .header(&format!("published/{WRAPPER_KEY}"), &format!("{}/{WRAPPER_KEY}", args.tag))
+                .header(&format!("published/{WRAPPER_KEY}"), &format!("{}/{WRAPPER_KEY}", tag))
                 .to_string();
             print!("{}", if diff.is_empty() { "  (identical)\n".to_owned() } else { diff });
             println!("\nDry run: nothing was written and no invalidation was made.");
@@ -152,8 +154,9 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         }
         publisher::execute(&bucket, &plan, None).await?;
         publisher::invalidate(&bucket, &aws.cloudfront, &config.cloudfront_distribution, &plan, args.invalidation_timeout).await?;
-        println!("\nPublished {}: {}/{WRAPPER_KEY} now installs it.", args.tag, config.public_base_url);
-        println!("Check it with `cargo xtask verify {}`.", args.tag);
+        println!("\nPublished {}: {}/{WRAPPER_KEY} now installs it.", tag, config.public_base_url);
+        buildkite::annotate("release", &annotation(&tag, config, &manifest, &cfn_version))?;
+        println!("Check it with `cargo xtask verify {}`.", tag);
         Ok(())
     })
 }
@@ -173,4 +176,39 @@ pub async fn missing_templates(
         }
     }
     Ok(missing)
+}
+
+/// The release summary shown on the Buildkite build page.
+fn annotation(
+    tag: &ReleaseTag,
+    config: &ReleaseConfig,
+    manifest: &ReleaseManifest,
+    cfn_version: &ReleaseTag,
+) -> String {
+    let base = &config.public_base_url;
+    let mut text = format!("### Release {tag} published\n\n");
+    text += &format!("Install: `curl -fsSL {base}/{WRAPPER_KEY} | sh`\n\n");
+    text += "| installer | size | sha256 |\n|---|---|---|\n";
+    for entry in &manifest.installers {
+        let url = format!(
+            "{base}/{}",
+            layout::versioned_binary(tag, &entry.published_name)
+        );
+        text += &format!(
+            "| [{}]({url}) | {} | `{}` |\n",
+            entry.published_name, entry.size, entry.sha256
+        );
+    }
+    text += &format!(
+        "\nManifest: {base}/{}\n\nTemplates:\n",
+        layout::manifest(tag)
+    );
+    for template in config.public_templates() {
+        let key = layout::release_template(cfn_version, &template.name);
+        text += &format!(
+            "- https://{}.s3.{}.amazonaws.com/{key}\n",
+            config.cfn_public_bucket, config.region
+        );
+    }
+    text
 }

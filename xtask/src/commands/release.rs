@@ -4,7 +4,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::{
-    adapters::{files::write_atomically, git, workspace::Workspace},
+    adapters::{buildkite, files::write_atomically, git, workspace::Workspace},
     domain::{
         constants_file::{ConstantsFile, NewConstants, CFN_VERSION, READYSET_TAG},
         pipeline::RELEASE_BLOCK_LABEL,
@@ -24,7 +24,8 @@ const CONSTANTS: &str = "installer/src/constants.rs";
 pub struct Args {
     /// The release name customers will see; also the S3 prefix of its templates.
     /// ASCII letters, digits, '.', '_', '-'; at most 64; not 'alpha' or 'latest'.
-    pub tag: ReleaseTag,
+    /// In Buildkite it defaults to the name typed into the release block step.
+    pub tag: Option<ReleaseTag>,
 
     /// Set READYSET_TAG to this instead (CFN_VERSION still becomes <TAG>).
     #[arg(long, value_name = "TAG")]
@@ -40,6 +41,7 @@ pub struct Args {
 }
 
 pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
+    let tag = buildkite::release_name(args.tag.clone())?;
     let path = workspace.constants_file();
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -52,11 +54,8 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     })?;
     let current = file.values();
     let wanted = NewConstants {
-        readyset_tag: args
-            .readyset_tag
-            .clone()
-            .unwrap_or_else(|| args.tag.clone()),
-        cfn_version: args.tag.clone(),
+        readyset_tag: args.readyset_tag.clone().unwrap_or_else(|| tag.clone()),
+        cfn_version: tag.clone(),
     };
     let already_set = current.readyset_tag == wanted.readyset_tag.as_str()
         && current.cfn_version == wanted.cfn_version.as_str();
@@ -65,7 +64,7 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         if already_set {
             println!(
                 "{CONSTANTS} matches release {}: {READYSET_TAG} = {:?}, {CFN_VERSION} = {:?}",
-                args.tag, current.readyset_tag, current.cfn_version
+                tag, current.readyset_tag, current.cfn_version
             );
             return Ok(());
         }
@@ -77,25 +76,18 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             wanted.readyset_tag.as_str(),
             current.cfn_version,
             wanted.cfn_version.as_str(),
-            tag = args.tag,
         );
     }
     if already_set {
-        println!(
-            "{CONSTANTS} already names release {}; nothing to do.",
-            args.tag
-        );
+        println!("{CONSTANTS} already names release {}; nothing to do.", tag);
         return Ok(());
     }
 
     let rewritten = file.rewrite(&wanted);
-    let branch = format!("release/{}", args.tag);
-    let message = format!("Release {}", args.tag);
+    let branch = format!("release/{}", tag);
+    let message = format!("Release {}", tag);
     if dry_run {
-        println!(
-            "Plan for release {} (dry run: nothing is written):\n",
-            args.tag
-        );
+        println!("Plan for release {} (dry run: nothing is written):\n", tag);
         print!("{}", unified_diff(&text, &rewritten));
         if args.no_commit {
             println!("\nwould rewrite {CONSTANTS} and leave it uncommitted");
@@ -103,7 +95,7 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             println!("\nwould run: git switch --create {branch}");
             println!("would run: git commit -m {message:?} -- {CONSTANTS}");
         }
-        print_next_steps(&args.tag, &branch, args.no_commit);
+        print_next_steps(&tag, &branch, args.no_commit);
         return Ok(());
     }
 
@@ -136,7 +128,7 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         })?;
         println!("\nCommitted {message:?} on branch {branch}.");
     }
-    print_next_steps(&args.tag, &branch, args.no_commit);
+    print_next_steps(&tag, &branch, args.no_commit);
     Ok(())
 }
 

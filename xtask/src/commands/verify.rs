@@ -9,7 +9,7 @@ use xshell::{cmd, Shell};
 use crate::{
     adapters::{
         aws::{self, Aws},
-        tools,
+        buildkite, tools,
         workspace::Workspace,
     },
     commands::publish_installer::missing_templates,
@@ -30,7 +30,8 @@ use crate::{
 /// Example: cargo xtask verify v2024.06.1
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    pub tag: ReleaseTag,
+    /// The release; in Buildkite it defaults to the name typed into the release block step.
+    pub tag: Option<ReleaseTag>,
 
     /// Download from here instead of the configured public URL (e.g. the bucket's own
     /// URL, to check before the CDN).
@@ -52,7 +53,7 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<()> {
     let sh = workspace.shell()?;
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let fetch = |key: &str| download(&sh, &format!("{base}/{key}"), scratch.path());
-    let tag = &args.tag;
+    let tag = &buildkite::release_name(args.tag.clone())?;
     let mut problems = Vec::new();
     let mut check = |ok: bool, what: String| {
         println!("  {} {what}", if ok { "ok  " } else { "FAIL" });
