@@ -18,6 +18,9 @@ Why a launcher instead of `moto_server`:
   splits the short form `!GetAtt A.Outputs.B` at every dot; CloudFormation splits at
   the first.
 
+With XTASK_EMULATOR_DISTRIBUTION_ID set, the first CloudFront distribution created gets
+that ID, so a rehearsal can use the release configuration's distribution unchanged.
+
 Prints one line, `port=<port>`, once the server accepts connections.
 """
 
@@ -89,6 +92,21 @@ def patch_nested_stack_outputs() -> None:
         module.yaml_tag_constructor = yaml_tag_constructor
 
 
+def patch_distribution_id(wanted: str) -> None:
+    from moto.cloudfront import models
+
+    original_init = models.Distribution.__init__
+
+    def init(self, account_id, region_name, config):
+        original_init(self, account_id, region_name, config)
+        if not getattr(models.Distribution, "_wanted_id_used", False):
+            models.Distribution._wanted_id_used = True
+            self.distribution_id = self.id = wanted
+            self.arn = self.arn.rsplit("/", 1)[0] + "/" + wanted
+
+    models.Distribution.__init__ = init
+
+
 def invalidation_batch_already_exists() -> Exception:
     from moto.cloudfront.exceptions import CloudFrontException
 
@@ -118,6 +136,8 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     patch_cloudfront_invalidations()
     patch_nested_stack_outputs()
+    if os.environ.get("XTASK_EMULATOR_DISTRIBUTION_ID"):
+        patch_distribution_id(os.environ["XTASK_EMULATOR_DISTRIBUTION_ID"])
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()

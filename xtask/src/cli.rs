@@ -6,11 +6,14 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 use crate::commands::{
-    amis, build_installer, cfn, ci, customers, publish_installer, release, rollback, status, verify,
+    amis, build_installer, cfn, ci, customers, publish_installer, rehearse, release, rollback,
+    status, verify,
 };
 
 const EXAMPLES: &str = "\
 Examples:
+  cargo xtask rehearse
+      a whole release on this machine against the AWS emulator, no AWS account needed
   cargo xtask release v2024.06.1 --dry-run
       show the change that sets the release constants
   cargo xtask release v2024.06.1 --check
@@ -33,6 +36,8 @@ Examples:
       show the keys an upload would write
   cargo xtask customers add 123456789012 --note Initech
       allow a customer account to launch the AMIs
+  cargo xtask ci
+      install missing tools, then run every check and test
   cargo xtask ci
       install missing tools, then run every check and test";
 
@@ -69,6 +74,7 @@ pub enum Command {
     /// List, add or remove customer accounts allowed to launch the AMIs.
     #[command(subcommand)]
     Customers(customers::Command),
+    Rehearse(rehearse::Args),
     Ci(ci::Args),
 }
 

@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Amis(command) => commands::amis::run(&workspace, command, cli.dry_run),
         Command::Cfn(command) => commands::cfn::run(&workspace, command, cli.dry_run),
         Command::Customers(command) => commands::customers::run(&workspace, command, cli.dry_run),
+        Command::Rehearse(args) => commands::rehearse::run(&workspace, args, cli.dry_run),
         Command::Ci(args) => commands::ci::run(&workspace, args, cli.dry_run),
     }
 }

@@ -48,8 +48,17 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start(python: &Path) -> Result<Emulator> {
+        Emulator::start_with(python, None)
+    }
+
+    /// Starts an emulator whose first CloudFront distribution gets `distribution_id`.
+    pub fn start_with(python: &Path, distribution_id: Option<&str>) -> Result<Emulator> {
         let install_hint = "install it with `cargo xtask ci` (creates target/ci-venv) or `pip install 'moto[server]'`";
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        if let Some(id) = distribution_id {
+            command.env("XTASK_EMULATOR_DISTRIBUTION_ID", id);
+        }
+        let mut child = command
             .arg("-c")
             .arg(LAUNCHER)
             .stdin(Stdio::piped())

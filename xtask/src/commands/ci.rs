@@ -34,33 +34,24 @@ const PYTHON_REQUIREMENTS: &str = "xtask/ci-requirements.txt";
 
 pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     let sh = workspace.shell()?;
-    let missing = Missing::survey(&sh, workspace)?;
     let checks = checks(workspace)?;
     if dry_run {
-        println!("Would install: {}", missing.describe());
+        println!(
+            "Would install: {}",
+            Missing::survey(&sh, workspace)?.describe()
+        );
         println!("Would run:");
         for check in &checks {
             println!("  {}", check.command_line());
         }
         return Ok(());
     }
-    if !missing.is_empty() {
-        if args.no_install {
-            bail!(
-                "missing tools for the checks: {}. {}",
-                missing.describe(),
-                missing.how_to_install()
-            );
-        }
-        missing.install(&sh, workspace)?;
-    }
-
-    let venv_bin = emulator::ci_venv(&workspace.root).join("bin");
-    let path = std::env::join_paths(std::iter::once(venv_bin.clone()).chain(
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-    ))?;
-    let _path = sh.push_env("PATH", &path);
-    let _python = sh.push_env("XTASK_PYTHON", venv_bin.join("python"));
+    ensure_tools(workspace, !args.no_install)?;
+    let _path = sh.push_env("PATH", tools_path(workspace)?);
+    let _python = sh.push_env(
+        "XTASK_PYTHON",
+        emulator::ci_venv(&workspace.root).join("bin/python"),
+    );
 
     let mut results = Vec::new();
     for check in &checks {
@@ -87,6 +78,33 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Installs what the checks (and the rehearsal) need, or, with `install` false or where
+/// installing is impossible, fails saying exactly what to install.
+pub fn ensure_tools(workspace: &Workspace, install: bool) -> Result<()> {
+    let sh = workspace.shell()?;
+    let missing = Missing::survey(&sh, workspace)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !install {
+        bail!(
+            "missing tools: {}. {}",
+            missing.describe(),
+            missing.how_to_install()
+        );
+    }
+    missing.install(&sh, workspace)
+}
+
+/// PATH with the CI venv's tools (moto, cfn-lint, the AWS CLI, ...) first.
+pub fn tools_path(workspace: &Workspace) -> Result<std::ffi::OsString> {
+    let venv_bin = emulator::ci_venv(&workspace.root).join("bin");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    Ok(std::env::join_paths(
+        std::iter::once(venv_bin).chain(std::env::split_paths(&rest)),
+    )?)
 }
 
 fn summary(results: &[(String, Duration, bool)]) -> String {
@@ -338,10 +356,7 @@ fn checks(workspace: &Workspace) -> Result<Vec<Check>> {
             ],
         ),
     ];
-    let mut scripts = files_with_extension(root, &["sh"])?;
-    if root.join(".ci/run").exists() {
-        scripts.push(".ci/run".into());
-    }
+    let scripts = shell_scripts(root)?;
     if !scripts.is_empty() {
         checks.push(Check::new("shellcheck", "shellcheck", scripts));
     }
@@ -387,34 +402,58 @@ fn checks(workspace: &Workspace) -> Result<Vec<Check>> {
     Ok(checks)
 }
 
-/// Files under `dir` (relative to it, sorted) with one of the extensions, skipping
-/// build output and hidden directories.
+/// Every shell script of the checkout: `.sh` files, and files without an extension whose
+/// first line runs sh or bash.
+fn shell_scripts(root: &Path) -> Result<Vec<String>> {
+    files_matching(root, &|path| match path.extension() {
+        Some(extension) => extension == "sh",
+        None => std::fs::read(path).is_ok_and(|bytes| {
+            let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+            first.starts_with(b"#!") && (first.ends_with(b"/sh") || first.ends_with(b"bash"))
+        }),
+    })
+}
+
+/// Files under `dir` (relative to it, sorted) with one of the extensions.
 fn files_with_extension(dir: &Path, extensions: &[&str]) -> Result<Vec<String>> {
+    files_matching(dir, &|path| {
+        extensions
+            .iter()
+            .any(|ext| path.extension().is_some_and(|e| e == *ext))
+    })
+}
+
+/// Files under `dir` (relative to it, sorted) that `wanted` accepts, skipping build
+/// output and git's own directory.
+fn files_matching(dir: &Path, wanted: &dyn Fn(&Path) -> bool) -> Result<Vec<String>> {
+    fn walk(
+        base: &Path,
+        dir: &Path,
+        wanted: &dyn Fn(&Path) -> bool,
+        found: &mut Vec<String>,
+    ) -> Result<()> {
+        for entry in
+            std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if path.is_dir() {
+                if name != ".git" && name != "target" {
+                    walk(base, &path, wanted, found)?;
+                }
+            } else if wanted(&path) {
+                found.push(path.strip_prefix(base)?.to_string_lossy().into_owned());
+            }
+        }
+        Ok(())
+    }
     let mut found = Vec::new();
     if dir.is_dir() {
-        collect(dir, dir, extensions, &mut found)?;
+        walk(dir, dir, wanted, &mut found)?;
     }
     found.sort();
     Ok(found)
-}
-
-fn collect(base: &Path, dir: &Path, extensions: &[&str], found: &mut Vec<String>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let path = entry?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if path.is_dir() {
-            if !name.starts_with('.') && name != "target" {
-                collect(base, &path, extensions, found)?;
-            }
-        } else if extensions
-            .iter()
-            .any(|ext| path.extension().is_some_and(|e| e == *ext))
-        {
-            found.push(path.strip_prefix(base)?.to_string_lossy().into_owned());
-        }
-    }
-    Ok(())
 }

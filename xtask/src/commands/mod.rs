@@ -6,6 +6,7 @@ pub mod cfn;
 pub mod ci;
 pub mod customers;
 pub mod publish_installer;
+pub mod rehearse;
 pub mod release;
 pub mod rollback;
 pub mod status;
