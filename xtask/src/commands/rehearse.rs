@@ -69,8 +69,16 @@ enum Decision {
 
 struct Outcome {
     label: String,
-    result: Result<String, String>,
+    state: State,
+    detail: String,
     elapsed: Duration,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Ok,
+    Skipped,
+    Failed,
 }
 
 pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
@@ -232,13 +240,20 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         workspace.config.orchestrator_bucket
     );
 
+    let dirty = !git::uncommitted_files(&sh)?.is_empty();
+    if dirty {
+        println!("  - the working tree has uncommitted changes: publish-installer gets --allow-dirty (the pipeline never builds a dirty tree)");
+    }
     let mut outcomes = Vec::new();
     let mut failed = false;
     for (step, decision) in steps.iter().zip(&decisions) {
         let started = Instant::now();
         let result = match decision {
             _ if failed => Err("not run: an earlier step failed".to_owned()),
-            Decision::Skip(why) => Ok(format!("skipped: {why}")),
+            Decision::Skip(why) => {
+                outcomes.push(Outcome { label: step.label.clone(), state: State::Skipped, detail: why.clone(), elapsed: Duration::ZERO });
+                continue;
+            }
             Decision::Block => {
                 for field in &step.fields {
                     let value = if field == RELEASE_NAME_FIELD {
@@ -257,48 +272,38 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             }
             Decision::Run => {
                 println!("\n--- {} ---", step.label);
-                run_step(
+                let context = StepContext {
                     root,
-                    step,
-                    &step_env,
-                    &skipped_keys,
-                    &pipeline,
-                    &excluded_targets,
-                    &public_url,
-                )
+                    env: &step_env,
+                    skipped: &skipped_keys,
+                    pipeline: &pipeline,
+                    excluded_targets: &excluded_targets,
+                    public_url: &public_url,
+                    dirty,
+                };
+                run_step(step, &context)
             }
         };
         failed |= result.is_err();
-        outcomes.push(Outcome {
-            label: step.label.clone(),
-            result,
-            elapsed: started.elapsed(),
-        });
+        outcomes.push(Outcome::of(step.label.clone(), result, started.elapsed()));
     }
 
     if !failed {
         let started = Instant::now();
         let result = run_installer_through_wrapper(&public_url, &release_name, &rehearsal_dir);
         failed |= result.is_err();
-        outcomes.push(Outcome {
-            label: "Run the installer through the published wrapper".into(),
-            result,
-            elapsed: started.elapsed(),
-        });
+        outcomes.push(Outcome::of("Run the installer through the published wrapper".into(), result, started.elapsed()));
     }
 
     println!("\nRehearsal report (release {release_name}, commit {commit}):");
     for outcome in &outcomes {
-        let (state, detail) = match &outcome.result {
-            Ok(detail) if detail.starts_with("skipped") => ("skip", detail.as_str()),
-            Ok(detail) => ("ok", detail.as_str()),
-            Err(detail) => ("FAIL", detail.as_str()),
+        let state = match outcome.state {
+            State::Ok => "ok",
+            State::Skipped => "skip",
+            State::Failed => "FAIL",
         };
-        println!(
-            "  {state:<4} {:>7.1}s  {}  {detail}",
-            outcome.elapsed.as_secs_f64(),
-            outcome.label
-        );
+        let detail = if outcome.detail.is_empty() { String::new() } else { format!("  ({})", outcome.detail) };
+        println!("  {state:<4} {:>6.1}s  {}{detail}", outcome.elapsed.as_secs_f64(), outcome.label);
     }
     if !excluded_targets.is_empty() {
         println!(
@@ -318,6 +323,15 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     }
     println!("The release path of {PIPELINE_PATH} works end to end.");
     Ok(())
+}
+
+impl Outcome {
+    fn of(label: String, result: Result<String, String>, elapsed: Duration) -> Outcome {
+        match result {
+            Ok(detail) => Outcome { label, state: State::Ok, detail, elapsed },
+            Err(detail) => Outcome { label, state: State::Failed, detail, elapsed },
+        }
+    }
 }
 
 /// The buckets and the distribution the release configuration names, in the emulator.
@@ -358,28 +372,34 @@ fn prepare_world(workspace: &Workspace) -> Result<()> {
     })
 }
 
-fn run_step(
-    root: &Path,
-    step: &Step,
-    env: &[(&str, String)],
-    skipped: &BTreeSet<String>,
-    pipeline: &Pipeline,
-    excluded_targets: &[String],
-    public_url: &str,
-) -> Result<String, String> {
+/// What every step of a rehearsal runs with.
+struct StepContext<'a> {
+    root: &'a Path,
+    env: &'a [(&'a str, String)],
+    /// Steps that did not run here (their artifacts do not exist).
+    skipped: &'a BTreeSet<String>,
+    pipeline: &'a Pipeline,
+    excluded_targets: &'a [String],
+    /// The emulator's URL of the orchestrator bucket, standing in for the public URL.
+    public_url: &'a str,
+    dirty: bool,
+}
+
+fn run_step(step: &Step, context: &StepContext<'_>) -> Result<String, String> {
     let lines = step.command_lines().map_err(|e| e.to_string())?;
     let mut notes = Vec::new();
     for (text, line) in step.commands.iter().zip(lines) {
         let mut text = text.clone();
         match &line {
             CommandLine::ArtifactDownload(pattern) => {
-                let uploaders: Vec<&Step> = pipeline
+                let uploaders: Vec<&Step> = context
+                    .pipeline
                     .ancestors(&step.key)
                     .iter()
-                    .filter_map(|k| pipeline.step(k))
+                    .filter_map(|k| context.pipeline.step(k))
                     .filter(|s| s.artifact_paths.iter().any(|p| p == pattern))
                     .collect();
-                if !uploaders.is_empty() && uploaders.iter().all(|s| skipped.contains(&s.key)) {
+                if !uploaders.is_empty() && uploaders.iter().all(|s| context.skipped.contains(&s.key)) {
                     notes.push(format!(
                         "skipped the download of {pattern} (its step did not run)"
                     ));
@@ -389,20 +409,23 @@ fn run_step(
             CommandLine::Xtask(words)
                 if words.first().is_some_and(|w| w == "publish-installer") =>
             {
-                for target in excluded_targets {
+                for target in context.excluded_targets {
                     text += &format!(" --exclude-target {target}");
+                }
+                if context.dirty {
+                    text += " --allow-dirty";
                 }
             }
             CommandLine::Xtask(words) if words.first().is_some_and(|w| w == "verify") => {
-                text += &format!(" --base-url {public_url}");
+                text += &format!(" --base-url {}", context.public_url);
             }
             _ => {}
         }
         println!("$ {text}");
         let status = Command::new("bash")
             .args(["-euo", "pipefail", "-c", &text])
-            .current_dir(root)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(context.root)
+            .envs(context.env.iter().map(|(k, v)| (*k, v.as_str())))
             .status()
             .map_err(|e| format!("cannot run bash: {e}"))?;
         if !status.success() {
@@ -412,8 +435,8 @@ fn run_step(
     for pattern in &step.artifact_paths {
         let status = Command::new("buildkite-agent")
             .args(["artifact", "upload", pattern])
-            .current_dir(root)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(context.root)
+            .envs(context.env.iter().map(|(k, v)| (*k, v.as_str())))
             .status()
             .map_err(|e| format!("cannot run the buildkite-agent stand-in: {e}"))?;
         if !status.success() {
