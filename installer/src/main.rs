@@ -40,11 +40,7 @@ enum Command {
 }
 
 fn version_text() -> String {
-    format!(
-        "{} (CloudFormation templates {})",
-        constants::READYSET_TAG,
-        constants::CFN_VERSION
-    )
+    format!("{} (CloudFormation templates {})", constants::READYSET_TAG, constants::CFN_VERSION)
 }
 
 fn main() -> ExitCode {
@@ -60,11 +56,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Launch {
-            template,
-            region,
-            stack_name,
-        } => match quick_create_link(&template, &region, &stack_name) {
+        Command::Launch { template, region, stack_name } => match quick_create_link(&template, &region, &stack_name) {
             Ok(link) => {
                 println!("{link}");
                 ExitCode::SUCCESS

@@ -3,8 +3,7 @@
 use std::fmt;
 
 use crate::constants::{
-    CFN_BUCKET_REGION, CFN_PUBLIC_BUCKET, CFN_VERSION, NESTING_TEMPLATES, PUBLIC_TEMPLATES,
-    SUPPORTED_REGIONS,
+    CFN_BUCKET_REGION, CFN_PUBLIC_BUCKET, CFN_VERSION, NESTING_TEMPLATES, PUBLIC_TEMPLATES, SUPPORTED_REGIONS,
 };
 
 /// The HTTPS URL of a published template of this release.
@@ -40,20 +39,12 @@ impl fmt::Display for LaunchError {
 }
 
 /// The CloudFormation console's quick-create link for a template of this release.
-pub fn quick_create_link(
-    template: &str,
-    region: &str,
-    stack_name: &str,
-) -> Result<String, LaunchError> {
+pub fn quick_create_link(template: &str, region: &str, stack_name: &str) -> Result<String, LaunchError> {
     if !PUBLIC_TEMPLATES.contains(&template) {
-        return Err(LaunchError::UnknownTemplate {
-            given: template.to_owned(),
-        });
+        return Err(LaunchError::UnknownTemplate { given: template.to_owned() });
     }
     if !SUPPORTED_REGIONS.contains(&region) {
-        return Err(LaunchError::UnsupportedRegion {
-            given: region.to_owned(),
-        });
+        return Err(LaunchError::UnsupportedRegion { given: region.to_owned() });
     }
     let mut link = format!(
         "https://console.aws.amazon.com/cloudformation/home?region={region}#/stacks/quickcreate?templateURL={}&stackName={}",
@@ -61,10 +52,7 @@ pub fn quick_create_link(
         percent_encode(stack_name)
     );
     if NESTING_TEMPLATES.contains(&template) {
-        link += &format!(
-            "&param_TemplatePrefix={}",
-            percent_encode(&format!("{CFN_VERSION}/readyset/templates"))
-        );
+        link += &format!("&param_TemplatePrefix={}", percent_encode(&format!("{CFN_VERSION}/readyset/templates")));
     }
     Ok(link)
 }
@@ -90,10 +78,7 @@ mod tests {
     #[test]
     fn percent_encoding_keeps_unreserved_and_escapes_the_rest() {
         assert_eq!(percent_encode("a-Z_0.~"), "a-Z_0.~");
-        assert_eq!(
-            percent_encode("https://x/y?z=1&w"),
-            "https%3A%2F%2Fx%2Fy%3Fz%3D1%26w"
-        );
+        assert_eq!(percent_encode("https://x/y?z=1&w"), "https%3A%2F%2Fx%2Fy%3Fz%3D1%26w");
         assert_eq!(percent_encode("é"), "%C3%A9");
     }
 
@@ -103,12 +88,10 @@ mod tests {
         assert!(link.starts_with(
             "https://console.aws.amazon.com/cloudformation/home?region=us-east-2#/stacks/quickcreate?templateURL=https%3A%2F%2F"
         ));
-        assert!(link.contains(&format!(
-            "%2F{CFN_VERSION}%2Freadyset%2Ftemplates%2Freadyset-mysql-super.yaml"
-        )));
-        assert!(link.ends_with(&format!(
-            "&stackName=my%20stack&param_TemplatePrefix={CFN_VERSION}%2Freadyset%2Ftemplates"
-        )));
+        assert!(link.contains(&format!("%2F{CFN_VERSION}%2Freadyset%2Ftemplates%2Freadyset-mysql-super.yaml")));
+        assert!(
+            link.ends_with(&format!("&stackName=my%20stack&param_TemplatePrefix={CFN_VERSION}%2Freadyset%2Ftemplates"))
+        );
         let plain = quick_create_link("readyset-vpc", "us-east-2", "s").unwrap();
         assert!(plain.ends_with("&stackName=s"), "{plain}");
     }
@@ -116,16 +99,9 @@ mod tests {
     #[test]
     fn unknown_inputs_are_refused_with_the_valid_choices() {
         let error = quick_create_link("nope", "us-east-2", "s").unwrap_err();
-        assert_eq!(
-            error,
-            LaunchError::UnknownTemplate {
-                given: "nope".into()
-            }
-        );
+        assert_eq!(error, LaunchError::UnknownTemplate { given: "nope".into() });
         assert!(error.to_string().contains("readyset-mysql-super"));
         let error = quick_create_link("readyset-bastion", "mars-1", "s").unwrap_err();
-        assert!(error
-            .to_string()
-            .contains("us-east-1, us-east-2, us-west-2"));
+        assert!(error.to_string().contains("us-east-1, us-east-2, us-west-2"));
     }
 }

@@ -53,67 +53,37 @@ fn templates_lists_every_public_template_url_of_this_version() {
     assert!(lines.contains(&format!(
         "readyset-mysql-super\thttps://readysettech-cfn-public-us-east-2.s3.us-east-2.amazonaws.com/{version}/readyset/templates/readyset-mysql-super.yaml"
     ).as_str()));
-    assert!(
-        !text.contains("benchmark"),
-        "internal-only templates are not listed: {text}"
-    );
+    assert!(!text.contains("benchmark"), "internal-only templates are not listed: {text}");
 }
 
 #[test]
 fn launch_prints_a_quick_create_link() {
-    let output = installer(&[
-        "launch",
-        "--template",
-        "readyset-server",
-        "--region",
-        "us-west-2",
-    ]);
+    let output = installer(&["launch", "--template", "readyset-server", "--region", "us-west-2"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let link = stdout(&output);
-    assert!(link.starts_with("https://console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/quickcreate?templateURL="));
-    assert!(link
-        .trim_end()
-        .ends_with("readyset-server.yaml&stackName=readyset"));
+    assert!(link.starts_with(
+        "https://console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/quickcreate?templateURL="
+    ));
+    assert!(link.trim_end().ends_with("readyset-server.yaml&stackName=readyset"));
 }
 
 #[test]
 fn launch_refuses_an_unknown_template_listing_the_valid_ones() {
-    let output = installer(&[
-        "launch",
-        "--template",
-        "readyset-benchmark",
-        "--region",
-        "us-east-2",
-    ]);
+    let output = installer(&["launch", "--template", "readyset-benchmark", "--region", "us-east-2"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stdout(&output).is_empty());
     let message = stderr(&output);
-    assert!(
-        message.contains("unknown template `readyset-benchmark`"),
-        "{message}"
-    );
-    assert!(
-        message.contains("readyset-mysql-super, readyset-vpc"),
-        "{message}"
-    );
+    assert!(message.contains("unknown template `readyset-benchmark`"), "{message}");
+    assert!(message.contains("readyset-mysql-super, readyset-vpc"), "{message}");
 }
 
 #[test]
 fn launch_refuses_an_unsupported_region_listing_the_valid_ones() {
-    let output = installer(&[
-        "launch",
-        "--template",
-        "readyset-server",
-        "--region",
-        "ap-south-1",
-    ]);
+    let output = installer(&["launch", "--template", "readyset-server", "--region", "ap-south-1"]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert!(message.contains("region `ap-south-1`"), "{message}");
-    assert!(
-        message.contains("us-east-1, us-east-2, us-west-2"),
-        "{message}"
-    );
+    assert!(message.contains("us-east-1, us-east-2, us-west-2"), "{message}");
 }
 
 #[test]

@@ -6,8 +6,7 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 use crate::commands::{
-    amis, build_installer, cfn, ci, customers, publish_installer, rehearse, release, rollback,
-    status, verify,
+    amis, build_installer, cfn, ci, customers, publish_installer, rehearse, release, rollback, status, verify,
 };
 
 const EXAMPLES: &str = "\
@@ -83,35 +82,22 @@ impl Cli {
     /// line definition, and says what the pipeline checks need to know about it.
     pub fn pipeline_use(args: &[String]) -> anyhow::Result<crate::domain::pipeline::XtaskUse> {
         use crate::domain::pipeline::XtaskUse;
-        let cli = Cli::try_parse_from(
-            std::iter::once("cargo xtask".to_owned()).chain(args.iter().cloned()),
-        )?;
+        let cli = Cli::try_parse_from(std::iter::once("cargo xtask".to_owned()).chain(args.iter().cloned()))?;
         let writes = !cli.dry_run;
         Ok(match cli.command {
-            Command::Release(args) => XtaskUse {
-                reads_release_name: args.tag.is_none(),
-                writes_to_aws: false,
-            },
-            Command::PublishInstaller(args) => XtaskUse {
-                reads_release_name: args.tag.is_none(),
-                writes_to_aws: writes,
-            },
-            Command::Verify(args) => XtaskUse {
-                reads_release_name: args.tag.is_none(),
-                writes_to_aws: false,
-            },
-            Command::Rollback(_) => XtaskUse {
-                reads_release_name: false,
-                writes_to_aws: writes,
-            },
+            Command::Release(args) => XtaskUse { reads_release_name: args.tag.is_none(), writes_to_aws: false },
+            Command::PublishInstaller(args) => {
+                XtaskUse { reads_release_name: args.tag.is_none(), writes_to_aws: writes }
+            }
+            Command::Verify(args) => XtaskUse { reads_release_name: args.tag.is_none(), writes_to_aws: false },
+            Command::Rollback(_) => XtaskUse { reads_release_name: false, writes_to_aws: writes },
             Command::Amis(amis::Command::Build(args)) => XtaskUse {
                 reads_release_name: args.stage == amis::AmiStage::Release && args.release.is_none(),
                 writes_to_aws: writes,
             },
-            Command::Cfn(cfn::Command::Upload { stage, .. }) => XtaskUse {
-                reads_release_name: matches!(stage.release, Some(None)),
-                writes_to_aws: writes,
-            },
+            Command::Cfn(cfn::Command::Upload { stage, .. }) => {
+                XtaskUse { reads_release_name: matches!(stage.release, Some(None)), writes_to_aws: writes }
+            }
             _ => XtaskUse::default(),
         })
     }
@@ -119,23 +105,14 @@ impl Cli {
 
 /// Reads durations such as `900`, `900s`, `15m` or `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.trim().split_at(
-        text.trim()
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.trim().len()),
-    );
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; write it as 900s, 15m or 1h"))?;
+    let (number, unit) =
+        text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(text.trim().len()));
+    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration; write it as 900s, 15m or 1h"))?;
     let seconds = match unit {
         "" | "s" => value,
         "m" => value * 60,
         "h" => value * 3600,
-        _ => {
-            return Err(format!(
-                "{text:?} has an unknown unit {unit:?}; use s, m or h (900s, 15m, 1h)"
-            ))
-        }
+        _ => return Err(format!("{text:?} has an unknown unit {unit:?}; use s, m or h (900s, 15m, 1h)")),
     };
     Ok(Duration::from_secs(seconds))
 }
@@ -150,9 +127,7 @@ mod tests {
         assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("15 minutes")
-            .unwrap_err()
-            .contains("unknown unit"));
+        assert!(parse_duration("15 minutes").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("m").unwrap_err().contains("not a duration"));
         assert!(parse_duration("").unwrap_err().contains("not a duration"));
     }

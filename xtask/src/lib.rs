@@ -19,12 +19,8 @@ pub fn run(cli: Cli) -> Result<()> {
     let workspace = Workspace::locate()?;
     match cli.command {
         Command::Release(args) => commands::release::run(&workspace, args, cli.dry_run),
-        Command::BuildInstaller(args) => {
-            commands::build_installer::run(&workspace, args, cli.dry_run)
-        }
-        Command::PublishInstaller(args) => {
-            commands::publish_installer::run(&workspace, args, cli.dry_run)
-        }
+        Command::BuildInstaller(args) => commands::build_installer::run(&workspace, args, cli.dry_run),
+        Command::PublishInstaller(args) => commands::publish_installer::run(&workspace, args, cli.dry_run),
         Command::Status(args) => commands::status::run(&workspace, args),
         Command::Verify(args) => commands::verify::run(&workspace, args),
         Command::Rollback(args) => commands::rollback::run(&workspace, args, cli.dry_run),

@@ -46,13 +46,7 @@ async fn an_object_put_with_a_checksum_reads_back_identical() {
     let read_back = object.body.collect().await.unwrap().into_bytes();
     assert_eq!(read_back.as_ref(), body.as_slice());
 
-    let missing = aws
-        .s3
-        .head_object()
-        .bucket(&bucket)
-        .key("dir/absent")
-        .send()
-        .await;
+    let missing = aws.s3.head_object().bucket(&bucket).key("dir/absent").send().await;
     assert!(missing.unwrap_err().into_service_error().is_not_found());
 }
 
@@ -70,13 +64,7 @@ async fn an_invalidation_is_in_progress_then_completed_and_the_waiter_sees_it() 
         .invalidation_batch(
             InvalidationBatch::builder()
                 .caller_reference(format!("test-{bucket}"))
-                .paths(
-                    Paths::builder()
-                        .quantity(1)
-                        .items("/readyset-orchestrator.sh")
-                        .build()
-                        .unwrap(),
-                )
+                .paths(Paths::builder().quantity(1).items("/readyset-orchestrator.sh").build().unwrap())
                 .build()
                 .unwrap(),
         )
@@ -84,10 +72,7 @@ async fn an_invalidation_is_in_progress_then_completed_and_the_waiter_sees_it() 
         .await
         .expect("create_invalidation");
     let invalidation = created.invalidation.unwrap();
-    assert_eq!(
-        invalidation.status, "InProgress",
-        "real CloudFront starts in progress"
-    );
+    assert_eq!(invalidation.status, "InProgress", "real CloudFront starts in progress");
 
     let started = Instant::now();
     let waited = aws
@@ -100,10 +85,7 @@ async fn an_invalidation_is_in_progress_then_completed_and_the_waiter_sees_it() 
         .expect("the invalidation completes");
     let final_state = waited.into_result().unwrap().invalidation.unwrap();
     assert_eq!(final_state.status, "Completed");
-    assert!(
-        started.elapsed() >= Duration::from_millis(500),
-        "the waiter really waited"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(500), "the waiter really waited");
 }
 
 #[test]
@@ -114,22 +96,11 @@ fn reset_forgets_every_bucket() {
     let python = xtask::adapters::emulator::python(&support::workspace_root());
     let own = xtask::adapters::emulator::Emulator::start(&python).unwrap();
     runtime.block_on(async {
-        let aws =
-            xtask::adapters::aws::Aws::from_sdk_config(&own.sdk_config(support::REGION).await);
+        let aws = xtask::adapters::aws::Aws::from_sdk_config(&own.sdk_config(support::REGION).await);
         create_bucket(&aws, "to-be-forgotten").await;
-        assert_eq!(
-            aws.s3.list_buckets().send().await.unwrap().buckets().len(),
-            1
-        );
+        assert_eq!(aws.s3.list_buckets().send().await.unwrap().buckets().len(), 1);
         own.reset().unwrap();
-        assert!(aws
-            .s3
-            .list_buckets()
-            .send()
-            .await
-            .unwrap()
-            .buckets()
-            .is_empty());
+        assert!(aws.s3.list_buckets().send().await.unwrap().buckets().is_empty());
     });
     let _ = emulator();
 }
@@ -152,10 +123,7 @@ fn a_python_without_moto_fails_with_the_install_command() {
         Ok(_) => panic!("started without python"),
         Err(error) => format!("{error:#}"),
     };
-    assert!(
-        error.contains("cannot run") && error.contains("moto"),
-        "{error}"
-    );
+    assert!(error.contains("cannot run") && error.contains("moto"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

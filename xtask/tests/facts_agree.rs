@@ -7,9 +7,7 @@ use xtask::{adapters::workspace::Workspace, domain::config::Visibility};
 
 /// The string values of a `&str` or `&[&str]` constant in installer/src/constants.rs.
 fn installer_constant(name: &str) -> Vec<String> {
-    let text =
-        std::fs::read_to_string(support::workspace_root().join("installer/src/constants.rs"))
-            .unwrap();
+    let text = std::fs::read_to_string(support::workspace_root().join("installer/src/constants.rs")).unwrap();
     let file = syn::parse_file(&text).unwrap();
     let expr = file
         .items
@@ -24,10 +22,7 @@ fn installer_constant(name: &str) -> Vec<String> {
 
 fn strings(expr: &Expr) -> Vec<String> {
     match expr {
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(literal),
-            ..
-        }) => vec![literal.value()],
+        Expr::Lit(syn::ExprLit { lit: Lit::Str(literal), .. }) => vec![literal.value()],
         Expr::Reference(reference) => strings(&reference.expr),
         Expr::Array(array) => array.elems.iter().flat_map(strings).collect(),
         _ => panic!("installer constants are string literals or arrays of them"),
@@ -37,36 +32,21 @@ fn strings(expr: &Expr) -> Vec<String> {
 #[test]
 fn the_installer_points_at_the_configured_public_bucket_and_templates() {
     let config = Workspace::at(&support::workspace_root()).unwrap().config;
-    assert_eq!(
-        installer_constant("CFN_PUBLIC_BUCKET"),
-        vec![config.cfn_public_bucket.clone()]
-    );
-    assert_eq!(
-        installer_constant("CFN_BUCKET_REGION"),
-        vec![config.region.clone()]
-    );
-    let public: Vec<String> = config
-        .templates
-        .iter()
-        .filter(|t| t.visibility == Visibility::Public)
-        .map(|t| t.name.clone())
-        .collect();
+    assert_eq!(installer_constant("CFN_PUBLIC_BUCKET"), vec![config.cfn_public_bucket.clone()]);
+    assert_eq!(installer_constant("CFN_BUCKET_REGION"), vec![config.region.clone()]);
+    let public: Vec<String> =
+        config.templates.iter().filter(|t| t.visibility == Visibility::Public).map(|t| t.name.clone()).collect();
     assert_eq!(installer_constant("PUBLIC_TEMPLATES"), public);
 }
 
 #[test]
 fn the_wrapper_serves_every_configured_published_name() {
     let config = Workspace::at(&support::workspace_root()).unwrap().config;
-    let template = std::fs::read_to_string(
-        support::workspace_root().join("installer/readyset-orchestrator.sh"),
-    )
-    .unwrap();
+    let template =
+        std::fs::read_to_string(support::workspace_root().join("installer/readyset-orchestrator.sh")).unwrap();
     for target in &config.targets {
         assert!(
-            template.contains(&format!(
-                "{}) echo \"@@SHA256:{}@@\" ;;",
-                target.published_name, target.published_name
-            )),
+            template.contains(&format!("{}) echo \"@@SHA256:{}@@\" ;;", target.published_name, target.published_name)),
             "the wrapper has no checksum line for {}",
             target.published_name
         );
@@ -93,17 +73,13 @@ fn the_installer_supports_exactly_the_regions_packer_builds() {
 fn the_test_stack_script_and_super_template_name_the_configured_buckets() {
     let config = Workspace::at(&support::workspace_root()).unwrap().config;
     let script = read("ops/cfn-test/create-mysql-super-stack.sh");
-    assert!(script.contains(&format!(
-        "TEMPLATE_BUCKET=\"{}\"",
-        config.cfn_internal_bucket
-    )));
+    assert!(script.contains(&format!("TEMPLATE_BUCKET=\"{}\"", config.cfn_internal_bucket)));
     assert!(script.contains(&format!("TEMPLATE_BUCKET_REGION=\"{}\"", config.region)));
     let super_stack = read("ops/cfn/readyset-mysql-super.yaml");
     assert!(super_stack.contains(&format!("    Default: {}\n", config.cfn_public_bucket)));
-    assert!(super_stack.contains(&format!(
-        "  TemplateBucketRegion:\n    Type: String\n    Default: {}\n",
-        config.region
-    )));
+    assert!(
+        super_stack.contains(&format!("  TemplateBucketRegion:\n    Type: String\n    Default: {}\n", config.region))
+    );
 }
 
 #[test]
@@ -111,11 +87,7 @@ fn the_installer_fills_the_prefix_of_exactly_the_templates_that_nest_others() {
     let nesting: Vec<String> = std::fs::read_dir(support::workspace_root().join("ops/cfn"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            std::fs::read_to_string(path)
-                .unwrap()
-                .contains("\n  TemplatePrefix:\n")
-        })
+        .filter(|path| std::fs::read_to_string(path).unwrap().contains("\n  TemplatePrefix:\n"))
         .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     assert_eq!(installer_constant("NESTING_TEMPLATES"), nesting);

@@ -14,12 +14,8 @@ use support::site::{Site, CFN_INTERNAL, CFN_PUBLIC, COMMIT};
 use xtask::domain::packer::AmisFile;
 
 const REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
-const IMAGES: [&str; 4] = [
-    "readyset-server",
-    "readyset-mysql-adapter",
-    "readyset-postgres-adapter",
-    "readyset-bastion",
-];
+const IMAGES: [&str; 4] =
+    ["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter", "readyset-bastion"];
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -33,10 +29,7 @@ fn xtask_with_packer(site: &Site, target: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(site.checkout.path())
         .env("CARGO_TARGET_DIR", target)
-        .env(
-            "PKR_VAR_base_image_name",
-            "ubuntu/images/hvm-ssd/ubuntu-trusty-14.04-amd64-server-*",
-        )
+        .env("PKR_VAR_base_image_name", "ubuntu/images/hvm-ssd/ubuntu-trusty-14.04-amd64-server-*")
         .env("PKR_VAR_base_image_owner", "099720109477")
         .env("PACKER_NO_COLOR", "1");
     for (name, value) in site.emulator.env(support::REGION) {
@@ -46,17 +39,8 @@ fn xtask_with_packer(site: &Site, target: &Path, args: &[&str]) -> Output {
 }
 
 fn build_amis(site: &Site, target: &Path) -> AmisFile {
-    let output = xtask_with_packer(
-        site,
-        target,
-        &["amis", "build", "--stage", "internal", "--commit", COMMIT],
-    );
-    assert!(
-        output.status.success(),
-        "amis build:\n{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
+    let output = xtask_with_packer(site, target, &["amis", "build", "--stage", "internal", "--commit", COMMIT]);
+    assert!(output.status.success(), "amis build:\n{}\n{}", text(&output.stdout), text(&output.stderr));
     serde_json::from_slice(&std::fs::read(target.join("dist/amis-internal.json")).unwrap()).unwrap()
 }
 
@@ -65,25 +49,15 @@ fn cfn_lint() -> PathBuf {
     if venv.exists() {
         return venv;
     }
-    xtask::adapters::tools::which("cfn-lint")
-        .expect("cfn-lint is not installed: run `cargo xtask ci` (installs it into target/ci-venv) or `pip install cfn-lint`")
+    xtask::adapters::tools::which("cfn-lint").expect(
+        "cfn-lint is not installed: run `cargo xtask ci` (installs it into target/ci-venv) or `pip install cfn-lint`",
+    )
 }
 
 fn bucket_keys(site: &Site, bucket: &str) -> BTreeSet<String> {
     site.runtime.block_on(async {
-        let listed = site
-            .aws
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .send()
-            .await
-            .unwrap();
-        listed
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(String::from))
-            .collect()
+        let listed = site.aws.s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+        listed.contents().iter().filter_map(|o| o.key().map(String::from)).collect()
     })
 }
 
@@ -92,59 +66,21 @@ fn packer_builds_every_image_in_every_region_shared_with_exactly_the_configured_
     let site = Site::new();
     let target = tempfile::tempdir().unwrap();
     let amis = build_amis(&site, target.path());
-    assert_eq!(
-        (
-            amis.stage.as_str(),
-            amis.commit.as_str(),
-            amis.release.as_deref()
-        ),
-        ("internal", COMMIT, None)
-    );
-    assert_eq!(
-        amis.images
-            .keys()
-            .map(String::as_str)
-            .collect::<BTreeSet<_>>(),
-        IMAGES.into_iter().collect()
-    );
+    assert_eq!((amis.stage.as_str(), amis.commit.as_str(), amis.release.as_deref()), ("internal", COMMIT, None));
+    assert_eq!(amis.images.keys().map(String::as_str).collect::<BTreeSet<_>>(), IMAGES.into_iter().collect());
 
-    let locals =
-        std::fs::read_to_string(site.checkout.path().join("ops/image-deploy/locals.pkr.hcl"))
-            .unwrap();
+    let locals = std::fs::read_to_string(site.checkout.path().join("ops/image-deploy/locals.pkr.hcl")).unwrap();
     let ids = |name| -> BTreeSet<String> {
-        xtask::domain::packer::local_list("locals", &locals, name)
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|i| i.value)
-            .collect()
+        xtask::domain::packer::local_list("locals", &locals, name).unwrap().items.into_iter().map(|i| i.value).collect()
     };
-    let expected_users: BTreeSet<String> = ids("customer_account_ids")
-        .union(&ids("internal_account_ids"))
-        .cloned()
-        .collect();
+    let expected_users: BTreeSet<String> =
+        ids("customer_account_ids").union(&ids("internal_account_ids")).cloned().collect();
     for (image, by_region) in &amis.images {
-        assert_eq!(
-            by_region.keys().map(String::as_str).collect::<Vec<_>>(),
-            REGIONS,
-            "{image}"
-        );
+        assert_eq!(by_region.keys().map(String::as_str).collect::<Vec<_>>(), REGIONS, "{image}");
         for (region, ami) in by_region {
-            let described = site.aws_cli(&[
-                "ec2",
-                "describe-images",
-                "--region",
-                region,
-                "--image-ids",
-                ami,
-                "--output",
-                "json",
-            ]);
-            assert!(
-                described.status.success(),
-                "{image} {region}: {}",
-                text(&described.stderr)
-            );
+            let described =
+                site.aws_cli(&["ec2", "describe-images", "--region", region, "--image-ids", ami, "--output", "json"]);
+            assert!(described.status.success(), "{image} {region}: {}", text(&described.stderr));
             let images: serde_json::Value = serde_json::from_slice(&described.stdout).unwrap();
             let name = images["Images"][0]["Name"].as_str().unwrap();
             assert!(
@@ -155,21 +91,12 @@ fn packer_builds_every_image_in_every_region_shared_with_exactly_the_configured_
                 .as_array()
                 .map(|tags| {
                     tags.iter()
-                        .map(|t| {
-                            (
-                                t["Key"].as_str().unwrap().into(),
-                                t["Value"].as_str().unwrap().into(),
-                            )
-                        })
+                        .map(|t| (t["Key"].as_str().unwrap().into(), t["Value"].as_str().unwrap().into()))
                         .collect()
                 })
                 .unwrap_or_default();
             if region == "us-east-2" {
-                assert_eq!(
-                    tags.get("Commit").map(String::as_str),
-                    Some(COMMIT),
-                    "{image}: {tags:?}"
-                );
+                assert_eq!(tags.get("Commit").map(String::as_str), Some(COMMIT), "{image}: {tags:?}");
                 assert_eq!(tags.get("Stage").map(String::as_str), Some("internal"));
             }
 
@@ -188,10 +115,8 @@ fn packer_builds_every_image_in_every_region_shared_with_exactly_the_configured_
             assert!(attribute.status.success(), "{}", text(&attribute.stderr));
             let permissions: serde_json::Value = serde_json::from_slice(&attribute.stdout).unwrap();
             let permissions = permissions["LaunchPermissions"].as_array().unwrap();
-            let users: BTreeSet<String> = permissions
-                .iter()
-                .filter_map(|p| p["UserId"].as_str().map(String::from))
-                .collect();
+            let users: BTreeSet<String> =
+                permissions.iter().filter_map(|p| p["UserId"].as_str().map(String::from)).collect();
             assert_eq!(users, expected_users, "{image} in {region}");
             assert!(
                 permissions.iter().all(|p| p.get("Group").is_none()),
@@ -203,26 +128,12 @@ fn packer_builds_every_image_in_every_region_shared_with_exactly_the_configured_
     let only = xtask_with_packer(
         &site,
         target.path(),
-        &[
-            "amis",
-            "build",
-            "--stage",
-            "internal",
-            "--commit",
-            COMMIT,
-            "--only",
-            "readyset-bastion",
-        ],
+        &["amis", "build", "--stage", "internal", "--commit", COMMIT, "--only", "readyset-bastion"],
     );
     assert!(only.status.success(), "{}", text(&only.stderr));
-    let amis: AmisFile = serde_json::from_slice(
-        &std::fs::read(target.path().join("dist/amis-internal.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        amis.images.keys().collect::<Vec<_>>(),
-        vec!["readyset-bastion"]
-    );
+    let amis: AmisFile =
+        serde_json::from_slice(&std::fs::read(target.path().join("dist/amis-internal.json")).unwrap()).unwrap();
+    assert_eq!(amis.images.keys().collect::<Vec<_>>(), vec!["readyset-bastion"]);
 }
 
 #[test]
@@ -230,52 +141,21 @@ fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
     let site = Site::new();
     let target = tempfile::tempdir().unwrap();
     for (args, phrase) in [
+        (vec!["amis", "build", "--stage", "release", "--commit", COMMIT], "--stage release needs --release <NAME>"),
         (
-            vec!["amis", "build", "--stage", "release", "--commit", COMMIT],
-            "--stage release needs --release <NAME>",
-        ),
-        (
-            vec![
-                "amis",
-                "build",
-                "--stage",
-                "internal",
-                "--release",
-                "v1",
-                "--commit",
-                COMMIT,
-            ],
+            vec!["amis", "build", "--stage", "internal", "--release", "v1", "--commit", COMMIT],
             "--release is only for --stage release",
         ),
         (
-            vec![
-                "amis",
-                "build",
-                "--stage",
-                "internal",
-                "--only",
-                "readyset-nope",
-                "--commit",
-                COMMIT,
-            ],
+            vec!["amis", "build", "--stage", "internal", "--only", "readyset-nope", "--commit", COMMIT],
             "there is no such image",
         ),
-        (
-            vec!["amis", "build", "--stage", "internal", "--commit", "HEAD"],
-            "does not look like a git commit",
-        ),
-        (
-            vec!["amis", "build", "--stage", "beta", "--commit", COMMIT],
-            "invalid value 'beta'",
-        ),
+        (vec!["amis", "build", "--stage", "internal", "--commit", "HEAD"], "does not look like a git commit"),
+        (vec!["amis", "build", "--stage", "beta", "--commit", COMMIT], "invalid value 'beta'"),
     ] {
         let output = xtask_with_packer(&site, target.path(), &args);
         assert!(!output.status.success(), "{args:?}");
-        assert!(
-            text(&output.stderr).contains(phrase),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
+        assert!(text(&output.stderr).contains(phrase), "{args:?}: {}", text(&output.stderr));
     }
     let output = xtask_with_packer(
         &site,
@@ -296,22 +176,10 @@ fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    assert!(
-        stdout.contains("-var=stage=release -var=release_name=v1"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("-only=amazon-ebs.readyset-server ops/image-deploy"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!("-var=ec2_endpoint={}", site.emulator.endpoint())),
-        "{stdout}"
-    );
-    assert!(
-        !target.path().join("dist").exists(),
-        "a dry run writes nothing"
-    );
+    assert!(stdout.contains("-var=stage=release -var=release_name=v1"), "{stdout}");
+    assert!(stdout.contains("-only=amazon-ebs.readyset-server ops/image-deploy"), "{stdout}");
+    assert!(stdout.contains(&format!("-var=ec2_endpoint={}", site.emulator.endpoint())), "{stdout}");
+    assert!(!target.path().join("dist").exists(), "a dry run writes nothing");
 }
 
 #[test]
@@ -321,23 +189,10 @@ fn templates_render_lint_clean_and_upload_to_each_stage() {
     let amis = build_amis(&site, target.path());
     let amis_path = target.path().join("dist/amis-internal.json");
     let out = target.path().join("cfn");
-    site.xtask_ok(&[
-        "cfn",
-        "render",
-        "--amis",
-        amis_path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    site.xtask_ok(&["cfn", "render", "--amis", amis_path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     let server = std::fs::read_to_string(out.join("readyset-server.yaml")).unwrap();
     for region in REGIONS {
-        assert!(
-            server.contains(&format!(
-                "Ami: \"{}\"",
-                amis.images["readyset-server"][region]
-            )),
-            "{server}"
-        );
+        assert!(server.contains(&format!("Ami: \"{}\"", amis.images["readyset-server"][region])), "{server}");
     }
     let rendered: Vec<PathBuf> = std::fs::read_dir(&out)
         .unwrap()
@@ -346,11 +201,7 @@ fn templates_render_lint_clean_and_upload_to_each_stage() {
         .collect();
     assert_eq!(rendered.len(), 7);
     let lint = Command::new(cfn_lint()).args(&rendered).output().unwrap();
-    assert!(
-        lint.status.success(),
-        "cfn-lint on the rendered templates:\n{}",
-        text(&lint.stdout)
-    );
+    assert!(lint.status.success(), "cfn-lint on the rendered templates:\n{}", text(&lint.stdout));
 
     let out_str = out.to_str().unwrap();
     site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--internal", COMMIT]);
@@ -365,99 +216,43 @@ fn templates_render_lint_clean_and_upload_to_each_stage() {
         "readyset-bastion",
     ];
     let keys = |prefix: &str, with_internal: bool| -> BTreeSet<String> {
-        let mut keys: BTreeSet<String> =
-            names.iter().map(|n| format!("{prefix}{n}.yaml")).collect();
+        let mut keys: BTreeSet<String> = names.iter().map(|n| format!("{prefix}{n}.yaml")).collect();
         if with_internal {
             keys.insert(format!("{prefix}readyset-benchmark.yaml"));
         }
         keys.insert(format!("{prefix}amis.json"));
         keys
     };
-    assert_eq!(
-        bucket_keys(&site, CFN_INTERNAL),
-        keys(&format!("{COMMIT}/readyset/templates/"), true)
-    );
+    assert_eq!(bucket_keys(&site, CFN_INTERNAL), keys(&format!("{COMMIT}/readyset/templates/"), true));
     let public: BTreeSet<String> = keys(&format!("alpha/{COMMIT}/readyset/templates/"), false)
         .union(&keys("v1/readyset/templates/", false))
         .cloned()
         .collect();
-    assert_eq!(
-        bucket_keys(&site, CFN_PUBLIC),
-        public,
-        "internal-only templates never reach the public bucket"
-    );
+    assert_eq!(bucket_keys(&site, CFN_PUBLIC), public, "internal-only templates never reach the public bucket");
 
     let again = site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--release", "v1"]);
     assert!(again.contains("nothing to write"), "{again}");
-    std::fs::write(
-        out.join("readyset-vpc.yaml"),
-        server.replace("ReadySet server", "changed"),
-    )
-    .unwrap();
+    std::fs::write(out.join("readyset-vpc.yaml"), server.replace("ReadySet server", "changed")).unwrap();
     let refused = site.xtask(&["cfn", "upload", "--dir", out_str, "--release", "v1"]);
     assert_eq!(refused.status.code(), Some(1));
     let stderr = text(&refused.stderr);
-    assert!(
-        stderr.contains("v1/readyset/templates/readyset-vpc.yaml already holds sha256"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("v1/readyset/templates/readyset-vpc.yaml already holds sha256"), "{stderr}");
     assert!(stderr.contains("Nothing was written"), "{stderr}");
     site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--internal", COMMIT]);
 
-    let dry = site.xtask_ok(&[
-        "cfn",
-        "upload",
-        "--dir",
-        out_str,
-        "--release",
-        "v2",
-        "--dry-run",
-    ]);
-    assert!(
-        dry.contains("new                    v2/readyset/templates/readyset-mysql-super.yaml"),
-        "{dry}"
-    );
-    assert!(
-        dry.contains("internal only, not uploaded to the public bucket: readyset-benchmark"),
-        "{dry}"
-    );
-    assert!(!bucket_keys(&site, CFN_PUBLIC)
-        .iter()
-        .any(|k| k.starts_with("v2/")));
+    let dry = site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--release", "v2", "--dry-run"]);
+    assert!(dry.contains("new                    v2/readyset/templates/readyset-mysql-super.yaml"), "{dry}");
+    assert!(dry.contains("internal only, not uploaded to the public bucket: readyset-benchmark"), "{dry}");
+    assert!(!bucket_keys(&site, CFN_PUBLIC).iter().any(|k| k.starts_with("v2/")));
     for (args, phrase) in [
-        (
-            vec!["cfn", "upload", "--dir", out_str, "--alpha", "main"],
-            "does not look like a git commit",
-        ),
-        (
-            vec!["cfn", "upload", "--dir", out_str, "--release", "latest"],
-            "reserved",
-        ),
-        (
-            vec![
-                "cfn",
-                "upload",
-                "--dir",
-                out_str,
-                "--release",
-                "v3",
-                "--alpha",
-                COMMIT,
-            ],
-            "cannot be used with",
-        ),
-        (
-            vec!["cfn", "upload", "--dir", out_str],
-            "required arguments were not provided",
-        ),
+        (vec!["cfn", "upload", "--dir", out_str, "--alpha", "main"], "does not look like a git commit"),
+        (vec!["cfn", "upload", "--dir", out_str, "--release", "latest"], "reserved"),
+        (vec!["cfn", "upload", "--dir", out_str, "--release", "v3", "--alpha", COMMIT], "cannot be used with"),
+        (vec!["cfn", "upload", "--dir", out_str], "required arguments were not provided"),
     ] {
         let output = site.xtask(&args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert!(
-            text(&output.stderr).contains(phrase),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
+        assert!(text(&output.stderr).contains(phrase), "{args:?}: {}", text(&output.stderr));
     }
 }
 
@@ -469,33 +264,15 @@ fn render_refuses_incomplete_amis_and_leaves_no_output() {
     for image in IMAGES {
         images.insert(
             image.to_string(),
-            REGIONS
-                .iter()
-                .map(|r| (r.to_string(), "ami-0123456789abcdef0".to_string()))
-                .collect::<BTreeMap<_, _>>(),
+            REGIONS.iter().map(|r| (r.to_string(), "ami-0123456789abcdef0".to_string())).collect::<BTreeMap<_, _>>(),
         );
     }
-    images
-        .get_mut("readyset-bastion")
-        .unwrap()
-        .remove("us-west-2");
-    let amis = AmisFile {
-        stage: "internal".into(),
-        commit: COMMIT.into(),
-        release: None,
-        images,
-    };
+    images.get_mut("readyset-bastion").unwrap().remove("us-west-2");
+    let amis = AmisFile { stage: "internal".into(), commit: COMMIT.into(), release: None, images };
     let path = scratch.path().join("amis.json");
     std::fs::write(&path, serde_json::to_string(&amis).unwrap()).unwrap();
     let out = scratch.path().join("out");
-    let output = site.xtask(&[
-        "cfn",
-        "render",
-        "--amis",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = site.xtask(&["cfn", "render", "--amis", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(
@@ -506,30 +283,13 @@ fn render_refuses_incomplete_amis_and_leaves_no_output() {
     assert!(!out.exists(), "no partial output");
     assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 1);
 
-    std::fs::write(
-        site.checkout.path().join("ops/cfn/readyset-extra.yaml"),
-        "Resources: {}\n",
-    )
-    .unwrap();
-    let output = site.xtask(&[
-        "cfn",
-        "render",
-        "--amis",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(text(&output.stderr)
-        .contains("ops/cfn/readyset-extra.yaml is not in [workspace.metadata.release] templates"));
+    std::fs::write(site.checkout.path().join("ops/cfn/readyset-extra.yaml"), "Resources: {}\n").unwrap();
+    let output = site.xtask(&["cfn", "render", "--amis", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(
+        text(&output.stderr).contains("ops/cfn/readyset-extra.yaml is not in [workspace.metadata.release] templates")
+    );
     std::fs::write(&path, "{}").unwrap();
-    let output = site.xtask(&[
-        "cfn",
-        "render",
-        "--amis",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = site.xtask(&["cfn", "render", "--amis", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(
         text(&output.stderr).contains("is not an AMIs file written by `cargo xtask amis build`"),
         "{}",
@@ -543,89 +303,38 @@ fn customers_are_added_and_removed_keeping_every_other_byte() {
     let locals = site.checkout.path().join("ops/image-deploy/locals.pkr.hcl");
     let original = std::fs::read_to_string(&locals).unwrap();
     let list = site.xtask_ok(&["customers", "list"]);
-    assert!(
-        list.contains("305198143522  Acme Analytics (pilot)"),
-        "{list}"
-    );
+    assert!(list.contains("305198143522  Acme Analytics (pilot)"), "{list}");
 
-    let dry = site.xtask_ok(&[
-        "customers",
-        "add",
-        "123456789012",
-        "--note",
-        "Initech (trial)",
-        "--dry-run",
-    ]);
-    assert!(
-        dry.contains("+    \"123456789012\", # Initech (trial)"),
-        "{dry}"
-    );
+    let dry = site.xtask_ok(&["customers", "add", "123456789012", "--note", "Initech (trial)", "--dry-run"]);
+    assert!(dry.contains("+    \"123456789012\", # Initech (trial)"), "{dry}");
     assert_eq!(std::fs::read_to_string(&locals).unwrap(), original);
 
-    site.xtask_ok(&[
-        "customers",
-        "add",
-        "123456789012",
-        "--note",
-        "Initech (trial)",
-    ]);
+    site.xtask_ok(&["customers", "add", "123456789012", "--note", "Initech (trial)"]);
     let added = std::fs::read_to_string(&locals).unwrap();
     assert_eq!(
         added,
-        original.replace(
-            "# Globex Retail\n",
-            "# Globex Retail\n    \"123456789012\", # Initech (trial)\n"
-        )
+        original.replace("# Globex Retail\n", "# Globex Retail\n    \"123456789012\", # Initech (trial)\n")
     );
-    let fmt = Command::new("packer")
-        .args(["fmt", "-check"])
-        .arg(&locals)
-        .output()
-        .expect("packer is installed");
-    assert!(
-        fmt.status.success(),
-        "packer fmt -check after an add: {}",
-        text(&fmt.stdout)
-    );
+    let fmt = Command::new("packer").args(["fmt", "-check"]).arg(&locals).output().expect("packer is installed");
+    assert!(fmt.status.success(), "packer fmt -check after an add: {}", text(&fmt.stdout));
 
     for (args, phrase) in [
-        (
-            vec!["customers", "add", "123456789012", "--note", "again"],
-            "already in customer_account_ids",
-        ),
-        (
-            vec!["customers", "remove", "999999999999"],
-            "not in customer_account_ids",
-        ),
+        (vec!["customers", "add", "123456789012", "--note", "again"], "already in customer_account_ids"),
+        (vec!["customers", "remove", "999999999999"], "not in customer_account_ids"),
     ] {
         let output = site.xtask(&args);
         assert_eq!(output.status.code(), Some(1), "{args:?}");
-        assert!(
-            text(&output.stderr).contains(phrase),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
+        assert!(text(&output.stderr).contains(phrase), "{args:?}: {}", text(&output.stderr));
     }
     for (args, phrase) in [
-        (
-            vec!["customers", "add", "12345", "--note", "short"],
-            "exactly 12 digits",
-        ),
+        (vec!["customers", "add", "12345", "--note", "short"], "exactly 12 digits"),
         (vec!["customers", "add", "123456789012"], "--note <NOTE>"),
     ] {
         let output = site.xtask(&args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert!(
-            text(&output.stderr).contains(phrase),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
+        assert!(text(&output.stderr).contains(phrase), "{args:?}: {}", text(&output.stderr));
     }
-    assert_eq!(
-        std::fs::read_to_string(&locals).unwrap(),
-        added,
-        "refusals write nothing"
-    );
+    assert_eq!(std::fs::read_to_string(&locals).unwrap(), added, "refusals write nothing");
     site.xtask_ok(&["customers", "remove", "123456789012"]);
     assert_eq!(std::fs::read_to_string(&locals).unwrap(), original);
 }
@@ -637,28 +346,11 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     build_amis(&site, target.path());
     let out = target.path().join("cfn");
     let amis = target.path().join("dist/amis-internal.json");
-    site.xtask_ok(&[
-        "cfn",
-        "render",
-        "--amis",
-        amis.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    site.xtask_ok(&[
-        "cfn",
-        "upload",
-        "--dir",
-        out.to_str().unwrap(),
-        "--internal",
-        COMMIT,
-    ]);
+    site.xtask_ok(&["cfn", "render", "--amis", amis.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    site.xtask_ok(&["cfn", "upload", "--dir", out.to_str().unwrap(), "--internal", COMMIT]);
 
     let script = |name: &str, args: &[&str]| run_script(&site, name, args);
-    let created = script(
-        "create-mysql-super-stack.sh",
-        &["-c", COMMIT, "-k", "release-test", "-n", "smoke"],
-    );
+    let created = script("create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "release-test", "-n", "smoke"]);
     assert!(
         created.status.success(),
         "{}\n{}\nemulator log:\n{}",
@@ -668,35 +360,14 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     );
     let report = text(&created.stdout);
     assert!(report.contains("Stack smoke is ready."), "{report}");
-    let bastion = report
-        .lines()
-        .find_map(|l| l.strip_prefix("  bastion (public):"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    assert!(
-        bastion.split('.').count() == 4,
-        "a bastion address: {report}"
-    );
-    assert!(
-        report.contains(&format!("ssh -i ~/.ssh/release-test.pem ubuntu@{bastion}")),
-        "{report}"
-    );
-    assert!(
-        report.contains("ops/cfn-test/delete-stack.sh -n smoke"),
-        "{report}"
-    );
+    let bastion = report.lines().find_map(|l| l.strip_prefix("  bastion (public):")).unwrap().trim().to_owned();
+    assert!(bastion.split('.').count() == 4, "a bastion address: {report}");
+    assert!(report.contains(&format!("ssh -i ~/.ssh/release-test.pem ubuntu@{bastion}")), "{report}");
+    assert!(report.contains("ops/cfn-test/delete-stack.sh -n smoke"), "{report}");
 
-    let twice = script(
-        "create-mysql-super-stack.sh",
-        &["-c", COMMIT, "-k", "release-test", "-n", "smoke"],
-    );
+    let twice = script("create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "release-test", "-n", "smoke"]);
     assert_eq!(twice.status.code(), Some(1));
-    assert!(
-        text(&twice.stderr).contains("stack smoke already exists"),
-        "{}",
-        text(&twice.stderr)
-    );
+    assert!(text(&twice.stderr).contains("stack smoke already exists"), "{}", text(&twice.stderr));
 
     let deleted = script("delete-stack.sh", &["-n", "smoke"]);
     assert!(deleted.status.success(), "{}", text(&deleted.stderr));
@@ -705,10 +376,7 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     let again = script("delete-stack.sh", &["-n", "smoke"]);
     assert!(again.status.success() && text(&again.stdout).contains("nothing to delete"));
 
-    let bad = script(
-        "create-mysql-super-stack.sh",
-        &["-c", "not-a-sha", "-k", "k"],
-    );
+    let bad = script("create-mysql-super-stack.sh", &["-c", "not-a-sha", "-k", "k"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("does not look like a git commit"));
 }
@@ -720,33 +388,12 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
     build_amis(&site, target.path());
     let out = target.path().join("cfn");
     let amis = target.path().join("dist/amis-internal.json");
-    site.xtask_ok(&[
-        "cfn",
-        "render",
-        "--amis",
-        amis.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    site.xtask_ok(&[
-        "cfn",
-        "upload",
-        "--dir",
-        out.to_str().unwrap(),
-        "--internal",
-        COMMIT,
-    ]);
+    site.xtask_ok(&["cfn", "render", "--amis", amis.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    site.xtask_ok(&["cfn", "upload", "--dir", out.to_str().unwrap(), "--internal", COMMIT]);
     // The super stack's third nested template is missing: creation fails part way.
     site.runtime.block_on(async {
         let key = format!("{COMMIT}/readyset/templates/readyset-server.yaml");
-        site.aws
-            .s3
-            .delete_object()
-            .bucket(CFN_INTERNAL)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
+        site.aws.s3.delete_object().bucket(CFN_INTERNAL).key(key).send().await.unwrap();
     });
     let live_stacks = || -> Vec<String> {
         let listed = site.aws_cli(&["cloudformation", "list-stacks", "--output", "json"]);
@@ -760,19 +407,11 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
             .collect()
     };
 
-    let failed = run_script(
-        &site,
-        "create-mysql-super-stack.sh",
-        &["-c", COMMIT, "-k", "k", "-n", "broken"],
-    );
+    let failed = run_script(&site, "create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "k", "-n", "broken"]);
     assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stdout));
     let stderr = text(&failed.stderr);
     assert!(stderr.contains("error: creating broken failed"), "{stderr}");
-    assert!(
-        live_stacks().is_empty(),
-        "nothing is left behind: {:?}\n{stderr}",
-        live_stacks()
-    );
+    assert!(live_stacks().is_empty(), "nothing is left behind: {:?}\n{stderr}", live_stacks());
 
     let kept = run_script(
         &site,
@@ -782,11 +421,7 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
     assert_eq!(kept.status.code(), Some(1));
     let stderr = text(&kept.stderr);
     assert!(stderr.contains("Kept for inspection"), "{stderr}");
-    assert!(
-        live_stacks().contains(&"broken".to_owned()),
-        "{:?}",
-        live_stacks()
-    );
+    assert!(live_stacks().contains(&"broken".to_owned()), "{:?}", live_stacks());
     let deleted = run_script(&site, "delete-stack.sh", &["-n", "broken"]);
     assert!(deleted.status.success(), "{}", text(&deleted.stderr));
     assert!(live_stacks().is_empty(), "{:?}", live_stacks());
@@ -796,20 +431,12 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
 /// stacks in moto fetch their templates from a `localhost` URL, so that is the endpoint.
 fn run_script(site: &Site, name: &str, args: &[&str]) -> Output {
     let mut command = Command::new("bash");
-    command
-        .arg(site.checkout.path().join("ops/cfn-test").join(name))
-        .args(args);
+    command.arg(site.checkout.path().join("ops/cfn-test").join(name)).args(args);
     for (key, value) in site.emulator.env(support::REGION) {
         command.env(key, value);
     }
-    command.env(
-        "AWS_ENDPOINT_URL",
-        format!("http://localhost:{}", site.emulator.port()),
-    );
+    command.env("AWS_ENDPOINT_URL", format!("http://localhost:{}", site.emulator.port()));
     let aws_dir = support::site::aws_cli().parent().unwrap().to_owned();
-    command.env(
-        "PATH",
-        format!("{}:{}", aws_dir.display(), std::env::var("PATH").unwrap()),
-    );
+    command.env("PATH", format!("{}:{}", aws_dir.display(), std::env::var("PATH").unwrap()));
     command.output().unwrap()
 }

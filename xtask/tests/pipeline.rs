@@ -18,10 +18,7 @@ fn problems(text: &str) -> Vec<String> {
 /// The pipeline with one exact piece of text replaced; the piece must be there.
 fn broken(from: &str, to: &str) -> String {
     let text = pipeline_text();
-    assert!(
-        text.contains(from),
-        "the pipeline no longer contains {from:?}; update this test"
-    );
+    assert!(text.contains(from), "the pipeline no longer contains {from:?}; update this test");
     text.replacen(from, to, 1)
 }
 
@@ -36,58 +33,40 @@ fn a_renamed_flag_breaks_the_check() {
         "publish-installer --artifacts target/artifacts",
         "publish-installer --artifact-dir target/artifacts",
     ));
-    assert!(found.iter().any(|p| p.contains("step publish: `cargo xtask publish-installer --artifact-dir target/artifacts` does not parse")), "{found:?}");
+    assert!(
+        found.iter().any(|p| p
+            .contains("step publish: `cargo xtask publish-installer --artifact-dir target/artifacts` does not parse")),
+        "{found:?}"
+    );
     let found = problems(&broken(
         "cargo xtask build-installer --target x86_64-apple-darwin",
         "cargo xtask build-installers --target x86_64-apple-darwin",
     ));
-    assert!(
-        found.iter().any(|p| p.contains("step installer-mac")),
-        "{found:?}"
-    );
+    assert!(found.iter().any(|p| p.contains("step installer-mac")), "{found:?}");
 }
 
 #[test]
 fn a_download_of_something_no_earlier_step_uploads_breaks_the_check() {
-    let found = problems(&broken(
-        "    artifact_paths: target/dist/amis-release.json\n",
-        "",
-    ));
+    let found = problems(&broken("    artifact_paths: target/dist/amis-release.json\n", ""));
     assert!(
-        found
-            .iter()
-            .any(|p| p.contains("step release-templates downloads target/dist/amis-release.json")),
+        found.iter().any(|p| p.contains("step release-templates downloads target/dist/amis-release.json")),
         "{found:?}"
     );
     let found = problems(&broken(
         "depends_on: [release-templates, installer-linux, installer-mac]",
         "depends_on: [release-templates, installer-linux]",
     ));
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("step publish downloads target/dist/*/*-apple-darwin*")),
-        "{found:?}"
-    );
+    assert!(found.iter().any(|p| p.contains("step publish downloads target/dist/*/*-apple-darwin*")), "{found:?}");
 }
 
 #[test]
 fn a_meta_data_key_no_block_step_asks_for_breaks_the_check() {
-    let found = problems(&broken(
-        "        key: release-name\n",
-        "        key: release\n",
-    ));
-    for step in [
-        "release-check",
-        "release-amis",
-        "release-templates",
-        "publish",
-        "verify",
-    ] {
+    let found = problems(&broken("        key: release-name\n", "        key: release\n"));
+    for step in ["release-check", "release-amis", "release-templates", "publish", "verify"] {
         assert!(
-            found.iter().any(|p| p.contains(&format!(
-                "step {step} takes the release name from meta-data release-name"
-            ))),
+            found
+                .iter()
+                .any(|p| p.contains(&format!("step {step} takes the release name from meta-data release-name"))),
             "{step}: {found:?}"
         );
     }
@@ -95,12 +74,7 @@ fn a_meta_data_key_no_block_step_asks_for_breaks_the_check() {
         "      - .buildkite/xtask.sh publish-installer --artifacts target/artifacts",
         "      - buildkite-agent meta-data get approver\n      - .buildkite/xtask.sh publish-installer --artifacts target/artifacts",
     ));
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("step publish reads meta-data approver")),
-        "{found:?}"
-    );
+    assert!(found.iter().any(|p| p.contains("step publish reads meta-data approver")), "{found:?}");
 }
 
 #[test]
@@ -108,29 +82,16 @@ fn aws_writes_outside_the_ops_queue_and_dangling_dependencies_break_the_check() 
     let text = broken("    key: publish\n    branches: main\n    depends_on: [release-templates, installer-linux, installer-mac]\n    agents:\n      queue: ops\n", "    key: publish\n    branches: main\n    depends_on: [release-templates, installer-linux, installer-mac]\n");
     let found = problems(&text);
     assert!(found.iter().any(|p| p.contains("step publish runs `cargo xtask publish-installer --artifacts target/artifacts`, which writes to AWS, outside the ops queue")), "{found:?}");
-    let found = problems(&broken(
-        "depends_on: release-amis",
-        "depends_on: release-amiz",
-    ));
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("depends on release-amiz, which no step has as its key")),
-        "{found:?}"
-    );
+    let found = problems(&broken("depends_on: release-amis", "depends_on: release-amiz"));
+    assert!(found.iter().any(|p| p.contains("depends on release-amiz, which no step has as its key")), "{found:?}");
 }
 
 fn check_jsonschema(text: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pipeline.yml");
     std::fs::write(&path, text).unwrap();
-    let venv =
-        xtask::adapters::emulator::ci_venv(&support::workspace_root()).join("bin/check-jsonschema");
-    let program = if venv.exists() {
-        venv
-    } else {
-        "check-jsonschema".into()
-    };
+    let venv = xtask::adapters::emulator::ci_venv(&support::workspace_root()).join("bin/check-jsonschema");
+    let program = if venv.exists() { venv } else { "check-jsonschema".into() };
     Command::new(program)
         .args(["--builtin-schema", "vendor.buildkite"])
         .arg(&path)
@@ -141,19 +102,10 @@ fn check_jsonschema(text: &str) -> std::process::Output {
 #[test]
 fn the_pipeline_validates_against_the_buildkite_schema_and_a_broken_one_does_not() {
     let valid = check_jsonschema(&pipeline_text());
-    assert!(
-        valid.status.success(),
-        "{}",
-        String::from_utf8_lossy(&valid.stdout)
-    );
-    let invalid = check_jsonschema(&broken(
-        "    prompt: Release this commit to customers\n",
-        "    prompt: [not, a, string]\n",
-    ));
-    assert!(
-        !invalid.status.success(),
-        "the schema check accepts a broken pipeline"
-    );
+    assert!(valid.status.success(), "{}", String::from_utf8_lossy(&valid.stdout));
+    let invalid =
+        check_jsonschema(&broken("    prompt: Release this commit to customers\n", "    prompt: [not, a, string]\n"));
+    assert!(!invalid.status.success(), "the schema check accepts a broken pipeline");
 }
 
 #[test]
@@ -161,23 +113,12 @@ fn the_release_block_step_is_the_one_release_names() {
     let pipeline = Pipeline::parse(&pipeline_text()).unwrap();
     let block = pipeline.step("release-block").unwrap();
     assert_eq!(block.label, xtask::domain::pipeline::RELEASE_BLOCK_LABEL);
-    assert_eq!(
-        block.fields,
-        vec![xtask::domain::pipeline::RELEASE_NAME_FIELD]
-    );
+    assert_eq!(block.fields, vec![xtask::domain::pipeline::RELEASE_NAME_FIELD]);
     assert_eq!(block.branches.as_deref(), Some("main"));
     for step in &pipeline.steps {
         if pipeline.ancestors(&step.key).contains("release-block") {
-            assert_eq!(
-                step.branches.as_deref(),
-                Some("main"),
-                "release step {} runs only on main",
-                step.key
-            );
+            assert_eq!(step.branches.as_deref(), Some("main"), "release step {} runs only on main", step.key);
         }
     }
-    assert_eq!(
-        pipeline.step("installer-mac").unwrap().queue.as_deref(),
-        Some("mac")
-    );
+    assert_eq!(pipeline.step("installer-mac").unwrap().queue.as_deref(), Some("mac"));
 }

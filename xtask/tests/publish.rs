@@ -3,8 +3,8 @@
 mod support;
 
 use support::site::{
-    commit_of, real_linux_build, synthetic_artifacts, write_build, write_build_of_commit, Site,
-    COMMIT, ORCHESTRATOR, TARGETS,
+    commit_of, real_linux_build, synthetic_artifacts, write_build, write_build_of_commit, Site, COMMIT, ORCHESTRATOR,
+    TARGETS,
 };
 
 fn text(bytes: &[u8]) -> String {
@@ -36,50 +36,28 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
     assert_eq!(keys, expected);
 
     for (_, name) in TARGETS {
-        let local = std::fs::read(artifacts.path().join(format!(
-            "agent-{}/target/dist/v1/{name}",
-            TARGETS.iter().position(|t| t.1 == name).unwrap()
-        )))
+        let local = std::fs::read(
+            artifacts
+                .path()
+                .join(format!("agent-{}/target/dist/v1/{name}", TARGETS.iter().position(|t| t.1 == name).unwrap())),
+        )
         .unwrap();
-        assert_eq!(
-            site.get(&format!("binaries/v1/{name}")).unwrap(),
-            local,
-            "versioned {name}"
-        );
-        assert_eq!(
-            site.get(&format!("binaries/{name}")).unwrap(),
-            local,
-            "legacy {name}"
-        );
+        assert_eq!(site.get(&format!("binaries/v1/{name}")).unwrap(), local, "versioned {name}");
+        assert_eq!(site.get(&format!("binaries/{name}")).unwrap(), local, "legacy {name}");
         let head = site.head(&format!("binaries/v1/{name}")).unwrap();
         assert_eq!(head.content_type(), Some("application/octet-stream"));
-        assert_eq!(
-            head.cache_control(),
-            Some("public, max-age=31536000, immutable")
-        );
+        assert_eq!(head.cache_control(), Some("public, max-age=31536000, immutable"));
         let legacy = site.head(&format!("binaries/{name}")).unwrap();
         assert_eq!(legacy.content_type(), Some("application/octet-stream"));
         assert_eq!(legacy.cache_control(), Some("public, max-age=300"));
         let sum = text(&site.get(&format!("binaries/v1/{name}.sha256")).unwrap());
-        assert_eq!(
-            sum,
-            format!(
-                "{}  {name}\n",
-                xtask::domain::build_record::sha256_hex(&local)
-            )
-        );
+        assert_eq!(sum, format!("{}  {name}\n", xtask::domain::build_record::sha256_hex(&local)));
     }
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&site.get("binaries/v1/manifest.json").unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&site.get("binaries/v1/manifest.json").unwrap()).unwrap();
     assert_eq!(manifest["tag"], "v1");
     assert_eq!(manifest["commit"], COMMIT);
     assert_eq!(manifest["installers"].as_array().unwrap().len(), 3);
-    assert_eq!(
-        site.head("binaries/v1/manifest.json")
-            .unwrap()
-            .content_type(),
-        Some("application/json")
-    );
+    assert_eq!(site.head("binaries/v1/manifest.json").unwrap().content_type(), Some("application/json"));
     let wrapper = site.head("readyset-orchestrator.sh").unwrap();
     assert_eq!(wrapper.content_type(), Some("text/x-shellscript"));
     assert_eq!(wrapper.cache_control(), Some("public, max-age=300"));
@@ -96,24 +74,14 @@ fn a_rerun_is_a_no_op_and_makes_no_second_invalidation() {
     let artifacts = synthetic_artifacts("v1");
     let dir = artifacts.path().to_str().unwrap();
     site.xtask_ok(&["publish-installer", "v1", "--artifacts", dir]);
-    let before: Vec<_> = site
-        .keys()
-        .iter()
-        .map(|k| (k.clone(), site.head(k).unwrap().last_modified().cloned()))
-        .collect();
+    let before: Vec<_> =
+        site.keys().iter().map(|k| (k.clone(), site.head(k).unwrap().last_modified().cloned())).collect();
     let stdout = site.xtask_ok(&["publish-installer", "v1", "--artifacts", dir]);
     assert_eq!(stdout.matches("nothing to write").count(), 4, "{stdout}");
-    let after: Vec<_> = site
-        .keys()
-        .iter()
-        .map(|k| (k.clone(), site.head(k).unwrap().last_modified().cloned()))
-        .collect();
+    let after: Vec<_> =
+        site.keys().iter().map(|k| (k.clone(), site.head(k).unwrap().last_modified().cloned())).collect();
     assert_eq!(before, after, "no object was rewritten");
-    assert_eq!(
-        site.invalidations().len(),
-        1,
-        "the retry got the same invalidation back"
-    );
+    assert_eq!(site.invalidations().len(), 1, "the retry got the same invalidation back");
 }
 
 #[test]
@@ -121,43 +89,21 @@ fn changed_bytes_under_a_published_tag_are_refused_and_nothing_moves() {
     let site = Site::new();
     site.publish_templates("v1");
     let artifacts = synthetic_artifacts("v1");
-    site.xtask_ok(&[
-        "publish-installer",
-        "v1",
-        "--artifacts",
-        artifacts.path().to_str().unwrap(),
-    ]);
+    site.xtask_ok(&["publish-installer", "v1", "--artifacts", artifacts.path().to_str().unwrap()]);
     let wrapper_before = site.get("readyset-orchestrator.sh").unwrap();
 
     let rebuilt = synthetic_artifacts("v1");
-    write_build(
-        &rebuilt.path().join("agent-0/target/dist/v1"),
-        "v1",
-        TARGETS[0].0,
-        TARGETS[0].1,
-        b"different bytes",
-    );
-    let output = site.xtask(&[
-        "publish-installer",
-        "v1",
-        "--artifacts",
-        rebuilt.path().to_str().unwrap(),
-    ]);
+    write_build(&rebuilt.path().join("agent-0/target/dist/v1"), "v1", TARGETS[0].0, TARGETS[0].1, b"different bytes");
+    let output = site.xtask(&["publish-installer", "v1", "--artifacts", rebuilt.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("binaries/v1/x86_64-unknown-linux-gnu already holds sha256"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("binaries/v1/x86_64-unknown-linux-gnu already holds sha256"), "{stderr}");
     assert!(
         stderr.contains(&xtask::domain::build_record::sha256_hex(b"different bytes")),
         "names both checksums: {stderr}"
     );
     assert!(stderr.contains("Nothing was written"), "{stderr}");
-    assert_eq!(
-        site.get("readyset-orchestrator.sh").unwrap(),
-        wrapper_before
-    );
+    assert_eq!(site.get("readyset-orchestrator.sh").unwrap(), wrapper_before);
     assert_eq!(site.invalidations().len(), 1);
 }
 
@@ -167,99 +113,48 @@ fn bad_inputs_are_refused_with_nothing_written() {
     site.publish_templates("v1");
     let refuse = |args: &[&str], phrase: &str| {
         let output = site.xtask(args);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            text(&output.stdout)
-        );
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", text(&output.stdout));
         let stderr = text(&output.stderr);
-        assert!(
-            stderr.contains(phrase),
-            "{args:?}: expected {phrase:?} in {stderr}"
-        );
+        assert!(stderr.contains(phrase), "{args:?}: expected {phrase:?} in {stderr}");
         assert!(site.keys().is_empty(), "{args:?} wrote something");
     };
 
     let missing = synthetic_artifacts("v1");
     std::fs::remove_dir_all(missing.path().join("agent-2")).unwrap();
     refuse(
-        &[
-            "publish-installer",
-            "v1",
-            "--artifacts",
-            missing.path().to_str().unwrap(),
-        ],
+        &["publish-installer", "v1", "--artifacts", missing.path().to_str().unwrap()],
         "no build of aarch64-apple-darwin",
     );
 
     let tampered = synthetic_artifacts("v1");
-    std::fs::write(
-        tampered
-            .path()
-            .join("agent-1/target/dist/v1/x86_64-apple-darwin"),
-        b"tampered",
-    )
-    .unwrap();
+    std::fs::write(tampered.path().join("agent-1/target/dist/v1/x86_64-apple-darwin"), b"tampered").unwrap();
     refuse(
-        &[
-            "publish-installer",
-            "v1",
-            "--artifacts",
-            tampered.path().to_str().unwrap(),
-        ],
+        &["publish-installer", "v1", "--artifacts", tampered.path().to_str().unwrap()],
         "the binary beside it is 8 bytes",
     );
 
     let mismatched = synthetic_artifacts("v1");
-    let record_path = mismatched
-        .path()
-        .join("agent-1/target/dist/v1/x86_64-apple-darwin.json");
-    let record = std::fs::read_to_string(&record_path)
-        .unwrap()
-        .replace(COMMIT, &"f".repeat(40));
+    let record_path = mismatched.path().join("agent-1/target/dist/v1/x86_64-apple-darwin.json");
+    let record = std::fs::read_to_string(&record_path).unwrap().replace(COMMIT, &"f".repeat(40));
     std::fs::write(&record_path, record).unwrap();
     refuse(
-        &[
-            "publish-installer",
-            "v1",
-            "--artifacts",
-            mismatched.path().to_str().unwrap(),
-        ],
+        &["publish-installer", "v1", "--artifacts", mismatched.path().to_str().unwrap()],
         "the builds disagree on commit",
     );
 
     let other_tag = synthetic_artifacts("v1");
     refuse(
-        &[
-            "publish-installer",
-            "v2",
-            "--artifacts",
-            other_tag.path().to_str().unwrap(),
-        ],
+        &["publish-installer", "v2", "--artifacts", other_tag.path().to_str().unwrap()],
         "built with READYSET_TAG \"v1\", but the release is v2",
     );
 
     let no_templates = synthetic_artifacts("v3");
     refuse(
-        &[
-            "publish-installer",
-            "v3",
-            "--artifacts",
-            no_templates.path().to_str().unwrap(),
-        ],
+        &["publish-installer", "v3", "--artifacts", no_templates.path().to_str().unwrap()],
         "CloudFormation templates that are not published",
     );
 
-    refuse(
-        &[
-            "publish-installer",
-            "v1",
-            "--artifacts",
-            "/nonexistent/artifacts",
-        ],
-        "does not exist",
-    );
+    refuse(&["publish-installer", "v1", "--artifacts", "/nonexistent/artifacts"], "does not exist");
 
     let bad_tag = site.xtask(&["publish-installer", "v1/../x", "--artifacts", "."]);
     assert_eq!(bad_tag.status.code(), Some(2));
@@ -279,9 +174,8 @@ fn missing_templates_can_be_overridden_with_a_warning() {
         "--allow-missing-templates",
     ]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    assert!(text(&output.stderr).contains(
-        "WARNING: publishing v4 although its installers point at templates that do not exist"
-    ));
+    assert!(text(&output.stderr)
+        .contains("WARNING: publishing v4 although its installers point at templates that do not exist"));
     assert!(site.get("readyset-orchestrator.sh").is_some());
 }
 
@@ -290,13 +184,8 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     let site = Site::new();
     site.publish_templates("v1");
     let artifacts = synthetic_artifacts("v1");
-    let stdout = site.xtask_ok(&[
-        "publish-installer",
-        "v1",
-        "--artifacts",
-        artifacts.path().to_str().unwrap(),
-        "--dry-run",
-    ]);
+    let stdout =
+        site.xtask_ok(&["publish-installer", "v1", "--artifacts", artifacts.path().to_str().unwrap(), "--dry-run"]);
     for phrase in [
         "new                    binaries/v1/x86_64-unknown-linux-gnu",
         "binaries/x86_64-apple-darwin (copy of binaries/v1/x86_64-apple-darwin)",
@@ -327,28 +216,13 @@ fn an_interrupted_publish_completes_when_run_again() {
             let bucket = xtask::adapters::s3::Bucket::new(&site.aws.s3, ORCHESTRATOR);
             xtask::adapters::publisher::execute(&bucket, &plan, Some(stop_after)).await
         });
-        assert!(interrupted
-            .unwrap_err()
-            .to_string()
-            .contains(&format!("stopped after {stop_after} writes")));
-        assert_eq!(
-            site.keys().len(),
-            stop_after,
-            "exactly {stop_after} objects were written"
-        );
+        assert!(interrupted.unwrap_err().to_string().contains(&format!("stopped after {stop_after} writes")));
+        assert_eq!(site.keys().len(), stop_after, "exactly {stop_after} objects were written");
         if stop_after < 11 {
-            assert!(
-                site.get("readyset-orchestrator.sh").is_none(),
-                "customers stay on the previous release"
-            );
+            assert!(site.get("readyset-orchestrator.sh").is_none(), "customers stay on the previous release");
         }
 
-        let stdout = site.xtask_ok(&[
-            "publish-installer",
-            "v1",
-            "--artifacts",
-            artifacts.path().to_str().unwrap(),
-        ]);
+        let stdout = site.xtask_ok(&["publish-installer", "v1", "--artifacts", artifacts.path().to_str().unwrap()]);
         assert!(stdout.contains("Published v1"), "{stdout}");
         assert_eq!(site.keys().len(), total_writes);
         assert_eq!(site.invalidations().len(), 1);
@@ -363,28 +237,15 @@ async fn publish_plan_for(
     tag: &str,
 ) -> xtask::domain::publish_plan::PublishPlan {
     use std::collections::BTreeMap;
-    use xtask::domain::{
-        publish_plan, release_manifest::ReleaseManifest, tag::ReleaseTag, wrapper,
-    };
+    use xtask::domain::{publish_plan, release_manifest::ReleaseManifest, tag::ReleaseTag, wrapper};
     let tag = ReleaseTag::parse(tag).unwrap();
     let collected = xtask::adapters::artifacts::collect(artifacts, config).unwrap();
     let builds: Vec<_> = collected.iter().map(|(b, _)| b.clone()).collect();
     let manifest = ReleaseManifest::assemble(&tag, config, &builds, &[], false).unwrap();
-    let binaries: BTreeMap<_, _> = collected
-        .iter()
-        .map(|(b, p)| (b.record.published_name.clone(), p.clone()))
-        .collect();
-    let sums = manifest
-        .installers
-        .iter()
-        .map(|e| (e.published_name.clone(), Some(e.sha256.clone())))
-        .collect();
-    let template = std::fs::read_to_string(
-        site.checkout
-            .path()
-            .join("installer/readyset-orchestrator.sh"),
-    )
-    .unwrap();
+    let binaries: BTreeMap<_, _> =
+        collected.iter().map(|(b, p)| (b.record.published_name.clone(), p.clone())).collect();
+    let sums = manifest.installers.iter().map(|e| (e.published_name.clone(), Some(e.sha256.clone()))).collect();
+    let template = std::fs::read_to_string(site.checkout.path().join("installer/readyset-orchestrator.sh")).unwrap();
     let rendered = wrapper::render(&template, &tag, &config.public_base_url, &sums).unwrap();
     let stages = publish_plan::desired_objects(&manifest, &tag, &binaries, &rendered);
     publish_plan::plan(&tag, stages, &BTreeMap::new())
@@ -395,17 +256,9 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
     let site = Site::new();
     site.publish_templates("v1");
     let artifacts = synthetic_artifacts("v1");
-    site.xtask_ok(&[
-        "publish-installer",
-        "v1",
-        "--artifacts",
-        artifacts.path().to_str().unwrap(),
-    ]);
+    site.xtask_ok(&["publish-installer", "v1", "--artifacts", artifacts.path().to_str().unwrap()]);
     let stdout = site.xtask_ok(&["verify", "v1", "--base-url", &site.base_url()]);
-    assert!(
-        stdout.contains("Release v1 verified: 3 installers"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("Release v1 verified: 3 installers"), "{stdout}");
 
     site.runtime.block_on(async {
         site.aws
@@ -422,10 +275,7 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(stderr.contains("release v1 failed 1 check(s)"), "{stderr}");
-    assert!(
-        stderr.contains("binaries/x86_64-apple-darwin serves v1's x86_64-apple-darwin"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("binaries/x86_64-apple-darwin serves v1's x86_64-apple-darwin"), "{stderr}");
 }
 
 #[test]
@@ -434,51 +284,22 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
     for tag in ["v1", "v2"] {
         site.publish_templates(tag);
         let artifacts = synthetic_artifacts(tag);
-        site.xtask_ok(&[
-            "publish-installer",
-            tag,
-            "--artifacts",
-            artifacts.path().to_str().unwrap(),
-        ]);
+        site.xtask_ok(&["publish-installer", tag, "--artifacts", artifacts.path().to_str().unwrap()]);
     }
-    let status = |tag: &str| -> serde_json::Value {
-        serde_json::from_str(&site.xtask_ok(&["status", tag, "--json"])).unwrap()
-    };
-    assert_eq!(
-        (
-            status("v2")["complete"].clone(),
-            status("v2")["live"].clone()
-        ),
-        (true.into(), true.into())
-    );
-    assert_eq!(
-        (
-            status("v1")["complete"].clone(),
-            status("v1")["live"].clone()
-        ),
-        (true.into(), false.into())
-    );
+    let status =
+        |tag: &str| -> serde_json::Value { serde_json::from_str(&site.xtask_ok(&["status", tag, "--json"])).unwrap() };
+    assert_eq!((status("v2")["complete"].clone(), status("v2")["live"].clone()), (true.into(), true.into()));
+    assert_eq!((status("v1")["complete"].clone(), status("v1")["live"].clone()), (true.into(), false.into()));
     let table = site.xtask_ok(&["status", "v1"]);
-    assert!(
-        table.contains("Release v1 (CFN version v1): complete, not live"),
-        "{table}"
-    );
+    assert!(table.contains("Release v1 (CFN version v1): complete, not live"), "{table}");
     let wrapper_line = table
         .lines()
-        .find(|line| {
-            line.ends_with("s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh")
-        })
+        .find(|line| line.ends_with("s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh"))
         .unwrap();
-    assert!(
-        wrapper_line.trim_start().starts_with("serves v2") && wrapper_line.contains(" wrapper "),
-        "{table}"
-    );
+    assert!(wrapper_line.trim_start().starts_with("serves v2") && wrapper_line.contains(" wrapper "), "{table}");
 
     let dry = site.xtask_ok(&["rollback", "v1", "--dry-run"]);
-    assert!(
-        dry.contains("moves from v2") && dry.contains("Dry run"),
-        "{dry}"
-    );
+    assert!(dry.contains("moves from v2") && dry.contains("Dry run"), "{dry}");
     assert_eq!(status("v2")["live"], true);
 
     let invalidations = site.invalidations().len();
@@ -487,34 +308,16 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
     assert_eq!(status("v2")["live"], false);
     assert_eq!(site.invalidations().len(), invalidations + 1);
     site.xtask_ok(&["verify", "v1", "--base-url", &site.base_url()]);
-    assert!(
-        site.xtask(&["verify", "v2", "--base-url", &site.base_url()])
-            .status
-            .code()
-            == Some(1)
-    );
+    assert!(site.xtask(&["verify", "v2", "--base-url", &site.base_url()]).status.code() == Some(1));
 
     site.xtask_ok(&["rollback", "v2"]);
     assert_eq!(status("v2")["live"], true);
-    assert_eq!(
-        site.invalidations().len(),
-        invalidations + 2,
-        "moving the keys again needs a new invalidation"
-    );
+    assert_eq!(site.invalidations().len(), invalidations + 2, "moving the keys again needs a new invalidation");
     site.xtask_ok(&["verify", "v2", "--base-url", &site.base_url()]);
 
     let artifacts = synthetic_artifacts("v2");
-    site.xtask_ok(&[
-        "publish-installer",
-        "v2",
-        "--artifacts",
-        artifacts.path().to_str().unwrap(),
-    ]);
-    assert_eq!(
-        site.invalidations().len(),
-        invalidations + 2,
-        "publishing what is already live changes nothing"
-    );
+    site.xtask_ok(&["publish-installer", "v2", "--artifacts", artifacts.path().to_str().unwrap()]);
+    assert_eq!(site.invalidations().len(), invalidations + 2, "publishing what is already live changes nothing");
 }
 
 #[test]
@@ -522,33 +325,16 @@ fn rollback_refuses_an_incomplete_release() {
     let site = Site::new();
     site.publish_templates("v1");
     let artifacts = synthetic_artifacts("v1");
-    site.xtask_ok(&[
-        "publish-installer",
-        "v1",
-        "--artifacts",
-        artifacts.path().to_str().unwrap(),
-    ]);
+    site.xtask_ok(&["publish-installer", "v1", "--artifacts", artifacts.path().to_str().unwrap()]);
     site.runtime.block_on(async {
-        site.aws
-            .s3
-            .delete_object()
-            .bucket(ORCHESTRATOR)
-            .key("binaries/v1/aarch64-apple-darwin")
-            .send()
-            .await
-            .unwrap();
+        site.aws.s3.delete_object().bucket(ORCHESTRATOR).key("binaries/v1/aarch64-apple-darwin").send().await.unwrap();
     });
     let before = site.get("readyset-orchestrator.sh");
     for tag in ["v1", "v0"] {
         let output = site.xtask(&["rollback", tag]);
         assert_eq!(output.status.code(), Some(1));
         let stderr = text(&output.stderr);
-        assert!(
-            stderr.contains(&format!(
-                "refusing to roll back to {tag}: it is not fully published"
-            )),
-            "{stderr}"
-        );
+        assert!(stderr.contains(&format!("refusing to roll back to {tag}: it is not fully published")), "{stderr}");
         assert!(stderr.contains("missing"), "{stderr}");
     }
     assert_eq!(site.get("readyset-orchestrator.sh"), before);
@@ -562,74 +348,28 @@ fn publishes_the_real_build_installer_output_and_a_large_installer_in_parts() {
     let commit = commit_of(&artifacts.path().join("linux/x86_64-unknown-linux-gnu.json"));
     site.publish_templates(&tag);
     // 17 MiB: above the multipart threshold, so it goes up in three parts.
-    let large: Vec<u8> = (0..17 * 1024 * 1024u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
-        .collect();
-    write_build_of_commit(
-        &artifacts.path().join("mac"),
-        &tag,
-        &commit,
-        TARGETS[1].0,
-        TARGETS[1].1,
-        &large,
-    );
-    write_build_of_commit(
-        &artifacts.path().join("mac"),
-        &tag,
-        &commit,
-        TARGETS[2].0,
-        TARGETS[2].1,
-        b"arm",
-    );
-    let output = site.xtask(&[
-        "publish-installer",
-        &tag,
-        "--artifacts",
-        artifacts.path().to_str().unwrap(),
-        "--allow-dirty",
-    ]);
+    let large: Vec<u8> = (0..17 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    write_build_of_commit(&artifacts.path().join("mac"), &tag, &commit, TARGETS[1].0, TARGETS[1].1, &large);
+    write_build_of_commit(&artifacts.path().join("mac"), &tag, &commit, TARGETS[2].0, TARGETS[2].1, b"arm");
+    let output =
+        site.xtask(&["publish-installer", &tag, "--artifacts", artifacts.path().to_str().unwrap(), "--allow-dirty"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let log = text(&output.stderr);
-    assert!(
-        log.contains("uploaded part 3 of 3 of binaries/"),
-        "plain progress lines when not on a terminal: {log}"
-    );
-    assert_eq!(
-        site.get(&format!("binaries/{tag}/x86_64-apple-darwin"))
-            .unwrap(),
-        large
-    );
-    assert_eq!(
-        site.get("binaries/x86_64-apple-darwin").unwrap(),
-        large,
-        "the legacy copy of a multipart object"
-    );
+    assert!(log.contains("uploaded part 3 of 3 of binaries/"), "plain progress lines when not on a terminal: {log}");
+    assert_eq!(site.get(&format!("binaries/{tag}/x86_64-apple-darwin")).unwrap(), large);
+    assert_eq!(site.get("binaries/x86_64-apple-darwin").unwrap(), large, "the legacy copy of a multipart object");
     let linux = std::fs::read(artifacts.path().join("linux/x86_64-unknown-linux-gnu")).unwrap();
-    assert_eq!(
-        site.get(&format!("binaries/{tag}/x86_64-unknown-linux-gnu"))
-            .unwrap(),
-        linux
-    );
+    assert_eq!(site.get(&format!("binaries/{tag}/x86_64-unknown-linux-gnu")).unwrap(), linux);
     site.xtask_ok(&["verify", &tag, "--base-url", &site.base_url()]);
 
-    let dirty_refused = site.xtask(&[
-        "publish-installer",
-        &tag,
-        "--artifacts",
-        artifacts.path().to_str().unwrap(),
-    ]);
-    let record: xtask::domain::build_record::BuildRecord = serde_json::from_slice(
-        &std::fs::read(artifacts.path().join("linux/x86_64-unknown-linux-gnu.json")).unwrap(),
-    )
-    .unwrap();
+    let dirty_refused = site.xtask(&["publish-installer", &tag, "--artifacts", artifacts.path().to_str().unwrap()]);
+    let record: xtask::domain::build_record::BuildRecord =
+        serde_json::from_slice(&std::fs::read(artifacts.path().join("linux/x86_64-unknown-linux-gnu.json")).unwrap())
+            .unwrap();
     if record.dirty {
         assert_eq!(dirty_refused.status.code(), Some(1));
         assert!(text(&dirty_refused.stderr).contains("pass --allow-dirty"));
     } else {
-        assert!(
-            dirty_refused.status.success(),
-            "{}",
-            text(&dirty_refused.stderr)
-        );
+        assert!(dirty_refused.status.success(), "{}", text(&dirty_refused.stderr));
     }
 }

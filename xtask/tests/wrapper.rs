@@ -51,20 +51,10 @@ fn publish_real_installer() -> Published {
         b"arm mac",
     );
     // The checkout may hold uncommitted work while developing; CI's clean clone does not.
-    site.xtask_ok(&[
-        "publish-installer",
-        &tag,
-        "--artifacts",
-        artifacts.to_str().unwrap(),
-        "--allow-dirty",
-    ]);
+    site.xtask_ok(&["publish-installer", &tag, "--artifacts", artifacts.to_str().unwrap(), "--allow-dirty"]);
     let script = scratch.path().join("readyset-orchestrator.sh");
     std::fs::write(&script, site.get("readyset-orchestrator.sh").unwrap()).unwrap();
-    Published {
-        site,
-        script,
-        _scratch: scratch,
-    }
+    Published { site, script, _scratch: scratch }
 }
 
 impl Published {
@@ -99,8 +89,7 @@ impl Published {
 fn path_with(dir: &Path, commands: &[&str]) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     for command in commands {
-        let real = xtask::adapters::tools::which(command)
-            .unwrap_or_else(|| panic!("{command} is installed"));
+        let real = xtask::adapters::tools::which(command).unwrap_or_else(|| panic!("{command} is installed"));
         symlink(real, dir.join(command)).unwrap();
     }
     dir.to_owned()
@@ -113,38 +102,15 @@ fn the_wrapper_downloads_verifies_and_runs_the_installer() {
     let published = publish_real_installer();
     let output = published.run(None, &[], &["--version"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let constants =
-        std::fs::read_to_string(workspace_root().join("installer/src/constants.rs")).unwrap();
-    let tag = xtask::domain::constants_file::ConstantsFile::parse(&constants)
-        .unwrap()
-        .values()
-        .readyset_tag;
-    assert!(
-        text(&output.stdout).starts_with(&format!("readyset-installer {tag} ")),
-        "{}",
-        text(&output.stdout)
-    );
-    assert!(
-        text(&output.stderr).contains("downloading over plain HTTP"),
-        "http is allowed only with a warning"
-    );
+    let constants = std::fs::read_to_string(workspace_root().join("installer/src/constants.rs")).unwrap();
+    let tag = xtask::domain::constants_file::ConstantsFile::parse(&constants).unwrap().values().readyset_tag;
+    assert!(text(&output.stdout).starts_with(&format!("readyset-installer {tag} ")), "{}", text(&output.stdout));
+    assert!(text(&output.stderr).contains("downloading over plain HTTP"), "http is allowed only with a warning");
 
-    let failing = published.run(
-        None,
-        &[],
-        &["launch", "--template", "nope", "--region", "us-east-2"],
-    );
-    assert_eq!(
-        failing.status.code(),
-        Some(2),
-        "the installer's exit code comes through"
-    );
+    let failing = published.run(None, &[], &["launch", "--template", "nope", "--region", "us-east-2"]);
+    assert_eq!(failing.status.code(), Some(2), "the installer's exit code comes through");
     assert!(text(&failing.stderr).contains("unknown template `nope`"));
-    assert_eq!(
-        published.leftovers(),
-        0,
-        "the temporary directory is removed"
-    );
+    assert_eq!(published.leftovers(), 0, "the temporary directory is removed");
 }
 
 #[test]
@@ -158,37 +124,16 @@ fn a_tampered_binary_is_refused_before_it_runs() {
         .unwrap();
     published.site.runtime.block_on(async {
         let script = b"#!/bin/sh\necho PWNED\n".to_vec();
-        published
-            .site
-            .aws
-            .s3
-            .put_object()
-            .bucket(ORCHESTRATOR)
-            .key(key)
-            .body(script.into())
-            .send()
-            .await
-            .unwrap();
+        published.site.aws.s3.put_object().bucket(ORCHESTRATOR).key(key).body(script.into()).send().await.unwrap();
     });
     let output = published.run(None, &[], &["--version"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(!text(&output.stdout).contains("PWNED"));
     let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("has SHA-256") && stderr.contains("not running it"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("has SHA-256") && stderr.contains("not running it"), "{stderr}");
     assert_eq!(published.leftovers(), 0);
-    let opted_out = published.run(
-        None,
-        &[("READYSET_INSTALLER_SKIP_CHECKSUM", "1")],
-        &["--version"],
-    );
-    assert_eq!(
-        opted_out.status.code(),
-        Some(1),
-        "the opt-out never overrides a mismatch"
-    );
+    let opted_out = published.run(None, &[("READYSET_INSTALLER_SKIP_CHECKSUM", "1")], &["--version"]);
+    assert_eq!(opted_out.status.code(), Some(1), "the opt-out never overrides a mismatch");
 }
 
 #[test]
@@ -202,11 +147,7 @@ fn without_a_checksum_tool_it_refuses_unless_told_to_skip() {
         "{}",
         text(&output.stderr)
     );
-    let output = published.run(
-        Some(&bin),
-        &[("READYSET_INSTALLER_SKIP_CHECKSUM", "1")],
-        &["--version"],
-    );
+    let output = published.run(Some(&bin), &[("READYSET_INSTALLER_SKIP_CHECKSUM", "1")], &["--version"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("UNVERIFIED"));
     assert_eq!(published.leftovers(), 0);
@@ -216,10 +157,7 @@ fn without_a_checksum_tool_it_refuses_unless_told_to_skip() {
 fn each_checksum_tool_is_used_when_it_is_the_only_one() {
     let published = publish_real_installer();
     for tool in ["sha256sum", "openssl"] {
-        let bin = path_with(
-            &published._scratch.path().join(format!("bin-{tool}")),
-            &[BASICS, &[tool]].concat(),
-        );
+        let bin = path_with(&published._scratch.path().join(format!("bin-{tool}")), &[BASICS, &[tool]].concat());
         let output = published.run(Some(&bin), &[], &["--version"]);
         assert!(output.status.success(), "{tool}: {}", text(&output.stderr));
     }
@@ -232,44 +170,24 @@ fn an_unsupported_platform_is_refused_with_the_supported_list() {
         &published._scratch.path().join("bin-freebsd"),
         &["mktemp", "rm", "chmod", "curl", "cut", "sed", "sha256sum"],
     );
-    std::fs::write(
-        bin.join("uname"),
-        "#!/bin/sh\ncase \"$1\" in -s) echo FreeBSD ;; -m) echo amd64 ;; esac\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        bin.join("uname"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::write(bin.join("uname"), "#!/bin/sh\ncase \"$1\" in -s) echo FreeBSD ;; -m) echo amd64 ;; esac\n")
+        .unwrap();
+    std::fs::set_permissions(bin.join("uname"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let output = published.run(Some(&bin), &[], &["--version"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("unsupported platform: FreeBSD amd64"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("Linux x86_64 (glibc or musl), macOS x86_64, macOS arm64"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("unsupported platform: FreeBSD amd64"), "{stderr}");
+    assert!(stderr.contains("Linux x86_64 (glibc or musl), macOS x86_64, macOS arm64"), "{stderr}");
 }
 
 #[test]
 fn the_template_and_the_rendered_wrapper_pass_shellcheck() {
     let published = publish_real_installer();
-    for script in [
-        published.script.clone(),
-        workspace_root().join("installer/readyset-orchestrator.sh"),
-    ] {
-        let output = Command::new("shellcheck").arg(&script).output().expect(
-            "shellcheck is installed (apt-get install shellcheck, or run `cargo xtask ci`)",
-        );
-        assert!(
-            output.status.success(),
-            "{}: {}",
-            script.display(),
-            text(&output.stdout)
-        );
+    for script in [published.script.clone(), workspace_root().join("installer/readyset-orchestrator.sh")] {
+        let output = Command::new("shellcheck")
+            .arg(&script)
+            .output()
+            .expect("shellcheck is installed (apt-get install shellcheck, or run `cargo xtask ci`)");
+        assert!(output.status.success(), "{}: {}", script.display(), text(&output.stdout));
     }
 }

@@ -21,36 +21,22 @@ pub fn collect(dir: &Path, config: &ReleaseConfig) -> Result<Vec<(CollectedBuild
             dir.display()
         );
     }
-    let names: Vec<String> = config
-        .targets
-        .iter()
-        .map(|t| format!("{}.json", t.published_name))
-        .collect();
+    let names: Vec<String> = config.targets.iter().map(|t| format!("{}.json", t.published_name)).collect();
     let mut records = Vec::new();
     walk(dir, &mut |path| {
-        if path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| names.iter().any(|name| name == n))
-        {
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| names.iter().any(|name| name == n)) {
             records.push(path.to_owned());
         }
     })?;
     records.sort();
     let mut found = Vec::new();
     for path in records {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let record: BuildRecord = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a build record", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let record: BuildRecord =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a build record", path.display()))?;
         let binary = path.with_file_name(&record.published_name);
-        let bytes = std::fs::read(&binary).with_context(|| {
-            format!(
-                "{} has no binary beside it ({} is missing)",
-                path.display(),
-                binary.display()
-            )
-        })?;
+        let bytes = std::fs::read(&binary)
+            .with_context(|| format!("{} has no binary beside it ({} is missing)", path.display(), binary.display()))?;
         let checksum_path = path.with_file_name(format!("{}.sha256", record.published_name));
         let checksum_file = std::fs::read_to_string(&checksum_path).unwrap_or_default();
         found.push((

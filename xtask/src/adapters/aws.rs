@@ -13,23 +13,16 @@ impl Aws {
     /// role) and are never printed. `AWS_ENDPOINT_URL` is honoured, which is how the
     /// tests and the rehearsal point everything at the emulator.
     pub async fn from_environment(region: &str) -> Aws {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .load()
-            .await;
+        let config =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned())).load().await;
         Aws::from_sdk_config(&config)
     }
 
     pub fn from_sdk_config(config: &SdkConfig) -> Aws {
         // Virtual-host addressing puts the bucket in the host name, which an endpoint
         // such as `http://localhost:port` cannot resolve: use path style there.
-        let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(config.endpoint_url().is_some())
-            .build();
-        Aws {
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            cloudfront: aws_sdk_cloudfront::Client::new(config),
-        }
+        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build();
+        Aws { s3: aws_sdk_s3::Client::from_conf(s3), cloudfront: aws_sdk_cloudfront::Client::new(config) }
     }
 }
 

@@ -25,13 +25,9 @@ pub fn release_name(given: Option<ReleaseTag>) -> Result<ReleaseTag> {
     let value = cmd!(sh, "buildkite-agent meta-data get {RELEASE_NAME_FIELD}")
         .quiet()
         .read()
-        .with_context(|| {
-            format!("cannot read the release name from Buildkite meta-data `{RELEASE_NAME_FIELD}`")
-        })?;
+        .with_context(|| format!("cannot read the release name from Buildkite meta-data `{RELEASE_NAME_FIELD}`"))?;
     ReleaseTag::parse(value.trim()).with_context(|| {
-        format!(
-            "the release name typed into the release block step ({RELEASE_NAME_FIELD}) is refused"
-        )
+        format!("the release name typed into the release block step ({RELEASE_NAME_FIELD}) is refused")
     })
 }
 
@@ -41,12 +37,9 @@ pub fn annotate(context: &str, markdown: &str) -> Result<()> {
         return Ok(());
     }
     let sh = Shell::new()?;
-    cmd!(
-        sh,
-        "buildkite-agent annotate --style success --context {context}"
-    )
-    .stdin(markdown)
-    .quiet()
-    .run()
-    .context("cannot write the Buildkite annotation")
+    cmd!(sh, "buildkite-agent annotate --style success --context {context}")
+        .stdin(markdown)
+        .quiet()
+        .run()
+        .context("cannot write the Buildkite annotation")
 }

@@ -19,12 +19,7 @@ pub async fn invalidate_and_wait(
 ) -> Result<String> {
     let batch = InvalidationBatch::builder()
         .caller_reference(caller_reference)
-        .paths(
-            Paths::builder()
-                .quantity(paths.len() as i32)
-                .set_items(Some(paths.to_vec()))
-                .build()?,
-        )
+        .paths(Paths::builder().quantity(paths.len() as i32).set_items(Some(paths.to_vec())).build()?)
         .build()?;
     let created = cloudfront
         .create_invalidation()
@@ -32,17 +27,10 @@ pub async fn invalidate_and_wait(
         .invalidation_batch(batch)
         .send()
         .await
-        .with_context(|| {
-            format!("cannot create a CloudFront invalidation on distribution {distribution}")
-        })?;
-    let invalidation = created
-        .invalidation
-        .context("CloudFront returned no invalidation")?;
+        .with_context(|| format!("cannot create a CloudFront invalidation on distribution {distribution}"))?;
+    let invalidation = created.invalidation.context("CloudFront returned no invalidation")?;
     let id = invalidation.id;
-    println!(
-        "CloudFront invalidation {id} on {distribution} for {}",
-        paths.join(" ")
-    );
+    println!("CloudFront invalidation {id} on {distribution} for {}", paths.join(" "));
 
     let started = Instant::now();
     let mut status = invalidation.status;
@@ -57,11 +45,7 @@ pub async fn invalidate_and_wait(
                 elapsed.as_secs()
             );
         }
-        println!(
-            "  waiting for invalidation {id}: {status}, {}s of at most {}s",
-            elapsed.as_secs(),
-            timeout.as_secs()
-        );
+        println!("  waiting for invalidation {id}: {status}, {}s of at most {}s", elapsed.as_secs(), timeout.as_secs());
         tokio::time::sleep(pause.min(timeout.saturating_sub(elapsed))).await;
         pause = (pause * 2).min(LONGEST_POLL);
         let current = cloudfront
@@ -71,14 +55,8 @@ pub async fn invalidate_and_wait(
             .send()
             .await
             .with_context(|| format!("cannot read the state of CloudFront invalidation {id}"))?;
-        status = current
-            .invalidation
-            .context("CloudFront returned no invalidation")?
-            .status;
+        status = current.invalidation.context("CloudFront returned no invalidation")?.status;
     }
-    println!(
-        "  invalidation {id} completed after {}s",
-        started.elapsed().as_secs()
-    );
+    println!("  invalidation {id} completed after {}s", started.elapsed().as_secs());
     Ok(id)
 }

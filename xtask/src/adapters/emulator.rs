@@ -66,10 +66,7 @@ impl Emulator {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| {
-                format!(
-                    "cannot run {} to start the AWS emulator (moto); {install_hint}",
-                    python.display()
-                )
+                format!("cannot run {} to start the AWS emulator (moto); {install_hint}", python.display())
             })?;
 
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -78,10 +75,7 @@ impl Emulator {
         std::thread::spawn(move || {
             let mut buffer = [0u8; 4096];
             while let Ok(n @ 1..) = child_stderr.read(&mut buffer) {
-                collected
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+                collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
             }
         });
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -93,17 +87,11 @@ impl Emulator {
         });
 
         let port = match receiver.recv_timeout(START_TIMEOUT) {
-            Ok(line) if line.starts_with("port=") => {
-                line["port=".len()..].trim().parse::<u16>().ok()
-            }
+            Ok(line) if line.starts_with("port=") => line["port=".len()..].trim().parse::<u16>().ok(),
             _ => None,
         };
         match port {
-            Some(port) => Ok(Emulator {
-                child,
-                port,
-                log: stderr,
-            }),
+            Some(port) => Ok(Emulator { child, port, log: stderr }),
             None => {
                 let _ = child.kill();
                 let status = child.wait().ok();
@@ -140,9 +128,7 @@ impl Emulator {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .endpoint_url(self.endpoint())
-            .credentials_provider(Credentials::new(
-                "testing", "testing", None, None, "emulator",
-            ))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
             .load()
             .await
     }
@@ -162,8 +148,7 @@ impl Emulator {
 
     /// Forgets every bucket, object and distribution.
     pub fn reset(&self) -> Result<()> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))
-            .context("cannot reach the AWS emulator")?;
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).context("cannot reach the AWS emulator")?;
         write!(
             stream,
             "POST /moto-api/reset HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -174,10 +159,7 @@ impl Emulator {
         if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
             Ok(())
         } else {
-            Err(anyhow!(
-                "the AWS emulator refused a reset: {}",
-                response.lines().next().unwrap_or("")
-            ))
+            Err(anyhow!("the AWS emulator refused a reset: {}", response.lines().next().unwrap_or("")))
         }
     }
 }
@@ -191,13 +173,9 @@ impl Drop for Emulator {
 
 /// Creates a CloudFront distribution in front of `bucket` in the emulator, standing in
 /// for the production distribution. Returns its ID.
-pub async fn create_distribution(
-    cloudfront: &aws_sdk_cloudfront::Client,
-    bucket: &str,
-) -> Result<String> {
+pub async fn create_distribution(cloudfront: &aws_sdk_cloudfront::Client, bucket: &str) -> Result<String> {
     use aws_sdk_cloudfront::types::{
-        DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig,
-        ViewerProtocolPolicy,
+        DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
     };
     let origin_id = format!("s3-{bucket}");
     let config = DistributionConfig::builder()
@@ -211,9 +189,7 @@ pub async fn create_distribution(
                     Origin::builder()
                         .id(&origin_id)
                         .domain_name(format!("{bucket}.s3.amazonaws.com"))
-                        .s3_origin_config(
-                            S3OriginConfig::builder().origin_access_identity("").build(),
-                        )
+                        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
                         .build()?,
                 )
                 .build()?,
@@ -231,8 +207,6 @@ pub async fn create_distribution(
         .send()
         .await
         .context("cannot create a CloudFront distribution in the emulator")?;
-    let distribution = created
-        .distribution
-        .context("the emulator returned no distribution")?;
+    let distribution = created.distribution.context("the emulator returned no distribution")?;
     Ok(distribution.id)
 }

@@ -8,17 +8,9 @@ use anyhow::{Context, Result};
 /// a reader (or a crash) sees the old contents or the new, never a mix. Keeps the
 /// permissions of the file it replaces.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .with_context(|| format!("{} has no parent directory", path.display()))?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let temporary = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let dir = path.parent().with_context(|| format!("{} has no parent directory", path.display()))?;
+    let name = path.file_name().with_context(|| format!("{} has no file name", path.display()))?;
+    let temporary = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
     let result = (|| -> Result<()> {
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(contents)?;

@@ -9,37 +9,22 @@ pub fn uncommitted_files(sh: &Shell) -> Result<Vec<String>> {
         .quiet()
         .read()
         .context("cannot run `git status`: is this a git checkout with git installed?")?;
-    Ok(status
-        .lines()
-        .map(|line| line.get(3..).unwrap_or(line).to_owned())
-        .collect())
+    Ok(status.lines().map(|line| line.get(3..).unwrap_or(line).to_owned()).collect())
 }
 
 pub fn head_commit(sh: &Shell) -> Result<String> {
-    cmd!(sh, "git rev-parse HEAD")
-        .quiet()
-        .read()
-        .context("cannot read the current commit with `git rev-parse HEAD`")
+    cmd!(sh, "git rev-parse HEAD").quiet().read().context("cannot read the current commit with `git rev-parse HEAD`")
 }
 
 pub fn branch_exists(sh: &Shell, branch: &str) -> Result<bool> {
     let reference = format!("refs/heads/{branch}");
-    Ok(cmd!(sh, "git show-ref --verify --quiet {reference}")
-        .quiet()
-        .run()
-        .is_ok())
+    Ok(cmd!(sh, "git show-ref --verify --quiet {reference}").quiet().run().is_ok())
 }
 
 /// Fails early when a commit would fail for want of an author, before anything is
 /// written.
 pub fn require_identity(sh: &Shell) -> Result<()> {
-    if cmd!(sh, "git var GIT_AUTHOR_IDENT")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_err()
-    {
+    if cmd!(sh, "git var GIT_AUTHOR_IDENT").quiet().ignore_stdout().ignore_stderr().run().is_err() {
         bail!(
             "git has no author identity here, so the release commit would fail; set one with \
              `git config user.name \"Your Name\"` and `git config user.email you@example.com`"
@@ -49,17 +34,10 @@ pub fn require_identity(sh: &Shell) -> Result<()> {
 }
 
 pub fn create_branch(sh: &Shell, branch: &str) -> Result<()> {
-    cmd!(sh, "git switch --quiet --create {branch}")
-        .run()
-        .with_context(|| format!("cannot create branch {branch}"))
+    cmd!(sh, "git switch --quiet --create {branch}").run().with_context(|| format!("cannot create branch {branch}"))
 }
 
 pub fn commit_paths(sh: &Shell, message: &str, paths: &[&str]) -> Result<()> {
-    cmd!(sh, "git add -- {paths...}")
-        .quiet()
-        .run()
-        .context("git add failed")?;
-    cmd!(sh, "git commit --quiet -m {message} -- {paths...}")
-        .run()
-        .context("git commit failed")
+    cmd!(sh, "git add -- {paths...}").quiet().run().context("git add failed")?;
+    cmd!(sh, "git commit --quiet -m {message} -- {paths...}").run().context("git commit failed")
 }

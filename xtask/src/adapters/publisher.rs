@@ -21,11 +21,7 @@ use crate::{
 /// Writes what the plan says must be written. `stop_after` ends the run after that many
 /// writes, as an interruption would (the tests use it to prove a rerun completes).
 /// Returns the publish ID given to the wrapper, if this run wrote it.
-pub async fn execute(
-    bucket: &Bucket,
-    plan: &PublishPlan,
-    stop_after: Option<usize>,
-) -> Result<Option<String>> {
+pub async fn execute(bucket: &Bucket, plan: &PublishPlan, stop_after: Option<usize>) -> Result<Option<String>> {
     let publish_id = new_publish_id();
     let mut wrapper_written = false;
     let mut budget = stop_after.unwrap_or(usize::MAX);
@@ -40,12 +36,7 @@ pub async fn execute(
         let limit = Arc::new(Semaphore::new(CONCURRENCY));
         let mut tasks = tokio::task::JoinSet::new();
         for step in writes.iter().take(allowed) {
-            let (bucket, limit, desired, tag) = (
-                bucket.clone(),
-                limit.clone(),
-                step.desired.clone(),
-                plan.tag.clone(),
-            );
+            let (bucket, limit, desired, tag) = (bucket.clone(), limit.clone(), step.desired.clone(), plan.tag.clone());
             let id = (desired.key == WRAPPER_KEY).then(|| publish_id.clone());
             wrapper_written |= id.is_some();
             tasks.spawn(async move {
@@ -83,24 +74,12 @@ pub async fn invalidate(
     timeout: Duration,
 ) -> Result<String> {
     let wrapper = bucket.head(WRAPPER_KEY).await?;
-    let publish_id = wrapper
-        .and_then(|head| head.publish_id)
-        .unwrap_or_else(|| "unlabelled".into());
+    let publish_id = wrapper.and_then(|head| head.publish_id).unwrap_or_else(|| "unlabelled".into());
     let reference = caller_reference(&plan.tag, &plan.invalidation_paths, &publish_id);
-    cdn::invalidate_and_wait(
-        cloudfront,
-        distribution,
-        &plan.invalidation_paths,
-        &reference,
-        timeout,
-    )
-    .await
+    cdn::invalidate_and_wait(cloudfront, distribution, &plan.invalidation_paths, &reference, timeout).await
 }
 
 fn new_publish_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     format!("{nanos:x}-{:x}", std::process::id())
 }

@@ -46,21 +46,11 @@ pub struct Head {
 
 impl Bucket {
     pub fn new(client: &aws_sdk_s3::Client, name: &str) -> Bucket {
-        Bucket {
-            client: client.clone(),
-            name: name.to_owned(),
-        }
+        Bucket { client: client.clone(), name: name.to_owned() }
     }
 
     pub async fn head(&self, key: &str) -> Result<Option<Head>> {
-        let response = match self
-            .client
-            .head_object()
-            .bucket(&self.name)
-            .key(key)
-            .send()
-            .await
-        {
+        let response = match self.client.head_object().bucket(&self.name).key(key).send().await {
             Ok(response) => response,
             Err(error) => {
                 let error = error.into_service_error();
@@ -118,14 +108,7 @@ impl Bucket {
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.name)
-            .key(key)
-            .send()
-            .await
-        {
+        match self.client.get_object().bucket(&self.name).key(key).send().await {
             Ok(response) => {
                 let bytes = response
                     .body
@@ -147,31 +130,19 @@ impl Bucket {
 
     /// Writes one object as the plan describes it. `publish_id` labels a write of the
     /// wrapper (see `caller_reference`).
-    pub async fn write(
-        &self,
-        desired: &Desired,
-        tag: &ReleaseTag,
-        publish_id: Option<&str>,
-    ) -> Result<()> {
-        let mut metadata = BTreeMap::from([
-            (SHA256_META, desired.sha256.clone()),
-            (TAG_META, tag.to_string()),
-        ]);
+    pub async fn write(&self, desired: &Desired, tag: &ReleaseTag, publish_id: Option<&str>) -> Result<()> {
+        let mut metadata = BTreeMap::from([(SHA256_META, desired.sha256.clone()), (TAG_META, tag.to_string())]);
         if let Some(id) = publish_id {
             metadata.insert(PUBLISH_ID_META, id.to_owned());
         }
         let result = match &desired.content {
-            Content::Bytes(bytes) => {
-                self.put(desired, ByteStream::from(bytes.clone()), &metadata)
-                    .await
-            }
+            Content::Bytes(bytes) => self.put(desired, ByteStream::from(bytes.clone()), &metadata).await,
             Content::File(path) if desired.size > MULTIPART_THRESHOLD => {
                 self.put_multipart(desired, path, &metadata).await
             }
             Content::File(path) => {
-                let body = ByteStream::from_path(path)
-                    .await
-                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let body =
+                    ByteStream::from_path(path).await.with_context(|| format!("cannot read {}", path.display()))?;
                 self.put(desired, body, &metadata).await
             }
             Content::CopyOf(source) => {
@@ -188,22 +159,13 @@ impl Bucket {
                 for (name, value) in &metadata {
                     request = request.metadata(*name, value);
                 }
-                request
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(anyhow::Error::from)
+                request.send().await.map(|_| ()).map_err(anyhow::Error::from)
             }
         };
         result.with_context(|| format!("cannot write s3://{}/{}", self.name, desired.key))
     }
 
-    async fn put(
-        &self,
-        desired: &Desired,
-        body: ByteStream,
-        metadata: &BTreeMap<&str, String>,
-    ) -> Result<()> {
+    async fn put(&self, desired: &Desired, body: ByteStream, metadata: &BTreeMap<&str, String>) -> Result<()> {
         let mut request = self
             .client
             .put_object()
@@ -224,12 +186,7 @@ impl Bucket {
 
     /// Uploads a large file in parts, several at once, each with its own checksum; the
     /// upload is aborted on any failure so no orphaned parts are billed.
-    async fn put_multipart(
-        &self,
-        desired: &Desired,
-        path: &Path,
-        metadata: &BTreeMap<&str, String>,
-    ) -> Result<()> {
+    async fn put_multipart(&self, desired: &Desired, path: &Path, metadata: &BTreeMap<&str, String>) -> Result<()> {
         let mut create = self
             .client
             .create_multipart_upload()
@@ -241,11 +198,7 @@ impl Bucket {
         for (name, value) in metadata {
             create = create.metadata(*name, value);
         }
-        let upload_id = create
-            .send()
-            .await?
-            .upload_id
-            .context("S3 returned no upload ID")?;
+        let upload_id = create.send().await?.upload_id.context("S3 returned no upload ID")?;
         let result = self.upload_parts(desired, path, &upload_id).await;
         match result {
             Ok(parts) => {
@@ -254,11 +207,7 @@ impl Bucket {
                     .bucket(&self.name)
                     .key(&desired.key)
                     .upload_id(&upload_id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts))
-                            .build(),
-                    )
+                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
                     .send()
                     .await?;
                 Ok(())
@@ -277,33 +226,22 @@ impl Bucket {
         }
     }
 
-    async fn upload_parts(
-        &self,
-        desired: &Desired,
-        path: &Path,
-        upload_id: &str,
-    ) -> Result<Vec<CompletedPart>> {
+    async fn upload_parts(&self, desired: &Desired, path: &Path, upload_id: &str) -> Result<Vec<CompletedPart>> {
         let count = desired.size.div_ceil(PART_SIZE);
         let progress = Progress::new(&desired.key, desired.size);
         let limit = Arc::new(Semaphore::new(CONCURRENCY));
         let mut tasks = tokio::task::JoinSet::new();
         for index in 0..count {
             let (bucket, limit, progress) = (self.clone(), limit.clone(), progress.clone());
-            let (path, key, upload_id) =
-                (path.to_owned(), desired.key.clone(), upload_id.to_owned());
+            let (path, key, upload_id) = (path.to_owned(), desired.key.clone(), upload_id.to_owned());
             let length = PART_SIZE.min(desired.size - index * PART_SIZE);
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await?;
                 let mut file = tokio::fs::File::open(&path).await?;
-                tokio::io::AsyncSeekExt::seek(
-                    &mut file,
-                    std::io::SeekFrom::Start(index * PART_SIZE),
-                )
-                .await?;
+                tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(index * PART_SIZE)).await?;
                 let mut data = vec![0; length as usize];
                 file.read_exact(&mut data).await?;
-                let checksum =
-                    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&data));
+                let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&data));
                 let part_number = index as i32 + 1;
                 let response = bucket
                     .client
@@ -350,28 +288,20 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(size);
             bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
             );
             bar.set_message(key.to_owned());
             bar
         });
-        Progress {
-            bar,
-            key: key.to_owned(),
-        }
+        Progress { bar, key: key.to_owned() }
     }
 
     fn advance(&self, bytes: u64, part: i32, parts: u64) {
         match &self.bar {
             Some(bar) => bar.inc(bytes),
-            None => eprintln!(
-                "  uploaded part {part} of {parts} of {} ({bytes} bytes)",
-                self.key
-            ),
+            None => eprintln!("  uploaded part {part} of {parts} of {} ({bytes} bytes)", self.key),
         }
     }
 
@@ -383,8 +313,7 @@ impl Progress {
 }
 
 fn base64_of_hex(hex_digest: &str) -> Result<String> {
-    let raw =
-        hex::decode(hex_digest).with_context(|| format!("{hex_digest:?} is not a hex SHA-256"))?;
+    let raw = hex::decode(hex_digest).with_context(|| format!("{hex_digest:?} is not a hex SHA-256"))?;
     if raw.len() != 32 {
         bail!("{hex_digest:?} is not a SHA-256 (32 bytes)");
     }

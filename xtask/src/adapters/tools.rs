@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 /// The first file called `program` on PATH.
 pub fn which(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(program)).find(|path| path.is_file())
 }
 
 /// The cargo that runs this xtask (cargo sets `CARGO` for `cargo run`), else PATH's.

@@ -27,22 +27,15 @@ impl Workspace {
                 }
             }
         }
-        bail!(
-            "no Cargo workspace at or above {}: run `cargo xtask` inside a checkout of the repository",
-            cwd.display()
-        )
+        bail!("no Cargo workspace at or above {}: run `cargo xtask` inside a checkout of the repository", cwd.display())
     }
 
     pub fn at(root: &Path) -> Result<Workspace> {
         let manifest = root.join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest)
-            .with_context(|| format!("cannot read {}", manifest.display()))?;
-        let config = ReleaseConfig::from_workspace_manifest(&text)
-            .with_context(|| format!("in {}", manifest.display()))?;
-        Ok(Workspace {
-            root: root.to_owned(),
-            config,
-        })
+        let text = std::fs::read_to_string(&manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+        let config =
+            ReleaseConfig::from_workspace_manifest(&text).with_context(|| format!("in {}", manifest.display()))?;
+        Ok(Workspace { root: root.to_owned(), config })
     }
 
     /// A shell whose relative paths start at the workspace root.
@@ -57,9 +50,7 @@ impl Workspace {
     }
 
     pub fn target_dir(&self) -> PathBuf {
-        std::env::var_os("CARGO_TARGET_DIR")
-            .map(|dir| self.root.join(dir))
-            .unwrap_or_else(|| self.root.join("target"))
+        std::env::var_os("CARGO_TARGET_DIR").map(|dir| self.root.join(dir)).unwrap_or_else(|| self.root.join("target"))
     }
 
     /// Where build outputs are collected for publishing.

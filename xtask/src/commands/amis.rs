@@ -63,57 +63,37 @@ pub struct BuildArgs {
 
 pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()> {
     let Command::Build(args) = command;
-    let read = |path: &str| {
-        std::fs::read_to_string(workspace.root.join(path))
-            .with_context(|| format!("cannot read {path}"))
-    };
+    let read =
+        |path: &str| std::fs::read_to_string(workspace.root.join(path)).with_context(|| format!("cannot read {path}"));
     let all_images = packer::images(&read(packer::IMAGES_FILE)?)?;
-    let regions: Vec<String> = packer::local_list(
-        packer::LOCALS_FILE,
-        &read(packer::LOCALS_FILE)?,
-        "ami_regions",
-    )?
-    .items
-    .into_iter()
-    .map(|item| item.value)
-    .collect();
+    let regions: Vec<String> = packer::local_list(packer::LOCALS_FILE, &read(packer::LOCALS_FILE)?, "ami_regions")?
+        .items
+        .into_iter()
+        .map(|item| item.value)
+        .collect();
     for image in &args.only {
         if !all_images.contains(image) {
-            bail!(
-                "--only {image}: there is no such image; the images are {}",
-                all_images.join(", ")
-            );
+            bail!("--only {image}: there is no such image; the images are {}", all_images.join(", "));
         }
     }
-    let images = if args.only.is_empty() {
-        all_images
-    } else {
-        args.only.clone()
-    };
+    let images = if args.only.is_empty() { all_images } else { args.only.clone() };
     let release = match (args.stage, &args.release) {
         (AmiStage::Release, given) => buildkite::release_name(given.clone())
             .context("--stage release needs --release <NAME>, the release the images belong to")?
             .to_string(),
-        (_, Some(_)) => bail!(
-            "--release is only for --stage release; {} images carry the commit instead",
-            args.stage.name()
-        ),
+        (_, Some(_)) => {
+            bail!("--release is only for --stage release; {} images carry the commit instead", args.stage.name())
+        }
         (_, None) => String::new(),
     };
     let sh = workspace.shell()?;
     let commit = match args.commit {
         Some(commit) => commit,
-        None => {
-            CommitId::parse(&std::env::var("BUILDKITE_COMMIT").or_else(|_| git::head_commit(&sh))?)?
-        }
+        None => CommitId::parse(&std::env::var("BUILDKITE_COMMIT").or_else(|_| git::head_commit(&sh))?)?,
     };
     let packer_program = std::env::var("PACKER").unwrap_or_else(|_| "packer".into());
-    let manifest = workspace
-        .target_dir()
-        .join(format!("packer/manifest-{}.json", args.stage.name()));
-    let output = workspace
-        .dist_dir()
-        .join(format!("amis-{}.json", args.stage.name()));
+    let manifest = workspace.target_dir().join(format!("packer/manifest-{}.json", args.stage.name()));
+    let output = workspace.dist_dir().join(format!("amis-{}.json", args.stage.name()));
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
     let mut packer_args = vec![
         "build".to_owned(),
@@ -126,19 +106,13 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
     ];
     if !args.only.is_empty() {
         // Without the source type Packer silently builds nothing.
-        let only: Vec<String> = images
-            .iter()
-            .map(|image| format!("amazon-ebs.{image}"))
-            .collect();
+        let only: Vec<String> = images.iter().map(|image| format!("amazon-ebs.{image}")).collect();
         packer_args.push(format!("-only={}", only.join(",")));
     }
     packer_args.push(packer::TEMPLATE_DIR.to_owned());
 
     if dry_run {
-        println!(
-            "Plan for the {} images of {commit} (dry run: Packer is not run):",
-            args.stage.name()
-        );
+        println!("Plan for the {} images of {commit} (dry run: Packer is not run):", args.stage.name());
         println!("  run: {packer_program} {}", packer_args.join(" "));
         println!("  images: {}", images.join(", "));
         println!("  regions: {}", regions.join(", "));
@@ -152,19 +126,11 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
     let started_manifest = std::fs::read_to_string(&manifest).ok();
     cmd!(sh, "{packer_program} {packer_args...}")
         .run()
-        .with_context(|| {
-            format!(
-                "Packer failed building the {} images; its output is above",
-                args.stage.name()
-            )
-        })?;
+        .with_context(|| format!("Packer failed building the {} images; its output is above", args.stage.name()))?;
     let text = std::fs::read_to_string(&manifest)
         .with_context(|| format!("Packer wrote no manifest at {}", manifest.display()))?;
     if started_manifest.as_deref() == Some(text.as_str()) {
-        bail!(
-            "Packer reported success but recorded no new run in {}; check the -only names",
-            manifest.display()
-        );
+        bail!("Packer reported success but recorded no new run in {}; check the -only names", manifest.display());
     }
     let table = amis_of_last_run(&text, &images, &regions)?;
     let file = AmisFile {
@@ -174,10 +140,7 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
         images: table,
     };
     std::fs::create_dir_all(workspace.dist_dir())?;
-    write_atomically(
-        &output,
-        (serde_json::to_string_pretty(&file)? + "\n").as_bytes(),
-    )?;
+    write_atomically(&output, (serde_json::to_string_pretty(&file)? + "\n").as_bytes())?;
     println!("\nAMIs of {} ({}):", commit, args.stage.name());
     for (image, by_region) in &file.images {
         for (region, ami) in by_region {
@@ -190,12 +153,8 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
 
 /// Reads an AMIs file written by `amis build`.
 pub fn read_amis(path: &PathBuf) -> Result<AmisFile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the AMIs file {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not an AMIs file written by `cargo xtask amis build`",
-            path.display()
-        )
-    })
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the AMIs file {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an AMIs file written by `cargo xtask amis build`", path.display()))
 }

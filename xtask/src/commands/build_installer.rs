@@ -36,26 +36,15 @@ pub struct Args {
 pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     let sh = workspace.shell()?;
     let host = Host::detect(&sh)?;
-    let target = workspace
-        .config
-        .select_target(args.target.as_deref(), &host.triple)?
-        .clone();
+    let target = workspace.config.select_target(args.target.as_deref(), &host.triple)?.clone();
     let plan = BuildPlan::new(workspace, target, host)?;
     if dry_run {
         print!("{}", plan.describe());
         return Ok(());
     }
     let record = build(&sh, &plan)?;
-    println!(
-        "\nBuilt {} for {} (release {}):",
-        record.published_name, record.target, record.readyset_tag
-    );
-    println!(
-        "  {}  {} bytes  sha256 {}",
-        plan.binary().display(),
-        record.size,
-        record.sha256
-    );
+    println!("\nBuilt {} for {} (release {}):", record.published_name, record.target, record.readyset_tag);
+    println!("  {}  {} bytes  sha256 {}", plan.binary().display(), record.size, record.sha256);
     println!("  {}", plan.checksum_file().display());
     println!("  {}", plan.record_file().display());
     Ok(())
@@ -71,19 +60,13 @@ pub struct Host {
 impl Host {
     pub fn detect(sh: &Shell) -> Result<Host> {
         let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-        let verbose = cmd!(sh, "{rustc} -vV")
-            .quiet()
-            .read()
-            .with_context(|| format!("cannot run `{rustc} -vV`"))?;
+        let verbose = cmd!(sh, "{rustc} -vV").quiet().read().with_context(|| format!("cannot run `{rustc} -vV`"))?;
         let triple = verbose
             .lines()
             .find_map(|line| line.strip_prefix("host: "))
             .with_context(|| format!("`{rustc} -vV` printed no host line:\n{verbose}"))?;
         let version = verbose.lines().next().unwrap_or_default();
-        Ok(Host {
-            triple: triple.to_owned(),
-            rustc: version.to_owned(),
-        })
+        Ok(Host { triple: triple.to_owned(), rustc: version.to_owned() })
     }
 
     /// Whether a binary for `target` can run here: the same triple, or the static musl
@@ -114,11 +97,9 @@ pub struct BuildPlan {
 impl BuildPlan {
     pub fn new(workspace: &Workspace, target: InstallerTarget, host: Host) -> Result<BuildPlan> {
         let path = workspace.constants_file();
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let values = ConstantsFile::parse(&text)
-            .map_err(|error| anyhow!("installer/src/constants.rs: {error}"))?
-            .values();
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let values =
+            ConstantsFile::parse(&text).map_err(|error| anyhow!("installer/src/constants.rs: {error}"))?.values();
         let valid = |name: &str, value: &str| {
             ReleaseTag::parse(value).map_err(|error| {
                 anyhow!(
@@ -130,11 +111,7 @@ impl BuildPlan {
         let readyset_tag = valid(READYSET_TAG, &values.readyset_tag)?;
         let cfn_version = valid(CFN_VERSION, &values.cfn_version)?;
         Ok(BuildPlan {
-            cargo_output: workspace
-                .target_dir()
-                .join(&target.triple)
-                .join("release")
-                .join(PACKAGE),
+            cargo_output: workspace.target_dir().join(&target.triple).join("release").join(PACKAGE),
             out_dir: workspace.dist_dir().join(readyset_tag.as_str()),
             strip: std::env::var("STRIP").unwrap_or_else(|_| "strip".into()),
             target,
@@ -149,29 +126,17 @@ impl BuildPlan {
     }
 
     pub fn checksum_file(&self) -> PathBuf {
-        self.out_dir
-            .join(format!("{}.sha256", self.target.published_name))
+        self.out_dir.join(format!("{}.sha256", self.target.published_name))
     }
 
     pub fn record_file(&self) -> PathBuf {
-        self.out_dir
-            .join(format!("{}.json", self.target.published_name))
+        self.out_dir.join(format!("{}.json", self.target.published_name))
     }
 
     fn cargo_args(&self) -> Vec<String> {
-        [
-            "build",
-            "--release",
-            "--locked",
-            "--package",
-            PACKAGE,
-            "--bin",
-            PACKAGE,
-            "--target",
-            &self.target.triple,
-        ]
-        .map(String::from)
-        .to_vec()
+        ["build", "--release", "--locked", "--package", PACKAGE, "--bin", PACKAGE, "--target", &self.target.triple]
+            .map(String::from)
+            .to_vec()
     }
 
     pub fn describe(&self) -> String {
@@ -179,21 +144,9 @@ impl BuildPlan {
             "Plan for the installer of release {} (CFN_VERSION {}) for {} (dry run: nothing is built):\n",
             self.readyset_tag, self.cfn_version, self.target.triple
         );
-        text += &format!(
-            "  run: {} {}\n",
-            tools::cargo(),
-            self.cargo_args().join(" ")
-        );
-        text += &format!(
-            "  run: {} -o {} {}\n",
-            self.strip,
-            self.binary().display(),
-            self.cargo_output.display()
-        );
-        text += &format!(
-            "  check: the binary contains {:?}",
-            self.readyset_tag.as_str()
-        );
+        text += &format!("  run: {} {}\n", tools::cargo(), self.cargo_args().join(" "));
+        text += &format!("  run: {} -o {} {}\n", self.strip, self.binary().display(), self.cargo_output.display());
+        text += &format!("  check: the binary contains {:?}", self.readyset_tag.as_str());
         if self.host.can_run(&self.target.triple) {
             text += &format!(" and `{} --version` prints it", self.target.published_name);
         }
@@ -219,25 +172,15 @@ pub fn build(sh: &Shell, plan: &BuildPlan) -> Result<BuildRecord> {
     let cargo = tools::cargo();
     let args = plan.cargo_args();
     let command_line = format!("{cargo} {}", args.join(" "));
-    cmd!(sh, "{cargo} {args...}")
-        .run()
-        .with_context(|| format!("the build failed: `{command_line}`"))?;
+    cmd!(sh, "{cargo} {args...}").run().with_context(|| format!("the build failed: `{command_line}`"))?;
 
-    std::fs::create_dir_all(&plan.out_dir)
-        .with_context(|| format!("cannot create {}", plan.out_dir.display()))?;
+    std::fs::create_dir_all(&plan.out_dir).with_context(|| format!("cannot create {}", plan.out_dir.display()))?;
     let (binary, unstripped) = (plan.binary(), &plan.cargo_output);
     cmd!(sh, "{strip} -o {binary} {unstripped}")
         .run()
-        .with_context(|| {
-            format!(
-                "stripping failed: `{strip} -o {} {}`",
-                binary.display(),
-                unstripped.display()
-            )
-        })?;
+        .with_context(|| format!("stripping failed: `{strip} -o {} {}`", binary.display(), unstripped.display()))?;
 
-    let bytes =
-        std::fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
+    let bytes = std::fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
     if !contains(&bytes, plan.readyset_tag.as_str().as_bytes()) {
         bail!(
             "{} does not contain the release tag {:?}: it was not built from this constants.rs; \
@@ -247,12 +190,9 @@ pub fn build(sh: &Shell, plan: &BuildPlan) -> Result<BuildRecord> {
         );
     }
     if plan.host.can_run(&plan.target.triple) {
-        let version = cmd!(sh, "{binary} --version").read().with_context(|| {
-            format!(
-                "the built installer does not run: `{} --version`",
-                binary.display()
-            )
-        })?;
+        let version = cmd!(sh, "{binary} --version")
+            .read()
+            .with_context(|| format!("the built installer does not run: `{} --version`", binary.display()))?;
         if !version.contains(plan.readyset_tag.as_str()) {
             bail!(
                 "`{} --version` printed {version:?}, which does not name release {}",
@@ -278,10 +218,7 @@ pub fn build(sh: &Shell, plan: &BuildPlan) -> Result<BuildRecord> {
             Err(_) => plan.host.triple.clone(),
         },
     };
-    write_atomically(
-        &plan.checksum_file(),
-        checksum_line(&sha256, &plan.target.published_name).as_bytes(),
-    )?;
+    write_atomically(&plan.checksum_file(), checksum_line(&sha256, &plan.target.published_name).as_bytes())?;
     let json = serde_json::to_string_pretty(&record)? + "\n";
     write_atomically(&plan.record_file(), json.as_bytes())?;
     Ok(record)

@@ -75,15 +75,9 @@ pub struct StageArgs {
 impl StageArgs {
     fn stage(&self) -> Result<Stage> {
         Ok(match (&self.internal, &self.alpha, &self.release) {
-            (Some(commit), _, _) => Stage::Internal {
-                commit: commit.clone(),
-            },
-            (_, Some(commit), _) => Stage::Alpha {
-                commit: commit.clone(),
-            },
-            (_, _, Some(name)) => Stage::Release {
-                name: buildkite::release_name(name.clone())?,
-            },
+            (Some(commit), _, _) => Stage::Internal { commit: commit.clone() },
+            (_, Some(commit), _) => Stage::Alpha { commit: commit.clone() },
+            (_, _, Some(name)) => Stage::Release { name: buildkite::release_name(name.clone())? },
             _ => unreachable!("clap requires one of --internal, --alpha, --release"),
         })
     }
@@ -99,18 +93,10 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
 fn render(workspace: &Workspace, amis_path: &PathBuf, out: &Path, dry_run: bool) -> Result<()> {
     let amis = read_amis(amis_path)?;
     let locals = std::fs::read_to_string(workspace.root.join(packer::LOCALS_FILE))?;
-    let regions: Vec<String> = packer::local_list(packer::LOCALS_FILE, &locals, "ami_regions")?
-        .items
-        .into_iter()
-        .map(|i| i.value)
-        .collect();
+    let regions: Vec<String> =
+        packer::local_list(packer::LOCALS_FILE, &locals, "ami_regions")?.items.into_iter().map(|i| i.value).collect();
     let sources = workspace.root.join(SOURCE_DIR);
-    let configured: Vec<&str> = workspace
-        .config
-        .templates
-        .iter()
-        .map(|t| t.name.as_str())
-        .collect();
+    let configured: Vec<&str> = workspace.config.templates.iter().map(|t| t.name.as_str()).collect();
     for entry in std::fs::read_dir(&sources).with_context(|| format!("cannot list {SOURCE_DIR}"))? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(".yaml") {
@@ -123,29 +109,20 @@ fn render(workspace: &Workspace, amis_path: &PathBuf, out: &Path, dry_run: bool)
     let mut problems = Vec::new();
     for name in &configured {
         let path = sources.join(format!("{name}.yaml"));
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("cannot read {SOURCE_DIR}/{name}.yaml, a configured template")
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {SOURCE_DIR}/{name}.yaml, a configured template"))?;
         match cfn::render(name, &text, &amis.images, &regions) {
             Ok(text) => rendered.push((format!("{name}.yaml"), text)),
             Err(error) => problems.push(error.to_string()),
         }
     }
     if !problems.is_empty() {
-        bail!(
-            "{}\nNothing was written to {}.",
-            problems.join("\n"),
-            out.display()
-        );
+        bail!("{}\nNothing was written to {}.", problems.join("\n"), out.display());
     }
     if dry_run {
         println!("Would write to {} (dry run):", out.display());
         for (name, text) in &rendered {
-            println!(
-                "  {name}  {} bytes, sha256 {}",
-                text.len(),
-                sha256_hex(text.as_bytes())
-            );
+            println!("  {name}  {} bytes, sha256 {}", text.len(), sha256_hex(text.as_bytes()));
         }
         println!("  {AMIS_FILE}  from {}", amis_path.display());
         return Ok(());
@@ -154,15 +131,13 @@ fn render(workspace: &Workspace, amis_path: &PathBuf, out: &Path, dry_run: bool)
     // the old directory or the new one, never a mix.
     let staging = out.with_extension(format!("partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)
-        .with_context(|| format!("cannot create {}", staging.display()))?;
+    std::fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
     for (name, text) in &rendered {
         std::fs::write(staging.join(name), text)?;
     }
     std::fs::copy(amis_path, staging.join(AMIS_FILE))?;
     if out.exists() {
-        std::fs::remove_dir_all(out)
-            .with_context(|| format!("cannot replace {}", out.display()))?;
+        std::fs::remove_dir_all(out).with_context(|| format!("cannot replace {}", out.display()))?;
     }
     std::fs::rename(&staging, out)
         .with_context(|| format!("cannot move the rendered templates to {}", out.display()))?;
@@ -194,11 +169,7 @@ fn upload(workspace: &Workspace, dir: &Path, stage: &Stage, dry_run: bool) -> Re
         .map(|(file, content_type)| {
             let path = dir.join(&file);
             let bytes = std::fs::read(&path).with_context(|| {
-                format!(
-                    "{} is missing; run `cargo xtask cfn render` into {} first",
-                    path.display(),
-                    dir.display()
-                )
+                format!("{} is missing; run `cargo xtask cfn render` into {} first", path.display(), dir.display())
             })?;
             Ok(Desired {
                 key: format!("{prefix}{file}"),
@@ -206,19 +177,13 @@ fn upload(workspace: &Workspace, dir: &Path, stage: &Stage, dry_run: bool) -> Re
                 size: bytes.len() as u64,
                 content: Content::Bytes(bytes),
                 content_type,
-                cache_control: if stage.is_immutable() {
-                    IMMUTABLE_CACHE
-                } else {
-                    MUTABLE_CACHE
-                },
+                cache_control: if stage.is_immutable() { IMMUTABLE_CACHE } else { MUTABLE_CACHE },
                 mutable: !stage.is_immutable(),
             })
         })
         .collect::<Result<_>>()?;
     let label = match stage {
-        Stage::Internal { commit } | Stage::Alpha { commit } => {
-            ReleaseTag::parse(&commit.to_string())?
-        }
+        Stage::Internal { commit } | Stage::Alpha { commit } => ReleaseTag::parse(&commit.to_string())?,
         Stage::Release { name } => name.clone(),
     };
     aws::runtime()?.block_on(async {

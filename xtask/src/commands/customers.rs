@@ -36,8 +36,7 @@ pub enum Command {
 
 pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()> {
     let path = workspace.root.join(LOCALS_FILE);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("cannot read {LOCALS_FILE}"))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {LOCALS_FILE}"))?;
     let edited = match &command {
         Command::List => {
             let list = customers::customers(&text)?;

@@ -65,15 +65,12 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     let config = &workspace.config;
     let collected = artifacts::collect(&args.artifacts, config)?;
     let builds: Vec<_> = collected.iter().map(|(build, _)| build.clone()).collect();
-    let manifest = ReleaseManifest::assemble(
-        &tag,
-        config,
-        &builds,
-        &args.exclude_targets,
-        args.allow_dirty,
-    )?;
+    let manifest = ReleaseManifest::assemble(&tag, config, &builds, &args.exclude_targets, args.allow_dirty)?;
     for triple in &args.exclude_targets {
-        eprintln!("WARNING: {triple} is left out of release {} (--exclude-target): its customers get no installer", tag);
+        eprintln!(
+            "WARNING: {triple} is left out of release {} (--exclude-target): its customers get no installer",
+            tag
+        );
     }
     let binaries: BTreeMap<String, PathBuf> = collected
         .iter()
@@ -84,23 +81,13 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         .targets
         .iter()
         .map(|target| {
-            let entry = manifest
-                .installers
-                .iter()
-                .find(|entry| entry.target == target.triple);
-            (
-                target.published_name.clone(),
-                entry.map(|entry| entry.sha256.clone()),
-            )
+            let entry = manifest.installers.iter().find(|entry| entry.target == target.triple);
+            (target.published_name.clone(), entry.map(|entry| entry.sha256.clone()))
         })
         .collect();
     let template_path = workspace.root.join(wrapper::TEMPLATE_PATH);
-    let template = std::fs::read_to_string(&template_path).with_context(|| {
-        format!(
-            "cannot read the wrapper template {}",
-            template_path.display()
-        )
-    })?;
+    let template = std::fs::read_to_string(&template_path)
+        .with_context(|| format!("cannot read the wrapper template {}", template_path.display()))?;
     let rendered = wrapper::render(&template, &tag, &config.public_base_url, &checksums)?;
     let cfn_version = manifest.cfn_version()?;
 
@@ -162,11 +149,7 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
 }
 
 /// Public templates of that CFN version that are not in the public bucket, as URLs.
-pub async fn missing_templates(
-    aws: &Aws,
-    config: &ReleaseConfig,
-    cfn_version: &ReleaseTag,
-) -> Result<Vec<String>> {
+pub async fn missing_templates(aws: &Aws, config: &ReleaseConfig, cfn_version: &ReleaseTag) -> Result<Vec<String>> {
     let bucket = Bucket::new(&aws.s3, &config.cfn_public_bucket);
     let mut missing = Vec::new();
     for template in config.public_templates() {
@@ -190,25 +173,13 @@ fn annotation(
     text += &format!("Install: `curl -fsSL {base}/{WRAPPER_KEY} | sh`\n\n");
     text += "| installer | size | sha256 |\n|---|---|---|\n";
     for entry in &manifest.installers {
-        let url = format!(
-            "{base}/{}",
-            layout::versioned_binary(tag, &entry.published_name)
-        );
-        text += &format!(
-            "| [{}]({url}) | {} | `{}` |\n",
-            entry.published_name, entry.size, entry.sha256
-        );
+        let url = format!("{base}/{}", layout::versioned_binary(tag, &entry.published_name));
+        text += &format!("| [{}]({url}) | {} | `{}` |\n", entry.published_name, entry.size, entry.sha256);
     }
-    text += &format!(
-        "\nManifest: {base}/{}\n\nTemplates:\n",
-        layout::manifest(tag)
-    );
+    text += &format!("\nManifest: {base}/{}\n\nTemplates:\n", layout::manifest(tag));
     for template in config.public_templates() {
         let key = layout::release_template(cfn_version, &template.name);
-        text += &format!(
-            "- https://{}.s3.{}.amazonaws.com/{key}\n",
-            config.cfn_public_bucket, config.region
-        );
+        text += &format!("- https://{}.s3.{}.amazonaws.com/{key}\n", config.cfn_public_bucket, config.region);
     }
     text
 }

@@ -33,10 +33,7 @@ const LAST_STEP: &str = "verify";
 /// The step that runs `cargo xtask ci`, which is what runs the rehearsal in the tests.
 const CHECKS_STEP: &str = "ci";
 /// A base image the emulator's EC2 has, standing in for the production one.
-const EMULATOR_BASE_IMAGE: (&str, &str) = (
-    "ubuntu/images/hvm-ssd/ubuntu-trusty-14.04-amd64-server-*",
-    "099720109477",
-);
+const EMULATOR_BASE_IMAGE: (&str, &str) = ("ubuntu/images/hvm-ssd/ubuntu-trusty-14.04-amd64-server-*", "099720109477");
 
 /// Rehearse a whole release locally: the pipeline's release path against the AWS emulator.
 ///
@@ -83,35 +80,26 @@ enum State {
 
 pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     let root = &workspace.root;
-    let pipeline_text = std::fs::read_to_string(root.join(PIPELINE_PATH))
-        .with_context(|| format!("cannot read {PIPELINE_PATH}"))?;
+    let pipeline_text =
+        std::fs::read_to_string(root.join(PIPELINE_PATH)).with_context(|| format!("cannot read {PIPELINE_PATH}"))?;
     let pipeline = Pipeline::parse(&pipeline_text)?;
     let problems = pipeline.check(&Cli::pipeline_use);
     if !problems.is_empty() {
-        bail!(
-            "{PIPELINE_PATH} is inconsistent; fix it before rehearsing:\n  - {}",
-            problems.join("\n  - ")
-        );
+        bail!("{PIPELINE_PATH} is inconsistent; fix it before rehearsing:\n  - {}", problems.join("\n  - "));
     }
     let release_name = match args.release_name.clone() {
         Some(name) => name,
         None => {
             let text = std::fs::read_to_string(workspace.constants_file())?;
-            let values = ConstantsFile::parse(&text)
-                .map_err(|e| anyhow::anyhow!("installer/src/constants.rs: {e}"))?
-                .values();
-            ReleaseTag::parse(&values.cfn_version)
-                .context("CFN_VERSION of this checkout is not a release name")?
+            let values =
+                ConstantsFile::parse(&text).map_err(|e| anyhow::anyhow!("installer/src/constants.rs: {e}"))?.values();
+            ReleaseTag::parse(&values.cfn_version).context("CFN_VERSION of this checkout is not a release name")?
         }
     };
 
     let mut on_path: BTreeSet<String> = pipeline.ancestors(LAST_STEP);
     on_path.insert(LAST_STEP.to_owned());
-    let steps: Vec<&Step> = pipeline
-        .in_dependency_order()
-        .into_iter()
-        .filter(|s| on_path.contains(&s.key))
-        .collect();
+    let steps: Vec<&Step> = pipeline.in_dependency_order().into_iter().filter(|s| on_path.contains(&s.key)).collect();
     let mut excluded_targets = Vec::new();
     let mut skipped_keys = BTreeSet::new();
     let decisions: Vec<Decision> = steps
@@ -129,9 +117,7 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
                         }
                     }
                 }
-                Decision::Skip(
-                    "needs a macOS agent; its targets are left out of the publish".into(),
-                )
+                Decision::Skip("needs a macOS agent; its targets are left out of the publish".into())
             } else if step.kind == StepKind::Block {
                 Decision::Block
             } else {
@@ -140,10 +126,7 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         })
         .collect();
 
-    println!(
-        "Rehearsal of release {release_name} from {PIPELINE_PATH} ({} steps on the release path):",
-        steps.len()
-    );
+    println!("Rehearsal of release {release_name} from {PIPELINE_PATH} ({} steps on the release path):", steps.len());
     for (step, decision) in steps.iter().zip(&decisions) {
         match decision {
             Decision::Run => println!("  run    {}", step.label),
@@ -152,17 +135,10 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         }
     }
     println!("Adaptations for this machine:");
-    println!(
-        "  - AWS is the emulator (moto); Packer starts from the emulator's base image {}",
-        EMULATOR_BASE_IMAGE.0
-    );
+    println!("  - AWS is the emulator (moto); Packer starts from the emulator's base image {}", EMULATOR_BASE_IMAGE.0);
     println!(
         "  - publish-installer gets --exclude-target for: {}",
-        if excluded_targets.is_empty() {
-            "nothing".to_owned()
-        } else {
-            excluded_targets.join(", ")
-        }
+        if excluded_targets.is_empty() { "nothing".to_owned() } else { excluded_targets.join(", ") }
     );
     println!(
         "  - verify gets --base-url pointing at the emulator's bucket instead of {}",
@@ -174,16 +150,11 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     }
 
     ci::ensure_tools(workspace, !args.no_install)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("xtask-rehearsal-")
-        .tempdir()?;
+    let scratch = tempfile::Builder::new().prefix("xtask-rehearsal-").tempdir()?;
     let rehearsal_dir = scratch.path().to_owned();
     let bin = rehearsal_dir.join("bin");
     std::fs::create_dir_all(&bin)?;
-    std::fs::copy(
-        root.join("xtask/emulator/buildkite-agent"),
-        bin.join("buildkite-agent"),
-    )?;
+    std::fs::copy(root.join("xtask/emulator/buildkite-agent"), bin.join("buildkite-agent"))?;
     for stale in ["target/artifacts", "target/cfn"] {
         let _ = std::fs::remove_dir_all(root.join(stale));
     }
@@ -192,10 +163,8 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     let endpoint = match std::env::var("AWS_ENDPOINT_URL") {
         Ok(endpoint) => endpoint,
         Err(_) => {
-            owned_emulator = Emulator::start_with(
-                &emulator::python(root),
-                Some(&workspace.config.cloudfront_distribution),
-            )?;
+            owned_emulator =
+                Emulator::start_with(&emulator::python(root), Some(&workspace.config.cloudfront_distribution))?;
             // Nested stacks in the emulator read their templates from a `localhost` URL.
             format!("http://localhost:{}", owned_emulator.port())
         }
@@ -217,9 +186,8 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
 
     let sh = workspace.shell()?;
     let commit = git::head_commit(&sh)?;
-    let path = std::env::join_paths(
-        std::iter::once(bin.clone()).chain(std::env::split_paths(&ci::tools_path(workspace)?)),
-    )?;
+    let path =
+        std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(&ci::tools_path(workspace)?)))?;
     let step_env: Vec<(&str, String)> = aws_env
         .into_iter()
         .chain([
@@ -234,11 +202,7 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             ("PATH", path.to_string_lossy().into_owned()),
         ])
         .collect();
-    let public_url = format!(
-        "{}/{}",
-        endpoint.replace("localhost", "127.0.0.1"),
-        workspace.config.orchestrator_bucket
-    );
+    let public_url = format!("{}/{}", endpoint.replace("localhost", "127.0.0.1"), workspace.config.orchestrator_bucket);
 
     let dirty = !git::uncommitted_files(&sh)?.is_empty();
     if dirty {
@@ -251,7 +215,12 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         let result = match decision {
             _ if failed => Err("not run: an earlier step failed".to_owned()),
             Decision::Skip(why) => {
-                outcomes.push(Outcome { label: step.label.clone(), state: State::Skipped, detail: why.clone(), elapsed: Duration::ZERO });
+                outcomes.push(Outcome {
+                    label: step.label.clone(),
+                    state: State::Skipped,
+                    detail: why.clone(),
+                    elapsed: Duration::ZERO,
+                });
                 continue;
             }
             Decision::Block => {
@@ -306,17 +275,11 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         println!("  {state:<4} {:>6.1}s  {}{detail}", outcome.elapsed.as_secs_f64(), outcome.label);
     }
     if !excluded_targets.is_empty() {
-        println!(
-            "  Not rehearsed (no macOS agent here): {}",
-            excluded_targets.join(", ")
-        );
+        println!("  Not rehearsed (no macOS agent here): {}", excluded_targets.join(", "));
     }
     if args.keep {
         let kept = scratch.keep();
-        println!(
-            "Meta-data, artifacts and annotations are in {}",
-            kept.display()
-        );
+        println!("Meta-data, artifacts and annotations are in {}", kept.display());
     }
     if failed {
         bail!("the rehearsal failed; the report above says where");
@@ -400,15 +363,11 @@ fn run_step(step: &Step, context: &StepContext<'_>) -> Result<String, String> {
                     .filter(|s| s.artifact_paths.iter().any(|p| p == pattern))
                     .collect();
                 if !uploaders.is_empty() && uploaders.iter().all(|s| context.skipped.contains(&s.key)) {
-                    notes.push(format!(
-                        "skipped the download of {pattern} (its step did not run)"
-                    ));
+                    notes.push(format!("skipped the download of {pattern} (its step did not run)"));
                     continue;
                 }
             }
-            CommandLine::Xtask(words)
-                if words.first().is_some_and(|w| w == "publish-installer") =>
-            {
+            CommandLine::Xtask(words) if words.first().is_some_and(|w| w == "publish-installer") => {
                 for target in context.excluded_targets {
                     text += &format!(" --exclude-target {target}");
                 }
@@ -447,11 +406,7 @@ fn run_step(step: &Step, context: &StepContext<'_>) -> Result<String, String> {
 }
 
 /// Downloads the published wrapper and runs the installer through it, as a customer does.
-fn run_installer_through_wrapper(
-    public_url: &str,
-    release: &ReleaseTag,
-    scratch: &Path,
-) -> Result<String, String> {
+fn run_installer_through_wrapper(public_url: &str, release: &ReleaseTag, scratch: &Path) -> Result<String, String> {
     let script: PathBuf = scratch.join("readyset-orchestrator.sh");
     let download = Command::new("curl")
         .args(["--fail", "--silent", "--show-error", "--output"])
@@ -472,9 +427,6 @@ fn run_installer_through_wrapper(
     if output.status.success() && stdout.contains(release.as_str()) {
         Ok(stdout.trim().to_owned())
     } else {
-        Err(format!(
-            "the wrapper printed {stdout:?} and {:?}",
-            String::from_utf8_lossy(&output.stderr)
-        ))
+        Err(format!("the wrapper printed {stdout:?} and {:?}", String::from_utf8_lossy(&output.stderr)))
     }
 }

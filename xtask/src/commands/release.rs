@@ -44,21 +44,17 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     let tag = buildkite::release_name(args.tag.clone())?;
     let path = workspace.constants_file();
     let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {CONSTANTS} (looked at {}); the release constants live there",
-            path.display()
-        )
+        format!("cannot read {CONSTANTS} (looked at {}); the release constants live there", path.display())
     })?;
-    let file = ConstantsFile::parse(&text).map_err(|error| {
-        anyhow!("{CONSTANTS} cannot be edited safely: {error}; nothing was written")
-    })?;
+    let file = ConstantsFile::parse(&text)
+        .map_err(|error| anyhow!("{CONSTANTS} cannot be edited safely: {error}; nothing was written"))?;
     let current = file.values();
     let wanted = NewConstants {
         readyset_tag: args.readyset_tag.clone().unwrap_or_else(|| tag.clone()),
         cfn_version: tag.clone(),
     };
-    let already_set = current.readyset_tag == wanted.readyset_tag.as_str()
-        && current.cfn_version == wanted.cfn_version.as_str();
+    let already_set =
+        current.readyset_tag == wanted.readyset_tag.as_str() && current.cfn_version == wanted.cfn_version.as_str();
 
     if args.check {
         if already_set {
@@ -123,9 +119,8 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     if args.no_commit {
         println!("\nRewrote {CONSTANTS}; left uncommitted as asked.");
     } else {
-        git::commit_paths(&sh, &message, &[CONSTANTS]).with_context(|| {
-            format!("you are on branch {branch} with {CONSTANTS} rewritten but not committed")
-        })?;
+        git::commit_paths(&sh, &message, &[CONSTANTS])
+            .with_context(|| format!("you are on branch {branch} with {CONSTANTS} rewritten but not committed"))?;
         println!("\nCommitted {message:?} on branch {branch}.");
     }
     print_next_steps(&tag, &branch, args.no_commit);
@@ -139,9 +134,7 @@ fn print_next_steps(tag: &ReleaseTag, branch: &str, no_commit: bool) {
     } else {
         println!("  1. git push --set-upstream origin {branch}, open a pull request, and merge it to main.");
     }
-    println!(
-        "  2. In the Buildkite build of that merge on main, unblock \"{RELEASE_BLOCK_LABEL}\""
-    );
+    println!("  2. In the Buildkite build of that merge on main, unblock \"{RELEASE_BLOCK_LABEL}\"");
     println!("     and enter the release name {tag}. The pipeline runs `cargo xtask release {tag} --check`");
     println!("     against the commit first, so a different name stops the release before anything ships.");
 }

@@ -81,7 +81,8 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             mutable: true,
         };
         let stages = vec![("legacy keys (server-side copies)", legacy), ("wrapper", vec![wrapper])];
-        let keys: Vec<(String, bool)> = stages.iter().flat_map(|(_, objects)| objects).map(|d| (d.key.clone(), false)).collect();
+        let keys: Vec<(String, bool)> =
+            stages.iter().flat_map(|(_, objects)| objects).map(|d| (d.key.clone(), false)).collect();
         let remote = bucket.remotes(&keys).await?;
         let plan = plan(&args.tag, stages, &remote);
         println!("Rollback plan: serve {} from s3://{}:", args.tag, bucket.name);
@@ -91,7 +92,14 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             return Ok(());
         }
         publisher::execute(&bucket, &plan, None).await?;
-        publisher::invalidate(&bucket, &aws.cloudfront, &config.cloudfront_distribution, &plan, args.invalidation_timeout).await?;
+        publisher::invalidate(
+            &bucket,
+            &aws.cloudfront,
+            &config.cloudfront_distribution,
+            &plan,
+            args.invalidation_timeout,
+        )
+        .await?;
         println!("\nRolled back: {}/{} installs {} again.", config.public_base_url, layout::WRAPPER_KEY, args.tag);
         Ok(())
     })

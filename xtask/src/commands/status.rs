@@ -71,15 +71,10 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<()> {
 pub fn table(status: &ReleaseStatus) -> String {
     let verdict = match (status.complete, status.live) {
         (true, true) => "complete and live: customers who run the wrapper get it".to_owned(),
-        (true, false) => {
-            "complete, not live: the wrapper or a legacy key serves another release".to_owned()
-        }
+        (true, false) => "complete, not live: the wrapper or a legacy key serves another release".to_owned(),
         (false, _) => "incomplete: objects below are missing or differ".to_owned(),
     };
-    let mut text = format!(
-        "Release {} (CFN version {}): {verdict}\n",
-        status.tag, status.cfn_version
-    );
+    let mut text = format!("Release {} (CFN version {}): {verdict}\n", status.tag, status.cfn_version);
     for object in &status.objects {
         let state = match &object.serves {
             Some(tag) => format!("serves {tag}"),
@@ -140,47 +135,26 @@ pub async fn inspect(aws: &Aws, config: &ReleaseConfig, tag: &ReleaseTag) -> Res
         let key = layout::versioned_binary(tag, &entry.published_name);
         let state = match bucket.remote(&key, true).await? {
             None => "missing",
-            Some(remote)
-                if manifest.is_none()
-                    || remote.sha256.as_deref() == Some(entry.sha256.as_str()) =>
-            {
-                "present"
-            }
+            Some(remote) if manifest.is_none() || remote.sha256.as_deref() == Some(entry.sha256.as_str()) => "present",
             Some(_) => "differs",
         };
-        objects.push(ObjectStatus {
-            what: "installer",
-            url: url(&bucket, &key),
-            state,
-            serves: None,
-        });
+        objects.push(ObjectStatus { what: "installer", url: url(&bucket, &key), state, serves: None });
 
         let key = layout::versioned_checksum(tag, &entry.published_name);
         let state = match bucket.get(&key).await? {
             None => "missing",
             Some(bytes)
-                if manifest.is_none()
-                    || bytes == checksum_line(&entry.sha256, &entry.published_name).as_bytes() =>
+                if manifest.is_none() || bytes == checksum_line(&entry.sha256, &entry.published_name).as_bytes() =>
             {
                 "present"
             }
             Some(_) => "differs",
         };
-        objects.push(ObjectStatus {
-            what: "checksum",
-            url: url(&bucket, &key),
-            state,
-            serves: None,
-        });
+        objects.push(ObjectStatus { what: "checksum", url: url(&bucket, &key), state, serves: None });
     }
     let key = layout::versioned_wrapper(tag);
     let found = bucket.head(&key).await?.is_some();
-    objects.push(ObjectStatus {
-        what: "wrapper (kept)",
-        url: url(&bucket, &key),
-        state: present(found),
-        serves: None,
-    });
+    objects.push(ObjectStatus { what: "wrapper (kept)", url: url(&bucket, &key), state: present(found), serves: None });
     let complete = objects.iter().all(|o| o.state == "present");
 
     let mut live = complete;
@@ -204,21 +178,11 @@ pub async fn inspect(aws: &Aws, config: &ReleaseConfig, tag: &ReleaseTag) -> Res
         serves,
     });
 
-    Ok(ReleaseStatus {
-        tag: tag.to_string(),
-        cfn_version: cfn_version.to_string(),
-        complete,
-        live,
-        objects,
-        manifest,
-    })
+    Ok(ReleaseStatus { tag: tag.to_string(), cfn_version: cfn_version.to_string(), complete, live, objects, manifest })
 }
 
 /// The release a mutable key serves, from its metadata; "unknown" for an object the
 /// xtask did not write.
 async fn serving(bucket: &Bucket, key: &str) -> Result<Option<String>> {
-    Ok(bucket
-        .head(key)
-        .await?
-        .map(|head| head.remote.tag.unwrap_or_else(|| "unknown".into())))
+    Ok(bucket.head(key).await?.map(|head| head.remote.tag.unwrap_or_else(|| "unknown".into())))
 }

@@ -37,10 +37,7 @@ pub fn checksum_line(sha256: &str, file_name: &str) -> String {
 }
 
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && haystack
-            .windows(needle.len())
-            .any(|window| window == needle)
+    !needle.is_empty() && haystack.windows(needle.len()).any(|window| window == needle)
 }
 
 #[cfg(test)]
@@ -50,14 +47,8 @@ mod tests {
     #[test]
     fn checksum_line_is_in_sha256sum_format() {
         let hash = sha256_hex(b"abc");
-        assert_eq!(
-            hash,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(
-            checksum_line(&hash, "x86_64-unknown-linux-gnu"),
-            format!("{hash}  x86_64-unknown-linux-gnu\n")
-        );
+        assert_eq!(hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(checksum_line(&hash, "x86_64-unknown-linux-gnu"), format!("{hash}  x86_64-unknown-linux-gnu\n"));
     }
 
     #[test]

@@ -31,11 +31,7 @@ fn slots(text: &str) -> Vec<AmiSlot<'_>> {
         };
         let body = &text[body_start..body_start + end];
         if let Some((image, region)) = body.split_once(':') {
-            found.push(AmiSlot {
-                image,
-                region,
-                line: text[..start].matches('\n').count() + 1,
-            });
+            found.push(AmiSlot { image, region, line: text[..start].matches('\n').count() + 1 });
         }
         rest_at = body_start + end + MARK.len();
     }
@@ -62,13 +58,8 @@ pub fn render(template: &str, text: &str, amis: &AmiTable, regions: &[String]) -
             ));
             continue;
         }
-        match amis
-            .get(slot.image)
-            .and_then(|by_region| by_region.get(slot.region))
-        {
-            Some(ami) => {
-                rendered = rendered.replace(&format!("@@AMI:{}:{}@@", slot.image, slot.region), ami)
-            }
+        match amis.get(slot.image).and_then(|by_region| by_region.get(slot.region)) {
+            Some(ami) => rendered = rendered.replace(&format!("@@AMI:{}:{}@@", slot.image, slot.region), ami),
             None => problems.push(format!(
                 "{template}.yaml line {}: no AMI of {} in {} in the AMIs file",
                 slot.line, slot.image, slot.region
@@ -78,27 +69,21 @@ pub fn render(template: &str, text: &str, amis: &AmiTable, regions: &[String]) -
     for (image, mapped_regions) in &mapped {
         for region in regions {
             if !mapped_regions.contains(region.as_str()) {
-                problems.push(format!("{template}.yaml maps {image} without {region}, where Packer builds it; add it to the region map"));
+                problems.push(format!(
+                    "{template}.yaml maps {image} without {region}, where Packer builds it; add it to the region map"
+                ));
             }
         }
     }
     if problems.is_empty() {
         if let Some(at) = rendered.find(MARK) {
             let line = rendered[..at].matches('\n').count() + 1;
-            let snippet: String = rendered[at..]
-                .chars()
-                .take_while(|c| !c.is_whitespace() && *c != '"')
-                .collect();
-            problems.push(format!(
-                "{template}.yaml line {line}: placeholder {snippet} is left unfilled"
-            ));
+            let snippet: String = rendered[at..].chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+            problems.push(format!("{template}.yaml line {line}: placeholder {snippet} is left unfilled"));
         }
     }
     if !problems.is_empty() {
-        bail!(
-            "cannot render {template}.yaml:\n  - {}",
-            problems.join("\n  - ")
-        );
+        bail!("cannot render {template}.yaml:\n  - {}", problems.join("\n  - "));
     }
     Ok(rendered)
 }
@@ -146,11 +131,7 @@ pub struct CommitId(String);
 
 impl CommitId {
     pub fn parse(text: &str) -> Result<CommitId> {
-        if (7..=40).contains(&text.len())
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if (7..=40).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             Ok(CommitId(text.to_owned()))
         } else {
             bail!("{text:?} does not look like a git commit: expected 7 to 40 lowercase hex digits, as `git rev-parse HEAD` prints")
@@ -183,51 +164,51 @@ mod tests {
         let mut table = AmiTable::new();
         table.insert(
             "server".into(),
-            [
-                ("us-east-1".into(), "ami-1".into()),
-                ("us-west-2".into(), "ami-2".into()),
-            ]
-            .into(),
+            [("us-east-1".into(), "ami-1".into()), ("us-west-2".into(), "ami-2".into())].into(),
         );
         table
     }
 
-    const MAP: &str = "  us-east-1:\n    Ami: \"@@AMI:server:us-east-1@@\"\n  us-west-2:\n    Ami: \"@@AMI:server:us-west-2@@\"\n";
+    const MAP: &str =
+        "  us-east-1:\n    Ami: \"@@AMI:server:us-east-1@@\"\n  us-west-2:\n    Ami: \"@@AMI:server:us-west-2@@\"\n";
 
     #[test]
     fn fills_every_region_of_the_map() {
         let rendered = render("t", MAP, &amis(), &regions()).unwrap();
-        assert_eq!(
-            rendered,
-            "  us-east-1:\n    Ami: \"ami-1\"\n  us-west-2:\n    Ami: \"ami-2\"\n"
-        );
-        assert_eq!(
-            render("vpc", "Resources: {}\n", &amis(), &regions()).unwrap(),
-            "Resources: {}\n"
-        );
+        assert_eq!(rendered, "  us-east-1:\n    Ami: \"ami-1\"\n  us-west-2:\n    Ami: \"ami-2\"\n");
+        assert_eq!(render("vpc", "Resources: {}\n", &amis(), &regions()).unwrap(), "Resources: {}\n");
     }
 
     #[test]
     fn every_render_error_names_template_image_and_region() {
         let cases = [
-            (MAP.replace("server:us-west-2", "bastion:us-west-2"), vec!["line 4: no AMI of bastion in us-west-2", "maps server without us-west-2", "maps bastion without us-east-1"]),
-            (format!("{MAP}  eu-west-1:\n    Ami: \"@@AMI:server:eu-west-1@@\"\n"), vec!["maps server in eu-west-1, a region Packer does not build (ami_regions: us-east-1, us-west-2)"]),
-            (MAP.replace("  us-west-2:\n    Ami: \"@@AMI:server:us-west-2@@\"\n", ""), vec!["t.yaml maps server without us-west-2"]),
+            (
+                MAP.replace("server:us-west-2", "bastion:us-west-2"),
+                vec![
+                    "line 4: no AMI of bastion in us-west-2",
+                    "maps server without us-west-2",
+                    "maps bastion without us-east-1",
+                ],
+            ),
+            (
+                format!("{MAP}  eu-west-1:\n    Ami: \"@@AMI:server:eu-west-1@@\"\n"),
+                vec!["maps server in eu-west-1, a region Packer does not build (ami_regions: us-east-1, us-west-2)"],
+            ),
+            (
+                MAP.replace("  us-west-2:\n    Ami: \"@@AMI:server:us-west-2@@\"\n", ""),
+                vec!["t.yaml maps server without us-west-2"],
+            ),
             (format!("{MAP}Description: \"@@TYPO@@\"\n"), vec!["line 5: placeholder @@TYPO@@ is left unfilled"]),
         ];
         for (text, phrases) in cases {
-            let error = render("t", &text, &amis(), &regions())
-                .unwrap_err()
-                .to_string();
+            let error = render("t", &text, &amis(), &regions()).unwrap_err().to_string();
             for phrase in phrases {
                 assert!(error.contains(phrase), "expected {phrase:?} in {error}");
             }
         }
         let mut partial = amis();
         partial.get_mut("server").unwrap().remove("us-west-2");
-        let error = render("t", MAP, &partial, &regions())
-            .unwrap_err()
-            .to_string();
+        let error = render("t", MAP, &partial, &regions()).unwrap_err().to_string();
         assert!(error.contains("no AMI of server in us-west-2"), "{error}");
     }
 
@@ -235,33 +216,20 @@ mod tests {
     fn stages_have_the_design_buckets_and_prefixes() {
         let config = ReleaseConfig::default();
         let commit = CommitId::parse("0123abc").unwrap();
-        let internal = Stage::Internal {
-            commit: commit.clone(),
-        };
+        let internal = Stage::Internal { commit: commit.clone() };
         assert_eq!(
             (internal.bucket(&config), internal.prefix().as_str()),
-            (
-                "readysettech-cfn-internal-us-east-2",
-                "0123abc/readyset/templates/"
-            )
+            ("readysettech-cfn-internal-us-east-2", "0123abc/readyset/templates/")
         );
         let alpha = Stage::Alpha { commit };
         assert_eq!(
             (alpha.bucket(&config), alpha.prefix().as_str()),
-            (
-                "readysettech-cfn-public-us-east-2",
-                "alpha/0123abc/readyset/templates/"
-            )
+            ("readysettech-cfn-public-us-east-2", "alpha/0123abc/readyset/templates/")
         );
-        let release = Stage::Release {
-            name: ReleaseTag::parse("v1").unwrap(),
-        };
+        let release = Stage::Release { name: ReleaseTag::parse("v1").unwrap() };
         assert_eq!(
             (release.bucket(&config), release.prefix().as_str()),
-            (
-                "readysettech-cfn-public-us-east-2",
-                "v1/readyset/templates/"
-            )
+            ("readysettech-cfn-public-us-east-2", "v1/readyset/templates/")
         );
         assert!(release.is_immutable() && release.is_public() && !internal.is_public());
     }
@@ -271,22 +239,8 @@ mod tests {
         for good in ["0123abc", "0123456789abcdef0123456789abcdef01234567"] {
             CommitId::parse(good).unwrap();
         }
-        for bad in [
-            "",
-            "abc",
-            "0123ABC",
-            "../../etc",
-            "0123456789abcdef0123456789abcdef012345678",
-            "main",
-            "v1.2.3",
-        ] {
-            assert!(
-                CommitId::parse(bad)
-                    .unwrap_err()
-                    .to_string()
-                    .contains("7 to 40 lowercase hex"),
-                "{bad:?}"
-            );
+        for bad in ["", "abc", "0123ABC", "../../etc", "0123456789abcdef0123456789abcdef012345678", "main", "v1.2.3"] {
+            assert!(CommitId::parse(bad).unwrap_err().to_string().contains("7 to 40 lowercase hex"), "{bad:?}");
         }
     }
 }

@@ -92,10 +92,7 @@ impl Default for ReleaseConfig {
             published_name: published_name.into(),
             build_host,
         };
-        let template = |name: &str, visibility| Template {
-            name: name.into(),
-            visibility,
-        };
+        let template = |name: &str, visibility| Template { name: name.into(), visibility };
         ReleaseConfig {
             region: "us-east-2".into(),
             orchestrator_bucket: "readysettech-orchestrator-us-east-2".into(),
@@ -104,21 +101,9 @@ impl Default for ReleaseConfig {
             cfn_internal_bucket: "readysettech-cfn-internal-us-east-2".into(),
             cfn_public_bucket: "readysettech-cfn-public-us-east-2".into(),
             targets: vec![
-                target(
-                    "x86_64-unknown-linux-musl",
-                    "x86_64-unknown-linux-gnu",
-                    BuildHost::Linux,
-                ),
-                target(
-                    "x86_64-apple-darwin",
-                    "x86_64-apple-darwin",
-                    BuildHost::Macos,
-                ),
-                target(
-                    "aarch64-apple-darwin",
-                    "aarch64-apple-darwin",
-                    BuildHost::Macos,
-                ),
+                target("x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu", BuildHost::Linux),
+                target("x86_64-apple-darwin", "x86_64-apple-darwin", BuildHost::Macos),
+                target("aarch64-apple-darwin", "aarch64-apple-darwin", BuildHost::Macos),
             ],
             templates: vec![
                 template("readyset-mysql-super", Visibility::Public),
@@ -155,42 +140,26 @@ impl ReleaseConfig {
     /// Reads the configuration out of the text of the root `Cargo.toml`. Keys left out
     /// take their default; an unknown key or a malformed value is an error naming it.
     pub fn from_workspace_manifest(manifest: &str) -> Result<Self> {
-        let parsed: Manifest = toml_edit::de::from_str(manifest).with_context(|| {
-            format!("the release configuration {TABLE} in Cargo.toml is invalid")
-        })?;
+        let parsed: Manifest = toml_edit::de::from_str(manifest)
+            .with_context(|| format!("the release configuration {TABLE} in Cargo.toml is invalid"))?;
         let config = parsed.workspace.metadata.release;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<()> {
-        check(
-            &self.region,
-            "region",
-            is_region,
-            "a region such as us-east-2",
-        )?;
+        check(&self.region, "region", is_region, "a region such as us-east-2")?;
         for (key, bucket) in [
             ("orchestrator-bucket", &self.orchestrator_bucket),
             ("cfn-internal-bucket", &self.cfn_internal_bucket),
             ("cfn-public-bucket", &self.cfn_public_bucket),
         ] {
-            check(
-                bucket,
-                key,
-                is_bucket_name,
-                "an S3 bucket name: 3 to 63 lowercase letters, digits, '-' and '.'",
-            )?;
+            check(bucket, key, is_bucket_name, "an S3 bucket name: 3 to 63 lowercase letters, digits, '-' and '.'")?;
         }
         check(
             &self.cloudfront_distribution,
             "cloudfront-distribution",
-            |id| {
-                !id.is_empty()
-                    && id
-                        .chars()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            },
+            |id| !id.is_empty() && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
             "a CloudFront distribution ID: uppercase letters and digits",
         )?;
         check(
@@ -224,11 +193,7 @@ impl ReleaseConfig {
                 "a file name of letters, digits, '-', '_' and '.'",
             )?;
             if !triples.insert(&target.triple) {
-                bail!(
-                    "{TABLE} key `{}`: target {:?} is listed twice",
-                    key("triple"),
-                    target.triple
-                );
+                bail!("{TABLE} key `{}`: target {:?} is listed twice", key("triple"), target.triple);
             }
             if !names.insert(&target.published_name) {
                 bail!(
@@ -241,17 +206,9 @@ impl ReleaseConfig {
         let mut templates = BTreeSet::new();
         for (index, template) in self.templates.iter().enumerate() {
             let key = format!("templates[{index}].name");
-            check(
-                &template.name,
-                &key,
-                is_plain_name,
-                "a template file stem of letters, digits, '-', '_' and '.'",
-            )?;
+            check(&template.name, &key, is_plain_name, "a template file stem of letters, digits, '-', '_' and '.'")?;
             if !templates.insert(&template.name) {
-                bail!(
-                    "{TABLE} key `{key}`: template {:?} is listed twice",
-                    template.name
-                );
+                bail!("{TABLE} key `{key}`: template {:?} is listed twice", template.name);
             }
         }
         Ok(())
@@ -264,11 +221,7 @@ impl ReleaseConfig {
     /// The target `build-installer` builds on a host: the one asked for, which must be
     /// configured and belong to this kind of host; or else the host's own triple when it
     /// is configured; or else the only target configured for this kind of host.
-    pub fn select_target(
-        &self,
-        requested: Option<&str>,
-        host_triple: &str,
-    ) -> Result<&InstallerTarget> {
+    pub fn select_target(&self, requested: Option<&str>, host_triple: &str) -> Result<&InstallerTarget> {
         let host_kind = BuildHost::of_triple(host_triple);
         let supported = || {
             self.targets
@@ -279,17 +232,10 @@ impl ReleaseConfig {
         };
         let target = match requested {
             Some(triple) => self.target(triple).with_context(|| {
-                format!(
-                    "{triple} is not an installer target; the configured targets are: {}",
-                    supported()
-                )
+                format!("{triple} is not an installer target; the configured targets are: {}", supported())
             })?,
             None => {
-                let for_host: Vec<_> = self
-                    .targets
-                    .iter()
-                    .filter(|t| Some(t.build_host) == host_kind)
-                    .collect();
+                let for_host: Vec<_> = self.targets.iter().filter(|t| Some(t.build_host) == host_kind).collect();
                 match (self.target(host_triple), for_host.as_slice()) {
                     (Some(target), _) => target,
                     (None, [only]) => only,
@@ -312,9 +258,7 @@ impl ReleaseConfig {
     }
 
     pub fn public_templates(&self) -> impl Iterator<Item = &Template> {
-        self.templates
-            .iter()
-            .filter(|t| t.visibility == Visibility::Public)
+        self.templates.iter().filter(|t| t.visibility == Visibility::Public)
     }
 }
 
@@ -329,21 +273,13 @@ fn check(value: &str, key: &str, valid: impl Fn(&str) -> bool, expected: &str) -
 fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn is_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
         && !name.contains("..")
@@ -351,9 +287,7 @@ fn is_bucket_name(name: &str) -> bool {
 
 fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
 }
 
@@ -368,90 +302,43 @@ mod tests {
     }
 
     fn error_of(body: &str) -> String {
-        format!(
-            "{:#}",
-            ReleaseConfig::from_workspace_manifest(&with_release_table(body)).unwrap_err()
-        )
+        format!("{:#}", ReleaseConfig::from_workspace_manifest(&with_release_table(body)).unwrap_err())
     }
 
     #[test]
     fn the_repository_configuration_is_the_seed_process() {
         let config = ReleaseConfig::from_workspace_manifest(WORKSPACE).unwrap();
         assert_eq!(config, ReleaseConfig::default());
-        assert_eq!(
-            config
-                .target("x86_64-unknown-linux-musl")
-                .unwrap()
-                .published_name,
-            "x86_64-unknown-linux-gnu"
-        );
-        assert!(config
-            .templates
-            .iter()
-            .any(|t| t.visibility == Visibility::Internal));
+        assert_eq!(config.target("x86_64-unknown-linux-musl").unwrap().published_name, "x86_64-unknown-linux-gnu");
+        assert!(config.templates.iter().any(|t| t.visibility == Visibility::Internal));
     }
 
     #[test]
     fn the_target_to_build_follows_the_host() {
         let config = ReleaseConfig::default();
-        let pick = |requested, host| {
-            config
-                .select_target(requested, host)
-                .map(|t| t.triple.clone())
-        };
+        let pick = |requested, host| config.select_target(requested, host).map(|t| t.triple.clone());
+        assert_eq!(pick(None, "x86_64-unknown-linux-gnu").unwrap(), "x86_64-unknown-linux-musl");
+        assert_eq!(pick(None, "aarch64-apple-darwin").unwrap(), "aarch64-apple-darwin");
+        assert_eq!(pick(None, "x86_64-apple-darwin").unwrap(), "x86_64-apple-darwin");
+        assert_eq!(pick(Some("x86_64-apple-darwin"), "aarch64-apple-darwin").unwrap(), "x86_64-apple-darwin");
         assert_eq!(
-            pick(None, "x86_64-unknown-linux-gnu").unwrap(),
-            "x86_64-unknown-linux-musl"
-        );
-        assert_eq!(
-            pick(None, "aarch64-apple-darwin").unwrap(),
-            "aarch64-apple-darwin"
-        );
-        assert_eq!(
-            pick(None, "x86_64-apple-darwin").unwrap(),
-            "x86_64-apple-darwin"
-        );
-        assert_eq!(
-            pick(Some("x86_64-apple-darwin"), "aarch64-apple-darwin").unwrap(),
-            "x86_64-apple-darwin"
-        );
-        assert_eq!(
-            pick(
-                Some("x86_64-unknown-linux-musl"),
-                "x86_64-unknown-linux-gnu"
-            )
-            .unwrap(),
+            pick(Some("x86_64-unknown-linux-musl"), "x86_64-unknown-linux-gnu").unwrap(),
             "x86_64-unknown-linux-musl"
         );
 
-        let unknown = pick(Some("x86_64-pc-windows-msvc"), "x86_64-unknown-linux-gnu")
-            .unwrap_err()
-            .to_string();
+        let unknown = pick(Some("x86_64-pc-windows-msvc"), "x86_64-unknown-linux-gnu").unwrap_err().to_string();
+        assert!(unknown.contains("x86_64-pc-windows-msvc is not an installer target"), "{unknown}");
         assert!(
-            unknown.contains("x86_64-pc-windows-msvc is not an installer target"),
+            unknown.contains("x86_64-unknown-linux-musl (built on linux), x86_64-apple-darwin (built on macos)"),
             "{unknown}"
         );
+        let wrong_host = pick(Some("aarch64-apple-darwin"), "x86_64-unknown-linux-gnu").unwrap_err().to_string();
         assert!(
-            unknown.contains(
-                "x86_64-unknown-linux-musl (built on linux), x86_64-apple-darwin (built on macos)"
-            ),
-            "{unknown}"
-        );
-        let wrong_host = pick(Some("aarch64-apple-darwin"), "x86_64-unknown-linux-gnu")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            wrong_host
-                .contains("built on macos build hosts and this host is x86_64-unknown-linux-gnu"),
+            wrong_host.contains("built on macos build hosts and this host is x86_64-unknown-linux-gnu"),
             "{wrong_host}"
         );
-        let no_default = pick(None, "x86_64-unknown-freebsd")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            no_default.contains("pass --target with one of"),
-            "{no_default}"
-        );
+        let no_default = pick(None, "x86_64-unknown-freebsd").unwrap_err().to_string();
+        assert!(no_default.contains("pass --target with one of"), "{no_default}");
     }
 
     #[test]
@@ -460,23 +347,15 @@ mod tests {
         assert_eq!(config, ReleaseConfig::default());
         let config = ReleaseConfig::from_workspace_manifest("[workspace]\nmembers = []\n").unwrap();
         assert_eq!(config, ReleaseConfig::default());
-        let config =
-            ReleaseConfig::from_workspace_manifest(&with_release_table("region = \"eu-west-1\""))
-                .unwrap();
+        let config = ReleaseConfig::from_workspace_manifest(&with_release_table("region = \"eu-west-1\"")).unwrap();
         assert_eq!(config.region, "eu-west-1");
-        assert_eq!(
-            config.orchestrator_bucket,
-            "readysettech-orchestrator-us-east-2"
-        );
+        assert_eq!(config.orchestrator_bucket, "readysettech-orchestrator-us-east-2");
     }
 
     #[test]
     fn an_unknown_key_is_named() {
         let error = error_of("orchestrator-bukket = \"x\"");
-        assert!(
-            error.contains("unknown field `orchestrator-bukket`"),
-            "{error}"
-        );
+        assert!(error.contains("unknown field `orchestrator-bukket`"), "{error}");
         assert!(error.contains("[workspace.metadata.release]"), "{error}");
         let error = error_of("[[workspace.metadata.release.targets]]\ntriple = \"a\"\npublished-name = \"a\"\nbuild-host = \"linux\"\nstrip = true");
         assert!(error.contains("unknown field `strip`"), "{error}");
@@ -486,11 +365,10 @@ mod tests {
     fn a_value_of_the_wrong_type_is_named() {
         let error = error_of("region = 2");
         assert!(error.contains("region"), "{error}");
-        let error = error_of("[[workspace.metadata.release.targets]]\ntriple = \"a\"\npublished-name = \"a\"\nbuild-host = \"windows\"");
-        assert!(
-            error.contains("unknown variant `windows`, expected `linux` or `macos`"),
-            "{error}"
+        let error = error_of(
+            "[[workspace.metadata.release.targets]]\ntriple = \"a\"\npublished-name = \"a\"\nbuild-host = \"windows\"",
         );
+        assert!(error.contains("unknown variant `windows`, expected `linux` or `macos`"), "{error}");
     }
 
     #[test]

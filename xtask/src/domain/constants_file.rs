@@ -42,27 +42,11 @@ struct StringLiteral {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConstantsError {
-    Parse {
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    Missing {
-        name: &'static str,
-    },
-    DefinedTwice {
-        name: &'static str,
-        lines: Vec<usize>,
-    },
-    NotAStrLiteral {
-        name: &'static str,
-        line: usize,
-        found: String,
-    },
-    UnderCfg {
-        name: &'static str,
-        line: usize,
-    },
+    Parse { line: usize, column: usize, message: String },
+    Missing { name: &'static str },
+    DefinedTwice { name: &'static str, lines: Vec<usize> },
+    NotAStrLiteral { name: &'static str, line: usize, found: String },
+    UnderCfg { name: &'static str, line: usize },
 }
 
 impl fmt::Display for ConstantsError {
@@ -78,14 +62,12 @@ impl fmt::Display for ConstantsError {
                 lines.len(),
                 lines.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
             ),
-            ConstantsError::NotAStrLiteral { name, line, found } => write!(
-                f,
-                "`{name}` on line {line} is {found}, not a `&str` string literal"
-            ),
-            ConstantsError::UnderCfg { name, line } => write!(
-                f,
-                "`{name}` on line {line} sits under a #[cfg] attribute, so its value depends on the build"
-            ),
+            ConstantsError::NotAStrLiteral { name, line, found } => {
+                write!(f, "`{name}` on line {line} is {found}, not a `&str` string literal")
+            }
+            ConstantsError::UnderCfg { name, line } => {
+                write!(f, "`{name}` on line {line} sits under a #[cfg] attribute, so its value depends on the build")
+            }
         }?;
         write!(
             f,
@@ -101,29 +83,17 @@ impl<'a> ConstantsFile<'a> {
     pub fn parse(text: &'a str) -> Result<ConstantsFile<'a>, ConstantsError> {
         let file = syn::parse_file(text).map_err(|error| {
             let start = error.span().start();
-            ConstantsError::Parse {
-                line: start.line,
-                column: start.column + 1,
-                message: error.to_string(),
-            }
+            ConstantsError::Parse { line: start.line, column: start.column + 1, message: error.to_string() }
         })?;
-        let mut found: Vec<(&'static str, Result<StringLiteral, ConstantsError>, usize)> =
-            Vec::new();
+        let mut found: Vec<(&'static str, Result<StringLiteral, ConstantsError>, usize)> = Vec::new();
         collect_definitions(&file.items, false, &mut found);
         let readyset_tag = single(&found, READYSET_TAG)?;
         let cfn_version = single(&found, CFN_VERSION)?;
-        Ok(ConstantsFile {
-            text,
-            readyset_tag,
-            cfn_version,
-        })
+        Ok(ConstantsFile { text, readyset_tag, cfn_version })
     }
 
     pub fn values(&self) -> ReleaseConstants {
-        ReleaseConstants {
-            readyset_tag: self.readyset_tag.value.clone(),
-            cfn_version: self.cfn_version.value.clone(),
-        }
+        ReleaseConstants { readyset_tag: self.readyset_tag.value.clone(), cfn_version: self.cfn_version.value.clone() }
     }
 
     /// The file with the two literals replaced and nothing else changed.
@@ -131,14 +101,8 @@ impl<'a> ConstantsFile<'a> {
         // A `ReleaseTag` has no quote, backslash or control character, so it can be
         // written between plain quotes without escaping.
         let mut edits = [
-            (
-                self.readyset_tag.bytes.clone(),
-                format!("\"{}\"", new.readyset_tag),
-            ),
-            (
-                self.cfn_version.bytes.clone(),
-                format!("\"{}\"", new.cfn_version),
-            ),
+            (self.readyset_tag.bytes.clone(), format!("\"{}\"", new.readyset_tag)),
+            (self.cfn_version.bytes.clone(), format!("\"{}\"", new.cfn_version)),
         ];
         edits.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
         let mut text = self.text.to_owned();
@@ -157,10 +121,7 @@ fn single(
     match definitions.as_slice() {
         [] => Err(ConstantsError::Missing { name }),
         [(_, literal, _)] => literal.clone(),
-        many => Err(ConstantsError::DefinedTwice {
-            name,
-            lines: many.iter().map(|(_, _, line)| *line).collect(),
-        }),
+        many => Err(ConstantsError::DefinedTwice { name, lines: many.iter().map(|(_, _, line)| *line).collect() }),
     }
 }
 
@@ -183,36 +144,21 @@ fn collect_definitions(
             }
             _ => continue,
         };
-        let Some(name) = [READYSET_TAG, CFN_VERSION]
-            .into_iter()
-            .find(|name| ident == name)
-        else {
+        let Some(name) = [READYSET_TAG, CFN_VERSION].into_iter().find(|name| ident == name) else {
             continue;
         };
         let line = ident.span().start().line;
         let literal = if under_cfg || has_cfg(attrs) {
             Err(ConstantsError::UnderCfg { name, line })
         } else if matches!(item, Item::Static(_)) {
-            Err(ConstantsError::NotAStrLiteral {
-                name,
-                line,
-                found: "a static".into(),
-            })
+            Err(ConstantsError::NotAStrLiteral { name, line, found: "a static".into() })
         } else if !is_str_reference(ty) {
-            Err(ConstantsError::NotAStrLiteral {
-                name,
-                line,
-                found: "not of type `&str`".into(),
-            })
+            Err(ConstantsError::NotAStrLiteral { name, line, found: "not of type `&str`".into() })
         } else {
             match expr {
-                Expr::Lit(syn::ExprLit {
-                    lit: Lit::Str(literal),
-                    ..
-                }) => Ok(StringLiteral {
-                    value: literal.value(),
-                    bytes: literal.span().byte_range(),
-                }),
+                Expr::Lit(syn::ExprLit { lit: Lit::Str(literal), .. }) => {
+                    Ok(StringLiteral { value: literal.value(), bytes: literal.span().byte_range() })
+                }
                 other => Err(ConstantsError::NotAStrLiteral {
                     name,
                     line,
@@ -225,9 +171,7 @@ fn collect_definitions(
 }
 
 fn has_cfg(attrs: &[syn::Attribute]) -> bool {
-    attrs
-        .iter()
-        .any(|attr| attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr"))
+    attrs.iter().any(|attr| attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr"))
 }
 
 fn is_str_reference(ty: &Type) -> bool {
@@ -255,10 +199,7 @@ mod tests {
     use super::*;
 
     fn new(tag: &str, cfn: &str) -> NewConstants {
-        NewConstants {
-            readyset_tag: ReleaseTag::parse(tag).unwrap(),
-            cfn_version: ReleaseTag::parse(cfn).unwrap(),
-        }
+        NewConstants { readyset_tag: ReleaseTag::parse(tag).unwrap(), cfn_version: ReleaseTag::parse(cfn).unwrap() }
     }
 
     /// Each case: a file, the literal text of READYSET_TAG and CFN_VERSION in it, and
@@ -333,10 +274,7 @@ mod tests {
             let file = ConstantsFile::parse(text).unwrap_or_else(|e| panic!("{case}: {e}"));
             assert_eq!(
                 file.values(),
-                ReleaseConstants {
-                    readyset_tag: tag_value.to_string(),
-                    cfn_version: cfn_value.to_string()
-                },
+                ReleaseConstants { readyset_tag: tag_value.to_string(), cfn_version: cfn_value.to_string() },
                 "{case}"
             );
             let rewritten = file.rewrite(&new("v2024.06.1", "v2024.06.1-cfn"));
@@ -345,10 +283,8 @@ mod tests {
             let mut expected = text.to_string();
             let tag_pos = tag_at + text[tag_at..].find(tag_literal).unwrap();
             let cfn_pos = cfn_at + text[cfn_at..].find(cfn_literal).unwrap();
-            let mut edits = [
-                (tag_pos, tag_literal.len(), "\"v2024.06.1\""),
-                (cfn_pos, cfn_literal.len(), "\"v2024.06.1-cfn\""),
-            ];
+            let mut edits =
+                [(tag_pos, tag_literal.len(), "\"v2024.06.1\""), (cfn_pos, cfn_literal.len(), "\"v2024.06.1-cfn\"")];
             edits.sort_by_key(|(pos, _, _)| std::cmp::Reverse(*pos));
             for (pos, len, with) in edits {
                 expected.replace_range(pos..pos + len, with);
@@ -374,21 +310,13 @@ mod tests {
         let cfn = "pub const CFN_VERSION: &str = \"a\";\n";
         let cases: Vec<(&str, String, &str)> = vec![
             ("empty file", String::new(), "defines no `READYSET_TAG`"),
-            (
-                "missing CFN_VERSION",
-                tag.into(),
-                "defines no `CFN_VERSION`",
-            ),
+            ("missing CFN_VERSION", tag.into(), "defines no `CFN_VERSION`"),
             (
                 "only mentioned in a comment",
                 format!("// pub const CFN_VERSION: &str = \"a\";\n{tag}"),
                 "defines no `CFN_VERSION`",
             ),
-            (
-                "defined twice",
-                format!("{tag}{cfn}{tag}"),
-                "`READYSET_TAG` is defined 2 times (lines 1, 3)",
-            ),
+            ("defined twice", format!("{tag}{cfn}{tag}"), "`READYSET_TAG` is defined 2 times (lines 1, 3)"),
             (
                 "again in a module",
                 format!("{tag}{cfn}mod old {{ pub const CFN_VERSION: &str = \"b\"; }}\n"),
@@ -404,65 +332,31 @@ mod tests {
                 format!("{tag}pub const CFN_VERSION: &str = concat!(\"a\", \"b\");\n"),
                 "not a `&str` string literal",
             ),
-            (
-                "byte string",
-                format!("{tag}pub const CFN_VERSION: &[u8] = b\"a\";\n"),
-                "not of type `&str`",
-            ),
-            (
-                "a String",
-                format!("{tag}pub const CFN_VERSION: String = String::new();\n"),
-                "not of type `&str`",
-            ),
-            (
-                "a static",
-                format!("{tag}pub static CFN_VERSION: &str = \"a\";\n"),
-                "is a static",
-            ),
+            ("byte string", format!("{tag}pub const CFN_VERSION: &[u8] = b\"a\";\n"), "not of type `&str`"),
+            ("a String", format!("{tag}pub const CFN_VERSION: String = String::new();\n"), "not of type `&str`"),
+            ("a static", format!("{tag}pub static CFN_VERSION: &str = \"a\";\n"), "is a static"),
             (
                 "under cfg",
                 format!("{tag}#[cfg(feature = \"x\")]\n{cfn}"),
                 "`CFN_VERSION` on line 3 sits under a #[cfg]",
             ),
-            (
-                "cfg twice",
-                format!("#[cfg(unix)]\n{tag}#[cfg(not(unix))]\n{tag}{cfn}"),
-                "defined 2 times",
-            ),
-            (
-                "under cfg_attr",
-                format!("#[cfg_attr(test, allow(dead_code))]\n{tag}{cfn}"),
-                "sits under a #[cfg]",
-            ),
+            ("cfg twice", format!("#[cfg(unix)]\n{tag}#[cfg(not(unix))]\n{tag}{cfn}"), "defined 2 times"),
+            ("under cfg_attr", format!("#[cfg_attr(test, allow(dead_code))]\n{tag}{cfn}"), "sits under a #[cfg]"),
             (
                 "in a cfg module",
                 format!("{cfn}#[cfg(test)]\nmod m {{ pub const READYSET_TAG: &str = \"a\"; }}\n"),
                 "sits under a #[cfg]",
             ),
-            (
-                "does not parse",
-                format!("{tag}pub const CFN_VERSION: &str = \"a\"\n"),
-                "does not parse as Rust (line",
-            ),
-            (
-                "unterminated string",
-                format!("{tag}pub const CFN_VERSION: &str = \"a;\n"),
-                "does not parse as Rust",
-            ),
+            ("does not parse", format!("{tag}pub const CFN_VERSION: &str = \"a\"\n"), "does not parse as Rust (line"),
+            ("unterminated string", format!("{tag}pub const CFN_VERSION: &str = \"a;\n"), "does not parse as Rust"),
         ];
         for (case, text, reason) in cases {
             let error = match ConstantsFile::parse(&text) {
                 Ok(_) => panic!("{case}: accepted"),
                 Err(error) => error.to_string(),
             };
-            assert!(
-                error.contains(reason),
-                "{case}: expected {reason:?} in {error:?}"
-            );
-            assert!(
-                error.contains("expected exactly one `pub const READYSET_TAG"),
-                "{case}: {error}"
-            );
+            assert!(error.contains(reason), "{case}: expected {reason:?} in {error:?}");
+            assert!(error.contains("expected exactly one `pub const READYSET_TAG"), "{case}: {error}");
         }
     }
 }

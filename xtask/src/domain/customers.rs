@@ -59,15 +59,8 @@ pub fn customers(text: &str) -> Result<Vec<Customer>> {
         .map(|item| {
             let rest = &text[item.bytes.end..line_end(text, item.bytes.end)];
             let note = rest.trim_start().trim_start_matches(',').trim_start();
-            let note = note
-                .strip_prefix('#')
-                .or_else(|| note.strip_prefix("//"))
-                .unwrap_or("")
-                .trim();
-            Customer {
-                id: item.value,
-                note: note.to_owned(),
-            }
+            let note = note.strip_prefix('#').or_else(|| note.strip_prefix("//")).unwrap_or("").trim();
+            Customer { id: item.value, note: note.to_owned() }
         })
         .collect())
 }
@@ -80,10 +73,7 @@ pub fn add(text: &str, id: &AccountId, note: &str) -> Result<String> {
     }
     let current = list(text)?;
     if current.items.iter().any(|item| item.value == id.as_str()) {
-        bail!(
-            "{} is already in {LIST} in {LOCALS_FILE}; nothing to add",
-            id.as_str()
-        );
+        bail!("{} is already in {LIST} in {LOCALS_FILE}; nothing to add", id.as_str());
     }
     let closing = current.bytes.end - 1;
     if !text[line_start(text, closing)..closing].trim().is_empty() {
@@ -94,10 +84,7 @@ pub fn add(text: &str, id: &AccountId, note: &str) -> Result<String> {
         None => format!("{}  ", &text[line_start(text, closing)..closing]),
     };
     let mut edited = text.to_owned();
-    edited.insert_str(
-        line_start(text, closing),
-        &format!("{indent}\"{}\", # {note}\n", id.as_str()),
-    );
+    edited.insert_str(line_start(text, closing), &format!("{indent}\"{}\", # {note}\n", id.as_str()));
     if let Some(last) = current.items.last() {
         let after = &text[last.bytes.end..];
         if !after.trim_start_matches([' ', '\t']).starts_with(',') {
@@ -111,20 +98,15 @@ pub fn add(text: &str, id: &AccountId, note: &str) -> Result<String> {
 pub fn remove(text: &str, id: &AccountId) -> Result<String> {
     let current = list(text)?;
     let Some(item) = current.items.iter().find(|item| item.value == id.as_str()) else {
-        bail!("{} is not in {LIST} in {LOCALS_FILE}; nothing to remove (see `cargo xtask customers list`)", id.as_str());
+        bail!(
+            "{} is not in {LIST} in {LOCALS_FILE}; nothing to remove (see `cargo xtask customers list`)",
+            id.as_str()
+        );
     };
-    let (start, end) = (
-        line_start(text, item.bytes.start),
-        line_end(text, item.bytes.end),
-    );
+    let (start, end) = (line_start(text, item.bytes.start), line_end(text, item.bytes.end));
     let before = &text[start..item.bytes.start];
-    let after = text[item.bytes.end..end]
-        .trim_start()
-        .trim_start_matches(',')
-        .trim_start();
-    if !before.trim().is_empty()
-        || !(after.is_empty() || after.starts_with('#') || after.starts_with("//"))
-    {
+    let after = text[item.bytes.end..end].trim_start().trim_start_matches(',').trim_start();
+    if !before.trim().is_empty() || !(after.is_empty() || after.starts_with('#') || after.starts_with("//")) {
         bail!("{LOCALS_FILE}: {} shares its line with other text; put one ID per line and run this again", id.as_str());
     }
     let mut edited = text.to_owned();
@@ -145,13 +127,7 @@ mod tests {
     #[test]
     fn lists_ids_with_their_notes() {
         let list = customers(LOCALS).unwrap();
-        assert_eq!(
-            list[0],
-            Customer {
-                id: "305198143522".into(),
-                note: "Acme Analytics (pilot)".into()
-            }
-        );
+        assert_eq!(list[0], Customer { id: "305198143522".into(), note: "Acme Analytics (pilot)".into() });
         assert_eq!(list.len(), 2);
     }
 
@@ -165,31 +141,20 @@ mod tests {
         assert_eq!(added, expected);
         assert_eq!(
             customers(&added).unwrap().last().unwrap(),
-            &Customer {
-                id: "123456789012".into(),
-                note: "Initech".into()
-            }
+            &Customer { id: "123456789012".into(), note: "Initech".into() }
         );
         assert_eq!(remove(&added, &id("123456789012")).unwrap(), LOCALS);
         let without_first = remove(LOCALS, &id("305198143522")).unwrap();
-        assert_eq!(
-            without_first,
-            LOCALS.replace("    \"305198143522\", # Acme Analytics (pilot)\n", "")
-        );
+        assert_eq!(without_first, LOCALS.replace("    \"305198143522\", # Acme Analytics (pilot)\n", ""));
     }
 
     #[test]
     fn add_puts_a_comma_after_a_last_element_without_one_and_handles_crlf() {
-        let text =
-            "locals {\r\n  customer_account_ids = [\r\n    \"111111111111\" # One\r\n  ]\r\n}\r\n";
+        let text = "locals {\r\n  customer_account_ids = [\r\n    \"111111111111\" # One\r\n  ]\r\n}\r\n";
         let added = add(text, &id("222222222222"), "Two").unwrap();
         assert!(added.contains("\"111111111111\", # One\r\n"), "{added:?}");
         assert_eq!(
-            customers(&added)
-                .unwrap()
-                .iter()
-                .map(|c| c.id.as_str())
-                .collect::<Vec<_>>(),
+            customers(&added).unwrap().iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
             vec!["111111111111", "222222222222"]
         );
         let empty = "locals {\n  customer_account_ids = [\n  ]\n}\n";
@@ -209,47 +174,20 @@ mod tests {
             (" 123456789012", "exactly 12 digits"),
             ("１２３４５６７８９０１２", "exactly 12 digits"),
         ] {
-            assert!(
-                AccountId::parse(text)
-                    .unwrap_err()
-                    .to_string()
-                    .contains(phrase),
-                "{text:?}"
-            );
+            assert!(AccountId::parse(text).unwrap_err().to_string().contains(phrase), "{text:?}");
         }
         assert!(add(LOCALS, &id("305198143522"), "Again")
             .unwrap_err()
             .to_string()
             .contains("already in customer_account_ids"));
-        assert!(add(LOCALS, &id("123456789012"), "  ")
-            .unwrap_err()
-            .to_string()
-            .contains("must name the customer"));
-        assert!(add(LOCALS, &id("123456789012"), "a\nb")
-            .unwrap_err()
-            .to_string()
-            .contains("one line"));
-        assert!(remove(LOCALS, &id("123456789012"))
-            .unwrap_err()
-            .to_string()
-            .contains("not in customer_account_ids"));
-        let crowded =
-            "locals {\n  customer_account_ids = [\"111111111111\", \"222222222222\"]\n}\n";
-        assert!(remove(crowded, &id("111111111111"))
-            .unwrap_err()
-            .to_string()
-            .contains("one ID per line"));
-        assert!(add(crowded, &id("333333333333"), "x")
-            .unwrap_err()
-            .to_string()
-            .contains("one ID per line"));
-        let mentioned_in_comment = LOCALS.replace(
-            "# ReadySet's own accounts",
-            "# not 123456789012: ReadySet's own accounts",
-        );
-        assert!(
-            remove(&mentioned_in_comment, &id("123456789012")).is_err(),
-            "a comment is never taken for an ID"
-        );
+        assert!(add(LOCALS, &id("123456789012"), "  ").unwrap_err().to_string().contains("must name the customer"));
+        assert!(add(LOCALS, &id("123456789012"), "a\nb").unwrap_err().to_string().contains("one line"));
+        assert!(remove(LOCALS, &id("123456789012")).unwrap_err().to_string().contains("not in customer_account_ids"));
+        let crowded = "locals {\n  customer_account_ids = [\"111111111111\", \"222222222222\"]\n}\n";
+        assert!(remove(crowded, &id("111111111111")).unwrap_err().to_string().contains("one ID per line"));
+        assert!(add(crowded, &id("333333333333"), "x").unwrap_err().to_string().contains("one ID per line"));
+        let mentioned_in_comment =
+            LOCALS.replace("# ReadySet's own accounts", "# not 123456789012: ReadySet's own accounts");
+        assert!(remove(&mentioned_in_comment, &id("123456789012")).is_err(), "a comment is never taken for an ID");
     }
 }

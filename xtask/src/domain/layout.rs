@@ -62,27 +62,12 @@ mod tests {
     #[test]
     fn keys_follow_the_design_layout() {
         let tag = ReleaseTag::parse("v1.2").unwrap();
-        assert_eq!(
-            versioned_binary(&tag, "x86_64-unknown-linux-gnu"),
-            "binaries/v1.2/x86_64-unknown-linux-gnu"
-        );
-        assert_eq!(
-            versioned_checksum(&tag, "aarch64-apple-darwin"),
-            "binaries/v1.2/aarch64-apple-darwin.sha256"
-        );
+        assert_eq!(versioned_binary(&tag, "x86_64-unknown-linux-gnu"), "binaries/v1.2/x86_64-unknown-linux-gnu");
+        assert_eq!(versioned_checksum(&tag, "aarch64-apple-darwin"), "binaries/v1.2/aarch64-apple-darwin.sha256");
         assert_eq!(manifest(&tag), "binaries/v1.2/manifest.json");
-        assert_eq!(
-            versioned_wrapper(&tag),
-            "binaries/v1.2/readyset-orchestrator.sh"
-        );
-        assert_eq!(
-            legacy_binary("x86_64-apple-darwin"),
-            "binaries/x86_64-apple-darwin"
-        );
-        assert_eq!(
-            release_template(&tag, "readyset-vpc"),
-            "v1.2/readyset/templates/readyset-vpc.yaml"
-        );
+        assert_eq!(versioned_wrapper(&tag), "binaries/v1.2/readyset-orchestrator.sh");
+        assert_eq!(legacy_binary("x86_64-apple-darwin"), "binaries/x86_64-apple-darwin");
+        assert_eq!(release_template(&tag, "readyset-vpc"), "v1.2/readyset/templates/readyset-vpc.yaml");
         assert_eq!(cdn_path(WRAPPER_KEY), "/readyset-orchestrator.sh");
         assert!(versioned_binary(&tag, "x").starts_with(&versioned_prefix(&tag)));
     }

@@ -41,8 +41,7 @@ pub struct LocalList {
 }
 
 fn parse(file: &str, text: &str) -> Result<Body> {
-    hcl_edit::parser::parse_body(text)
-        .map_err(|error| anyhow::anyhow!("{file} does not parse as HCL: {error}"))
+    hcl_edit::parser::parse_body(text).map_err(|error| anyhow::anyhow!("{file} does not parse as HCL: {error}"))
 }
 
 /// A list of plain strings assigned in a `locals` block.
@@ -59,17 +58,13 @@ pub fn local_list(file: &str, text: &str, name: &str) -> Result<LocalList> {
     let items = array
         .iter()
         .map(|element| match element {
-            Expression::String(value) => Ok(ListItem {
-                value: value.value().clone(),
-                bytes: value.span().context("hcl-edit gave no span")?,
-            }),
+            Expression::String(value) => {
+                Ok(ListItem { value: value.value().clone(), bytes: value.span().context("hcl-edit gave no span")? })
+            }
             _ => bail!("{file}: `{name}` has an element that is not a quoted string"),
         })
         .collect::<Result<_>>()?;
-    Ok(LocalList {
-        items,
-        bytes: array.span().context("hcl-edit gave no span")?,
-    })
+    Ok(LocalList { items, bytes: array.span().context("hcl-edit gave no span")? })
 }
 
 /// The images the build block builds, by the `name` of each source.
@@ -83,17 +78,13 @@ pub fn images(text: &str) -> Result<Vec<String>> {
         .body
         .blocks()
         .filter(|block| block.ident.as_str() == "source")
-        .filter_map(
-            |source| match source.body.get_attribute("name").map(|a| &a.value) {
-                Some(Expression::String(name)) => Some(name.value().clone()),
-                _ => None,
-            },
-        )
+        .filter_map(|source| match source.body.get_attribute("name").map(|a| &a.value) {
+            Some(Expression::String(name)) => Some(name.value().clone()),
+            _ => None,
+        })
         .collect();
     if images.is_empty() {
-        bail!(
-            "{IMAGES_FILE}: the build block names no images (source blocks with `name = \"...\"`)"
-        );
+        bail!("{IMAGES_FILE}: the build block names no images (source blocks with `name = \"...\"`)");
     }
     Ok(images)
 }
@@ -115,24 +106,11 @@ struct ManifestBuild {
 
 /// The AMIs of the last run recorded in a Packer manifest (Packer appends every run to
 /// the same file). Every expected image must be there with an AMI in every region.
-pub fn amis_of_last_run(
-    manifest: &str,
-    expected_images: &[String],
-    regions: &[String],
-) -> Result<AmiTable> {
-    let manifest: Manifest =
-        serde_json::from_str(manifest).context("the Packer manifest is not valid")?;
+pub fn amis_of_last_run(manifest: &str, expected_images: &[String], regions: &[String]) -> Result<AmiTable> {
+    let manifest: Manifest = serde_json::from_str(manifest).context("the Packer manifest is not valid")?;
     let mut table = AmiTable::new();
-    for build in manifest
-        .builds
-        .iter()
-        .filter(|b| b.packer_run_uuid == manifest.last_run_uuid)
-    {
-        let image = build
-            .custom_data
-            .as_ref()
-            .and_then(|data| data.get("image"))
-            .unwrap_or(&build.name);
+    for build in manifest.builds.iter().filter(|b| b.packer_run_uuid == manifest.last_run_uuid) {
+        let image = build.custom_data.as_ref().and_then(|data| data.get("image")).unwrap_or(&build.name);
         let mut by_region = BTreeMap::new();
         for artifact in build.artifact_id.split(',') {
             let (region, ami) = artifact
@@ -178,35 +156,19 @@ mod tests {
 
     #[test]
     fn reads_regions_accounts_and_images_from_the_templates() {
-        let regions: Vec<String> = local_list(LOCALS_FILE, LOCALS, "ami_regions")
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|i| i.value)
-            .collect();
+        let regions: Vec<String> =
+            local_list(LOCALS_FILE, LOCALS, "ami_regions").unwrap().items.into_iter().map(|i| i.value).collect();
         assert_eq!(regions, strings(&["us-east-1", "us-east-2", "us-west-2"]));
         let customers = local_list(LOCALS_FILE, LOCALS, "customer_account_ids").unwrap();
         assert!(customers.items.iter().all(|item| item.value.len() == 12));
-        assert_eq!(
-            &LOCALS[customers.items[0].bytes.clone()],
-            format!("\"{}\"", customers.items[0].value)
-        );
+        assert_eq!(&LOCALS[customers.items[0].bytes.clone()], format!("\"{}\"", customers.items[0].value));
         assert_eq!(
             images(IMAGES).unwrap(),
-            strings(&[
-                "readyset-server",
-                "readyset-mysql-adapter",
-                "readyset-postgres-adapter",
-                "readyset-bastion"
-            ])
+            strings(&["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter", "readyset-bastion"])
         );
-        let error = local_list(LOCALS_FILE, LOCALS, "ami_users")
-            .unwrap_err()
-            .to_string();
+        let error = local_list(LOCALS_FILE, LOCALS, "ami_users").unwrap_err().to_string();
         assert!(error.contains("not a list of quoted strings"), "{error}");
-        let error = local_list(LOCALS_FILE, "locals {\n", "x")
-            .unwrap_err()
-            .to_string();
+        let error = local_list(LOCALS_FILE, "locals {\n", "x").unwrap_err().to_string();
         assert!(error.contains("does not parse as HCL"), "{error}");
     }
 
@@ -217,10 +179,7 @@ mod tests {
     }
 
     fn manifest(builds: &[String], last: &str) -> String {
-        format!(
-            r#"{{"builds":[{}],"last_run_uuid":"{last}"}}"#,
-            builds.join(",")
-        )
+        format!(r#"{{"builds":[{}],"last_run_uuid":"{last}"}}"#, builds.join(","))
     }
 
     #[test]
@@ -233,24 +192,18 @@ mod tests {
             ],
             "run-2",
         );
-        let table = amis_of_last_run(
-            &text,
-            &strings(&["server", "bastion"]),
-            &strings(&["us-east-1", "us-west-2"]),
-        )
-        .unwrap();
+        let table =
+            amis_of_last_run(&text, &strings(&["server", "bastion"]), &strings(&["us-east-1", "us-west-2"])).unwrap();
         assert_eq!(table["server"]["us-east-1"], "ami-new1");
         assert_eq!(table["bastion"]["us-west-2"], "ami-b2");
-        let only_server =
-            amis_of_last_run(&text, &strings(&["server"]), &strings(&["us-east-1"])).unwrap();
+        let only_server = amis_of_last_run(&text, &strings(&["server"]), &strings(&["us-east-1"])).unwrap();
         assert_eq!(only_server.keys().collect::<Vec<_>>(), vec!["server"]);
     }
 
     #[test]
     fn packer_1_7_manifests_name_the_build_itself() {
         let text = r#"{"builds":[{"name":"server","builder_type":"amazon-ebs","build_time":1,"files":null,"artifact_id":"us-east-1:ami-1","packer_run_uuid":"r"}],"last_run_uuid":"r"}"#;
-        let table =
-            amis_of_last_run(text, &strings(&["server"]), &strings(&["us-east-1"])).unwrap();
+        let table = amis_of_last_run(text, &strings(&["server"]), &strings(&["us-east-1"])).unwrap();
         assert_eq!(table["server"]["us-east-1"], "ami-1");
     }
 
@@ -258,36 +211,21 @@ mod tests {
     fn missing_builds_regions_and_garbage_are_named() {
         let regions = strings(&["us-east-1", "us-west-2"]);
         let cases = [
+            (manifest(&[build("server", "r", "us-east-1:ami-1")], "r"), "server has no AMI in us-west-2"),
             (
-                manifest(&[build("server", "r", "us-east-1:ami-1")], "r"),
-                "server has no AMI in us-west-2",
-            ),
-            (
-                manifest(
-                    &[build("server", "old", "us-east-1:ami-1,us-west-2:ami-2")],
-                    "r",
-                ),
+                manifest(&[build("server", "old", "us-east-1:ami-1,us-west-2:ami-2")], "r"),
                 "no build of server in the last run",
             ),
             (
                 manifest(&[build("server", "r", "us-east-1-ami-1")], "r"),
                 "malformed artifact \"us-east-1-ami-1\" for server",
             ),
-            (
-                manifest(&[build("server", "r", "us-east-1:i-123")], "r"),
-                "malformed artifact",
-            ),
+            (manifest(&[build("server", "r", "us-east-1:i-123")], "r"), "malformed artifact"),
             ("not json".to_owned(), "the Packer manifest is not valid"),
-            (
-                r#"{"builds":[]}"#.to_owned(),
-                "the Packer manifest is not valid",
-            ),
+            (r#"{"builds":[]}"#.to_owned(), "the Packer manifest is not valid"),
         ];
         for (text, phrase) in cases {
-            let error = format!(
-                "{:#}",
-                amis_of_last_run(&text, &strings(&["server"]), &regions).unwrap_err()
-            );
+            let error = format!("{:#}", amis_of_last_run(&text, &strings(&["server"]), &regions).unwrap_err());
             assert!(error.contains(phrase), "expected {phrase:?} in {error:?}");
         }
     }

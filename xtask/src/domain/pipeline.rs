@@ -53,8 +53,7 @@ pub enum CommandLine {
 /// Values that stand in for the variables Buildkite sets, so a command line can be
 /// parsed as the agent would run it.
 fn substitute(word: &str) -> String {
-    word.replace("$BUILDKITE_COMMIT", &"0".repeat(40))
-        .replace("$BUILDKITE_BUILD_NUMBER", "1")
+    word.replace("$BUILDKITE_COMMIT", &"0".repeat(40)).replace("$BUILDKITE_BUILD_NUMBER", "1")
 }
 
 impl Step {
@@ -62,13 +61,11 @@ impl Step {
         self.commands
             .iter()
             .map(|line| {
-                let words = shlex::split(line).with_context(|| {
-                    format!("step {}: cannot split {line:?} into words", self.key)
-                })?;
+                let words = shlex::split(line)
+                    .with_context(|| format!("step {}: cannot split {line:?} into words", self.key))?;
                 let words: Vec<String> = words.iter().map(|w| substitute(w)).collect();
                 for prefix in XTASK_PREFIXES {
-                    if words.len() >= prefix.len() && words.iter().zip(prefix).all(|(w, p)| w == p)
-                    {
+                    if words.len() >= prefix.len() && words.iter().zip(prefix).all(|(w, p)| w == p) {
                         return Ok(CommandLine::Xtask(words[prefix.len()..].to_vec()));
                     }
                 }
@@ -77,9 +74,7 @@ impl Step {
                     ["buildkite-agent", "artifact", "download", path, ..] => {
                         CommandLine::ArtifactDownload(path.to_string())
                     }
-                    ["buildkite-agent", "meta-data", "get", key, ..] => {
-                        CommandLine::MetaDataGet(key.to_string())
-                    }
+                    ["buildkite-agent", "meta-data", "get", key, ..] => CommandLine::MetaDataGet(key.to_string()),
                     _ => CommandLine::Other(words),
                 })
             })
@@ -94,18 +89,15 @@ pub struct Pipeline {
 fn strings(value: Option<&Value>) -> Vec<String> {
     match value {
         Some(Value::String(text)) => vec![text.clone()],
-        Some(Value::Sequence(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect(),
+        Some(Value::Sequence(items)) => items.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
         _ => Vec::new(),
     }
 }
 
 impl Pipeline {
     pub fn parse(yaml: &str) -> Result<Pipeline> {
-        let document: Value = serde_yaml_ng::from_str(yaml)
-            .with_context(|| format!("{PIPELINE_PATH} is not valid YAML"))?;
+        let document: Value =
+            serde_yaml_ng::from_str(yaml).with_context(|| format!("{PIPELINE_PATH} is not valid YAML"))?;
         let Some(Value::Sequence(raw_steps)) = document.get("steps") else {
             bail!("{PIPELINE_PATH} has no list of steps");
         };
@@ -115,17 +107,15 @@ impl Pipeline {
             let (kind, label) = match (text("block"), text("label")) {
                 (Some(label), _) => (StepKind::Block, label),
                 (None, Some(label)) => (StepKind::Command, label),
-                _ => bail!(
-                    "{PIPELINE_PATH}: step {} has neither a label nor a block",
-                    index + 1
-                ),
+                _ => bail!("{PIPELINE_PATH}: step {} has neither a label nor a block", index + 1),
             };
-            let key = text("key").with_context(|| format!("{PIPELINE_PATH}: step {label:?} has no key; every step needs one so others can depend on it"))?;
+            let key = text("key").with_context(|| {
+                format!("{PIPELINE_PATH}: step {label:?} has no key; every step needs one so others can depend on it")
+            })?;
             let fields = match raw.get("fields") {
-                Some(Value::Sequence(fields)) => fields
-                    .iter()
-                    .filter_map(|f| f.get("key").and_then(Value::as_str).map(String::from))
-                    .collect(),
+                Some(Value::Sequence(fields)) => {
+                    fields.iter().filter_map(|f| f.get("key").and_then(Value::as_str).map(String::from)).collect()
+                }
                 _ => Vec::new(),
             };
             steps.push(Step {
@@ -137,11 +127,7 @@ impl Pipeline {
                 artifact_paths: strings(raw.get("artifact_paths")),
                 fields,
                 branches: text("branches"),
-                queue: raw
-                    .get("agents")
-                    .and_then(|a| a.get("queue"))
-                    .and_then(Value::as_str)
-                    .map(String::from),
+                queue: raw.get("agents").and_then(|a| a.get("queue")).and_then(Value::as_str).map(String::from),
             });
         }
         Ok(Pipeline { steps })
@@ -154,17 +140,10 @@ impl Pipeline {
     /// Every step a step waits for, directly or through others.
     pub fn ancestors(&self, key: &str) -> BTreeSet<String> {
         let mut found = BTreeSet::new();
-        let mut queue: Vec<String> = self
-            .step(key)
-            .map(|s| s.depends_on.clone())
-            .unwrap_or_default();
+        let mut queue: Vec<String> = self.step(key).map(|s| s.depends_on.clone()).unwrap_or_default();
         while let Some(next) = queue.pop() {
             if found.insert(next.clone()) {
-                queue.extend(
-                    self.step(&next)
-                        .map(|s| s.depends_on.clone())
-                        .unwrap_or_default(),
-                );
+                queue.extend(self.step(&next).map(|s| s.depends_on.clone()).unwrap_or_default());
             }
         }
         found
@@ -177,9 +156,7 @@ impl Pipeline {
         while order.len() < self.steps.len() {
             let before = order.len();
             for step in &self.steps {
-                if !done.contains(step.key.as_str())
-                    && step.depends_on.iter().all(|d| done.contains(d.as_str()))
-                {
+                if !done.contains(step.key.as_str()) && step.depends_on.iter().all(|d| done.contains(d.as_str())) {
                     done.insert(&step.key);
                     order.push(step);
                 }
@@ -205,18 +182,12 @@ impl Pipeline {
         if self.in_dependency_order().len() < self.steps.len() {
             problems.push("the steps' depends_on form a cycle".to_owned());
         }
-        let uploads: BTreeMap<&str, &Vec<String>> = self
-            .steps
-            .iter()
-            .map(|s| (s.key.as_str(), &s.artifact_paths))
-            .collect();
+        let uploads: BTreeMap<&str, &Vec<String>> =
+            self.steps.iter().map(|s| (s.key.as_str(), &s.artifact_paths)).collect();
         for step in &self.steps {
             for dependency in &step.depends_on {
                 if self.step(dependency).is_none() {
-                    problems.push(format!(
-                        "step {} depends on {dependency}, which no step has as its key",
-                        step.key
-                    ));
+                    problems.push(format!("step {} depends on {dependency}, which no step has as its key", step.key));
                 }
             }
             let ancestors = self.ancestors(&step.key);
@@ -239,7 +210,11 @@ impl Pipeline {
                         Ok(used) => {
                             needs_release_name |= used.reads_release_name;
                             if used.writes_to_aws && step.queue.as_deref() != Some("ops") {
-                                problems.push(format!("step {} runs `cargo xtask {}`, which writes to AWS, outside the ops queue", step.key, args.join(" ")));
+                                problems.push(format!(
+                                    "step {} runs `cargo xtask {}`, which writes to AWS, outside the ops queue",
+                                    step.key,
+                                    args.join(" ")
+                                ));
                             }
                         }
                         Err(error) => problems.push(format!(
@@ -251,15 +226,23 @@ impl Pipeline {
                     },
                     CommandLine::ArtifactDownload(path) => {
                         let uploaded = ancestors.iter().filter_map(|k| uploads.get(k.as_str())).any(|paths| {
-                            paths.iter().any(|upload| upload == &path || glob::Pattern::new(upload).is_ok_and(|p| p.matches(&path)))
+                            paths.iter().any(|upload| {
+                                upload == &path || glob::Pattern::new(upload).is_ok_and(|p| p.matches(&path))
+                            })
                         });
                         if !uploaded {
-                            problems.push(format!("step {} downloads {path}, which no step it depends on uploads", step.key));
+                            problems.push(format!(
+                                "step {} downloads {path}, which no step it depends on uploads",
+                                step.key
+                            ));
                         }
                     }
                     CommandLine::MetaDataGet(key) => {
                         if !fields.contains(key.as_str()) {
-                            problems.push(format!("step {} reads meta-data {key}, which no block step before it asks for", step.key));
+                            problems.push(format!(
+                                "step {} reads meta-data {key}, which no block step before it asks for",
+                                step.key
+                            ));
                         }
                     }
                     CommandLine::Other(_) => {}

@@ -99,11 +99,7 @@ pub fn desired_objects(
         size: data.len() as u64,
         content: Content::Bytes(data),
         content_type,
-        cache_control: if mutable {
-            MUTABLE_CACHE
-        } else {
-            IMMUTABLE_CACHE
-        },
+        cache_control: if mutable { MUTABLE_CACHE } else { IMMUTABLE_CACHE },
         mutable,
     };
     let mut versioned = Vec::new();
@@ -141,23 +137,11 @@ pub fn desired_objects(
         layout::WRAPPER_TYPE,
         false,
     ));
-    let wrapper = bytes(
-        layout::WRAPPER_KEY.to_owned(),
-        rendered_wrapper.as_bytes().to_vec(),
-        layout::WRAPPER_TYPE,
-        true,
-    );
+    let wrapper =
+        bytes(layout::WRAPPER_KEY.to_owned(), rendered_wrapper.as_bytes().to_vec(), layout::WRAPPER_TYPE, true);
     vec![
         ("versioned installers, checksums and wrapper", versioned),
-        (
-            "manifest",
-            vec![bytes(
-                layout::manifest(tag),
-                manifest.to_json().into_bytes(),
-                layout::JSON_TYPE,
-                false,
-            )],
-        ),
+        ("manifest", vec![bytes(layout::manifest(tag), manifest.to_json().into_bytes(), layout::JSON_TYPE, false)]),
         ("legacy keys (server-side copies)", legacy),
         ("wrapper", vec![wrapper]),
     ]
@@ -188,33 +172,24 @@ pub fn plan(
         })
         .collect();
     invalidation_paths.sort();
-    PublishPlan {
-        tag: tag.clone(),
-        stages,
-        invalidation_paths,
-    }
+    PublishPlan { tag: tag.clone(), stages, invalidation_paths }
 }
 
 fn compare(tag: &ReleaseTag, desired: &Desired, remote: Option<&Remote>) -> State {
     let Some(remote) = remote else {
         return State::New;
     };
-    let same_bytes =
-        remote.sha256.as_deref() == Some(desired.sha256.as_str()) && remote.size == desired.size;
+    let same_bytes = remote.sha256.as_deref() == Some(desired.sha256.as_str()) && remote.size == desired.size;
     if desired.mutable {
         if same_bytes && remote.tag.as_deref() == Some(tag.as_str()) {
             State::Identical
         } else {
-            State::Moves {
-                from: remote.tag.clone(),
-            }
+            State::Moves { from: remote.tag.clone() }
         }
     } else if same_bytes {
         State::Identical
     } else {
-        State::Conflict {
-            remote_sha256: remote.sha256.clone().unwrap_or_else(|| "unknown".into()),
-        }
+        State::Conflict { remote_sha256: remote.sha256.clone().unwrap_or_else(|| "unknown".into()) }
     }
 }
 
@@ -249,9 +224,7 @@ impl PublishPlan {
                     State::New => "new".to_owned(),
                     State::Identical => "identical, skipped".to_owned(),
                     State::Moves { from: Some(from) } => format!("moves from {from}"),
-                    State::Moves { from: None } => {
-                        "replaces an object of unknown release".to_owned()
-                    }
+                    State::Moves { from: None } => "replaces an object of unknown release".to_owned(),
                     State::Conflict { remote_sha256 } => {
                         format!("CONFLICT: holds sha256 {remote_sha256}")
                     }
@@ -316,30 +289,20 @@ mod tests {
     }
 
     fn stages() -> Vec<(&'static str, Vec<Desired>)> {
-        let binaries = [(
-            "x86_64-unknown-linux-gnu".to_owned(),
-            PathBuf::from("/dist/x86_64-unknown-linux-gnu"),
-        )]
-        .into();
+        let binaries =
+            [("x86_64-unknown-linux-gnu".to_owned(), PathBuf::from("/dist/x86_64-unknown-linux-gnu"))].into();
         desired_objects(&manifest(), &tag(), &binaries, "readyset_tag=\"v2\"\n")
     }
 
     fn remote_of(desired: &Desired, tag: &str) -> Remote {
-        Remote {
-            sha256: Some(desired.sha256.clone()),
-            size: desired.size,
-            tag: Some(tag.into()),
-        }
+        Remote { sha256: Some(desired.sha256.clone()), size: desired.size, tag: Some(tag.into()) }
     }
 
     #[test]
     fn stages_run_versioned_then_manifest_then_legacy_then_wrapper() {
         let plan = plan(&tag(), stages(), &BTreeMap::new());
-        let keys: Vec<Vec<&str>> = plan
-            .stages
-            .iter()
-            .map(|s| s.steps.iter().map(|s| s.desired.key.as_str()).collect())
-            .collect();
+        let keys: Vec<Vec<&str>> =
+            plan.stages.iter().map(|s| s.steps.iter().map(|s| s.desired.key.as_str()).collect()).collect();
         assert_eq!(
             keys,
             vec![
@@ -354,36 +317,18 @@ mod tests {
             ]
         );
         assert!(plan.steps().all(|s| s.state == State::New));
-        assert_eq!(
-            plan.invalidation_paths,
-            vec![
-                "/binaries/x86_64-unknown-linux-gnu",
-                "/readyset-orchestrator.sh"
-            ]
-        );
+        assert_eq!(plan.invalidation_paths, vec!["/binaries/x86_64-unknown-linux-gnu", "/readyset-orchestrator.sh"]);
         let legacy = &plan.stages[2].steps[0].desired;
-        assert_eq!(
-            legacy.content,
-            Content::CopyOf("binaries/v2/x86_64-unknown-linux-gnu".into())
-        );
+        assert_eq!(legacy.content, Content::CopyOf("binaries/v2/x86_64-unknown-linux-gnu".into()));
         assert_eq!(legacy.cache_control, MUTABLE_CACHE);
-        assert_eq!(
-            plan.stages[0].steps[0].desired.cache_control,
-            IMMUTABLE_CACHE
-        );
-        assert_eq!(
-            plan.stages[1].steps[0].desired.content_type,
-            "application/json"
-        );
+        assert_eq!(plan.stages[0].steps[0].desired.cache_control, IMMUTABLE_CACHE);
+        assert_eq!(plan.stages[1].steps[0].desired.content_type, "application/json");
     }
 
     #[test]
     fn a_complete_publish_plans_no_writes() {
-        let remote: BTreeMap<String, Remote> = stages()
-            .iter()
-            .flat_map(|(_, objects)| objects)
-            .map(|d| (d.key.clone(), remote_of(d, "v2")))
-            .collect();
+        let remote: BTreeMap<String, Remote> =
+            stages().iter().flat_map(|(_, objects)| objects).map(|d| (d.key.clone(), remote_of(d, "v2"))).collect();
         let plan = plan(&tag(), stages(), &remote);
         assert_eq!(plan.writes(), 0);
         assert!(plan.conflicts().is_empty());
@@ -406,17 +351,10 @@ mod tests {
         }
         let plan = plan(&tag(), stages(), &remote);
         assert_eq!(plan.conflicts().len(), 1);
-        assert!(plan.conflicts()[0].starts_with(&format!(
-            "binaries/v2/x86_64-unknown-linux-gnu already holds sha256 {}",
-            "f".repeat(64)
-        )));
+        assert!(plan.conflicts()[0]
+            .starts_with(&format!("binaries/v2/x86_64-unknown-linux-gnu already holds sha256 {}", "f".repeat(64))));
         let wrapper = plan.stages[3].steps[0].clone();
-        assert_eq!(
-            wrapper.state,
-            State::Moves {
-                from: Some("v1".into())
-            }
-        );
+        assert_eq!(wrapper.state, State::Moves { from: Some("v1".into()) });
         assert!(plan.describe().contains("CONFLICT"));
     }
 

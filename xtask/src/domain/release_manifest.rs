@@ -57,28 +57,18 @@ impl ReleaseManifest {
         let mut problems = Vec::new();
         for triple in excluded {
             if config.target(triple).is_none() {
-                problems.push(format!(
-                    "--exclude-target {triple} is not a configured target"
-                ));
+                problems.push(format!("--exclude-target {triple} is not a configured target"));
             }
         }
         let mut by_target: BTreeMap<&str, &CollectedBuild> = BTreeMap::new();
         for build in builds {
             let record = &build.record;
             match config.target(&record.target) {
-                None => problems.push(format!(
-                    "{}: target {} is not configured",
-                    build.record_path, record.target
+                None => problems.push(format!("{}: target {} is not configured", build.record_path, record.target)),
+                Some(target) if target.published_name != record.published_name => problems.push(format!(
+                    "{}: target {} is published as {}, not {}",
+                    build.record_path, record.target, target.published_name, record.published_name
                 )),
-                Some(target) if target.published_name != record.published_name => {
-                    problems.push(format!(
-                        "{}: target {} is published as {}, not {}",
-                        build.record_path,
-                        record.target,
-                        target.published_name,
-                        record.published_name
-                    ))
-                }
                 Some(_) => {}
             }
             if excluded.contains(&record.target) {
@@ -96,8 +86,7 @@ impl ReleaseManifest {
                     build.record_path, build.binary_size, build.binary_sha256, record.size, record.sha256
                 ));
             }
-            let expected_line =
-                crate::domain::build_record::checksum_line(&record.sha256, &record.published_name);
+            let expected_line = crate::domain::build_record::checksum_line(&record.sha256, &record.published_name);
             if build.checksum_file != expected_line {
                 problems.push(format!(
                     "{}: {}.sha256 does not hold {:?}",
@@ -113,10 +102,7 @@ impl ReleaseManifest {
                 ));
             }
             if let Err(error) = ReleaseTag::parse(&record.cfn_version) {
-                problems.push(format!(
-                    "{}: CFN_VERSION is not a valid release name: {error}",
-                    build.record_path
-                ));
+                problems.push(format!("{}: CFN_VERSION is not a valid release name: {error}", build.record_path));
             }
             if record.dirty && !allow_dirty {
                 problems.push(format!(
@@ -126,8 +112,7 @@ impl ReleaseManifest {
             }
         }
         for target in &config.targets {
-            if !excluded.contains(&target.triple) && !by_target.contains_key(target.triple.as_str())
-            {
+            if !excluded.contains(&target.triple) && !by_target.contains_key(target.triple.as_str()) {
                 problems.push(format!(
                     "no build of {} (expected {}.json from `cargo xtask build-installer --target {}` on a {} host)",
                     target.triple, target.published_name, target.triple, target.build_host
@@ -135,35 +120,21 @@ impl ReleaseManifest {
             }
         }
         for (field, value_of) in [
-            (
-                "CFN_VERSION",
-                (|r: &BuildRecord| r.cfn_version.clone()) as fn(&BuildRecord) -> String,
-            ),
+            ("CFN_VERSION", (|r: &BuildRecord| r.cfn_version.clone()) as fn(&BuildRecord) -> String),
             ("commit", |r: &BuildRecord| r.commit.clone()),
         ] {
-            let values: BTreeMap<String, Vec<&str>> =
-                by_target.values().fold(BTreeMap::new(), |mut map, build| {
-                    map.entry(value_of(&build.record))
-                        .or_default()
-                        .push(build.record_path.as_str());
-                    map
-                });
+            let values: BTreeMap<String, Vec<&str>> = by_target.values().fold(BTreeMap::new(), |mut map, build| {
+                map.entry(value_of(&build.record)).or_default().push(build.record_path.as_str());
+                map
+            });
             if values.len() > 1 {
-                let detail: Vec<String> = values
-                    .iter()
-                    .map(|(value, paths)| format!("{value} in {}", paths.join(", ")))
-                    .collect();
-                problems.push(format!(
-                    "the builds disagree on {field}: {}",
-                    detail.join("; ")
-                ));
+                let detail: Vec<String> =
+                    values.iter().map(|(value, paths)| format!("{value} in {}", paths.join(", "))).collect();
+                problems.push(format!("the builds disagree on {field}: {}", detail.join("; ")));
             }
         }
         if !problems.is_empty() {
-            bail!(
-                "refusing to publish {tag}; nothing was uploaded:\n  - {}",
-                problems.join("\n  - ")
-            );
+            bail!("refusing to publish {tag}; nothing was uploaded:\n  - {}", problems.join("\n  - "));
         }
         let first = by_target.values().next().map(|b| &b.record);
         let Some(first) = first else {

@@ -20,24 +20,11 @@ pub struct ReleaseTag(String);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TagError {
     Empty,
-    TooLong {
-        len: usize,
-    },
-    BadCharacter {
-        name: String,
-        character: char,
-        position: usize,
-    },
-    BadStart {
-        name: String,
-        character: char,
-    },
-    DoubleDot {
-        name: String,
-    },
-    Reserved {
-        name: String,
-    },
+    TooLong { len: usize },
+    BadCharacter { name: String, character: char, position: usize },
+    BadStart { name: String, character: char },
+    DoubleDot { name: String },
+    Reserved { name: String },
 }
 
 impl fmt::Display for TagError {
@@ -51,15 +38,13 @@ impl fmt::Display for TagError {
                 f,
                 "release name {name:?} has the character {character:?} at position {position}, which is not allowed"
             ),
-            TagError::BadStart { name, character } => write!(
-                f,
-                "release name {name:?} starts with {character:?}; it must start with a letter or digit"
-            ),
+            TagError::BadStart { name, character } => {
+                write!(f, "release name {name:?} starts with {character:?}; it must start with a letter or digit")
+            }
             TagError::DoubleDot { name } => write!(f, "release name {name:?} contains '..'"),
-            TagError::Reserved { name } => write!(
-                f,
-                "release name {name:?} is reserved: it already names a part of the bucket layout"
-            ),
+            TagError::Reserved { name } => {
+                write!(f, "release name {name:?} is reserved: it already names a part of the bucket layout")
+            }
         }?;
         write!(f, " (rule: {RULE})")
     }
@@ -74,30 +59,18 @@ impl ReleaseTag {
         if len > MAX_LEN {
             return Err(TagError::TooLong { len });
         }
-        if let Some((position, character)) = name
-            .chars()
-            .enumerate()
-            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        if let Some((position, character)) =
+            name.chars().enumerate().find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
         {
-            return Err(TagError::BadCharacter {
-                name: name.into(),
-                character,
-                position: position + 1,
-            });
+            return Err(TagError::BadCharacter { name: name.into(), character, position: position + 1 });
         }
         if !first.is_ascii_alphanumeric() {
-            return Err(TagError::BadStart {
-                name: name.into(),
-                character: first,
-            });
+            return Err(TagError::BadStart { name: name.into(), character: first });
         }
         if name.contains("..") {
             return Err(TagError::DoubleDot { name: name.into() });
         }
-        if RESERVED
-            .iter()
-            .any(|reserved| reserved.eq_ignore_ascii_case(name))
-        {
+        if RESERVED.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)) {
             return Err(TagError::Reserved { name: name.into() });
         }
         Ok(ReleaseTag(name.to_owned()))
@@ -180,10 +153,7 @@ mod tests {
         ];
         for (name, reason) in cases {
             let error = ReleaseTag::parse(name).expect_err(name).to_string();
-            assert!(
-                error.contains(reason),
-                "{name:?}: expected {reason:?} in {error:?}"
-            );
+            assert!(error.contains(reason), "{name:?}: expected {reason:?} in {error:?}");
             assert!(error.ends_with(&format!("(rule: {RULE})")), "{error}");
         }
     }

@@ -32,10 +32,7 @@ pub fn render(
     fill(format!("{MARK}READYSET_TAG{MARK}"), tag.as_str())?;
     fill(format!("{MARK}PUBLIC_BASE_URL{MARK}"), public_base_url)?;
     for (name, sha256) in checksums {
-        fill(
-            format!("{MARK}SHA256:{name}{MARK}"),
-            sha256.as_deref().unwrap_or(""),
-        )?;
+        fill(format!("{MARK}SHA256:{name}{MARK}"), sha256.as_deref().unwrap_or(""))?;
     }
     if let Some((offset, placeholder)) = first_placeholder(&text) {
         let line = text[..offset].matches('\n').count() + 1;
@@ -55,9 +52,7 @@ fn first_placeholder(text: &str) -> Option<(usize, &str)> {
     while let Some(found) = text[search_from..].find(MARK) {
         let start = search_from + found;
         let name_start = start + MARK.len();
-        let name_len = text[name_start..]
-            .find(|c: char| !is_name(c))
-            .unwrap_or(text.len() - name_start);
+        let name_len = text[name_start..].find(|c: char| !is_name(c)).unwrap_or(text.len() - name_start);
         if name_len > 0 && text[name_start + name_len..].starts_with(MARK) {
             return Some((start, &text[start..name_start + name_len + MARK.len()]));
         }
@@ -68,9 +63,7 @@ fn first_placeholder(text: &str) -> Option<(usize, &str)> {
 
 /// The release a rendered wrapper serves, read from its `readyset_tag="..."` line.
 pub fn served_tag(rendered: &str) -> Option<&str> {
-    rendered
-        .lines()
-        .find_map(|line| line.strip_prefix("readyset_tag=\"")?.strip_suffix('"'))
+    rendered.lines().find_map(|line| line.strip_prefix("readyset_tag=\"")?.strip_suffix('"'))
 }
 
 #[cfg(test)]
@@ -80,10 +73,7 @@ mod tests {
     const TEMPLATE: &str = include_str!("../../../installer/readyset-orchestrator.sh");
 
     fn checksums(entries: &[(&str, Option<&str>)]) -> BTreeMap<String, Option<String>> {
-        entries
-            .iter()
-            .map(|(name, sha)| (name.to_string(), sha.map(String::from)))
-            .collect()
+        entries.iter().map(|(name, sha)| (name.to_string(), sha.map(String::from))).collect()
     }
 
     fn all_three() -> BTreeMap<String, Option<String>> {
@@ -101,10 +91,7 @@ mod tests {
         assert_eq!(first_placeholder(&rendered), None);
         assert!(rendered.contains("readyset_tag=\"v9\"\n"));
         assert!(rendered.contains("${READYSET_INSTALLER_BASE_URL:-https://launch.example}"));
-        assert!(rendered.contains(&format!(
-            "x86_64-unknown-linux-gnu) echo \"{}\" ;;",
-            "a".repeat(64)
-        )));
+        assert!(rendered.contains(&format!("x86_64-unknown-linux-gnu) echo \"{}\" ;;", "a".repeat(64))));
         assert!(rendered.contains("aarch64-apple-darwin) echo \"\" ;;"));
         assert_eq!(served_tag(&rendered), Some("v9"));
         assert_eq!(served_tag(TEMPLATE), Some("@@READYSET_TAG@@"));
@@ -115,37 +102,19 @@ mod tests {
         let tag = ReleaseTag::parse("v9").unwrap();
         let mut sums = all_three();
         sums.insert("riscv64gc-unknown-linux-musl".into(), Some("c".repeat(64)));
-        let error = render(TEMPLATE, &tag, "https://x", &sums)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("no placeholder @@SHA256:riscv64gc-unknown-linux-musl@@"),
-            "{error}"
-        );
+        let error = render(TEMPLATE, &tag, "https://x", &sums).unwrap_err().to_string();
+        assert!(error.contains("no placeholder @@SHA256:riscv64gc-unknown-linux-musl@@"), "{error}");
     }
 
     #[test]
     fn a_placeholder_left_unfilled_is_an_error_naming_it() {
         let tag = ReleaseTag::parse("v9").unwrap();
-        let error = render(
-            TEMPLATE,
-            &tag,
-            "https://x",
-            &checksums(&[("x86_64-unknown-linux-gnu", Some("a"))]),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            error.contains("@@SHA256:x86_64-apple-darwin@@ is left unfilled"),
-            "{error}"
-        );
-        let template = "readyset_tag=\"@@READYSET_TAG@@\"\n@@PUBLIC_BASE_URL@@\n@@TYPO@@\n";
-        let error = render(template, &tag, "https://x", &BTreeMap::new())
+        let error = render(TEMPLATE, &tag, "https://x", &checksums(&[("x86_64-unknown-linux-gnu", Some("a"))]))
             .unwrap_err()
             .to_string();
-        assert!(
-            error.contains("line 3: @@TYPO@@ is left unfilled"),
-            "{error}"
-        );
+        assert!(error.contains("@@SHA256:x86_64-apple-darwin@@ is left unfilled"), "{error}");
+        let template = "readyset_tag=\"@@READYSET_TAG@@\"\n@@PUBLIC_BASE_URL@@\n@@TYPO@@\n";
+        let error = render(template, &tag, "https://x", &BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains("line 3: @@TYPO@@ is left unfilled"), "{error}");
     }
 }

@@ -14,10 +14,7 @@ use xtask::adapters::{aws::Aws, emulator::Emulator};
 pub const REGION: &str = "us-east-2";
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
 /// Started on first use; it stops when the test binary exits, whether the tests pass,
@@ -39,11 +36,7 @@ pub async fn aws() -> Aws {
 pub fn unique_bucket(purpose: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{purpose}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{purpose}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 pub async fn create_bucket(aws: &Aws, bucket: &str) {
@@ -52,9 +45,7 @@ pub async fn create_bucket(aws: &Aws, bucket: &str) {
         .create_bucket()
         .bucket(bucket)
         .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(REGION))
-                .build(),
+            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(REGION)).build(),
         )
         .send()
         .await

@@ -32,8 +32,7 @@ impl Site {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let python = xtask::adapters::emulator::python(&workspace_root());
         let emulator = Emulator::start(&python).unwrap_or_else(|error| panic!("{error:#}"));
-        let aws =
-            runtime.block_on(async { Aws::from_sdk_config(&emulator.sdk_config(REGION).await) });
+        let aws = runtime.block_on(async { Aws::from_sdk_config(&emulator.sdk_config(REGION).await) });
         let distribution = runtime.block_on(async {
             for bucket in [ORCHESTRATOR, CFN_PUBLIC, CFN_INTERNAL] {
                 create_bucket(&aws, bucket).await;
@@ -47,12 +46,10 @@ impl Site {
             xtask::adapters::emulator::create_distribution(&aws.cloudfront, ORCHESTRATOR).await.unwrap()
         });
         let checkout = tempfile::tempdir().unwrap();
-        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml"))
-            .unwrap()
-            .replace(
-                "cloudfront-distribution = \"EGUPZSIU4Q3J9\"",
-                &format!("cloudfront-distribution = \"{distribution}\""),
-            );
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap().replace(
+            "cloudfront-distribution = \"EGUPZSIU4Q3J9\"",
+            &format!("cloudfront-distribution = \"{distribution}\""),
+        );
         assert!(manifest.contains(&distribution));
         std::fs::write(checkout.path().join("Cargo.toml"), manifest).unwrap();
         std::fs::create_dir_all(checkout.path().join("installer")).unwrap();
@@ -62,13 +59,7 @@ impl Site {
         )
         .unwrap();
         copy_dir(&workspace_root().join("ops"), &checkout.path().join("ops"));
-        Site {
-            emulator,
-            aws,
-            distribution,
-            checkout,
-            runtime,
-        }
+        Site { emulator, aws, distribution, checkout, runtime }
     }
 
     /// Runs the `aws` CLI against the emulator.
@@ -132,64 +123,27 @@ impl Site {
 
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         self.runtime.block_on(async {
-            let object = self
-                .aws
-                .s3
-                .get_object()
-                .bucket(ORCHESTRATOR)
-                .key(key)
-                .send()
-                .await
-                .ok()?;
+            let object = self.aws.s3.get_object().bucket(ORCHESTRATOR).key(key).send().await.ok()?;
             Some(object.body.collect().await.unwrap().into_bytes().to_vec())
         })
     }
 
     pub fn head(&self, key: &str) -> Option<aws_sdk_s3::operation::head_object::HeadObjectOutput> {
-        self.runtime.block_on(async {
-            self.aws
-                .s3
-                .head_object()
-                .bucket(ORCHESTRATOR)
-                .key(key)
-                .send()
-                .await
-                .ok()
-        })
+        self.runtime.block_on(async { self.aws.s3.head_object().bucket(ORCHESTRATOR).key(key).send().await.ok() })
     }
 
     pub fn keys(&self) -> Vec<String> {
         self.runtime.block_on(async {
-            let listed = self
-                .aws
-                .s3
-                .list_objects_v2()
-                .bucket(ORCHESTRATOR)
-                .send()
-                .await
-                .unwrap();
-            listed
-                .contents()
-                .iter()
-                .filter_map(|o| o.key().map(String::from))
-                .collect()
+            let listed = self.aws.s3.list_objects_v2().bucket(ORCHESTRATOR).send().await.unwrap();
+            listed.contents().iter().filter_map(|o| o.key().map(String::from)).collect()
         })
     }
 
     pub fn invalidations(&self) -> Vec<String> {
         self.runtime.block_on(async {
-            let listed = self
-                .aws
-                .cloudfront
-                .list_invalidations()
-                .distribution_id(&self.distribution)
-                .send()
-                .await
-                .unwrap();
-            listed
-                .invalidation_list()
-                .map(|l| l.items().iter().map(|i| i.id.clone()).collect())
-                .unwrap_or_default()
+            let listed =
+                self.aws.cloudfront.list_invalidations().distribution_id(&self.distribution).send().await.unwrap();
+            listed.invalidation_list().map(|l| l.items().iter().map(|i| i.id.clone()).collect()).unwrap_or_default()
         })
     }
 }
@@ -234,16 +188,8 @@ pub fn write_build_of_commit(
         build_host: "test".into(),
     };
     std::fs::write(dir.join(name), bytes).unwrap();
-    std::fs::write(
-        dir.join(format!("{name}.sha256")),
-        checksum_line(&record.sha256, name),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join(format!("{name}.json")),
-        serde_json::to_string_pretty(&record).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join(format!("{name}.sha256")), checksum_line(&record.sha256, name)).unwrap();
+    std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(&record).unwrap()).unwrap();
     record
 }
 
@@ -252,13 +198,7 @@ pub fn synthetic_artifacts(tag: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (index, (triple, name)) in TARGETS.iter().enumerate() {
         let machine: PathBuf = dir.path().join(format!("agent-{index}/target/dist/{tag}"));
-        write_build(
-            &machine,
-            tag,
-            triple,
-            name,
-            format!("#!/bin/sh\necho {name} {tag}\n").as_bytes(),
-        );
+        write_build(&machine, tag, triple, name, format!("#!/bin/sh\necho {name} {tag}\n").as_bytes());
     }
     dir
 }
@@ -274,25 +214,13 @@ pub fn real_linux_build(dir: &Path) -> String {
             .current_dir(workspace_root())
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "build-installer: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let constants =
-            std::fs::read_to_string(workspace_root().join("installer/src/constants.rs")).unwrap();
-        let tag = xtask::domain::constants_file::ConstantsFile::parse(&constants)
-            .unwrap()
-            .values()
-            .readyset_tag;
+        assert!(output.status.success(), "build-installer: {}", String::from_utf8_lossy(&output.stderr));
+        let constants = std::fs::read_to_string(workspace_root().join("installer/src/constants.rs")).unwrap();
+        let tag = xtask::domain::constants_file::ConstantsFile::parse(&constants).unwrap().values().readyset_tag;
         (workspace_root().join("target/dist").join(&tag), tag)
     });
     std::fs::create_dir_all(dir).unwrap();
-    for file in [
-        "x86_64-unknown-linux-gnu",
-        "x86_64-unknown-linux-gnu.sha256",
-        "x86_64-unknown-linux-gnu.json",
-    ] {
+    for file in ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-gnu.sha256", "x86_64-unknown-linux-gnu.json"] {
         std::fs::copy(dist.join(file), dir.join(file)).unwrap();
     }
     tag.clone()
