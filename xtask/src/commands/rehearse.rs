@@ -76,6 +76,7 @@ enum State {
     Ok,
     Skipped,
     Failed,
+    NotRun,
 }
 
 pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
@@ -213,7 +214,16 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     for (step, decision) in steps.iter().zip(&decisions) {
         let started = Instant::now();
         let result = match decision {
-            _ if failed => Err("not run: an earlier step failed".to_owned()),
+            _ if failed => {
+                let detail = "an earlier step failed".to_owned();
+                outcomes.push(Outcome {
+                    label: step.label.clone(),
+                    state: State::NotRun,
+                    detail,
+                    elapsed: Duration::ZERO,
+                });
+                continue;
+            }
             Decision::Skip(why) => {
                 outcomes.push(Outcome {
                     label: step.label.clone(),
@@ -270,9 +280,10 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             State::Ok => "ok",
             State::Skipped => "skip",
             State::Failed => "FAIL",
+            State::NotRun => "not run",
         };
         let detail = if outcome.detail.is_empty() { String::new() } else { format!("  ({})", outcome.detail) };
-        println!("  {state:<4} {:>6.1}s  {}{detail}", outcome.elapsed.as_secs_f64(), outcome.label);
+        println!("  {state:<7} {:>6.1}s  {}{detail}", outcome.elapsed.as_secs_f64(), outcome.label);
     }
     if !excluded_targets.is_empty() {
         println!("  Not rehearsed (no macOS agent here): {}", excluded_targets.join(", "));
