@@ -122,3 +122,35 @@ fn the_release_block_step_is_the_one_release_names() {
     }
     assert_eq!(pipeline.step("installer-mac").unwrap().queue.as_deref(), Some("mac"));
 }
+
+/// Every `cargo xtask` line of the release documents parses with the real command line,
+/// and every script they name exists.
+#[test]
+fn every_command_in_the_release_documents_parses() {
+    let mut checked = 0;
+    for document in ["RELEASE.md", "README.md", "ops/cfn-test/README.md"] {
+        let text = std::fs::read_to_string(support::workspace_root().join(document)).unwrap();
+        let mut in_code = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                in_code = !in_code;
+                continue;
+            }
+            let command = line.split(" #").next().unwrap().trim();
+            if in_code && command.starts_with("cargo xtask ") {
+                let words = shlex::split(command).unwrap();
+                let parsed = xtask::cli::Cli::pipeline_use(&words[2..].to_vec());
+                assert!(parsed.is_ok(), "{document}: `{command}` does not parse: {}", parsed.unwrap_err());
+                checked += 1;
+            }
+            if in_code && command.starts_with("ops/") {
+                let script = command.split_whitespace().next().unwrap();
+                assert!(
+                    support::workspace_root().join(script).exists(),
+                    "{document} names {script}, which does not exist"
+                );
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} commands found; did the documents lose their code blocks?");
+}
