@@ -139,7 +139,7 @@ fn every_command_in_the_release_documents_parses() {
             let command = line.split(" #").next().unwrap().trim();
             if in_code && command.starts_with("cargo xtask ") {
                 let words = shlex::split(command).unwrap();
-                let parsed = xtask::cli::Cli::pipeline_use(&words[2..].to_vec());
+                let parsed = xtask::cli::Cli::pipeline_use(&words[2..]);
                 assert!(parsed.is_ok(), "{document}: `{command}` does not parse: {}", parsed.unwrap_err());
                 checked += 1;
             }
