@@ -1,9 +1,9 @@
 //! The command line. Kept apart from `main` so tests (and the pipeline check) can parse
 //! command lines with the exact definition the binary uses.
 
-use clap::{Parser, Subcommand};
-
 use std::time::Duration;
+
+use clap::{Parser, Subcommand};
 
 use crate::commands::{
     amis, build_installer, cfn, ci, customers, publish_installer, rehearse, release, rollback, status, verify,
@@ -35,8 +35,6 @@ Examples:
       show the keys an upload would write
   cargo xtask customers add 123456789012 --note Initech
       allow a customer account to launch the AMIs
-  cargo xtask ci
-      install missing tools, then run every check and test
   cargo xtask ci
       install missing tools, then run every check and test";
 

@@ -207,14 +207,7 @@ fn templates_render_lint_clean_and_upload_to_each_stage() {
     site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--internal", COMMIT]);
     site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--alpha", COMMIT]);
     site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--release", "v1"]);
-    let names = [
-        "readyset-mysql-super",
-        "readyset-vpc",
-        "readyset-server",
-        "readyset-mysql-adapter",
-        "readyset-postgres-adapter",
-        "readyset-bastion",
-    ];
+    let names = support::site::public_templates();
     let keys = |prefix: &str, with_internal: bool| -> BTreeSet<String> {
         let mut keys: BTreeSet<String> = names.iter().map(|n| format!("{prefix}{n}.yaml")).collect();
         if with_internal {
@@ -341,13 +334,7 @@ fn customers_are_added_and_removed_keeping_every_other_byte() {
 
 #[test]
 fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
-    let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
-    build_amis(&site, target.path());
-    let out = target.path().join("cfn");
-    let amis = target.path().join("dist/amis-internal.json");
-    site.xtask_ok(&["cfn", "render", "--amis", amis.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    site.xtask_ok(&["cfn", "upload", "--dir", out.to_str().unwrap(), "--internal", COMMIT]);
+    let (site, _target) = site_with_internal_templates();
 
     let script = |name: &str, args: &[&str]| run_script(&site, name, args);
     let created = script("create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "release-test", "-n", "smoke"]);
@@ -383,13 +370,7 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
 
 #[test]
 fn a_failed_test_stack_is_deleted_unless_kept() {
-    let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
-    build_amis(&site, target.path());
-    let out = target.path().join("cfn");
-    let amis = target.path().join("dist/amis-internal.json");
-    site.xtask_ok(&["cfn", "render", "--amis", amis.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    site.xtask_ok(&["cfn", "upload", "--dir", out.to_str().unwrap(), "--internal", COMMIT]);
+    let (site, _target) = site_with_internal_templates();
     // The super stack's third nested template is missing: creation fails part way.
     site.runtime.block_on(async {
         let key = format!("{COMMIT}/readyset/templates/readyset-server.yaml");
@@ -425,6 +406,19 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
     let deleted = run_script(&site, "delete-stack.sh", &["-n", "broken"]);
     assert!(deleted.status.success(), "{}", text(&deleted.stderr));
     assert!(live_stacks().is_empty(), "{:?}", live_stacks());
+}
+
+/// A site whose internal bucket holds the rendered templates of COMMIT, as the
+/// pipeline's internal steps leave it.
+fn site_with_internal_templates() -> (Site, tempfile::TempDir) {
+    let site = Site::new();
+    let target = tempfile::tempdir().unwrap();
+    build_amis(&site, target.path());
+    let out = target.path().join("cfn");
+    let amis = target.path().join("dist/amis-internal.json");
+    site.xtask_ok(&["cfn", "render", "--amis", amis.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    site.xtask_ok(&["cfn", "upload", "--dir", out.to_str().unwrap(), "--internal", COMMIT]);
+    (site, target)
 }
 
 /// Runs a test-stack script with bash and the AWS CLI against the emulator. Nested

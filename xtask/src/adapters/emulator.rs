@@ -122,28 +122,12 @@ impl Emulator {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// An SDK configuration pointing at the emulator, with placeholder credentials
-    /// (moto accepts any).
     pub async fn sdk_config(&self, region: &str) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .endpoint_url(self.endpoint())
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
-            .load()
-            .await
+        sdk_config_for(&self.endpoint(), region).await
     }
 
-    /// Environment variables that point a child process (the xtask binary, the `aws`
-    /// CLI, a script) at the emulator.
     pub fn env(&self, region: &str) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_REGION", region.into()),
-            ("AWS_DEFAULT_REGION", region.into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+        env_for(&self.endpoint(), region)
     }
 
     /// Forgets every bucket, object and distribution.
@@ -169,6 +153,30 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An SDK configuration pointing at an emulator, with placeholder credentials (moto
+/// accepts any).
+pub async fn sdk_config_for(endpoint: &str, region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
+        .load()
+        .await
+}
+
+/// Environment variables that point a child process (the xtask binary, the `aws` CLI, a
+/// script) at an emulator.
+pub fn env_for(endpoint: &str, region: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", region.into()),
+        ("AWS_DEFAULT_REGION", region.into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
 }
 
 /// Creates a CloudFront distribution in front of `bucket` in the emulator, standing in

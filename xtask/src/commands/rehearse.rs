@@ -170,20 +170,8 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             format!("http://localhost:{}", owned_emulator.port())
         }
     };
-    let region = workspace.config.region.clone();
-    let aws_env: Vec<(&str, String)> = vec![
-        ("AWS_ENDPOINT_URL", endpoint.clone()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_REGION", region.clone()),
-        ("AWS_DEFAULT_REGION", region.clone()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ];
-    for (name, value) in &aws_env {
-        // SAFETY: set before any other thread of this process starts or reads them.
-        unsafe { std::env::set_var(name, value) };
-    }
-    prepare_world(workspace)?;
+    let aws_env = emulator::env_for(&endpoint, &workspace.config.region);
+    prepare_world(workspace, &endpoint)?;
 
     let sh = workspace.shell()?;
     let commit = git::head_commit(&sh)?;
@@ -309,10 +297,10 @@ impl Outcome {
 }
 
 /// The buckets and the distribution the release configuration names, in the emulator.
-fn prepare_world(workspace: &Workspace) -> Result<()> {
+fn prepare_world(workspace: &Workspace, endpoint: &str) -> Result<()> {
     let config = &workspace.config;
     aws::runtime()?.block_on(async {
-        let aws = Aws::from_environment(&config.region).await;
+        let aws = Aws::from_sdk_config(&emulator::sdk_config_for(endpoint, &config.region).await);
         for bucket in [&config.orchestrator_bucket, &config.cfn_public_bucket, &config.cfn_internal_bucket] {
             let constraint = aws_sdk_s3::types::BucketLocationConstraint::from(config.region.as_str());
             let create = aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(constraint).build();

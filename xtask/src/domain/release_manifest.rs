@@ -41,9 +41,6 @@ pub struct CollectedBuild {
     pub checksum_file: String,
 }
 
-/// Targets left out of a publish on purpose (the rehearsal cannot build macOS on Linux).
-pub type Excluded<'a> = &'a [String];
-
 impl ReleaseManifest {
     /// Checks the collected builds against each other, the configuration and the tag,
     /// and returns the manifest, or every problem found.
@@ -51,7 +48,7 @@ impl ReleaseManifest {
         tag: &ReleaseTag,
         config: &ReleaseConfig,
         builds: &[CollectedBuild],
-        excluded: Excluded<'_>,
+        excluded: &[String],
         allow_dirty: bool,
     ) -> Result<ReleaseManifest> {
         let mut problems = Vec::new();

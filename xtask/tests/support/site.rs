@@ -100,14 +100,7 @@ impl Site {
 
     pub fn publish_templates(&self, cfn_version: &str) {
         self.runtime.block_on(async {
-            for name in [
-                "readyset-mysql-super",
-                "readyset-vpc",
-                "readyset-server",
-                "readyset-mysql-adapter",
-                "readyset-postgres-adapter",
-                "readyset-bastion",
-            ] {
+            for name in public_templates() {
                 self.aws
                     .s3
                     .put_object()
@@ -247,4 +240,10 @@ pub fn aws_cli() -> PathBuf {
     }
     xtask::adapters::tools::which("aws")
         .expect("the AWS CLI is not installed: run `cargo xtask ci` (it installs it into target/ci-venv) or `pip install awscli`")
+}
+
+/// The public templates, as the release configuration lists them.
+pub fn public_templates() -> Vec<String> {
+    let config = xtask::adapters::workspace::Workspace::at(&workspace_root()).unwrap().config;
+    config.public_templates().map(|template| template.name.clone()).collect()
 }
