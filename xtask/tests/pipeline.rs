@@ -78,6 +78,17 @@ fn a_meta_data_key_no_block_step_asks_for_breaks_the_check() {
 }
 
 #[test]
+fn a_step_using_the_prebuilt_xtask_without_waiting_for_its_build_breaks_the_check() {
+    let found = problems(&broken("    depends_on: [ci, xtask]\n", "    depends_on: [ci]\n"));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("step internal-amis runs .buildkite/xtask.sh but does not depend on step xtask")),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn aws_writes_outside_the_ops_queue_and_dangling_dependencies_break_the_check() {
     let text = broken("    key: publish\n    branches: main\n    depends_on: [release-templates, installer-linux, installer-mac]\n    agents:\n      queue: ops\n", "    key: publish\n    branches: main\n    depends_on: [release-templates, installer-linux, installer-mac]\n");
     let found = problems(&text);

@@ -373,3 +373,45 @@ fn publishes_the_real_build_installer_output_and_a_large_installer_in_parts() {
         assert!(dirty_refused.status.success(), "{}", text(&dirty_refused.stderr));
     }
 }
+
+#[test]
+fn in_buildkite_customer_facing_writes_happen_only_on_main() {
+    let site = Site::new();
+    site.publish_templates("v1");
+    let artifacts = synthetic_artifacts("v1");
+    let dir = artifacts.path().to_str().unwrap();
+    let branch = [("BUILDKITE", "true"), ("BUILDKITE_BRANCH", "feature/faster-joins")];
+    let refused = site.xtask_with_env(&["publish-installer", "v1", "--artifacts", dir], &branch);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("refusing to publish release v1 from a build of branch \"feature/faster-joins\""),
+        "{stderr}"
+    );
+    assert!(site.keys().is_empty());
+    let refused = site.xtask_with_env(&["cfn", "upload", "--dir", dir, "--release", "v1"], &branch);
+    assert!(text(&refused.stderr).contains("refusing to upload the templates of release v1 from a build of branch"));
+    let dry_run = site.xtask_with_env(&["publish-installer", "v1", "--artifacts", dir, "--dry-run"], &branch);
+    assert!(dry_run.status.success(), "a dry run is allowed anywhere: {}", text(&dry_run.stderr));
+
+    // On main it publishes, and annotates the build through buildkite-agent (the
+    // rehearsal's stand-in here, which keeps annotations in a directory).
+    let agent = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        support::workspace_root().join("xtask/emulator/buildkite-agent"),
+        agent.path().join("buildkite-agent"),
+    )
+    .unwrap();
+    let path = format!("{}:{}", agent.path().display(), std::env::var("PATH").unwrap());
+    let rehearsal_dir = agent.path().display().to_string();
+    let main =
+        [("BUILDKITE", "true"), ("BUILDKITE_BRANCH", "main"), ("PATH", &path), ("REHEARSAL_DIR", &rehearsal_dir)];
+    let output = site.xtask_with_env(&["publish-installer", "v1", "--artifacts", dir], &main);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let annotation = std::fs::read_to_string(agent.path().join("annotations/build.md")).unwrap();
+    assert!(annotation.contains("### Release v1 published"), "{annotation}");
+    assert!(annotation.contains("curl -fsSL https://launch.readyset.io/readyset-orchestrator.sh | sh"), "{annotation}");
+    let linux = xtask::domain::build_record::sha256_hex(b"#!/bin/sh\necho x86_64-unknown-linux-gnu v1\n");
+    assert!(annotation.contains(&format!("| `{linux}` |")), "{annotation}");
+    assert!(annotation.contains("https://readysettech-cfn-public-us-east-2.s3.us-east-2.amazonaws.com/v1/readyset/templates/readyset-mysql-super.yaml"), "{annotation}");
+}

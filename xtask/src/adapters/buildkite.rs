@@ -31,15 +31,34 @@ pub fn release_name(given: Option<ReleaseTag>) -> Result<ReleaseTag> {
     })
 }
 
-/// Shows a Markdown summary on the Buildkite build page; does nothing outside Buildkite.
-pub fn annotate(context: &str, markdown: &str) -> Result<()> {
+/// In Buildkite, customer-facing writes happen only in builds of `main` (the pipeline
+/// gates them there too; this holds when a step is retried or copied elsewhere).
+/// Outside Buildkite a person decides.
+pub fn require_main_branch(what: &str) -> Result<()> {
     if !is_buildkite() {
         return Ok(());
     }
-    let sh = Shell::new()?;
-    cmd!(sh, "buildkite-agent annotate --style success --context {context}")
-        .stdin(markdown)
-        .quiet()
-        .run()
-        .context("cannot write the Buildkite annotation")
+    let branch = std::env::var("BUILDKITE_BRANCH").unwrap_or_default();
+    if branch != "main" {
+        bail!("refusing to {what} from a build of branch {branch:?}: customer releases come from main only. Nothing was written.");
+    }
+    Ok(())
+}
+
+/// Shows a Markdown summary on the Buildkite build page; does nothing outside Buildkite.
+/// A failure is a warning: the work it summarises is done either way.
+pub fn annotate(context: &str, markdown: &str) {
+    if !is_buildkite() {
+        return;
+    }
+    let result = Shell::new().map_err(anyhow::Error::from).and_then(|sh| {
+        cmd!(sh, "buildkite-agent annotate --style success --context {context}")
+            .stdin(markdown)
+            .quiet()
+            .run()
+            .map_err(anyhow::Error::from)
+    });
+    if let Err(error) = result {
+        eprintln!("warning: could not write the Buildkite annotation ({error}); the summary was:\n{markdown}");
+    }
 }

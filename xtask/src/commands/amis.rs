@@ -111,6 +111,9 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
     }
     packer_args.push(packer::TEMPLATE_DIR.to_owned());
 
+    if args.stage == AmiStage::Release && !dry_run {
+        buildkite::require_main_branch(&format!("build the AMIs of release {release}"))?;
+    }
     if dry_run {
         println!("Plan for the {} images of {commit} (dry run: Packer is not run):", args.stage.name());
         println!("  run: {packer_program} {}", packer_args.join(" "));

@@ -153,6 +153,9 @@ fn render(workspace: &Workspace, amis_path: &PathBuf, out: &Path, dry_run: bool)
 
 fn upload(workspace: &Workspace, dir: &Path, stage: &Stage, dry_run: bool) -> Result<()> {
     let config = &workspace.config;
+    if let (Stage::Release { name }, false) = (stage, dry_run) {
+        buildkite::require_main_branch(&format!("upload the templates of release {name}"))?;
+    }
     let prefix = stage.prefix();
     let mut objects = Vec::new();
     let mut skipped = Vec::new();

@@ -62,6 +62,9 @@ pub struct Args {
 
 pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
     let tag = buildkite::release_name(args.tag.clone())?;
+    if !dry_run {
+        buildkite::require_main_branch(&format!("publish release {tag}"))?;
+    }
     let config = &workspace.config;
     let collected = artifacts::collect(&args.artifacts, config)?;
     let builds: Vec<_> = collected.iter().map(|(build, _)| build.clone()).collect();
@@ -142,7 +145,7 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
         publisher::execute(&bucket, &plan, None).await?;
         publisher::invalidate(&bucket, &aws.cloudfront, &config.cloudfront_distribution, &plan, args.invalidation_timeout).await?;
         println!("\nPublished {}: {}/{WRAPPER_KEY} now installs it.", tag, config.public_base_url);
-        buildkite::annotate("release", &annotation(&tag, config, &manifest, &cfn_version))?;
+        buildkite::annotate("release", &annotation(&tag, config, &manifest, &cfn_version));
         println!("Check it with `cargo xtask verify {}`.", tag);
         Ok(())
     })

@@ -112,7 +112,7 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             } else if step.queue.as_deref() == Some("mac") {
                 skipped_keys.insert(step.key.clone());
                 for line in step.command_lines().unwrap_or_default() {
-                    if let CommandLine::Xtask(words) = line {
+                    if let CommandLine::Xtask { args: words, .. } = line {
                         if let Some(at) = words.iter().position(|w| w == "--target") {
                             excluded_targets.extend(words.get(at + 1).cloned());
                         }
@@ -366,7 +366,7 @@ fn run_step(step: &Step, context: &StepContext<'_>) -> Result<String, String> {
                     continue;
                 }
             }
-            CommandLine::Xtask(words) if words.first().is_some_and(|w| w == "publish-installer") => {
+            CommandLine::Xtask { args: words, .. } if words.first().is_some_and(|w| w == "publish-installer") => {
                 for target in context.excluded_targets {
                     text += &format!(" --exclude-target {target}");
                 }
@@ -374,7 +374,7 @@ fn run_step(step: &Step, context: &StepContext<'_>) -> Result<String, String> {
                     text += " --allow-dirty";
                 }
             }
-            CommandLine::Xtask(words) if words.first().is_some_and(|w| w == "verify") => {
+            CommandLine::Xtask { args: words, .. } if words.first().is_some_and(|w| w == "verify") => {
                 text += &format!(" --base-url {}", context.public_url);
             }
             _ => {}

@@ -17,7 +17,11 @@ pub const RELEASE_BLOCK_LABEL: &str =
 pub const RELEASE_NAME_FIELD: &str = "release-name";
 
 /// How a pipeline command reaches the xtask: through cargo, or the prebuilt binary.
-const XTASK_PREFIXES: [&[&str]; 2] = [&["cargo", "xtask"], &[".buildkite/xtask.sh"]];
+const CARGO_XTASK: &[&str] = &["cargo", "xtask"];
+const PREBUILT_XTASK: &[&str] = &[".buildkite/xtask.sh"];
+
+/// The step that builds the xtask binary that `.buildkite/xtask.sh` runs.
+pub const XTASK_BUILD_STEP: &str = "xtask";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepKind {
@@ -43,8 +47,12 @@ pub struct Step {
 /// One line of a step's command, as the checks see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandLine {
-    /// Arguments after `cargo xtask` (placeholders for environment variables filled).
-    Xtask(Vec<String>),
+    /// Arguments after `cargo xtask` or `.buildkite/xtask.sh` (placeholders for
+    /// environment variables filled); `prebuilt` for the latter.
+    Xtask {
+        args: Vec<String>,
+        prebuilt: bool,
+    },
     ArtifactDownload(String),
     MetaDataGet(String),
     Other(Vec<String>),
@@ -64,9 +72,9 @@ impl Step {
                 let words = shlex::split(line)
                     .with_context(|| format!("step {}: cannot split {line:?} into words", self.key))?;
                 let words: Vec<String> = words.iter().map(|w| substitute(w)).collect();
-                for prefix in XTASK_PREFIXES {
+                for (prefix, prebuilt) in [(CARGO_XTASK, false), (PREBUILT_XTASK, true)] {
                     if words.len() >= prefix.len() && words.iter().zip(prefix).all(|(w, p)| w == p) {
-                        return Ok(CommandLine::Xtask(words[prefix.len()..].to_vec()));
+                        return Ok(CommandLine::Xtask { args: words[prefix.len()..].to_vec(), prebuilt });
                     }
                 }
                 let text: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -206,8 +214,14 @@ impl Pipeline {
             let mut needs_release_name = false;
             for line in lines {
                 match line {
-                    CommandLine::Xtask(args) => match xtask(&args) {
+                    CommandLine::Xtask { args, prebuilt } => match xtask(&args) {
                         Ok(used) => {
+                            if prebuilt && !ancestors.contains(XTASK_BUILD_STEP) {
+                                problems.push(format!(
+                                    "step {} runs .buildkite/xtask.sh but does not depend on step {XTASK_BUILD_STEP}, which builds it",
+                                    step.key
+                                ));
+                            }
                             needs_release_name |= used.reads_release_name;
                             if used.writes_to_aws && step.queue.as_deref() != Some("ops") {
                                 problems.push(format!(

@@ -73,7 +73,13 @@ impl Site {
     }
 
     pub fn xtask(&self, args: &[&str]) -> Output {
+        self.xtask_with_env(args, &[])
+    }
+
+    /// Runs the xtask with extra environment variables (as a Buildkite agent sets them).
+    pub fn xtask_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command.envs(env.iter().copied());
         command.args(args).current_dir(self.checkout.path());
         for (name, value) in self.emulator.env(REGION) {
             command.env(name, value);
