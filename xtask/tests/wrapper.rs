@@ -154,6 +154,20 @@ fn without_a_checksum_tool_it_refuses_unless_told_to_skip() {
 }
 
 #[test]
+fn wget_downloads_when_curl_is_missing() {
+    let published = publish_real_installer();
+    let without_curl: Vec<&str> =
+        BASICS.iter().copied().filter(|c| *c != "curl").chain(["wget", "sha256sum"]).collect();
+    let bin = path_with(&published._scratch.path().join("bin-wget"), &without_curl);
+    let output = published.run(Some(&bin), &[], &["--version"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let bin = path_with(&published._scratch.path().join("bin-neither"), &without_curl[..without_curl.len() - 2]);
+    let output = published.run(Some(&bin), &[], &["--version"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("neither curl nor wget is installed"), "{}", text(&output.stderr));
+}
+
+#[test]
 fn each_checksum_tool_is_used_when_it_is_the_only_one() {
     let published = publish_real_installer();
     for tool in ["sha256sum", "openssl"] {

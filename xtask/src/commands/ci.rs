@@ -22,8 +22,17 @@ pub struct Args {
     pub no_install: bool,
 }
 
-/// Tools that come from the system package manager: (command, Debian package).
-const SYSTEM_TOOLS: &[(&str, &str)] = &[("packer", "packer"), ("shellcheck", "shellcheck"), ("musl-gcc", "musl-tools")];
+/// Tools that come from the system package manager: (command, Debian package). The
+/// last four are on most machines; the tests use them (downloads, checksums, strip).
+const SYSTEM_TOOLS: &[(&str, &str)] = &[
+    ("packer", "packer"),
+    ("shellcheck", "shellcheck"),
+    ("musl-gcc", "musl-tools"),
+    ("curl", "curl"),
+    ("wget", "wget"),
+    ("openssl", "openssl"),
+    ("strip", "binutils"),
+];
 const RUSTUP_COMPONENTS: &[&str] = &["clippy", "rustfmt"];
 const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 const PYTHON_REQUIREMENTS: &str = "xtask/ci-requirements.txt";
