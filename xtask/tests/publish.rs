@@ -415,3 +415,26 @@ fn in_buildkite_customer_facing_writes_happen_only_on_main() {
     assert!(annotation.contains(&format!("| `{linux}` |")), "{annotation}");
     assert!(annotation.contains("https://readysettech-cfn-public-us-east-2.s3.us-east-2.amazonaws.com/v1/readyset/templates/readyset-mysql-super.yaml"), "{annotation}");
 }
+
+#[test]
+fn a_large_upload_shows_a_progress_bar_on_a_terminal() {
+    let site = Site::new();
+    site.publish_templates("v1");
+    let artifacts = synthetic_artifacts("v1");
+    let large: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    write_build(&artifacts.path().join("agent-1/target/dist/v1"), "v1", TARGETS[1].0, TARGETS[1].1, &large);
+    // `script` (util-linux) runs the command on a pseudo-terminal, as a person's shell does.
+    let command =
+        format!("{} publish-installer v1 --artifacts {}", env!("CARGO_BIN_EXE_xtask"), artifacts.path().display());
+    let mut script = std::process::Command::new("script");
+    script.args(["--quiet", "--return", "--command", &command, "/dev/null"]).current_dir(site.checkout.path());
+    for (name, value) in site.emulator.env(support::REGION) {
+        script.env(name, value);
+    }
+    let output = script.output().expect("script (util-linux) runs");
+    let screen = text(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("binaries/v1/x86_64-apple-darwin [") && screen.contains("9.00 MiB/9.00 MiB"), "{screen}");
+    assert!(!screen.contains("uploaded part 1 of 2"), "plain lines are for logs, not terminals: {screen}");
+    assert_eq!(site.get("binaries/v1/x86_64-apple-darwin").unwrap(), large);
+}

@@ -23,7 +23,8 @@ pub struct Args {
 }
 
 /// Tools that come from the system package manager: (command, Debian package). The
-/// last four are on most machines; the tests use them (downloads, checksums, strip).
+/// last five are on most machines; the tests use them (downloads, checksums, strip, a
+/// pseudo-terminal).
 const SYSTEM_TOOLS: &[(&str, &str)] = &[
     ("packer", "packer"),
     ("shellcheck", "shellcheck"),
@@ -32,6 +33,7 @@ const SYSTEM_TOOLS: &[(&str, &str)] = &[
     ("wget", "wget"),
     ("openssl", "openssl"),
     ("strip", "binutils"),
+    ("script", "bsdutils"),
 ];
 const RUSTUP_COMPONENTS: &[&str] = &["clippy", "rustfmt"];
 const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
