@@ -10,7 +10,7 @@ use aws_sdk_cloudfront::{
 };
 use aws_sdk_s3::{primitives::ByteStream, types::ChecksumAlgorithm};
 use sha2::{Digest, Sha256};
-use support::{aws, create_bucket, emulator, unique_bucket};
+use support::{aws, create_bucket, unique_bucket};
 use xtask::adapters::emulator::create_distribution;
 
 #[tokio::test]
@@ -102,7 +102,6 @@ fn reset_forgets_every_bucket() {
         own.reset().unwrap();
         assert!(aws.s3.list_buckets().send().await.unwrap().buckets().is_empty());
     });
-    let _ = emulator();
 }
 
 #[test]

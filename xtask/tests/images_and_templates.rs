@@ -24,18 +24,16 @@ fn text(bytes: &[u8]) -> String {
 /// Runs the xtask with Packer pointed at a base image the emulator has, writing build
 /// outputs into `target` instead of the repository's target directory.
 fn xtask_with_packer(site: &Site, target: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command
-        .args(args)
-        .current_dir(site.checkout.path())
-        .env("CARGO_TARGET_DIR", target)
-        .env("PKR_VAR_base_image_name", "ubuntu/images/hvm-ssd/ubuntu-trusty-14.04-amd64-server-*")
-        .env("PKR_VAR_base_image_owner", "099720109477")
-        .env("PACKER_NO_COLOR", "1");
-    for (name, value) in site.emulator.env(support::REGION) {
-        command.env(name, value);
-    }
-    command.output().unwrap()
+    let target = target.to_str().unwrap();
+    site.xtask_with_env(
+        args,
+        &[
+            ("CARGO_TARGET_DIR", target),
+            ("PKR_VAR_base_image_name", "ubuntu/images/hvm-ssd/ubuntu-trusty-14.04-amd64-server-*"),
+            ("PKR_VAR_base_image_owner", "099720109477"),
+            ("PACKER_NO_COLOR", "1"),
+        ],
+    )
 }
 
 fn build_amis(site: &Site, target: &Path) -> AmisFile {
@@ -424,11 +422,8 @@ fn site_with_internal_templates() -> (Site, tempfile::TempDir) {
 /// Runs a test-stack script with bash and the AWS CLI against the emulator. Nested
 /// stacks in moto fetch their templates from a `localhost` URL, so that is the endpoint.
 fn run_script(site: &Site, name: &str, args: &[&str]) -> Output {
-    let mut command = Command::new("bash");
+    let mut command = site.command("bash");
     command.arg(site.checkout.path().join("ops/cfn-test").join(name)).args(args);
-    for (key, value) in site.emulator.env(support::REGION) {
-        command.env(key, value);
-    }
     command.env("AWS_ENDPOINT_URL", format!("http://localhost:{}", site.emulator.port()));
     let aws_dir = support::site::aws_cli().parent().unwrap().to_owned();
     command.env("PATH", format!("{}:{}", aws_dir.display(), std::env::var("PATH").unwrap()));

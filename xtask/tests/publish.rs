@@ -426,12 +426,12 @@ fn a_large_upload_shows_a_progress_bar_on_a_terminal() {
     // `script` (util-linux) runs the command on a pseudo-terminal, as a person's shell does.
     let command =
         format!("{} publish-installer v1 --artifacts {}", env!("CARGO_BIN_EXE_xtask"), artifacts.path().display());
-    let mut script = std::process::Command::new("script");
-    script.args(["--quiet", "--return", "--command", &command, "/dev/null"]).current_dir(site.checkout.path());
-    for (name, value) in site.emulator.env(support::REGION) {
-        script.env(name, value);
-    }
-    let output = script.output().expect("script (util-linux) runs");
+    let output = site
+        .command("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .current_dir(site.checkout.path())
+        .output()
+        .expect("script (util-linux) runs");
     let screen = text(&output.stdout);
     assert!(output.status.success(), "{screen}");
     assert!(screen.contains("binaries/v1/x86_64-apple-darwin [") && screen.contains("9.00 MiB/9.00 MiB"), "{screen}");

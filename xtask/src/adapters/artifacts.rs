@@ -32,8 +32,13 @@ pub fn collect(dir: &Path, config: &ReleaseConfig) -> Result<Vec<(CollectedBuild
     let mut found = Vec::new();
     for path in records {
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let record: BuildRecord =
-            serde_json::from_str(&text).with_context(|| format!("{} is not a build record", path.display()))?;
+        let record: BuildRecord = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a build record of `cargo xtask build-installer`; remove it from the artifacts, \
+                 or rebuild that target with build-installer",
+                path.display()
+            )
+        })?;
         let binary = path.with_file_name(&record.published_name);
         let bytes = std::fs::read(&binary)
             .with_context(|| format!("{} has no binary beside it ({} is missing)", path.display(), binary.display()))?;

@@ -1,6 +1,6 @@
 //! `cargo xtask amis build`: runs Packer for a stage and records the AMIs it made.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
@@ -155,7 +155,7 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
 }
 
 /// Reads an AMIs file written by `amis build`.
-pub fn read_amis(path: &PathBuf) -> Result<AmisFile> {
+pub fn read_amis(path: &Path) -> Result<AmisFile> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read the AMIs file {}", path.display()))?;
     serde_json::from_str(&text)

@@ -226,7 +226,11 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
                     let value = if field == RELEASE_NAME_FIELD {
                         release_name.to_string()
                     } else {
-                        bail!("no answer for block field {field} of {}", step.key)
+                        bail!(
+                            "block step {} asks for a field {field}, and the rehearsal answers only {RELEASE_NAME_FIELD}; \
+                             teach commands/rehearse.rs an answer for it",
+                            step.key
+                        )
                     };
                     std::fs::create_dir_all(rehearsal_dir.join("meta-data"))?;
                     std::fs::write(rehearsal_dir.join("meta-data").join(field), &value)?;
@@ -347,6 +351,23 @@ struct StepContext<'a> {
     dirty: bool,
 }
 
+impl StepContext<'_> {
+    /// Runs a program in the checkout with the step's environment, as an agent would.
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        let status = Command::new(program)
+            .args(args)
+            .current_dir(self.root)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .status()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(status.to_string())
+        }
+    }
+}
+
 fn run_step(step: &Step, context: &StepContext<'_>) -> Result<String, String> {
     let lines = step.command_lines().map_err(|e| e.to_string())?;
     let mut notes = Vec::new();
@@ -380,26 +401,12 @@ fn run_step(step: &Step, context: &StepContext<'_>) -> Result<String, String> {
             _ => {}
         }
         println!("$ {text}");
-        let status = Command::new("bash")
-            .args(["-euo", "pipefail", "-c", &text])
-            .current_dir(context.root)
-            .envs(context.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .status()
-            .map_err(|e| format!("cannot run bash: {e}"))?;
-        if !status.success() {
-            return Err(format!("`{text}` failed ({status})"));
-        }
+        context.run("bash", &["-euo", "pipefail", "-c", &text]).map_err(|e| format!("`{text}` failed: {e}"))?;
     }
     for pattern in &step.artifact_paths {
-        let status = Command::new("buildkite-agent")
-            .args(["artifact", "upload", pattern])
-            .current_dir(context.root)
-            .envs(context.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .status()
-            .map_err(|e| format!("cannot run the buildkite-agent stand-in: {e}"))?;
-        if !status.success() {
-            return Err(format!("uploading the artifacts {pattern} failed"));
-        }
+        context
+            .run("buildkite-agent", &["artifact", "upload", pattern])
+            .map_err(|e| format!("uploading the artifacts {pattern} failed: {e}"))?;
     }
     Ok(notes.join("; "))
 }

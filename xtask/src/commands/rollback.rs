@@ -16,7 +16,7 @@ use crate::{
     commands::status::{inspect, table},
     domain::{
         layout::{self, MUTABLE_CACHE},
-        publish_plan::{plan, Content, Desired},
+        publish_plan::{legacy_copy, plan, Content, Desired},
         tag::ReleaseTag,
     },
 };
@@ -56,21 +56,15 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             .head(&kept_wrapper)
             .await?
             .and_then(|head| head.remote.sha256.map(|sha| (sha, head.remote.size)))
-            .with_context(|| format!("s3://{}/{kept_wrapper} has no sha256 metadata", bucket.name))?;
+            .with_context(|| {
+                format!(
+                    "s3://{}/{kept_wrapper} has no sha256 metadata, so it was not written by publish-installer; \
+                     publish {} again (`cargo xtask publish-installer {}`) before rolling back to it",
+                    bucket.name, args.tag, args.tag
+                )
+            })?;
 
-        let legacy: Vec<Desired> = manifest
-            .installers
-            .iter()
-            .map(|entry| Desired {
-                key: layout::legacy_binary(&entry.published_name),
-                content: Content::CopyOf(layout::versioned_binary(&args.tag, &entry.published_name)),
-                sha256: entry.sha256.clone(),
-                size: entry.size,
-                content_type: layout::BINARY_TYPE,
-                cache_control: MUTABLE_CACHE,
-                mutable: true,
-            })
-            .collect();
+        let legacy: Vec<Desired> = manifest.installers.iter().map(|entry| legacy_copy(&args.tag, entry)).collect();
         let wrapper = Desired {
             key: layout::WRAPPER_KEY.into(),
             content: Content::CopyOf(kept_wrapper),

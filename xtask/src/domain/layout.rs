@@ -18,10 +18,6 @@ pub const CHECKSUM_TYPE: &str = "text/plain; charset=utf-8";
 pub const JSON_TYPE: &str = "application/json";
 pub const WRAPPER_TYPE: &str = "text/x-shellscript";
 
-pub fn versioned_prefix(tag: &ReleaseTag) -> String {
-    format!("binaries/{tag}/")
-}
-
 pub fn versioned_binary(tag: &ReleaseTag, published_name: &str) -> String {
     format!("binaries/{tag}/{published_name}")
 }
@@ -69,6 +65,5 @@ mod tests {
         assert_eq!(legacy_binary("x86_64-apple-darwin"), "binaries/x86_64-apple-darwin");
         assert_eq!(release_template(&tag, "readyset-vpc"), "v1.2/readyset/templates/readyset-vpc.yaml");
         assert_eq!(cdn_path(WRAPPER_KEY), "/readyset-orchestrator.sh");
-        assert!(versioned_binary(&tag, "x").starts_with(&versioned_prefix(&tag)));
     }
 }

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 use crate::domain::{
     build_record::{checksum_line, sha256_hex},
     layout::{self, IMMUTABLE_CACHE, MUTABLE_CACHE},
-    release_manifest::ReleaseManifest,
+    release_manifest::{ManifestEntry, ReleaseManifest},
     tag::ReleaseTag,
 };
 
@@ -121,15 +121,7 @@ pub fn desired_objects(
             layout::CHECKSUM_TYPE,
             false,
         ));
-        legacy.push(Desired {
-            key: layout::legacy_binary(name),
-            content: Content::CopyOf(layout::versioned_binary(tag, name)),
-            sha256: entry.sha256.clone(),
-            size: entry.size,
-            content_type: layout::BINARY_TYPE,
-            cache_control: MUTABLE_CACHE,
-            mutable: true,
-        });
+        legacy.push(legacy_copy(tag, entry));
     }
     versioned.push(bytes(
         layout::versioned_wrapper(tag),
@@ -145,6 +137,20 @@ pub fn desired_objects(
         ("legacy keys (server-side copies)", legacy),
         ("wrapper", vec![wrapper]),
     ]
+}
+
+/// The legacy `binaries/<name>` key serving one installer of `tag`: a server-side copy
+/// of its versioned object. Publish and rollback move the legacy keys the same way.
+pub fn legacy_copy(tag: &ReleaseTag, entry: &ManifestEntry) -> Desired {
+    Desired {
+        key: layout::legacy_binary(&entry.published_name),
+        content: Content::CopyOf(layout::versioned_binary(tag, &entry.published_name)),
+        sha256: entry.sha256.clone(),
+        size: entry.size,
+        content_type: layout::BINARY_TYPE,
+        cache_control: MUTABLE_CACHE,
+        mutable: true,
+    }
 }
 
 /// Compares each desired object with the bucket. `remote` has an entry for every key
@@ -268,7 +274,6 @@ pub fn caller_reference(tag: &ReleaseTag, paths: &[String], wrapper_publish_id: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::release_manifest::ManifestEntry;
 
     fn tag() -> ReleaseTag {
         ReleaseTag::parse("v2").unwrap()

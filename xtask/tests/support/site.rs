@@ -64,12 +64,7 @@ impl Site {
 
     /// Runs the `aws` CLI against the emulator.
     pub fn aws_cli(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(aws_cli());
-        command.args(args);
-        for (name, value) in self.emulator.env(REGION) {
-            command.env(name, value);
-        }
-        command.output().expect("the aws CLI runs")
+        self.command(aws_cli()).args(args).output().expect("the aws CLI runs")
     }
 
     pub fn xtask(&self, args: &[&str]) -> Output {
@@ -78,13 +73,16 @@ impl Site {
 
     /// Runs the xtask with extra environment variables (as a Buildkite agent sets them).
     pub fn xtask_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        command.envs(env.iter().copied());
-        command.args(args).current_dir(self.checkout.path());
-        for (name, value) in self.emulator.env(REGION) {
-            command.env(name, value);
-        }
+        let mut command = self.command(env!("CARGO_BIN_EXE_xtask"));
+        command.args(args).current_dir(self.checkout.path()).envs(env.iter().copied());
         command.output().unwrap()
+    }
+
+    /// A command whose AWS calls go to this site's emulator.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command.envs(self.emulator.env(REGION));
+        command
     }
 
     /// Runs the xtask and fails the test with its output when it fails.
