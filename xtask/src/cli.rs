@@ -1,12 +1,17 @@
-//! The command line. Kept apart from `main` so tests (and the pipeline check) can parse
-//! command lines with the exact definition the binary uses.
+//! The whole command line, for both binaries: `xtask` parses it and runs the commands
+//! that need no AWS, `xtask-aws` parses the same definition and runs the rest. The
+//! pipeline check parses `.buildkite/pipeline.yml`'s command lines with it too.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{
-    amis, build_installer, cfn, ci, customers, publish_installer, rehearse, release, rollback, status, verify,
+use crate::domain::{
+    buildkite::{AwsUse, XtaskUse},
+    commit::CommitId,
+    customers::AccountId,
+    stage::Stage,
+    tag::ReleaseTag,
 };
 
 const EXAMPLES: &str = "\
@@ -36,7 +41,9 @@ Examples:
   cargo xtask customers add 123456789012 --note Initech
       allow a customer account to launch the AMIs
   cargo xtask ci
-      install missing tools, then run every check and test";
+      install missing tools, then run every check and test
+
+Commands that talk to AWS run in the xtask-aws binary, which cargo builds on first use.";
 
 /// Release automation for ReadySet: AMIs, CloudFormation templates and the installer.
 ///
@@ -56,63 +63,330 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    Release(release::Args),
-    BuildInstaller(build_installer::Args),
-    PublishInstaller(publish_installer::Args),
-    Status(status::Args),
-    Verify(verify::Args),
-    Rollback(rollback::Args),
+    Release(ReleaseArgs),
+    BuildInstaller(BuildInstallerArgs),
+    PublishInstaller(PublishInstallerArgs),
+    Status(StatusArgs),
+    Verify(VerifyArgs),
+    Rollback(RollbackArgs),
     /// Build the AMIs with Packer.
     #[command(subcommand)]
-    Amis(amis::Command),
+    Amis(AmisCommand),
     /// Render CloudFormation templates with AMIs and upload them.
     #[command(subcommand)]
-    Cfn(cfn::Command),
+    Cfn(CfnCommand),
     /// List, add or remove customer accounts allowed to launch the AMIs.
     #[command(subcommand)]
-    Customers(customers::Command),
-    Rehearse(rehearse::Args),
-    Ci(ci::Args),
+    Customers(CustomersCommand),
+    Rehearse(RehearseArgs),
+    Ci(CiArgs),
+}
+
+/// Set the release constants and commit them on a new branch `release/<TAG>`.
+///
+/// Rewrites only the string literals of READYSET_TAG and CFN_VERSION in
+/// installer/src/constants.rs. The working tree must be clean.
+///
+/// Example: cargo xtask release v2024.06.1 --dry-run
+#[derive(clap::Args, Debug)]
+pub struct ReleaseArgs {
+    /// The release name customers will see; also the S3 prefix of its templates.
+    /// ASCII letters, digits, '.', '_', '-'; at most 64; not 'alpha' or 'latest'.
+    /// In Buildkite it defaults to the name typed into the release block step.
+    pub tag: Option<ReleaseTag>,
+
+    /// Set READYSET_TAG to this instead (CFN_VERSION still becomes <TAG>).
+    #[arg(long, value_name = "TAG")]
+    pub readyset_tag: Option<ReleaseTag>,
+
+    /// Change nothing; fail unless both constants already equal the release.
+    #[arg(long, conflicts_with = "no_commit")]
+    pub check: bool,
+
+    /// Rewrite the file but leave it uncommitted on the current branch.
+    #[arg(long)]
+    pub no_commit: bool,
+}
+
+/// Build, strip and checksum the installer for one target into target/dist/<tag>/.
+///
+/// Without --target it builds for this host when the host is a configured target, or
+/// the one target configured for this kind of host (the static musl build on Linux).
+///
+/// Example: cargo xtask build-installer --target x86_64-unknown-linux-musl
+#[derive(clap::Args, Debug)]
+pub struct BuildInstallerArgs {
+    /// Rust target triple; one of the targets in [workspace.metadata.release].
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+}
+
+/// Publish the installers of a release to S3 and point customers at them.
+///
+/// Refuses, before writing anything, when a build is missing or inconsistent, when the
+/// release's CloudFormation templates are not published, or when a versioned key
+/// already holds other bytes. Running it again completes an interrupted publish.
+///
+/// Example: cargo xtask publish-installer v2024.06.1 --artifacts target/dist/v2024.06.1 --dry-run
+#[derive(clap::Args, Debug)]
+pub struct PublishInstallerArgs {
+    /// The release; must equal READYSET_TAG of the builds. In Buildkite it defaults to
+    /// the name typed into the release block step.
+    pub tag: Option<ReleaseTag>,
+
+    /// Directory holding the build-installer outputs of every target (searched recursively).
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: PathBuf,
+
+    /// Publish even though the templates for the builds' CFN_VERSION are not in the public bucket.
+    #[arg(long)]
+    pub allow_missing_templates: bool,
+
+    /// Publish builds made from a working tree with uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+
+    /// Leave a configured target out of this release on purpose (repeatable); its
+    /// platform's customers are told the release has no installer for them.
+    #[arg(long = "exclude-target", value_name = "TRIPLE")]
+    pub exclude_targets: Vec<String>,
+
+    /// How long to wait for the CloudFront invalidation (e.g. 900s, 15m).
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub invalidation_timeout: Duration,
+}
+
+/// Show every object of a release: present, missing or different, and which release
+/// the legacy keys and the wrapper serve now.
+///
+/// Example: cargo xtask status v2024.06.1
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    pub tag: ReleaseTag,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Download every published object of a release through the public URL and check it.
+///
+/// Checks sizes and SHA-256 against the manifest, that the wrapper and legacy keys
+/// serve this release, and that the templates the installer points at exist.
+///
+/// Example: cargo xtask verify v2024.06.1
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// The release; in Buildkite it defaults to the name typed into the release block step.
+    pub tag: Option<ReleaseTag>,
+
+    /// Download from here instead of the configured public URL (e.g. the bucket's own
+    /// URL, to check before the CDN).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+}
+
+/// Serve an earlier release again: legacy keys and wrapper back to <TAG>, then invalidate.
+///
+/// Refuses a release whose versioned objects are incomplete.
+///
+/// Example: cargo xtask rollback v2024.05.2 --dry-run
+#[derive(clap::Args, Debug)]
+pub struct RollbackArgs {
+    /// The earlier release to serve.
+    pub tag: ReleaseTag,
+
+    /// How long to wait for the CloudFront invalidation (e.g. 900s, 15m).
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub invalidation_timeout: Duration,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AmisCommand {
+    /// Build the images with Packer and write target/dist/amis-<STAGE>.json.
+    ///
+    /// Packer is found on PATH or through PACKER; AWS_ENDPOINT_URL, when set, is passed
+    /// to it as the EC2 endpoint (Packer does not read it itself).
+    ///
+    /// Example: cargo xtask amis build --stage internal --dry-run
+    Build(AmisBuildArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AmisBuildArgs {
+    #[arg(long)]
+    pub stage: Stage,
+
+    /// The release name, with --stage release only; in Buildkite it defaults to the
+    /// name typed into the release block step.
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<ReleaseTag>,
+
+    /// Build only these images (repeatable); by default every image.
+    #[arg(long = "only", value_name = "IMAGE")]
+    pub only: Vec<String>,
+
+    /// The commit the images are built from; by default BUILDKITE_COMMIT, else HEAD.
+    #[arg(long)]
+    pub commit: Option<CommitId>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CfnCommand {
+    /// Fill every template's AMI map from an AMIs file into a directory.
+    ///
+    /// Refuses, writing nothing, when an AMI is missing for an image or region, a
+    /// template maps a region Packer does not build, or a placeholder is left.
+    ///
+    /// Example: cargo xtask cfn render --amis target/dist/amis-internal.json --out target/cfn
+    Render(CfnRenderArgs),
+    /// Upload rendered templates and amis.json to the bucket and prefix of a stage.
+    ///
+    /// Internal-only templates never go to the public bucket. A release prefix is
+    /// written once: identical content is skipped, different content is refused.
+    ///
+    /// Example: cargo xtask cfn upload --dir target/cfn --release v2024.06.1 --dry-run
+    Upload(CfnUploadArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CfnRenderArgs {
+    /// The AMIs file from `cargo xtask amis build`.
+    #[arg(long, value_name = "FILE")]
+    pub amis: PathBuf,
+    /// Directory for the rendered templates: created, or replaced whole if an earlier
+    /// render made it. Any other existing, non-empty directory is refused.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CfnUploadArgs {
+    /// Directory from `cargo xtask cfn render`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub stage: TemplateStageArgs,
+}
+
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct TemplateStageArgs {
+    /// The team's templates for a commit: <COMMIT>/readyset/templates/ in the internal bucket.
+    #[arg(long, value_name = "COMMIT")]
+    pub internal: Option<CommitId>,
+    /// Public alpha templates: alpha/<COMMIT>/readyset/templates/ in the public bucket.
+    #[arg(long, value_name = "COMMIT")]
+    pub alpha: Option<CommitId>,
+    /// Released templates: <RELEASE>/readyset/templates/ in the public bucket, immutable.
+    /// Without a value, in Buildkite: the name typed into the release block step.
+    #[arg(long, value_name = "RELEASE")]
+    pub release: Option<Option<ReleaseTag>>,
+}
+
+impl TemplateStageArgs {
+    pub fn stage(&self) -> Stage {
+        match (&self.internal, &self.alpha) {
+            (Some(_), _) => Stage::Internal,
+            (_, Some(_)) => Stage::Alpha,
+            _ => Stage::Release,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CustomersCommand {
+    /// List the customer accounts with their notes.
+    List,
+    /// Allow an account to launch the AMIs built from now on.
+    ///
+    /// Example: cargo xtask customers add 123456789012 --note "Initech (trial)"
+    Add {
+        /// The 12-digit AWS account ID.
+        id: AccountId,
+        /// Who the account belongs to; kept as a comment beside the ID.
+        #[arg(long)]
+        note: String,
+    },
+    /// Stop granting an account launch permission on AMIs built from now on.
+    ///
+    /// Example: cargo xtask customers remove 123456789012
+    Remove {
+        /// The 12-digit AWS account ID.
+        id: AccountId,
+    },
+}
+
+/// Rehearse a whole release locally: the pipeline's release path against the AWS emulator.
+///
+/// Starts moto, creates the buckets and the distribution, then runs the steps of
+/// .buildkite/pipeline.yml that lead to "verify", in order: real Packer, render, upload,
+/// build-installer for what this host can build, publish, verify; finally runs the
+/// installer through the published wrapper.
+///
+/// Example: cargo xtask rehearse
+#[derive(clap::Args, Debug)]
+pub struct RehearseArgs {
+    /// The name typed into the release block step; by default CFN_VERSION of this checkout.
+    #[arg(long, value_name = "NAME")]
+    pub release_name: Option<ReleaseTag>,
+
+    /// Keep the directory of meta-data, artifacts and annotations, and say where it is.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Do not install missing tools; fail with the list instead.
+    #[arg(long)]
+    pub no_install: bool,
+}
+
+/// Run every check the way CI does, installing missing tools first.
+///
+/// Example: cargo xtask ci
+#[derive(clap::Args, Debug)]
+pub struct CiArgs {
+    /// Do not install anything; fail with the list of what is missing instead.
+    #[arg(long)]
+    pub no_install: bool,
 }
 
 impl Cli {
     /// Parses the arguments of a `cargo xtask` line of the pipeline with the real command
     /// line definition, and says what the pipeline checks need to know about it.
-    pub fn pipeline_use(args: &[String]) -> anyhow::Result<crate::domain::pipeline::XtaskUse> {
-        use crate::domain::pipeline::XtaskUse;
+    pub fn pipeline_use(args: &[String]) -> anyhow::Result<XtaskUse> {
         let cli = Cli::try_parse_from(std::iter::once("cargo xtask".to_owned()).chain(args.iter().cloned()))?;
-        let writes = !cli.dry_run;
-        Ok(match cli.command {
-            Command::Release(args) => XtaskUse { reads_release_name: args.tag.is_none(), writes_to_aws: false },
-            Command::PublishInstaller(args) => {
-                XtaskUse { reads_release_name: args.tag.is_none(), writes_to_aws: writes }
-            }
-            Command::Verify(args) => XtaskUse { reads_release_name: args.tag.is_none(), writes_to_aws: false },
-            Command::Rollback(_) => XtaskUse { reads_release_name: false, writes_to_aws: writes },
-            Command::Amis(amis::Command::Build(args)) => XtaskUse {
-                reads_release_name: args.stage == amis::AmiStage::Release && args.release.is_none(),
-                writes_to_aws: writes,
-            },
-            Command::Cfn(cfn::Command::Upload { stage, .. }) => {
-                XtaskUse { reads_release_name: matches!(stage.release, Some(None)), writes_to_aws: writes }
-            }
-            _ => XtaskUse::default(),
-        })
+        Ok(cli.command.pipeline_use(cli.dry_run))
     }
 }
 
-/// Reads durations such as `900`, `900s`, `15m` or `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) =
-        text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(text.trim().len()));
-    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration; write it as 900s, 15m or 1h"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "m" => value * 60,
-        "h" => value * 3600,
-        _ => return Err(format!("{text:?} has an unknown unit {unit:?}; use s, m or h (900s, 15m, 1h)")),
-    };
-    Ok(Duration::from_secs(seconds))
+impl Command {
+    /// What each command does with AWS and Buildkite meta-data. Every command answers
+    /// here, so a new command cannot pass the pipeline's queue check by default.
+    pub fn pipeline_use(&self, dry_run: bool) -> XtaskUse {
+        let writes = |stage| if dry_run { AwsUse::Reads } else { AwsUse::Writes(stage) };
+        let (reads_release_name, aws) = match self {
+            Command::Release(args) => (args.tag.is_none(), AwsUse::None),
+            Command::BuildInstaller(_) => (false, AwsUse::None),
+            Command::PublishInstaller(args) => (args.tag.is_none(), writes(Stage::Release)),
+            Command::Status(_) => (false, AwsUse::Reads),
+            Command::Verify(args) => (args.tag.is_none(), AwsUse::Reads),
+            Command::Rollback(_) => (false, writes(Stage::Release)),
+            Command::Amis(AmisCommand::Build(args)) => {
+                (args.stage == Stage::Release && args.release.is_none(), writes(args.stage))
+            }
+            Command::Cfn(CfnCommand::Render(_)) => (false, AwsUse::None),
+            Command::Cfn(CfnCommand::Upload(args)) => {
+                (matches!(args.stage.release, Some(None)), writes(args.stage.stage()))
+            }
+            Command::Customers(
+                CustomersCommand::List | CustomersCommand::Add { .. } | CustomersCommand::Remove { .. },
+            ) => (false, AwsUse::None),
+            // The rehearsal talks to its own emulator only, and refuses any other endpoint.
+            Command::Rehearse(_) => (false, AwsUse::None),
+            Command::Ci(_) => (false, AwsUse::None),
+        };
+        XtaskUse { reads_release_name, aws }
+    }
 }
 
 #[cfg(test)]
@@ -121,12 +395,25 @@ mod tests {
 
     #[test]
     fn durations_take_seconds_minutes_and_hours() {
-        assert_eq!(parse_duration("900"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
-        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("15 minutes").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("m").unwrap_err().contains("not a duration"));
-        assert!(parse_duration("").unwrap_err().contains("not a duration"));
+        let parse = |text: &str| {
+            Cli::try_parse_from(["cargo xtask", "rollback", "v1", "--invalidation-timeout", text]).map(|cli| match cli
+                .command
+            {
+                Command::Rollback(args) => args.invalidation_timeout,
+                _ => unreachable!(),
+            })
+        };
+        assert_eq!(parse("900s").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse("15 minutes").unwrap(), Duration::from_secs(900));
+        let error = parse("soon").unwrap_err().to_string();
+        assert!(error.contains("invalid value 'soon' for '--invalidation-timeout <DURATION>'"), "{error}");
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

@@ -1,7 +1,9 @@
 //! Release automation for this repository, run as `cargo xtask <command>`.
 //!
-//! `domain` is the pure core (release names, configuration, ...); `adapters` touch the
-//! world (checkout, processes, AWS); `commands` put the two together, one module each.
+//! `domain` is the pure core (release names, configuration, plans); `adapters` touch the
+//! world (checkout, environment, processes); `commands` put the two together, one module
+//! each. This crate holds the commands that need no AWS; the `xtask-aws` crate holds the
+//! rest and runs these through [`run_local`]. See ARCHITECTURE.md.
 
 pub mod adapters;
 pub mod cli;
@@ -12,22 +14,62 @@ use anyhow::Result;
 
 use crate::{
     adapters::workspace::Workspace,
-    cli::{Cli, Command},
+    cli::{AmisCommand, CfnCommand, Command, CustomersCommand},
 };
 
-pub fn run(cli: Cli) -> Result<()> {
-    let workspace = Workspace::locate()?;
-    match cli.command {
-        Command::Release(args) => commands::release::run(&workspace, args, cli.dry_run),
-        Command::BuildInstaller(args) => commands::build_installer::run(&workspace, args, cli.dry_run),
-        Command::PublishInstaller(args) => commands::publish_installer::run(&workspace, args, cli.dry_run),
-        Command::Status(args) => commands::status::run(&workspace, args),
-        Command::Verify(args) => commands::verify::run(&workspace, args),
-        Command::Rollback(args) => commands::rollback::run(&workspace, args, cli.dry_run),
-        Command::Amis(command) => commands::amis::run(&workspace, command, cli.dry_run),
-        Command::Cfn(command) => commands::cfn::run(&workspace, command, cli.dry_run),
-        Command::Customers(command) => commands::customers::run(&workspace, command, cli.dry_run),
-        Command::Rehearse(args) => commands::rehearse::run(&workspace, args, cli.dry_run),
-        Command::Ci(args) => commands::ci::run(&workspace, args, cli.dry_run),
+/// A command that runs in the `xtask-aws` binary, handed over with its arguments.
+#[derive(Debug)]
+pub enum AwsCommand {
+    PublishInstaller(cli::PublishInstallerArgs),
+    Status(cli::StatusArgs),
+    Verify(cli::VerifyArgs),
+    Rollback(cli::RollbackArgs),
+    Amis(AmisCommand),
+    CfnUpload(cli::CfnUploadArgs),
+    Rehearse(cli::RehearseArgs),
+}
+
+/// Runs a command that needs no AWS, or says which AWS command it is.
+pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Result<Option<AwsCommand>> {
+    match command {
+        Command::Release(args) => commands::release::run(workspace, args, dry_run)?,
+        Command::BuildInstaller(args) => commands::build_installer::run(workspace, args, dry_run)?,
+        Command::Cfn(CfnCommand::Render(args)) => commands::cfn_render::run(workspace, args, dry_run)?,
+        Command::Customers(
+            command @ (CustomersCommand::List | CustomersCommand::Add { .. } | CustomersCommand::Remove { .. }),
+        ) => commands::customers::run(workspace, command, dry_run)?,
+        Command::Ci(args) => commands::ci::run(workspace, args, dry_run)?,
+        Command::PublishInstaller(args) => return Ok(Some(AwsCommand::PublishInstaller(args))),
+        Command::Status(args) => return Ok(Some(AwsCommand::Status(args))),
+        Command::Verify(args) => return Ok(Some(AwsCommand::Verify(args))),
+        Command::Rollback(args) => return Ok(Some(AwsCommand::Rollback(args))),
+        Command::Amis(command) => return Ok(Some(AwsCommand::Amis(command))),
+        Command::Cfn(CfnCommand::Upload(args)) => return Ok(Some(AwsCommand::CfnUpload(args))),
+        Command::Rehearse(args) => return Ok(Some(AwsCommand::Rehearse(args))),
+    }
+    Ok(None)
+}
+
+/// How a binary ends: a message for each cause of an error, and the exit code.
+pub fn report(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  because: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`cargo xtask ... | head`)
+/// panics; with the default action the process ends quietly, as other tools do.
+pub fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -1,24 +1,20 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use xtask::{
+    adapters::{aws_binary, environment::Environment, workspace::Workspace},
+    cli::Cli,
+};
 
 fn main() -> ExitCode {
-    // Rust ignores SIGPIPE, so printing into a closed pipe (`cargo xtask ... | head`)
-    // panics; with the default action the process ends quietly, as other tools do.
-    #[cfg(unix)]
-    // SAFETY: called first thing, before any other thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    let cli = xtask::cli::Cli::parse();
-    match xtask::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            for cause in error.chain().skip(1) {
-                eprintln!("  because: {cause}");
-            }
-            ExitCode::FAILURE
+    xtask::restore_sigpipe();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = Cli::parse_from(&args);
+    xtask::report((|| {
+        let workspace = Workspace::locate(Environment::capture()?)?;
+        match xtask::run_local(&workspace, cli.command, cli.dry_run)? {
+            None => Ok(()),
+            Some(_) => aws_binary::hand_over(&workspace, &args[1..]),
         }
-    }
+    })())
 }

@@ -1,28 +1,202 @@
-//! File writes that never leave a half-written file behind.
+//! File writes that never leave a half-written file behind, and output directories that
+//! are replaced whole only when the xtask made them.
 
-use std::{io::Write, path::Path};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+
+/// The file that proves an output directory was made by the xtask, so a later run may
+/// replace it. A directory without it is never deleted.
+pub const OUTPUT_MARKER: &str = ".xtask-output";
 
 /// Writes through a temporary file in the same directory and renames it into place, so
 /// a reader (or a crash) sees the old contents or the new, never a mix. Keeps the
 /// permissions of the file it replaces.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = path.parent().with_context(|| format!("{} has no parent directory", path.display()))?;
-    let name = path.file_name().with_context(|| format!("{} has no file name", path.display()))?;
-    let temporary = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let result = (|| -> Result<()> {
-        let mut file = std::fs::File::create(&temporary)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
         file.write_all(contents)?;
-        file.sync_all()?;
+        file.as_file().sync_all()?;
         if let Ok(metadata) = std::fs::metadata(path) {
-            std::fs::set_permissions(&temporary, metadata.permissions())?;
+            std::fs::set_permissions(file.path(), metadata.permissions())?;
         }
-        std::fs::rename(&temporary, path)?;
+        file.persist(path)?;
         Ok(())
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
     result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Reads a JSON file the xtask wrote earlier; `what` names it for the error message.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not {what}", path.display()))
+}
+
+/// Places that are never an output directory, whatever they hold.
+pub struct Protected<'a> {
+    pub checkout: &'a Path,
+    pub home: Option<&'a Path>,
+}
+
+/// Replaces `out` with a directory holding `files` (name, bytes), or creates it. `out`
+/// may be replaced only if it is absent, empty, or was made by an earlier run (it holds
+/// the marker). The new contents are written beside it first, so a failure leaves the
+/// old directory as it was.
+pub fn replace_output_dir(out: &Path, files: &[(String, Vec<u8>)], protected: &Protected, made_by: &str) -> Result<()> {
+    refuse_unowned(out, protected)?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}.partial-"))
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot create a staging directory in {}", parent.display()))?;
+    for (file, bytes) in files {
+        std::fs::write(staging.path().join(file), bytes)
+            .with_context(|| format!("cannot write {}", staging.path().join(file).display()))?;
+    }
+    let marker = format!("Written by `cargo xtask {made_by}`; the next run replaces this directory whole.\n");
+    std::fs::write(staging.path().join(OUTPUT_MARKER), marker)?;
+    swap_in(staging, out)
+}
+
+/// Removes an output directory an earlier run made (it holds the marker); an absent one
+/// is fine, and any other directory is refused, never deleted.
+pub fn remove_output_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.join(OUTPUT_MARKER).is_file() {
+        bail!(
+            "refusing to remove {}: it holds files the xtask did not write (no {OUTPUT_MARKER} marker). \
+             Remove it yourself if it is expendable, then run this again",
+            dir.display()
+        );
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))
+}
+
+fn swap_in(staging: tempfile::TempDir, out: &Path) -> Result<()> {
+    let old = if out.exists() {
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let old = tempfile::Builder::new().prefix(".old-output-").tempdir_in(parent)?.keep();
+        std::fs::remove_dir(&old)?;
+        std::fs::rename(out, &old).with_context(|| format!("cannot move {} aside to replace it", out.display()))?;
+        Some(old)
+    } else {
+        None
+    };
+    let staging = staging.keep();
+    std::fs::rename(&staging, out).with_context(|| format!("cannot move the new output to {}", out.display()))?;
+    if let Some(old) = old {
+        std::fs::remove_dir_all(&old).with_context(|| {
+            format!("{} is in place, but its old contents at {} could not be removed", out.display(), old.display())
+        })?;
+    }
+    Ok(())
+}
+
+/// Refuses every `out` that is not the xtask's to replace, before anything is written.
+fn refuse_unowned(out: &Path, protected: &Protected) -> Result<()> {
+    let last = out.components().next_back();
+    if matches!(
+        last,
+        None | Some(std::path::Component::CurDir | std::path::Component::ParentDir | std::path::Component::RootDir)
+    ) {
+        bail!(
+            "refusing to use {:?} as an output directory: it names the current, parent or root directory. \
+             Pass a directory of its own, such as target/cfn",
+            out.display().to_string()
+        );
+    }
+    if !out.exists() {
+        return Ok(());
+    }
+    let real = out.canonicalize().with_context(|| format!("cannot resolve {}", out.display()))?;
+    let special: Vec<PathBuf> = [Some(protected.checkout), protected.home]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+    if special.iter().any(|p| p == &real || p.starts_with(&real)) {
+        bail!(
+            "refusing to replace {}: it is (or holds) the checkout or the home directory. Nothing was written. \
+             Pass a directory of its own, such as target/cfn",
+            out.display()
+        );
+    }
+    if !real.is_dir() {
+        bail!("refusing to replace {}: it is a file, not an output directory. Nothing was written", out.display());
+    }
+    let empty = std::fs::read_dir(&real)?.next().is_none();
+    if !empty && !real.join(OUTPUT_MARKER).is_file() {
+        bail!(
+            "refusing to replace {}: it holds files the xtask did not write (no {OUTPUT_MARKER} marker). \
+             Nothing was written. Pass a new or empty directory, or remove this one yourself if it is expendable",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files() -> Vec<(String, Vec<u8>)> {
+        vec![("a.yaml".into(), b"a".to_vec())]
+    }
+
+    #[test]
+    fn replaces_only_what_it_made() {
+        let scratch = tempfile::tempdir().unwrap();
+        let checkout = scratch.path().join("checkout");
+        std::fs::create_dir_all(checkout.join(".git")).unwrap();
+        let home = scratch.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let protected = Protected { checkout: &checkout, home: Some(&home) };
+
+        let out = checkout.join("target/cfn");
+        replace_output_dir(&out, &files(), &protected, "cfn render").unwrap();
+        assert_eq!(std::fs::read(out.join("a.yaml")).unwrap(), b"a");
+        replace_output_dir(&out, &[("b.yaml".into(), b"b".to_vec())], &protected, "cfn render").unwrap();
+        assert!(!out.join("a.yaml").exists() && out.join("b.yaml").exists(), "replaced whole");
+
+        let refusals: Vec<(PathBuf, &str)> = vec![
+            (PathBuf::from("."), "current, parent or root"),
+            (PathBuf::from(".."), "current, parent or root"),
+            (PathBuf::from("/"), "current, parent or root"),
+            (checkout.join("target/.."), "current, parent or root"),
+            (checkout.clone(), "the checkout or the home directory"),
+            (home.clone(), "the checkout or the home directory"),
+            (scratch.path().to_owned(), "the checkout or the home directory"),
+            (checkout.join(".git"), "did not write"),
+        ];
+        std::fs::write(checkout.join(".git/HEAD"), "ref").unwrap();
+        for (out, reason) in refusals {
+            let error = replace_output_dir(&out, &files(), &protected, "cfn render").unwrap_err().to_string();
+            assert!(error.contains(reason), "{}: {error}", out.display());
+        }
+        assert_eq!(std::fs::read_to_string(checkout.join(".git/HEAD")).unwrap(), "ref", "nothing was deleted");
+        let leftovers: Vec<_> =
+            std::fs::read_dir(checkout.join("target")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers, vec!["cfn"], "no staging or old directories are left behind");
+    }
+
+    #[test]
+    fn atomic_writes_keep_permissions_and_leave_no_temporary_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("script.sh");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o750)).unwrap();
+        write_atomically(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o750);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

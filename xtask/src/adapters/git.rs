@@ -3,6 +3,8 @@
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::domain::commit::CommitId;
+
 /// Files with uncommitted changes or untracked, as `git status --porcelain` lists them.
 pub fn uncommitted_files(sh: &Shell) -> Result<Vec<String>> {
     let status = cmd!(sh, "git status --porcelain --untracked-files=normal")
@@ -12,8 +14,12 @@ pub fn uncommitted_files(sh: &Shell) -> Result<Vec<String>> {
     Ok(status.lines().map(|line| line.get(3..).unwrap_or(line).to_owned()).collect())
 }
 
-pub fn head_commit(sh: &Shell) -> Result<String> {
-    cmd!(sh, "git rev-parse HEAD").quiet().read().context("cannot read the current commit with `git rev-parse HEAD`")
+pub fn head_commit(sh: &Shell) -> Result<CommitId> {
+    let text = cmd!(sh, "git rev-parse HEAD")
+        .quiet()
+        .read()
+        .context("cannot read the current commit with `git rev-parse HEAD`")?;
+    CommitId::parse(text.trim())
 }
 
 pub fn branch_exists(sh: &Shell, branch: &str) -> Result<bool> {

@@ -1,14 +1,12 @@
-//! Adapters: the only code that touches the world (files of the checkout, processes,
-//! AWS). Commands combine them with the pure `domain`.
+//! Adapters: the only code that touches the world (files of the checkout, the
+//! environment, processes). Commands combine them with the pure `domain`. The AWS
+//! adapters live in the `xtask-aws` crate.
 
 pub mod artifacts;
-pub mod aws;
+pub mod aws_binary;
 pub mod buildkite;
-pub mod cdn;
-pub mod emulator;
+pub mod environment;
 pub mod files;
 pub mod git;
-pub mod publisher;
-pub mod s3;
-pub mod tools;
+pub mod toolchain;
 pub mod workspace;

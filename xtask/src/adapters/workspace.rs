@@ -7,50 +7,74 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::domain::config::ReleaseConfig;
+use crate::{
+    adapters::environment::Environment,
+    domain::{config::ReleaseConfig, constants_file::ConstantsFile, constants_file::ReleaseConstants, packer},
+};
+
+pub const CONSTANTS_FILE: &str = "installer/src/constants.rs";
 
 pub struct Workspace {
     pub root: PathBuf,
     pub config: ReleaseConfig,
+    pub env: Environment,
+    /// The one shell every command runs programs through; relative paths start at `root`.
+    pub sh: Shell,
 }
 
 impl Workspace {
     /// The nearest directory at or above the current one whose `Cargo.toml` declares a
     /// `[workspace]`.
-    pub fn locate() -> Result<Workspace> {
+    pub fn locate(env: Environment) -> Result<Workspace> {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         for dir in cwd.ancestors() {
-            let manifest = dir.join("Cargo.toml");
-            if let Ok(text) = std::fs::read_to_string(&manifest) {
+            if let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) {
                 if text.lines().any(|line| line.trim() == "[workspace]") {
-                    return Workspace::at(dir);
+                    return Workspace::at(dir, env);
                 }
             }
         }
         bail!("no Cargo workspace at or above {}: run `cargo xtask` inside a checkout of the repository", cwd.display())
     }
 
-    pub fn at(root: &Path) -> Result<Workspace> {
+    pub fn at(root: &Path, env: Environment) -> Result<Workspace> {
         let manifest = root.join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
         let config =
             ReleaseConfig::from_workspace_manifest(&text).with_context(|| format!("in {}", manifest.display()))?;
-        Ok(Workspace { root: root.to_owned(), config })
-    }
-
-    /// A shell whose relative paths start at the workspace root.
-    pub fn shell(&self) -> Result<Shell> {
         let sh = Shell::new().context("cannot start a shell for running commands")?;
-        sh.change_dir(&self.root);
-        Ok(sh)
+        sh.change_dir(root);
+        Ok(Workspace { root: root.to_owned(), config, env, sh })
     }
 
-    pub fn constants_file(&self) -> PathBuf {
-        self.root.join("installer/src/constants.rs")
+    /// A file of the checkout, by its path relative to the root.
+    pub fn read(&self, relative: &str) -> Result<String> {
+        std::fs::read_to_string(self.root.join(relative)).with_context(|| format!("cannot read {relative}"))
     }
 
+    pub fn constants(&self) -> Result<ReleaseConstants> {
+        let text = self.read(CONSTANTS_FILE)?;
+        let file = ConstantsFile::parse(&text).map_err(|error| anyhow::anyhow!("{CONSTANTS_FILE}: {error}"))?;
+        Ok(file.values())
+    }
+
+    /// The regions every AMI is copied to: `ami_regions` of the Packer locals.
+    pub fn ami_regions(&self) -> Result<Vec<String>> {
+        packer::local_strings(packer::LOCALS_FILE, &self.read(packer::LOCALS_FILE)?, "ami_regions")
+    }
+
+    /// The images the Packer templates build.
+    pub fn images(&self) -> Result<Vec<String>> {
+        packer::images(&self.read(packer::IMAGES_FILE)?)
+    }
+
+    /// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the root when relative),
+    /// else `target/`.
     pub fn target_dir(&self) -> PathBuf {
-        std::env::var_os("CARGO_TARGET_DIR").map(|dir| self.root.join(dir)).unwrap_or_else(|| self.root.join("target"))
+        match &self.env.cargo_target_dir {
+            Some(dir) => self.root.join(dir),
+            None => self.root.join("target"),
+        }
     }
 
     /// Where build outputs are collected for publishing.

@@ -5,44 +5,31 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context, Result};
-use xshell::{cmd, Shell};
+use anyhow::{bail, Context, Result};
+use xshell::cmd;
 
 use crate::{
-    adapters::{files::write_atomically, git, tools, workspace::Workspace},
+    adapters::{files::write_atomically, git, workspace::Workspace},
+    cli::BuildInstallerArgs,
     domain::{
-        build_record::{checksum_line, contains, sha256_hex, BuildRecord},
+        build_record::{contains, BuildRecord},
         config::InstallerTarget,
-        constants_file::{ConstantsFile, CFN_VERSION, READYSET_TAG},
+        digest::{checksum_line, sha256_hex},
         tag::ReleaseTag,
     },
 };
 
 const PACKAGE: &str = "readyset-installer";
 
-/// Build, strip and checksum the installer for one target into target/dist/<tag>/.
-///
-/// Without --target it builds for this host when the host is a configured target, or
-/// the one target configured for this kind of host (the static musl build on Linux).
-///
-/// Example: cargo xtask build-installer --target x86_64-unknown-linux-musl
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Rust target triple; one of the targets in [workspace.metadata.release].
-    #[arg(long, value_name = "TRIPLE")]
-    pub target: Option<String>,
-}
-
-pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
-    let sh = workspace.shell()?;
-    let host = Host::detect(&sh)?;
+pub fn run(workspace: &Workspace, args: BuildInstallerArgs, dry_run: bool) -> Result<()> {
+    let host = Host::detect(workspace)?;
     let target = workspace.config.select_target(args.target.as_deref(), &host.triple)?.clone();
     let plan = BuildPlan::new(workspace, target, host)?;
     if dry_run {
-        print!("{}", plan.describe());
+        print!("{}", plan.describe(workspace));
         return Ok(());
     }
-    let record = build(&sh, &plan)?;
+    let record = build(workspace, &plan)?;
     println!("\nBuilt {} for {} (release {}):", record.published_name, record.target, record.readyset_tag);
     println!("  {}  {} bytes  sha256 {}", plan.binary().display(), record.size, record.sha256);
     println!("  {}", plan.checksum_file().display());
@@ -58,8 +45,8 @@ pub struct Host {
 }
 
 impl Host {
-    pub fn detect(sh: &Shell) -> Result<Host> {
-        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    pub fn detect(workspace: &Workspace) -> Result<Host> {
+        let (sh, rustc) = (&workspace.sh, &workspace.env.rustc);
         let verbose = cmd!(sh, "{rustc} -vV").quiet().read().with_context(|| format!("cannot run `{rustc} -vV`"))?;
         let triple = verbose
             .lines()
@@ -96,27 +83,14 @@ pub struct BuildPlan {
 
 impl BuildPlan {
     pub fn new(workspace: &Workspace, target: InstallerTarget, host: Host) -> Result<BuildPlan> {
-        let path = workspace.constants_file();
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let values =
-            ConstantsFile::parse(&text).map_err(|error| anyhow!("installer/src/constants.rs: {error}"))?.values();
-        let valid = |name: &str, value: &str| {
-            ReleaseTag::parse(value).map_err(|error| {
-                anyhow!(
-                    "refusing to build: {name} in installer/src/constants.rs is not a valid release name: {error}. \
-                     Set it with `cargo xtask release <name>`"
-                )
-            })
-        };
-        let readyset_tag = valid(READYSET_TAG, &values.readyset_tag)?;
-        let cfn_version = valid(CFN_VERSION, &values.cfn_version)?;
+        let tags = workspace.constants()?.tags().context("refusing to build the installer")?;
         Ok(BuildPlan {
             cargo_output: workspace.target_dir().join(&target.triple).join("release").join(PACKAGE),
-            out_dir: workspace.dist_dir().join(readyset_tag.as_str()),
-            strip: std::env::var("STRIP").unwrap_or_else(|_| "strip".into()),
+            out_dir: workspace.dist_dir().join(tags.readyset_tag.as_str()),
+            strip: workspace.env.strip.clone(),
             target,
-            readyset_tag,
-            cfn_version,
+            readyset_tag: tags.readyset_tag,
+            cfn_version: tags.cfn_version,
             host,
         })
     }
@@ -139,12 +113,12 @@ impl BuildPlan {
             .to_vec()
     }
 
-    pub fn describe(&self) -> String {
+    pub fn describe(&self, workspace: &Workspace) -> String {
         let mut text = format!(
             "Plan for the installer of release {} (CFN_VERSION {}) for {} (dry run: nothing is built):\n",
             self.readyset_tag, self.cfn_version, self.target.triple
         );
-        text += &format!("  run: {} {}\n", tools::cargo(), self.cargo_args().join(" "));
+        text += &format!("  run: {} {}\n", workspace.env.cargo, self.cargo_args().join(" "));
         text += &format!("  run: {} -o {} {}\n", self.strip, self.binary().display(), self.cargo_output.display());
         text += &format!("  check: the binary contains {:?}", self.readyset_tag.as_str());
         if self.host.can_run(&self.target.triple) {
@@ -159,9 +133,10 @@ impl BuildPlan {
 }
 
 /// Runs the plan and returns what was recorded in the partial manifest.
-pub fn build(sh: &Shell, plan: &BuildPlan) -> Result<BuildRecord> {
+pub fn build(workspace: &Workspace, plan: &BuildPlan) -> Result<BuildRecord> {
+    let sh = &workspace.sh;
     let strip = &plan.strip;
-    if !strip.contains('/') && tools::which(strip).is_none() {
+    if !workspace.env.has_program(strip) {
         bail!(
             "`{strip}` is not on PATH; it removes symbols from the installer before publishing. \
              Install binutils (`apt-get install binutils`) or the Xcode command line tools \
@@ -169,7 +144,7 @@ pub fn build(sh: &Shell, plan: &BuildPlan) -> Result<BuildRecord> {
             plan.target.triple
         );
     }
-    let cargo = tools::cargo();
+    let cargo = &workspace.env.cargo;
     let args = plan.cargo_args();
     let command_line = format!("{cargo} {}", args.join(" "));
     cmd!(sh, "{cargo} {args...}").run().with_context(|| format!("the build failed: `{command_line}`"))?;
@@ -203,19 +178,20 @@ pub fn build(sh: &Shell, plan: &BuildPlan) -> Result<BuildRecord> {
     }
 
     let sha256 = sha256_hex(&bytes);
+    let agent = workspace.env.buildkite.as_ref().and_then(|build| build.agent_name.as_deref());
     let record = BuildRecord {
         target: plan.target.triple.clone(),
         published_name: plan.target.published_name.clone(),
         size: bytes.len() as u64,
         sha256: sha256.clone(),
-        readyset_tag: plan.readyset_tag.to_string(),
-        cfn_version: plan.cfn_version.to_string(),
+        readyset_tag: plan.readyset_tag.clone(),
+        cfn_version: plan.cfn_version.clone(),
         commit: git::head_commit(sh)?,
         dirty: !git::uncommitted_files(sh)?.is_empty(),
         rustc: plan.host.rustc.clone(),
-        build_host: match std::env::var("BUILDKITE_AGENT_NAME") {
-            Ok(agent) => format!("{} (buildkite agent {agent})", plan.host.triple),
-            Err(_) => plan.host.triple.clone(),
+        build_host: match agent {
+            Some(agent) => format!("{} (buildkite agent {agent})", plan.host.triple),
+            None => plan.host.triple.clone(),
         },
     };
     write_atomically(&plan.checksum_file(), checksum_line(&sha256, &plan.target.published_name).as_bytes())?;

@@ -1,13 +1,10 @@
-//! One module per `cargo xtask` command, each with its clap `Args` and a `run`.
+//! One module per `cargo xtask` command that needs no AWS, each with a `run`. The
+//! arguments are in `cli.rs`; the AWS commands are in the `xtask-aws` crate. A command
+//! module never imports another: what two commands share lives in the domain or an
+//! adapter.
 
-pub mod amis;
 pub mod build_installer;
-pub mod cfn;
+pub mod cfn_render;
 pub mod ci;
 pub mod customers;
-pub mod publish_installer;
-pub mod rehearse;
 pub mod release;
-pub mod rollback;
-pub mod status;
-pub mod verify;

@@ -4,99 +4,124 @@
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::{
-    adapters::{buildkite, files::write_atomically, git, workspace::Workspace},
+    adapters::{
+        buildkite,
+        files::write_atomically,
+        git,
+        workspace::{Workspace, CONSTANTS_FILE},
+    },
+    cli::ReleaseArgs,
     domain::{
-        constants_file::{ConstantsFile, NewConstants, CFN_VERSION, READYSET_TAG},
-        pipeline::RELEASE_BLOCK_LABEL,
+        buildkite::RELEASE_BLOCK_LABEL,
+        constants_file::{ConstantsFile, NewConstants, ReleaseConstants, CFN_VERSION, READYSET_TAG},
+        diff,
         tag::ReleaseTag,
     },
 };
 
-const CONSTANTS: &str = "installer/src/constants.rs";
-
-/// Set the release constants and commit them on a new branch `release/<TAG>`.
-///
-/// Rewrites only the string literals of READYSET_TAG and CFN_VERSION in
-/// installer/src/constants.rs. The working tree must be clean.
-///
-/// Example: cargo xtask release v2024.06.1 --dry-run
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// The release name customers will see; also the S3 prefix of its templates.
-    /// ASCII letters, digits, '.', '_', '-'; at most 64; not 'alpha' or 'latest'.
-    /// In Buildkite it defaults to the name typed into the release block step.
-    pub tag: Option<ReleaseTag>,
-
-    /// Set READYSET_TAG to this instead (CFN_VERSION still becomes <TAG>).
-    #[arg(long, value_name = "TAG")]
-    pub readyset_tag: Option<ReleaseTag>,
-
-    /// Change nothing; fail unless both constants already equal the release.
-    #[arg(long, conflicts_with = "no_commit")]
-    pub check: bool,
-
-    /// Rewrite the file but leave it uncommitted on the current branch.
-    #[arg(long)]
-    pub no_commit: bool,
+/// What a run will do, decided before anything is written.
+struct Plan {
+    tag: ReleaseTag,
+    wanted: NewConstants,
+    current: ReleaseConstants,
+    text: String,
+    rewritten: String,
+    branch: String,
+    message: String,
 }
 
-pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
-    let tag = buildkite::release_name(args.tag.clone())?;
-    let path = workspace.constants_file();
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!("cannot read {CONSTANTS} (looked at {}); the release constants live there", path.display())
-    })?;
+impl Plan {
+    fn already_set(&self) -> bool {
+        self.current.readyset_tag == self.wanted.readyset_tag.as_str()
+            && self.current.cfn_version == self.wanted.cfn_version.as_str()
+    }
+
+    fn diff(&self) -> String {
+        diff::unified(&self.text, &self.rewritten, &format!("a/{CONSTANTS_FILE}"), &format!("b/{CONSTANTS_FILE}"))
+    }
+}
+
+pub fn run(workspace: &Workspace, args: ReleaseArgs, dry_run: bool) -> Result<()> {
+    let plan = decide(workspace, &args)?;
+    if args.check {
+        return check(&plan);
+    }
+    if plan.already_set() {
+        println!("{CONSTANTS_FILE} already names release {}; nothing to do.", plan.tag);
+        return Ok(());
+    }
+    if dry_run {
+        print_dry_run(&plan, args.no_commit);
+        return Ok(());
+    }
+    write(workspace, &plan, args.no_commit)?;
+    print_next_steps(&plan.tag, &plan.branch, args.no_commit);
+    Ok(())
+}
+
+fn decide(workspace: &Workspace, args: &ReleaseArgs) -> Result<Plan> {
+    let tag = buildkite::release_name(workspace, args.tag.clone())?;
+    let text = std::fs::read_to_string(workspace.root.join(CONSTANTS_FILE))
+        .with_context(|| format!("cannot read {CONSTANTS_FILE}; the release constants live there"))?;
     let file = ConstantsFile::parse(&text)
-        .map_err(|error| anyhow!("{CONSTANTS} cannot be edited safely: {error}; nothing was written"))?;
-    let current = file.values();
+        .map_err(|error| anyhow!("{CONSTANTS_FILE} cannot be edited safely: {error}; nothing was written"))?;
     let wanted = NewConstants {
         readyset_tag: args.readyset_tag.clone().unwrap_or_else(|| tag.clone()),
         cfn_version: tag.clone(),
     };
-    let already_set =
-        current.readyset_tag == wanted.readyset_tag.as_str() && current.cfn_version == wanted.cfn_version.as_str();
-
-    if args.check {
-        if already_set {
-            println!(
-                "{CONSTANTS} matches release {}: {READYSET_TAG} = {:?}, {CFN_VERSION} = {:?}",
-                tag, current.readyset_tag, current.cfn_version
-            );
-            return Ok(());
-        }
-        bail!(
-            "{CONSTANTS} does not match release {tag}: {READYSET_TAG} is {:?} (expected {:?}), {CFN_VERSION} is {:?} (expected {:?}). \
-             A release is cut from a commit whose constants name it: run `cargo xtask release {tag}`, merge the branch, \
-             and release from that commit (or type the name that commit carries)",
-            current.readyset_tag,
-            wanted.readyset_tag.as_str(),
-            current.cfn_version,
-            wanted.cfn_version.as_str(),
-        );
-    }
-    if already_set {
-        println!("{CONSTANTS} already names release {}; nothing to do.", tag);
-        return Ok(());
-    }
-
     let rewritten = file.rewrite(&wanted);
-    let branch = format!("release/{}", tag);
-    let message = format!("Release {}", tag);
-    if dry_run {
-        println!("Plan for release {} (dry run: nothing is written):\n", tag);
-        print!("{}", unified_diff(&text, &rewritten));
-        if args.no_commit {
-            println!("\nwould rewrite {CONSTANTS} and leave it uncommitted");
-        } else {
-            println!("\nwould run: git switch --create {branch}");
-            println!("would run: git commit -m {message:?} -- {CONSTANTS}");
-        }
-        print_next_steps(&tag, &branch, args.no_commit);
+    Ok(Plan {
+        branch: format!("release/{tag}"),
+        message: format!("Release {tag}"),
+        current: file.values(),
+        tag,
+        wanted,
+        text,
+        rewritten,
+    })
+}
+
+fn check(plan: &Plan) -> Result<()> {
+    let current = &plan.current;
+    if plan.already_set() {
+        println!(
+            "{CONSTANTS_FILE} matches release {}: {READYSET_TAG} = {:?}, {CFN_VERSION} = {:?}",
+            plan.tag, current.readyset_tag, current.cfn_version
+        );
         return Ok(());
     }
+    let differing: Vec<String> = [
+        (READYSET_TAG, &current.readyset_tag, &plan.wanted.readyset_tag),
+        (CFN_VERSION, &current.cfn_version, &plan.wanted.cfn_version),
+    ]
+    .into_iter()
+    .filter(|(_, is, wanted)| is.as_str() != wanted.as_str())
+    .map(|(name, is, wanted)| format!("{name} is {is:?}, not {:?}", wanted.as_str()))
+    .collect();
+    bail!(
+        "{CONSTANTS_FILE} does not match release {tag}: {}. A release is cut from a commit whose constants name it: \
+         run `cargo xtask release {tag}`, merge the branch, and release from that commit (or type the name that \
+         commit carries)",
+        differing.join(" and "),
+        tag = plan.tag,
+    )
+}
 
-    let sh = workspace.shell()?;
-    let dirty = git::uncommitted_files(&sh)?;
+fn print_dry_run(plan: &Plan, no_commit: bool) {
+    println!("Plan for release {} (dry run: nothing is written):\n", plan.tag);
+    print!("{}", plan.diff());
+    if no_commit {
+        println!("\nwould rewrite {CONSTANTS_FILE} and leave it uncommitted");
+    } else {
+        println!("\nwould run: git switch --create {}", plan.branch);
+        println!("would run: git commit -m {:?} -- {CONSTANTS_FILE}", plan.message);
+    }
+    print_next_steps(&plan.tag, &plan.branch, no_commit);
+}
+
+fn write(workspace: &Workspace, plan: &Plan, no_commit: bool) -> Result<()> {
+    let sh = &workspace.sh;
+    let dirty = git::uncommitted_files(sh)?;
     if !dirty.is_empty() {
         bail!(
             "the working tree has uncommitted changes, and the release commit must hold the constants alone:\n  {}\n\
@@ -104,45 +129,39 @@ pub fn run(workspace: &Workspace, args: Args, dry_run: bool) -> Result<()> {
             dirty.join("\n  ")
         );
     }
-    if !args.no_commit {
-        git::require_identity(&sh)?;
-        if git::branch_exists(&sh, &branch)? {
+    if !no_commit {
+        git::require_identity(sh)?;
+        if git::branch_exists(sh, &plan.branch)? {
             bail!(
-                "branch {branch} already exists; delete it with `git branch -D {branch}` if it is stale, \
-                 or choose another release name. Nothing was written."
+                "branch {} already exists; delete it with `git branch -D {}` if it is stale, \
+                 or choose another release name. Nothing was written.",
+                plan.branch,
+                plan.branch
             );
         }
-        git::create_branch(&sh, &branch)?;
+        git::create_branch(sh, &plan.branch)?;
     }
-    write_atomically(&path, rewritten.as_bytes())?;
-    print!("{}", unified_diff(&text, &rewritten));
-    if args.no_commit {
-        println!("\nRewrote {CONSTANTS}; left uncommitted as asked.");
+    write_atomically(&workspace.root.join(CONSTANTS_FILE), plan.rewritten.as_bytes())?;
+    print!("{}", plan.diff());
+    if no_commit {
+        println!("\nRewrote {CONSTANTS_FILE}; left uncommitted as asked.");
     } else {
-        git::commit_paths(&sh, &message, &[CONSTANTS])
-            .with_context(|| format!("you are on branch {branch} with {CONSTANTS} rewritten but not committed"))?;
-        println!("\nCommitted {message:?} on branch {branch}.");
+        git::commit_paths(sh, &plan.message, &[CONSTANTS_FILE]).with_context(|| {
+            format!("you are on branch {} with {CONSTANTS_FILE} rewritten but not committed", plan.branch)
+        })?;
+        println!("\nCommitted {:?} on branch {}.", plan.message, plan.branch);
     }
-    print_next_steps(&tag, &branch, args.no_commit);
     Ok(())
 }
 
 fn print_next_steps(tag: &ReleaseTag, branch: &str, no_commit: bool) {
     println!("\nNext:");
     if no_commit {
-        println!("  1. Commit {CONSTANTS}, push, and merge the change to main.");
+        println!("  1. Commit {CONSTANTS_FILE}, push, and merge the change to main.");
     } else {
         println!("  1. git push --set-upstream origin {branch}, open a pull request, and merge it to main.");
     }
     println!("  2. In the Buildkite build of that merge on main, unblock \"{RELEASE_BLOCK_LABEL}\"");
     println!("     and enter the release name {tag}. The pipeline runs `cargo xtask release {tag} --check`");
     println!("     against the commit first, so a different name stops the release before anything ships.");
-}
-
-fn unified_diff(old: &str, new: &str) -> String {
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(2)
-        .header(&format!("a/{CONSTANTS}"), &format!("b/{CONSTANTS}"))
-        .to_string()
 }

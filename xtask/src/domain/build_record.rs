@@ -3,7 +3,8 @@
 //! publish step collects from every build machine.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
+use crate::domain::{commit::CommitId, tag::ReleaseTag};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,10 +17,10 @@ pub struct BuildRecord {
     pub size: u64,
     /// Lowercase hex SHA-256 of the stripped binary.
     pub sha256: String,
-    pub readyset_tag: String,
-    pub cfn_version: String,
+    pub readyset_tag: ReleaseTag,
+    pub cfn_version: ReleaseTag,
     /// Commit the build was made from, and whether the tree had uncommitted changes.
-    pub commit: String,
+    pub commit: CommitId,
     pub dirty: bool,
     /// `rustc --version` of the compiler.
     pub rustc: String,
@@ -27,15 +28,8 @@ pub struct BuildRecord {
     pub build_host: String,
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// A line `sha256sum -c` accepts: the hash, two spaces (text mode) and the file name.
-pub fn checksum_line(sha256: &str, file_name: &str) -> String {
-    format!("{sha256}  {file_name}\n")
-}
-
+/// Whether `needle` occurs anywhere in `haystack`: how a build proves the binary
+/// carries the release it claims.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|window| window == needle)
 }
@@ -43,13 +37,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checksum_line_is_in_sha256sum_format() {
-        let hash = sha256_hex(b"abc");
-        assert_eq!(hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert_eq!(checksum_line(&hash, "x86_64-unknown-linux-gnu"), format!("{hash}  x86_64-unknown-linux-gnu\n"));
-    }
+    use crate::domain::digest::sha256_hex;
 
     #[test]
     fn contains_finds_a_byte_string_anywhere() {
@@ -60,15 +48,15 @@ mod tests {
     }
 
     #[test]
-    fn a_record_round_trips_and_unknown_fields_are_refused() {
+    fn a_record_round_trips_and_unknown_fields_and_bad_names_are_refused() {
         let record = BuildRecord {
             target: "x86_64-unknown-linux-musl".into(),
             published_name: "x86_64-unknown-linux-gnu".into(),
             size: 1234,
             sha256: sha256_hex(b"x"),
-            readyset_tag: "v1".into(),
-            cfn_version: "v1".into(),
-            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            readyset_tag: ReleaseTag::parse("v1").unwrap(),
+            cfn_version: ReleaseTag::parse("v1").unwrap(),
+            commit: CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap(),
             dirty: false,
             rustc: "rustc 1.95.0".into(),
             build_host: "x86_64-unknown-linux-gnu".into(),
@@ -76,9 +64,10 @@ mod tests {
         let json = serde_json::to_string_pretty(&record).unwrap();
         assert_eq!(serde_json::from_str::<BuildRecord>(&json).unwrap(), record);
         let extra = json.replacen('{', "{\"signed\": true,", 1);
-        assert!(serde_json::from_str::<BuildRecord>(&extra)
-            .unwrap_err()
-            .to_string()
-            .contains("unknown field `signed`"));
+        let error = serde_json::from_str::<BuildRecord>(&extra).unwrap_err().to_string();
+        assert!(error.contains("unknown field `signed`"), "{error}");
+        let bad_tag = json.replace("\"readyset_tag\": \"v1\"", "\"readyset_tag\": \"v 1\"");
+        let error = serde_json::from_str::<BuildRecord>(&bad_tag).unwrap_err().to_string();
+        assert!(error.contains("release name \"v 1\" has the character ' '"), "{error}");
     }
 }

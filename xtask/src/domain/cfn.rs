@@ -1,15 +1,12 @@
-//! CloudFormation templates: filling their AMI region maps from a Packer run, and where
-//! each stage publishes them.
+//! CloudFormation templates: filling their AMI region maps from the AMIs of a stage.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
 
-use crate::domain::{config::ReleaseConfig, packer::AmiTable, tag::ReleaseTag};
+use crate::domain::packer::AmiTable;
 
 pub const SOURCE_DIR: &str = "ops/cfn";
-/// The AMIs file uploaded beside the templates.
-pub const AMIS_FILE: &str = "amis.json";
 
 const MARK: &str = "@@";
 
@@ -88,70 +85,6 @@ pub fn render(template: &str, text: &str, amis: &AmiTable, regions: &[String]) -
     Ok(rendered)
 }
 
-/// Where a stage's templates go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stage {
-    /// Per commit, for the team; every template.
-    Internal { commit: CommitId },
-    /// Per commit, public, for early customers; public templates only.
-    Alpha { commit: CommitId },
-    /// Per release name, public and immutable; public templates only.
-    Release { name: ReleaseTag },
-}
-
-impl Stage {
-    pub fn bucket<'a>(&self, config: &'a ReleaseConfig) -> &'a str {
-        match self {
-            Stage::Internal { .. } => &config.cfn_internal_bucket,
-            Stage::Alpha { .. } | Stage::Release { .. } => &config.cfn_public_bucket,
-        }
-    }
-
-    pub fn prefix(&self) -> String {
-        match self {
-            Stage::Internal { commit } => format!("{commit}/readyset/templates/"),
-            Stage::Alpha { commit } => format!("alpha/{commit}/readyset/templates/"),
-            Stage::Release { name } => format!("{name}/readyset/templates/"),
-        }
-    }
-
-    pub fn is_public(&self) -> bool {
-        !matches!(self, Stage::Internal { .. })
-    }
-
-    /// Release prefixes are what customers launch from: written once.
-    pub fn is_immutable(&self) -> bool {
-        matches!(self, Stage::Release { .. })
-    }
-}
-
-/// A git commit SHA: 7 to 40 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitId(String);
-
-impl CommitId {
-    pub fn parse(text: &str) -> Result<CommitId> {
-        if (7..=40).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            Ok(CommitId(text.to_owned()))
-        } else {
-            bail!("{text:?} does not look like a git commit: expected 7 to 40 lowercase hex digits, as `git rev-parse HEAD` prints")
-        }
-    }
-}
-
-impl std::str::FromStr for CommitId {
-    type Err = anyhow::Error;
-    fn from_str(text: &str) -> Result<CommitId> {
-        CommitId::parse(text)
-    }
-}
-
-impl std::fmt::Display for CommitId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,37 +143,5 @@ mod tests {
         partial.get_mut("server").unwrap().remove("us-west-2");
         let error = render("t", MAP, &partial, &regions()).unwrap_err().to_string();
         assert!(error.contains("no AMI of server in us-west-2"), "{error}");
-    }
-
-    #[test]
-    fn stages_have_the_design_buckets_and_prefixes() {
-        let config = ReleaseConfig::default();
-        let commit = CommitId::parse("0123abc").unwrap();
-        let internal = Stage::Internal { commit: commit.clone() };
-        assert_eq!(
-            (internal.bucket(&config), internal.prefix().as_str()),
-            ("readysettech-cfn-internal-us-east-2", "0123abc/readyset/templates/")
-        );
-        let alpha = Stage::Alpha { commit };
-        assert_eq!(
-            (alpha.bucket(&config), alpha.prefix().as_str()),
-            ("readysettech-cfn-public-us-east-2", "alpha/0123abc/readyset/templates/")
-        );
-        let release = Stage::Release { name: ReleaseTag::parse("v1").unwrap() };
-        assert_eq!(
-            (release.bucket(&config), release.prefix().as_str()),
-            ("readysettech-cfn-public-us-east-2", "v1/readyset/templates/")
-        );
-        assert!(release.is_immutable() && release.is_public() && !internal.is_public());
-    }
-
-    #[test]
-    fn commits_must_look_like_git_shas() {
-        for good in ["0123abc", "0123456789abcdef0123456789abcdef01234567"] {
-            CommitId::parse(good).unwrap();
-        }
-        for bad in ["", "abc", "0123ABC", "../../etc", "0123456789abcdef0123456789abcdef012345678", "main", "v1.2.3"] {
-            assert!(CommitId::parse(bad).unwrap_err().to_string().contains("7 to 40 lowercase hex"), "{bad:?}");
-        }
     }
 }

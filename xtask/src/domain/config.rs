@@ -12,7 +12,7 @@ use serde::Deserialize;
 pub const TABLE: &str = "[workspace.metadata.release]";
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ReleaseConfig {
     /// Region of every bucket.
     pub region: String,
@@ -84,65 +84,38 @@ pub enum Visibility {
     Internal,
 }
 
-impl Default for ReleaseConfig {
-    /// The values of the manual release process this automation replaces.
-    fn default() -> Self {
-        let target = |triple: &str, published_name: &str, build_host| InstallerTarget {
-            triple: triple.into(),
-            published_name: published_name.into(),
-            build_host,
-        };
-        let template = |name: &str, visibility| Template { name: name.into(), visibility };
-        ReleaseConfig {
-            region: "us-east-2".into(),
-            orchestrator_bucket: "readysettech-orchestrator-us-east-2".into(),
-            cloudfront_distribution: "EGUPZSIU4Q3J9".into(),
-            public_base_url: "https://launch.readyset.io".into(),
-            cfn_internal_bucket: "readysettech-cfn-internal-us-east-2".into(),
-            cfn_public_bucket: "readysettech-cfn-public-us-east-2".into(),
-            targets: vec![
-                target("x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu", BuildHost::Linux),
-                target("x86_64-apple-darwin", "x86_64-apple-darwin", BuildHost::Macos),
-                target("aarch64-apple-darwin", "aarch64-apple-darwin", BuildHost::Macos),
-            ],
-            templates: vec![
-                template("readyset-mysql-super", Visibility::Public),
-                template("readyset-vpc", Visibility::Public),
-                template("readyset-server", Visibility::Public),
-                template("readyset-mysql-adapter", Visibility::Public),
-                template("readyset-postgres-adapter", Visibility::Public),
-                template("readyset-bastion", Visibility::Public),
-                template("readyset-benchmark", Visibility::Internal),
-            ],
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
+/// The tables around the release configuration; other keys of `Cargo.toml` are not
+/// ours to judge, so only the release table refuses unknown keys.
+#[derive(Deserialize)]
 struct Manifest {
-    #[serde(default)]
-    workspace: WorkspaceTable,
+    workspace: Option<WorkspaceTable>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct WorkspaceTable {
-    #[serde(default)]
-    metadata: MetadataTable,
+    metadata: Option<MetadataTable>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct MetadataTable {
-    #[serde(default)]
-    release: ReleaseConfig,
+    release: Option<ReleaseConfig>,
 }
 
 impl ReleaseConfig {
-    /// Reads the configuration out of the text of the root `Cargo.toml`. Keys left out
-    /// take their default; an unknown key or a malformed value is an error naming it.
+    /// Reads the configuration out of the text of the root `Cargo.toml`. Every key is
+    /// required: a value left out would otherwise become a default, and a default here
+    /// names a production bucket. A missing, unknown or malformed key is an error naming it.
     pub fn from_workspace_manifest(manifest: &str) -> Result<Self> {
-        let parsed: Manifest = toml_edit::de::from_str(manifest)
-            .with_context(|| format!("the release configuration {TABLE} in Cargo.toml is invalid"))?;
-        let config = parsed.workspace.metadata.release;
+        let parsed: Manifest = toml_edit::de::from_str(manifest).with_context(|| {
+            format!("the release configuration {TABLE} in Cargo.toml is invalid (every key is required)")
+        })?;
+        let Some(config) = parsed.workspace.and_then(|w| w.metadata).and_then(|m| m.release) else {
+            bail!(
+                "Cargo.toml has no {TABLE} table; the xtask reads the buckets, region, CloudFront distribution, \
+                 public URL, installer targets and templates from it and has no defaults for them. \
+                 Add the table (see the repository's root Cargo.toml)"
+            );
+        };
         config.validate()?;
         Ok(config)
     }
@@ -165,13 +138,9 @@ impl ReleaseConfig {
         check(
             &self.public_base_url,
             "public-base-url",
-            |url| {
-                url.starts_with("https://")
-                    && url.len() > "https://".len()
-                    && !url.ends_with('/')
-                    && !url.contains(char::is_whitespace)
-            },
-            "an https:// URL without a trailing '/'",
+            is_public_base_url,
+            "an https:// URL of a host name and an optional path of letters, digits, '.', '-', '_', '~' and '/', \
+             without a trailing '/' (it is written into the wrapper script, so nothing else is allowed)",
         )?;
         if self.targets.is_empty() {
             bail!("{TABLE} key `targets`: no installer targets are configured; expected at least one [[workspace.metadata.release.targets]]");
@@ -277,6 +246,28 @@ fn is_region(region: &str) -> bool {
         && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// `https://host[:port][/path]`, where nothing can mean anything to a shell or end the
+/// quoted string the wrapper keeps it in.
+fn is_public_base_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = authority.split_once(':').unwrap_or((authority, "80"));
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    let port_ok = !port.is_empty() && port.len() <= 5 && port.chars().all(|c| c.is_ascii_digit());
+    let path_ok = path.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '~' | '/'))
+        && !path.ends_with('/')
+        && !path.contains("//");
+    host_ok && port_ok && path_ok
+}
+
 fn is_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
@@ -293,29 +284,74 @@ fn is_plain_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use expect_test::expect;
+
     use super::*;
 
     const WORKSPACE: &str = include_str!("../../../Cargo.toml");
 
-    fn with_release_table(body: &str) -> String {
-        format!("[workspace]\nmembers = []\n\n[workspace.metadata.release]\n{body}\n")
+    fn repository() -> ReleaseConfig {
+        ReleaseConfig::from_workspace_manifest(WORKSPACE).unwrap()
     }
 
-    fn error_of(body: &str) -> String {
-        format!("{:#}", ReleaseConfig::from_workspace_manifest(&with_release_table(body)).unwrap_err())
+    /// The repository's table with one line replaced (or removed, with `to` empty).
+    fn edited(from: &str, to: &str) -> String {
+        assert!(WORKSPACE.contains(from), "Cargo.toml no longer contains {from:?}");
+        WORKSPACE.replacen(from, to, 1)
+    }
+
+    fn error_of(manifest: &str) -> String {
+        format!("{:#}", ReleaseConfig::from_workspace_manifest(manifest).unwrap_err())
     }
 
     #[test]
-    fn the_repository_configuration_is_the_seed_process() {
-        let config = ReleaseConfig::from_workspace_manifest(WORKSPACE).unwrap();
-        assert_eq!(config, ReleaseConfig::default());
-        assert_eq!(config.target("x86_64-unknown-linux-musl").unwrap().published_name, "x86_64-unknown-linux-gnu");
-        assert!(config.templates.iter().any(|t| t.visibility == Visibility::Internal));
+    fn the_repository_configuration_reads_in_full() {
+        let config = repository();
+        let summary = format!(
+            "{} {} {} {}\n{} {}\n{}\n{}\n",
+            config.region,
+            config.orchestrator_bucket,
+            config.cloudfront_distribution,
+            config.public_base_url,
+            config.cfn_internal_bucket,
+            config.cfn_public_bucket,
+            config
+                .targets
+                .iter()
+                .map(|t| format!("{} as {} on {}", t.triple, t.published_name, t.build_host))
+                .collect::<Vec<_>>()
+                .join(", "),
+            config.templates.iter().map(|t| format!("{} {:?}", t.name, t.visibility)).collect::<Vec<_>>().join(", "),
+        );
+        expect![[r#"
+            us-east-2 readysettech-orchestrator-us-east-2 EGUPZSIU4Q3J9 https://launch.readyset.io
+            readysettech-cfn-internal-us-east-2 readysettech-cfn-public-us-east-2
+            x86_64-unknown-linux-musl as x86_64-unknown-linux-gnu on linux, x86_64-apple-darwin as x86_64-apple-darwin on macos, aarch64-apple-darwin as aarch64-apple-darwin on macos
+            readyset-mysql-super Public, readyset-vpc Public, readyset-server Public, readyset-mysql-adapter Public, readyset-postgres-adapter Public, readyset-bastion Public, readyset-benchmark Internal
+        "#]]
+        .assert_eq(&summary);
+    }
+
+    #[test]
+    fn a_missing_table_or_key_is_an_error_naming_it_never_a_default() {
+        let error = error_of("[workspace]\nmembers = []\n");
+        assert!(error.contains("Cargo.toml has no [workspace.metadata.release] table"), "{error}");
+        assert!(error.contains("has no defaults"), "{error}");
+        for key in ["region", "orchestrator-bucket", "cloudfront-distribution", "public-base-url", "cfn-public-bucket"]
+        {
+            let line = WORKSPACE.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap();
+            let error = error_of(&edited(&format!("{line}\n"), ""));
+            assert!(error.contains(&format!("missing field `{key}`")), "{key}: {error}");
+            assert!(
+                error.contains("[workspace.metadata.release]") && error.contains("every key is required"),
+                "{error}"
+            );
+        }
     }
 
     #[test]
     fn the_target_to_build_follows_the_host() {
-        let config = ReleaseConfig::default();
+        let config = repository();
         let pick = |requested, host| config.select_target(requested, host).map(|t| t.triple.clone());
         assert_eq!(pick(None, "x86_64-unknown-linux-gnu").unwrap(), "x86_64-unknown-linux-musl");
         assert_eq!(pick(None, "aarch64-apple-darwin").unwrap(), "aarch64-apple-darwin");
@@ -325,81 +361,87 @@ mod tests {
             pick(Some("x86_64-unknown-linux-musl"), "x86_64-unknown-linux-gnu").unwrap(),
             "x86_64-unknown-linux-musl"
         );
-
         let unknown = pick(Some("x86_64-pc-windows-msvc"), "x86_64-unknown-linux-gnu").unwrap_err().to_string();
-        assert!(unknown.contains("x86_64-pc-windows-msvc is not an installer target"), "{unknown}");
-        assert!(
-            unknown.contains("x86_64-unknown-linux-musl (built on linux), x86_64-apple-darwin (built on macos)"),
-            "{unknown}"
-        );
+        expect![[r#"x86_64-pc-windows-msvc is not an installer target; the configured targets are: x86_64-unknown-linux-musl (built on linux), x86_64-apple-darwin (built on macos), aarch64-apple-darwin (built on macos)"#]]
+            .assert_eq(&unknown);
         let wrong_host = pick(Some("aarch64-apple-darwin"), "x86_64-unknown-linux-gnu").unwrap_err().to_string();
-        assert!(
-            wrong_host.contains("built on macos build hosts and this host is x86_64-unknown-linux-gnu"),
-            "{wrong_host}"
-        );
+        expect![[r#"aarch64-apple-darwin is built on macos build hosts and this host is x86_64-unknown-linux-gnu; run this on a macos agent"#]]
+            .assert_eq(&wrong_host);
         let no_default = pick(None, "x86_64-unknown-freebsd").unwrap_err().to_string();
         assert!(no_default.contains("pass --target with one of"), "{no_default}");
     }
 
     #[test]
-    fn keys_left_out_take_the_defaults() {
-        let config = ReleaseConfig::from_workspace_manifest(&with_release_table("")).unwrap();
-        assert_eq!(config, ReleaseConfig::default());
-        let config = ReleaseConfig::from_workspace_manifest("[workspace]\nmembers = []\n").unwrap();
-        assert_eq!(config, ReleaseConfig::default());
-        let config = ReleaseConfig::from_workspace_manifest(&with_release_table("region = \"eu-west-1\"")).unwrap();
-        assert_eq!(config.region, "eu-west-1");
-        assert_eq!(config.orchestrator_bucket, "readysettech-orchestrator-us-east-2");
-    }
-
-    #[test]
-    fn an_unknown_key_is_named() {
-        let error = error_of("orchestrator-bukket = \"x\"");
+    fn an_unknown_key_or_a_value_of_the_wrong_type_is_named() {
+        let error = error_of(&edited("region = ", "orchestrator-bukket = \"x\"\nregion = "));
         assert!(error.contains("unknown field `orchestrator-bukket`"), "{error}");
-        assert!(error.contains("[workspace.metadata.release]"), "{error}");
-        let error = error_of("[[workspace.metadata.release.targets]]\ntriple = \"a\"\npublished-name = \"a\"\nbuild-host = \"linux\"\nstrip = true");
+        let error = error_of(&edited("build-host = \"linux\"", "build-host = \"linux\"\nstrip = true"));
         assert!(error.contains("unknown field `strip`"), "{error}");
-    }
-
-    #[test]
-    fn a_value_of_the_wrong_type_is_named() {
-        let error = error_of("region = 2");
-        assert!(error.contains("region"), "{error}");
-        let error = error_of(
-            "[[workspace.metadata.release.targets]]\ntriple = \"a\"\npublished-name = \"a\"\nbuild-host = \"windows\"",
-        );
+        let error = error_of(&edited("region = \"us-east-2\"", "region = 2"));
+        assert!(error.contains("invalid type: integer `2`, expected a string"), "{error}");
+        let error = error_of(&edited("build-host = \"linux\"", "build-host = \"windows\""));
         assert!(error.contains("unknown variant `windows`, expected `linux` or `macos`"), "{error}");
     }
 
     #[test]
     fn a_malformed_value_is_named_with_what_was_expected() {
-        for (body, key, expected) in [
-            ("region = \"Ohio\"", "`region`", "a region such as"),
-            ("orchestrator-bucket = \"My_Bucket\"", "`orchestrator-bucket`", "S3 bucket name"),
-            ("cfn-public-bucket = \"ab\"", "`cfn-public-bucket`", "S3 bucket name"),
-            ("cloudfront-distribution = \"e-1\"", "`cloudfront-distribution`", "distribution ID"),
-            ("public-base-url = \"http://launch.readyset.io\"", "`public-base-url`", "https://"),
-            ("public-base-url = \"https://launch.readyset.io/\"", "`public-base-url`", "trailing"),
-            ("targets = []", "`targets`", "at least one"),
+        for (from, to, key, expected) in [
+            ("region = \"us-east-2\"", "region = \"Ohio\"", "`region`", "a region such as"),
             (
-                "[[workspace.metadata.release.targets]]\ntriple = \"a b\"\npublished-name = \"a\"\nbuild-host = \"linux\"",
-                "`targets[0].triple`",
-                "target triple",
+                "orchestrator-bucket = \"readysettech-orchestrator-us-east-2\"",
+                "orchestrator-bucket = \"My_Bucket\"",
+                "`orchestrator-bucket`",
+                "S3 bucket name",
             ),
             (
-                "[[workspace.metadata.release.targets]]\ntriple = \"a\"\npublished-name = \"x\"\nbuild-host = \"linux\"\n\
-                 [[workspace.metadata.release.targets]]\ntriple = \"b\"\npublished-name = \"x\"\nbuild-host = \"macos\"",
+                "cfn-public-bucket = \"readysettech-cfn-public-us-east-2\"",
+                "cfn-public-bucket = \"ab\"",
+                "`cfn-public-bucket`",
+                "S3 bucket name",
+            ),
+            (
+                "cloudfront-distribution = \"EGUPZSIU4Q3J9\"",
+                "cloudfront-distribution = \"e-1\"",
+                "`cloudfront-distribution`",
+                "distribution ID",
+            ),
+            ("https://launch.readyset.io\"", "http://launch.readyset.io\"", "`public-base-url`", "https://"),
+            ("https://launch.readyset.io\"", "https://launch.readyset.io/\"", "`public-base-url`", "trailing"),
+            (
+                "https://launch.readyset.io\"",
+                "https://launch.readyset.io/$(id)\"",
+                "`public-base-url`",
+                "nothing else is allowed",
+            ),
+            (
+                "https://launch.readyset.io\"",
+                "https://launch.readyset.io\\\";rm -rf ~;\\\"\"",
+                "`public-base-url`",
+                "nothing else",
+            ),
+            ("https://launch.readyset.io\"", "https://launch.readyset.io/a b\"", "`public-base-url`", "nothing else"),
+            ("https://launch.readyset.io\"", "https://launch.readyset.io?x=1\"", "`public-base-url`", "nothing else"),
+            ("https://launch.readyset.io\"", "https://user@launch.readyset.io\"", "`public-base-url`", "nothing else"),
+            (
+                "https://launch.readyset.io\"",
+                "https://launch.readyset.io:99999x\"",
+                "`public-base-url`",
+                "nothing else",
+            ),
+            ("triple = \"x86_64-unknown-linux-musl\"", "triple = \"a b\"", "`targets[0].triple`", "target triple"),
+            (
+                "published-name = \"x86_64-apple-darwin\"",
+                "published-name = \"x86_64-unknown-linux-gnu\"",
                 "`targets[1].published-name`",
-                "published as \"x\"",
+                "published as \"x86_64-unknown-linux-gnu\"",
             ),
-            (
-                "[[workspace.metadata.release.templates]]\nname = \"../x\"\nvisibility = \"public\"",
-                "`templates[0].name`",
-                "template file stem",
-            ),
+            ("name = \"readyset-vpc\"", "name = \"../x\"", "`templates[1].name`", "template file stem"),
         ] {
-            let error = error_of(body);
-            assert!(error.contains(key) && error.contains(expected), "{body}: {error}");
+            let error = error_of(&edited(from, to));
+            assert!(error.contains(key) && error.contains(expected), "{to}: {error}");
+        }
+        for good in ["https://launch.readyset.io", "https://127.0.0.1:8443/bucket", "https://a-b.example/x/y_z~1"] {
+            assert!(is_public_base_url(good), "{good}");
         }
     }
 }

@@ -20,11 +20,31 @@ pub struct ReleaseConstants {
     pub cfn_version: String,
 }
 
-/// The values a release writes into the file.
+/// The two constants as release names: what a release writes into the file, and what
+/// a build reads out of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewConstants {
     pub readyset_tag: ReleaseTag,
     pub cfn_version: ReleaseTag,
+}
+
+impl ReleaseConstants {
+    /// Both values as release names, or an error naming the one that is not and how to
+    /// set it.
+    pub fn tags(&self) -> anyhow::Result<NewConstants> {
+        let parse = |name: &str, value: &str| {
+            ReleaseTag::parse(value).map_err(|error| {
+                anyhow::anyhow!(
+                    "{name} in installer/src/constants.rs is not a valid release name: {error}. \
+                     Set it with `cargo xtask release <name>`"
+                )
+            })
+        };
+        Ok(NewConstants {
+            readyset_tag: parse(READYSET_TAG, &self.readyset_tag)?,
+            cfn_version: parse(CFN_VERSION, &self.cfn_version)?,
+        })
+    }
 }
 
 /// A parsed constants file: its text and where the two literals are in it.

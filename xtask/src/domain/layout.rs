@@ -1,8 +1,12 @@
 //! Object keys of the orchestrator bucket and the CloudFormation buckets, and how each
-//! kind of object is served. The layout is in `DESIGN.md`; this is its one
-//! implementation.
+//! kind of object is served. Every key and prefix of the release is built here and
+//! nowhere else.
 
-use crate::domain::tag::ReleaseTag;
+use crate::domain::{
+    config::ReleaseConfig,
+    stage::{Placement, Stage},
+    tag::ReleaseTag,
+};
 
 /// The wrapper customers pipe into `sh`; it moves to each new release.
 pub const WRAPPER_KEY: &str = "readyset-orchestrator.sh";
@@ -17,6 +21,10 @@ pub const BINARY_TYPE: &str = "application/octet-stream";
 pub const CHECKSUM_TYPE: &str = "text/plain; charset=utf-8";
 pub const JSON_TYPE: &str = "application/json";
 pub const WRAPPER_TYPE: &str = "text/x-shellscript";
+pub const YAML_TYPE: &str = "application/x-yaml";
+
+/// The AMIs file uploaded beside the templates of every stage.
+pub const AMIS_FILE: &str = "amis.json";
 
 pub fn versioned_binary(tag: &ReleaseTag, published_name: &str) -> String {
     format!("binaries/{tag}/{published_name}")
@@ -31,7 +39,7 @@ pub fn manifest(tag: &ReleaseTag) -> String {
 }
 
 /// The wrapper as rendered for one release, kept so a rollback restores exactly what
-/// was served (not in the seed layout; added for rollback).
+/// was served.
 pub fn versioned_wrapper(tag: &ReleaseTag) -> String {
     format!("binaries/{tag}/{WRAPPER_KEY}")
 }
@@ -41,9 +49,32 @@ pub fn legacy_binary(published_name: &str) -> String {
     format!("binaries/{published_name}")
 }
 
+/// Where a stage puts its templates, in the bucket `template_bucket` names.
+pub fn template_prefix(placement: &Placement) -> String {
+    match placement {
+        Placement::Internal(commit) => format!("{commit}/readyset/templates/"),
+        Placement::Alpha(commit) => format!("alpha/{commit}/readyset/templates/"),
+        Placement::Release(name) => format!("{name}/readyset/templates/"),
+    }
+}
+
+pub fn template_bucket(config: &ReleaseConfig, stage: Stage) -> &str {
+    if stage.is_public() {
+        &config.cfn_public_bucket
+    } else {
+        &config.cfn_internal_bucket
+    }
+}
+
 /// Where the CloudFormation templates of a release are, under its CFN version.
 pub fn release_template(cfn_version: &ReleaseTag, template: &str) -> String {
-    format!("{cfn_version}/readyset/templates/{template}.yaml")
+    format!("{}{template}.yaml", template_prefix(&Placement::Release(cfn_version.clone())))
+}
+
+/// The public HTTPS URL of an object of a CloudFormation bucket, as customers and the
+/// CloudFormation console read it.
+pub fn bucket_url(config: &ReleaseConfig, bucket: &str, key: &str) -> String {
+    format!("https://{bucket}.s3.{}.amazonaws.com/{key}", config.region)
 }
 
 /// A CloudFront path for a key: absolute, as invalidations require.
@@ -54,9 +85,10 @@ pub fn cdn_path(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::commit::CommitId;
 
     #[test]
-    fn keys_follow_the_design_layout() {
+    fn keys_follow_the_bucket_layout() {
         let tag = ReleaseTag::parse("v1.2").unwrap();
         assert_eq!(versioned_binary(&tag, "x86_64-unknown-linux-gnu"), "binaries/v1.2/x86_64-unknown-linux-gnu");
         assert_eq!(versioned_checksum(&tag, "aarch64-apple-darwin"), "binaries/v1.2/aarch64-apple-darwin.sha256");
@@ -65,5 +97,9 @@ mod tests {
         assert_eq!(legacy_binary("x86_64-apple-darwin"), "binaries/x86_64-apple-darwin");
         assert_eq!(release_template(&tag, "readyset-vpc"), "v1.2/readyset/templates/readyset-vpc.yaml");
         assert_eq!(cdn_path(WRAPPER_KEY), "/readyset-orchestrator.sh");
+        let commit = CommitId::parse("0123abc").unwrap();
+        assert_eq!(template_prefix(&Placement::Internal(commit.clone())), "0123abc/readyset/templates/");
+        assert_eq!(template_prefix(&Placement::Alpha(commit)), "alpha/0123abc/readyset/templates/");
+        assert_eq!(template_prefix(&Placement::Release(tag)), "v1.2/readyset/templates/");
     }
 }

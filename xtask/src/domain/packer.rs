@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use hcl_edit::{expr::Expression, structure::Body, Span};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{commit::CommitId, stage::Stage, tag::ReleaseTag};
+
 pub const TEMPLATE_DIR: &str = "ops/image-deploy";
 pub const LOCALS_FILE: &str = "ops/image-deploy/locals.pkr.hcl";
 pub const IMAGES_FILE: &str = "ops/image-deploy/images.pkr.hcl";
@@ -19,11 +21,17 @@ pub type AmiTable = BTreeMap<String, BTreeMap<String, String>>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmisFile {
-    pub stage: String,
-    pub commit: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub release: Option<String>,
+    pub stage: Stage,
+    pub commit: CommitId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseTag>,
     pub images: AmiTable,
+}
+
+impl AmisFile {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("an AMIs file serialises") + "\n"
+    }
 }
 
 /// A string element of an HCL list, with where it sits in the file.
@@ -65,6 +73,12 @@ pub fn local_list(file: &str, text: &str, name: &str) -> Result<LocalList> {
         })
         .collect::<Result<_>>()?;
     Ok(LocalList { items, bytes: array.span().context("hcl-edit gave no span")? })
+}
+
+/// The values of a list of plain strings in a `locals` block (the AMI regions, the
+/// account IDs).
+pub fn local_strings(file: &str, text: &str, name: &str) -> Result<Vec<String>> {
+    Ok(local_list(file, text, name)?.items.into_iter().map(|item| item.value).collect())
 }
 
 /// The images the build block builds, by the `name` of each source.
@@ -156,8 +170,7 @@ mod tests {
 
     #[test]
     fn reads_regions_accounts_and_images_from_the_templates() {
-        let regions: Vec<String> =
-            local_list(LOCALS_FILE, LOCALS, "ami_regions").unwrap().items.into_iter().map(|i| i.value).collect();
+        let regions = local_strings(LOCALS_FILE, LOCALS, "ami_regions").unwrap();
         assert_eq!(regions, strings(&["us-east-1", "us-east-2", "us-west-2"]));
         let customers = local_list(LOCALS_FILE, LOCALS, "customer_account_ids").unwrap();
         assert!(customers.items.iter().all(|item| item.value.len() == 12));

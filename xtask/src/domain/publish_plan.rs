@@ -3,12 +3,13 @@
 //! write is what lets a publish refuse a conflict with nothing written, print the whole
 //! plan for `--dry-run`, and complete an interrupted run without redoing what is right.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{collections::BTreeMap, fmt, path::PathBuf};
 
 use crate::domain::{
-    build_record::{checksum_line, sha256_hex},
+    commit::CommitId,
+    digest::{checksum_line, sha256_hex},
     layout::{self, IMMUTABLE_CACHE, MUTABLE_CACHE},
-    release_manifest::{ManifestEntry, ReleaseManifest},
+    release_manifest::{AssembledRelease, ManifestEntry},
     tag::ReleaseTag,
 };
 
@@ -34,13 +35,48 @@ pub struct Desired {
     pub mutable: bool,
 }
 
-/// What the bucket holds at a key, from the metadata the publish writes with every
-/// object (`sha256`, `readyset-tag`), or from hashing the object when that is absent.
+impl Desired {
+    /// An object whose bytes are in memory; its checksum and size follow from them.
+    pub fn bytes(key: String, data: Vec<u8>, content_type: &'static str, mutable: bool) -> Desired {
+        Desired {
+            key,
+            sha256: sha256_hex(&data),
+            size: data.len() as u64,
+            content: Content::Bytes(data),
+            content_type,
+            cache_control: if mutable { MUTABLE_CACHE } else { IMMUTABLE_CACHE },
+            mutable,
+        }
+    }
+}
+
+/// What the objects a plan writes are labelled with (S3 metadata), so a later run knows
+/// which release a moving key serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Release(ReleaseTag),
+    Commit(CommitId),
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::Release(tag) => write!(f, "release {tag}"),
+            Owner::Commit(commit) => write!(f, "commit {commit}"),
+        }
+    }
+}
+
+/// What the bucket holds at a key, from the metadata every write carries (`sha256`, the
+/// release it belongs to), or from hashing the object when that is absent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
     pub sha256: Option<String>,
     pub size: u64,
-    pub tag: Option<String>,
+    /// The release a key was written for, as its metadata says.
+    pub release: Option<String>,
+    /// What a conditional write of a moving key must still find there.
+    pub etag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +97,9 @@ pub enum State {
 pub struct Step {
     pub desired: Desired,
     pub state: State,
+    /// For a key that moves: the ETag read when the plan was made (the write is
+    /// conditional on it, so a concurrent publish cannot be overwritten unseen).
+    pub expected_etag: Option<String>,
 }
 
 impl Step {
@@ -69,73 +108,53 @@ impl Step {
     }
 }
 
+/// A group of writes that completes before the next group starts.
 #[derive(Debug, Clone)]
-pub struct Stage {
+pub struct Phase {
     pub name: &'static str,
     pub steps: Vec<Step>,
 }
 
 #[derive(Debug, Clone)]
 pub struct PublishPlan {
-    pub tag: ReleaseTag,
-    /// In the order they must run: each stage completes before the next starts.
-    pub stages: Vec<Stage>,
+    pub owner: Owner,
+    /// In the order they must run.
+    pub phases: Vec<Phase>,
     /// CloudFront paths of every mutable key of the release.
     pub invalidation_paths: Vec<String>,
 }
 
-/// The objects of a release, stage by stage: versioned installers, checksums and the
+/// The objects of a release, phase by phase: versioned installers, checksums and the
 /// rendered wrapper; then the manifest that declares them complete; then the legacy
 /// keys; then the wrapper customers download.
-pub fn desired_objects(
-    manifest: &ReleaseManifest,
-    tag: &ReleaseTag,
-    binaries: &BTreeMap<String, PathBuf>,
-    rendered_wrapper: &str,
-) -> Vec<(&'static str, Vec<Desired>)> {
-    let bytes = |key: String, data: Vec<u8>, content_type, mutable| Desired {
-        key,
-        sha256: sha256_hex(&data),
-        size: data.len() as u64,
-        content: Content::Bytes(data),
-        content_type,
-        cache_control: if mutable { MUTABLE_CACHE } else { IMMUTABLE_CACHE },
-        mutable,
-    };
+pub fn desired_objects(release: &AssembledRelease, rendered_wrapper: &str) -> Vec<(&'static str, Vec<Desired>)> {
+    let tag = &release.manifest.tag;
     let mut versioned = Vec::new();
     let mut legacy = Vec::new();
-    for entry in &manifest.installers {
+    for installer in &release.installers {
+        let entry = &installer.entry;
         let name = &entry.published_name;
         versioned.push(Desired {
             key: layout::versioned_binary(tag, name),
-            content: Content::File(binaries[name].clone()),
+            content: Content::File(installer.file.clone()),
             sha256: entry.sha256.clone(),
             size: entry.size,
             content_type: layout::BINARY_TYPE,
             cache_control: IMMUTABLE_CACHE,
             mutable: false,
         });
-        versioned.push(bytes(
-            layout::versioned_checksum(tag, name),
-            checksum_line(&entry.sha256, name).into_bytes(),
-            layout::CHECKSUM_TYPE,
-            false,
-        ));
+        let checksum = checksum_line(&entry.sha256, name).into_bytes();
+        versioned.push(Desired::bytes(layout::versioned_checksum(tag, name), checksum, layout::CHECKSUM_TYPE, false));
         legacy.push(legacy_copy(tag, entry));
     }
-    versioned.push(bytes(
-        layout::versioned_wrapper(tag),
-        rendered_wrapper.as_bytes().to_vec(),
-        layout::WRAPPER_TYPE,
-        false,
-    ));
-    let wrapper =
-        bytes(layout::WRAPPER_KEY.to_owned(), rendered_wrapper.as_bytes().to_vec(), layout::WRAPPER_TYPE, true);
+    let wrapper = rendered_wrapper.as_bytes().to_vec();
+    versioned.push(Desired::bytes(layout::versioned_wrapper(tag), wrapper.clone(), layout::WRAPPER_TYPE, false));
+    let manifest = release.manifest.to_json().into_bytes();
     vec![
         ("versioned installers, checksums and wrapper", versioned),
-        ("manifest", vec![bytes(layout::manifest(tag), manifest.to_json().into_bytes(), layout::JSON_TYPE, false)]),
+        ("manifest", vec![Desired::bytes(layout::manifest(tag), manifest, layout::JSON_TYPE, false)]),
         ("legacy keys (server-side copies)", legacy),
-        ("wrapper", vec![wrapper]),
+        ("wrapper", vec![Desired::bytes(layout::WRAPPER_KEY.to_owned(), wrapper, layout::WRAPPER_TYPE, true)]),
     ]
 }
 
@@ -154,54 +173,56 @@ pub fn legacy_copy(tag: &ReleaseTag, entry: &ManifestEntry) -> Desired {
 }
 
 /// Compares each desired object with the bucket. `remote` has an entry for every key
-/// that exists.
+/// that exists. `invalidate` says whether the mutable keys are behind the CDN.
 pub fn plan(
-    tag: &ReleaseTag,
-    stages: Vec<(&'static str, Vec<Desired>)>,
+    owner: Owner,
+    phases: Vec<(&'static str, Vec<Desired>)>,
     remote: &BTreeMap<String, Remote>,
+    invalidate: bool,
 ) -> PublishPlan {
     let mut invalidation_paths = Vec::new();
-    let stages = stages
+    let phases = phases
         .into_iter()
-        .map(|(name, objects)| Stage {
+        .map(|(name, objects)| Phase {
             name,
             steps: objects
                 .into_iter()
                 .map(|desired| {
-                    if desired.mutable {
+                    if desired.mutable && invalidate {
                         invalidation_paths.push(layout::cdn_path(&desired.key));
                     }
-                    let state = compare(tag, &desired, remote.get(&desired.key));
-                    Step { desired, state }
+                    let found = remote.get(&desired.key);
+                    let state = compare(&owner, &desired, found);
+                    let expected_etag = found.filter(|_| desired.mutable).and_then(|r| r.etag.clone());
+                    Step { desired, state, expected_etag }
                 })
                 .collect(),
         })
         .collect();
     invalidation_paths.sort();
-    PublishPlan { tag: tag.clone(), stages, invalidation_paths }
+    PublishPlan { owner, phases, invalidation_paths }
 }
 
-fn compare(tag: &ReleaseTag, desired: &Desired, remote: Option<&Remote>) -> State {
+fn compare(owner: &Owner, desired: &Desired, remote: Option<&Remote>) -> State {
     let Some(remote) = remote else {
         return State::New;
     };
     let same_bytes = remote.sha256.as_deref() == Some(desired.sha256.as_str()) && remote.size == desired.size;
-    if desired.mutable {
-        if same_bytes && remote.tag.as_deref() == Some(tag.as_str()) {
-            State::Identical
-        } else {
-            State::Moves { from: remote.tag.clone() }
-        }
-    } else if same_bytes {
-        State::Identical
-    } else {
-        State::Conflict { remote_sha256: remote.sha256.clone().unwrap_or_else(|| "unknown".into()) }
+    let same_owner = match owner {
+        Owner::Release(tag) => remote.release.as_deref() == Some(tag.as_str()),
+        Owner::Commit(_) => true,
+    };
+    match (desired.mutable, same_bytes) {
+        (true, true) if same_owner => State::Identical,
+        (true, _) => State::Moves { from: remote.release.clone() },
+        (false, true) => State::Identical,
+        (false, false) => State::Conflict { remote_sha256: remote.sha256.clone().unwrap_or_else(|| "unknown".into()) },
     }
 }
 
 impl PublishPlan {
     pub fn steps(&self) -> impl Iterator<Item = &Step> {
-        self.stages.iter().flat_map(|stage| &stage.steps)
+        self.phases.iter().flat_map(|phase| &phase.steps)
     }
 
     /// Every versioned key that holds other bytes, as messages naming key and checksums.
@@ -223,38 +244,16 @@ impl PublishPlan {
 
     pub fn describe(&self) -> String {
         let mut text = String::new();
-        for (number, stage) in self.stages.iter().enumerate() {
-            text += &format!("{}. {}\n", number + 1, stage.name);
-            for step in &stage.steps {
-                let state = match &step.state {
-                    State::New => "new".to_owned(),
-                    State::Identical => "identical, skipped".to_owned(),
-                    State::Moves { from: Some(from) } => format!("moves from {from}"),
-                    State::Moves { from: None } => "replaces an object of unknown release".to_owned(),
-                    State::Conflict { remote_sha256 } => {
-                        format!("CONFLICT: holds sha256 {remote_sha256}")
-                    }
-                };
-                let source = match &step.desired.content {
-                    Content::CopyOf(from) => format!(" (copy of {from})"),
-                    _ => String::new(),
-                };
-                text += &format!(
-                    "   {:<22} {}{source}\n   {:<22} {} bytes, sha256 {}, {}, {}\n",
-                    state,
-                    step.desired.key,
-                    "",
-                    step.desired.size,
-                    step.desired.sha256,
-                    step.desired.content_type,
-                    step.desired.cache_control
-                );
+        for (number, phase) in self.phases.iter().enumerate() {
+            text += &format!("{}. {}\n", number + 1, phase.name);
+            for step in &phase.steps {
+                text += &describe_step(step);
             }
         }
         if !self.invalidation_paths.is_empty() {
             text += &format!(
                 "{}. CloudFront invalidation of {}\n",
-                self.stages.len() + 1,
+                self.phases.len() + 1,
                 self.invalidation_paths.join(" ")
             );
         }
@@ -262,79 +261,105 @@ impl PublishPlan {
     }
 }
 
+fn describe_step(step: &Step) -> String {
+    let state = match &step.state {
+        State::New => "new".to_owned(),
+        State::Identical => "identical, skipped".to_owned(),
+        State::Moves { from: Some(from) } => format!("moves from {from}"),
+        State::Moves { from: None } => "replaces an object of unknown release".to_owned(),
+        State::Conflict { remote_sha256 } => format!("CONFLICT: holds sha256 {remote_sha256}"),
+    };
+    let source = match &step.desired.content {
+        Content::CopyOf(from) => format!(" (copy of {from})"),
+        _ => String::new(),
+    };
+    let desired = &step.desired;
+    format!(
+        "   {state:<22} {}{source}\n   {:<22} {} bytes, sha256 {}, {}, {}\n",
+        desired.key, "", desired.size, desired.sha256, desired.content_type, desired.cache_control
+    )
+}
+
 /// The invalidation's caller reference. CloudFront answers a repeated reference with
 /// the invalidation it already made, so a retried publish never makes a second one. The
 /// wrapper's publish ID (new on every write of the wrapper) is part of it: a later
 /// publish of the same tag, after a rollback, moved the keys again and needs a new one.
-pub fn caller_reference(tag: &ReleaseTag, paths: &[String], wrapper_publish_id: &str) -> String {
+pub fn caller_reference(owner: &Owner, paths: &[String], wrapper_publish_id: &str) -> String {
     let digest = sha256_hex(format!("{}\n{wrapper_publish_id}", paths.join("\n")).as_bytes());
-    format!("xtask-{tag}-{}", &digest[..16])
+    let label = match owner {
+        Owner::Release(tag) => tag.to_string(),
+        Owner::Commit(commit) => commit.to_string(),
+    };
+    format!("xtask-{label}-{}", &digest[..16])
 }
 
 #[cfg(test)]
 mod tests {
+    use expect_test::expect;
+
     use super::*;
+    use crate::domain::release_manifest::{Installer, ReleaseManifest};
 
     fn tag() -> ReleaseTag {
         ReleaseTag::parse("v2").unwrap()
     }
 
-    fn manifest() -> ReleaseManifest {
-        ReleaseManifest {
-            tag: "v2".into(),
-            cfn_version: "v2".into(),
-            commit: "c".repeat(40),
-            installers: vec![ManifestEntry {
-                published_name: "x86_64-unknown-linux-gnu".into(),
-                target: "x86_64-unknown-linux-musl".into(),
-                size: 3,
-                sha256: sha256_hex(b"bin"),
-            }],
+    fn release() -> AssembledRelease {
+        let entry = ManifestEntry {
+            published_name: "x86_64-unknown-linux-gnu".into(),
+            target: "x86_64-unknown-linux-musl".into(),
+            size: 3,
+            sha256: sha256_hex(b"bin"),
+        };
+        let manifest = ReleaseManifest {
+            tag: tag(),
+            cfn_version: tag(),
+            commit: CommitId::parse(&"c".repeat(40)).unwrap(),
+            installers: vec![entry.clone()],
+        };
+        AssembledRelease {
+            manifest,
+            installers: vec![Installer { entry, file: "/dist/x86_64-unknown-linux-gnu".into() }],
         }
     }
 
-    fn stages() -> Vec<(&'static str, Vec<Desired>)> {
-        let binaries =
-            [("x86_64-unknown-linux-gnu".to_owned(), PathBuf::from("/dist/x86_64-unknown-linux-gnu"))].into();
-        desired_objects(&manifest(), &tag(), &binaries, "readyset_tag=\"v2\"\n")
+    fn phases() -> Vec<(&'static str, Vec<Desired>)> {
+        desired_objects(&release(), "readyset_tag=\"v2\"\n")
     }
 
-    fn remote_of(desired: &Desired, tag: &str) -> Remote {
-        Remote { sha256: Some(desired.sha256.clone()), size: desired.size, tag: Some(tag.into()) }
+    fn remote_of(desired: &Desired, release: &str) -> Remote {
+        Remote { sha256: Some(desired.sha256.clone()), size: desired.size, release: Some(release.into()), etag: None }
     }
 
     #[test]
-    fn stages_run_versioned_then_manifest_then_legacy_then_wrapper() {
-        let plan = plan(&tag(), stages(), &BTreeMap::new());
-        let keys: Vec<Vec<&str>> =
-            plan.stages.iter().map(|s| s.steps.iter().map(|s| s.desired.key.as_str()).collect()).collect();
-        assert_eq!(
-            keys,
-            vec![
-                vec![
-                    "binaries/v2/x86_64-unknown-linux-gnu",
-                    "binaries/v2/x86_64-unknown-linux-gnu.sha256",
-                    "binaries/v2/readyset-orchestrator.sh"
-                ],
-                vec!["binaries/v2/manifest.json"],
-                vec!["binaries/x86_64-unknown-linux-gnu"],
-                vec!["readyset-orchestrator.sh"],
-            ]
-        );
-        assert!(plan.steps().all(|s| s.state == State::New));
-        assert_eq!(plan.invalidation_paths, vec!["/binaries/x86_64-unknown-linux-gnu", "/readyset-orchestrator.sh"]);
-        let legacy = &plan.stages[2].steps[0].desired;
-        assert_eq!(legacy.content, Content::CopyOf("binaries/v2/x86_64-unknown-linux-gnu".into()));
-        assert_eq!(legacy.cache_control, MUTABLE_CACHE);
-        assert_eq!(plan.stages[0].steps[0].desired.cache_control, IMMUTABLE_CACHE);
-        assert_eq!(plan.stages[1].steps[0].desired.content_type, "application/json");
+    fn phases_run_versioned_then_manifest_then_legacy_then_wrapper() {
+        let plan = plan(Owner::Release(tag()), phases(), &BTreeMap::new(), true);
+        expect![[r#"
+            1. versioned installers, checksums and wrapper
+               new                    binaries/v2/x86_64-unknown-linux-gnu
+                                      3 bytes, sha256 51a1f05af85e342e3c849b47d387086476282d5f50dc240c19216d6edfb1eb5a, application/octet-stream, public, max-age=31536000, immutable
+               new                    binaries/v2/x86_64-unknown-linux-gnu.sha256
+                                      91 bytes, sha256 e2499cc3045c8916a3afa29986f44627f4931bbd6cafd891adb82413d61cd9e6, text/plain; charset=utf-8, public, max-age=31536000, immutable
+               new                    binaries/v2/readyset-orchestrator.sh
+                                      18 bytes, sha256 5742449e41aa23e849ce52b88ec6a1a2cb9b4c6d42814f9fa255fa082b9fa5c0, text/x-shellscript, public, max-age=31536000, immutable
+            2. manifest
+               new                    binaries/v2/manifest.json
+                                      329 bytes, sha256 43c33499f64825aed5768d9372582f6785a153991a49b734920288359b1cf3cd, application/json, public, max-age=31536000, immutable
+            3. legacy keys (server-side copies)
+               new                    binaries/x86_64-unknown-linux-gnu (copy of binaries/v2/x86_64-unknown-linux-gnu)
+                                      3 bytes, sha256 51a1f05af85e342e3c849b47d387086476282d5f50dc240c19216d6edfb1eb5a, application/octet-stream, public, max-age=300
+            4. wrapper
+               new                    readyset-orchestrator.sh
+                                      18 bytes, sha256 5742449e41aa23e849ce52b88ec6a1a2cb9b4c6d42814f9fa255fa082b9fa5c0, text/x-shellscript, public, max-age=300
+            5. CloudFront invalidation of /binaries/x86_64-unknown-linux-gnu /readyset-orchestrator.sh
+        "#]].assert_eq(&plan.describe());
     }
 
     #[test]
     fn a_complete_publish_plans_no_writes() {
         let remote: BTreeMap<String, Remote> =
-            stages().iter().flat_map(|(_, objects)| objects).map(|d| (d.key.clone(), remote_of(d, "v2"))).collect();
-        let plan = plan(&tag(), stages(), &remote);
+            phases().iter().flat_map(|(_, objects)| objects).map(|d| (d.key.clone(), remote_of(d, "v2"))).collect();
+        let plan = plan(Owner::Release(tag()), phases(), &remote, true);
         assert_eq!(plan.writes(), 0);
         assert!(plan.conflicts().is_empty());
     }
@@ -342,34 +367,50 @@ mod tests {
     #[test]
     fn mutable_keys_of_another_release_move_and_versioned_keys_with_other_bytes_conflict() {
         let mut remote = BTreeMap::new();
-        for (_, objects) in stages() {
+        for (_, objects) in phases() {
             for desired in objects {
-                let mut state = remote_of(&desired, "v1");
+                let mut state = remote_of(&desired, if desired.mutable { "v1" } else { "v2" });
                 if desired.key == "binaries/v2/x86_64-unknown-linux-gnu" {
                     state.sha256 = Some("f".repeat(64));
                 }
-                if !desired.mutable {
-                    state.tag = Some("v2".into());
-                }
+                state.etag = Some(format!("\"etag-of-{}\"", desired.key));
                 remote.insert(desired.key.clone(), state);
             }
         }
-        let plan = plan(&tag(), stages(), &remote);
-        assert_eq!(plan.conflicts().len(), 1);
-        assert!(plan.conflicts()[0]
-            .starts_with(&format!("binaries/v2/x86_64-unknown-linux-gnu already holds sha256 {}", "f".repeat(64))));
-        let wrapper = plan.stages[3].steps[0].clone();
+        let plan = plan(Owner::Release(tag()), phases(), &remote, true);
+        assert_eq!(
+            plan.conflicts(),
+            vec![format!(
+                "binaries/v2/x86_64-unknown-linux-gnu already holds sha256 {}; this release has sha256 {}",
+                "f".repeat(64),
+                sha256_hex(b"bin")
+            )]
+        );
+        let wrapper = &plan.phases[3].steps[0];
         assert_eq!(wrapper.state, State::Moves { from: Some("v1".into()) });
+        assert_eq!(wrapper.expected_etag.as_deref(), Some("\"etag-of-readyset-orchestrator.sh\""));
+        assert_eq!(plan.phases[0].steps[1].expected_etag, None, "versioned keys are written only where absent");
         assert!(plan.describe().contains("CONFLICT"));
+    }
+
+    #[test]
+    fn a_commit_owned_key_with_the_same_bytes_is_identical_whatever_its_label() {
+        let desired = Desired::bytes("c/readyset/templates/a.yaml".into(), b"x".to_vec(), layout::YAML_TYPE, true);
+        let remote = [(desired.key.clone(), remote_of(&desired, "other"))].into();
+        let owner = Owner::Commit(CommitId::parse("0123abc").unwrap());
+        let plan = plan(owner, vec![("templates", vec![desired])], &remote, false);
+        assert_eq!(plan.phases[0].steps[0].state, State::Identical);
+        assert!(plan.invalidation_paths.is_empty());
     }
 
     #[test]
     fn the_caller_reference_is_stable_for_a_retry_and_new_for_a_new_wrapper_write() {
         let paths = vec!["/a".to_owned(), "/b".to_owned()];
-        let first = caller_reference(&tag(), &paths, "id-1");
-        assert_eq!(first, caller_reference(&tag(), &paths, "id-1"));
-        assert_ne!(first, caller_reference(&tag(), &paths, "id-2"));
-        assert_ne!(first, caller_reference(&tag(), &paths[..1], "id-1"));
+        let owner = Owner::Release(tag());
+        let first = caller_reference(&owner, &paths, "id-1");
+        assert_eq!(first, caller_reference(&owner, &paths, "id-1"));
+        assert_ne!(first, caller_reference(&owner, &paths, "id-2"));
+        assert_ne!(first, caller_reference(&owner, &paths[..1], "id-1"));
         assert!(first.starts_with("xtask-v2-"));
     }
 }

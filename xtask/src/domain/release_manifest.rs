@@ -2,19 +2,21 @@
 //! manifests the build machines wrote. Assembly is where a publish refuses inconsistent
 //! inputs, before anything is uploaded.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{build_record::BuildRecord, config::ReleaseConfig, tag::ReleaseTag};
+use crate::domain::{
+    build_record::BuildRecord, commit::CommitId, config::ReleaseConfig, digest::checksum_line, tag::ReleaseTag,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseManifest {
-    pub tag: String,
-    pub cfn_version: String,
-    pub commit: String,
+    pub tag: ReleaseTag,
+    pub cfn_version: ReleaseTag,
+    pub commit: CommitId,
     /// One entry per published installer, ordered by published name.
     pub installers: Vec<ManifestEntry>,
 }
@@ -34,132 +36,195 @@ pub struct CollectedBuild {
     pub record: BuildRecord,
     /// Where it was found, for messages.
     pub record_path: String,
-    /// Size and SHA-256 of the binary beside the record, as read from disk.
+    /// The binary beside the record, with its size and SHA-256 as read from disk.
+    pub binary: PathBuf,
     pub binary_size: u64,
     pub binary_sha256: String,
     /// Contents of the `.sha256` file beside it.
     pub checksum_file: String,
 }
 
+/// One installer of a release: its manifest entry and the file that holds it.
+#[derive(Debug, Clone)]
+pub struct Installer {
+    pub entry: ManifestEntry,
+    pub file: PathBuf,
+}
+
+/// What a publish uploads: the manifest, and each installer's file.
+#[derive(Debug, Clone)]
+pub struct AssembledRelease {
+    pub manifest: ReleaseManifest,
+    pub installers: Vec<Installer>,
+}
+
+/// What the person publishing allowed on purpose.
+#[derive(Debug, Clone, Default)]
+pub struct Allowances {
+    /// Targets left out of this release (their customers get no installer).
+    pub excluded_targets: Vec<String>,
+    /// Builds made from a working tree with uncommitted changes.
+    pub dirty: bool,
+}
+
 impl ReleaseManifest {
     /// Checks the collected builds against each other, the configuration and the tag,
-    /// and returns the manifest, or every problem found.
+    /// and returns the release, or every problem found.
     pub fn assemble(
         tag: &ReleaseTag,
         config: &ReleaseConfig,
         builds: &[CollectedBuild],
-        excluded: &[String],
-        allow_dirty: bool,
-    ) -> Result<ReleaseManifest> {
-        let mut problems = Vec::new();
-        for triple in excluded {
-            if config.target(triple).is_none() {
-                problems.push(format!("--exclude-target {triple} is not a configured target"));
-            }
+        allowed: &Allowances,
+    ) -> Result<AssembledRelease> {
+        let mut problems = unknown_exclusions(config, allowed);
+        let chosen = choose_builds(config, builds, allowed, &mut problems);
+        for build in chosen.values() {
+            problems.extend(build_problems(tag, build, allowed));
         }
-        let mut by_target: BTreeMap<&str, &CollectedBuild> = BTreeMap::new();
-        for build in builds {
-            let record = &build.record;
-            match config.target(&record.target) {
-                None => problems.push(format!("{}: target {} is not configured", build.record_path, record.target)),
-                Some(target) if target.published_name != record.published_name => problems.push(format!(
-                    "{}: target {} is published as {}, not {}",
-                    build.record_path, record.target, target.published_name, record.published_name
-                )),
-                Some(_) => {}
-            }
-            if excluded.contains(&record.target) {
-                continue;
-            }
-            if let Some(other) = by_target.insert(&record.target, build) {
-                problems.push(format!(
-                    "{} and {} are both builds of {}",
-                    other.record_path, build.record_path, record.target
-                ));
-            }
-            if build.binary_sha256 != record.sha256 || build.binary_size != record.size {
-                problems.push(format!(
-                    "{}: the binary beside it is {} bytes with sha256 {}, but the record says {} bytes with sha256 {}",
-                    build.record_path, build.binary_size, build.binary_sha256, record.size, record.sha256
-                ));
-            }
-            let expected_line = crate::domain::build_record::checksum_line(&record.sha256, &record.published_name);
-            if build.checksum_file != expected_line {
-                problems.push(format!(
-                    "{}: {}.sha256 does not hold {:?}",
-                    build.record_path,
-                    record.published_name,
-                    expected_line.trim_end()
-                ));
-            }
-            if record.readyset_tag != tag.as_str() {
-                problems.push(format!(
-                    "{}: built with READYSET_TAG {:?}, but the release is {tag}",
-                    build.record_path, record.readyset_tag
-                ));
-            }
-            if let Err(error) = ReleaseTag::parse(&record.cfn_version) {
-                problems.push(format!("{}: CFN_VERSION is not a valid release name: {error}", build.record_path));
-            }
-            if record.dirty && !allow_dirty {
-                problems.push(format!(
-                    "{}: built from a working tree with uncommitted changes (pass --allow-dirty to publish it anyway)",
-                    build.record_path
-                ));
-            }
-        }
-        for target in &config.targets {
-            if !excluded.contains(&target.triple) && !by_target.contains_key(target.triple.as_str()) {
-                problems.push(format!(
-                    "no build of {} (expected {}.json from `cargo xtask build-installer --target {}` on a {} host)",
-                    target.triple, target.published_name, target.triple, target.build_host
-                ));
-            }
-        }
-        for (field, value_of) in [
-            ("CFN_VERSION", (|r: &BuildRecord| r.cfn_version.clone()) as fn(&BuildRecord) -> String),
-            ("commit", |r: &BuildRecord| r.commit.clone()),
-        ] {
-            let values: BTreeMap<String, Vec<&str>> = by_target.values().fold(BTreeMap::new(), |mut map, build| {
-                map.entry(value_of(&build.record)).or_default().push(build.record_path.as_str());
-                map
-            });
-            if values.len() > 1 {
-                let detail: Vec<String> =
-                    values.iter().map(|(value, paths)| format!("{value} in {}", paths.join(", "))).collect();
-                problems.push(format!("the builds disagree on {field}: {}", detail.join("; ")));
-            }
-        }
+        problems.extend(missing_targets(config, &chosen, allowed));
+        problems.extend(disagreements(&chosen));
         if !problems.is_empty() {
             bail!("refusing to publish {tag}; nothing was uploaded:\n  - {}", problems.join("\n  - "));
         }
-        let first = by_target.values().next().map(|b| &b.record);
-        let Some(first) = first else {
+        let Some(first) = chosen.values().next().map(|build| &build.record) else {
             bail!("refusing to publish {tag}: every target is excluded, so there is nothing to publish");
         };
-        let mut installers: Vec<ManifestEntry> = by_target
+        let mut installers: Vec<Installer> = chosen
             .values()
-            .map(|build| ManifestEntry {
-                published_name: build.record.published_name.clone(),
-                target: build.record.target.clone(),
-                size: build.record.size,
-                sha256: build.record.sha256.clone(),
+            .map(|build| Installer {
+                entry: ManifestEntry {
+                    published_name: build.record.published_name.clone(),
+                    target: build.record.target.clone(),
+                    size: build.record.size,
+                    sha256: build.record.sha256.clone(),
+                },
+                file: build.binary.clone(),
             })
             .collect();
-        installers.sort_by(|a, b| a.published_name.cmp(&b.published_name));
-        Ok(ReleaseManifest {
-            tag: tag.to_string(),
+        installers.sort_by(|a, b| a.entry.published_name.cmp(&b.entry.published_name));
+        let manifest = ReleaseManifest {
+            tag: tag.clone(),
             cfn_version: first.cfn_version.clone(),
             commit: first.commit.clone(),
-            installers,
-        })
+            installers: installers.iter().map(|installer| installer.entry.clone()).collect(),
+        };
+        Ok(AssembledRelease { manifest, installers })
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a manifest serialises") + "\n"
     }
 
-    pub fn cfn_version(&self) -> Result<ReleaseTag> {
-        Ok(ReleaseTag::parse(&self.cfn_version)?)
+    pub fn entry(&self, published_name: &str) -> Option<&ManifestEntry> {
+        self.installers.iter().find(|entry| entry.published_name == published_name)
     }
+}
+
+fn unknown_exclusions(config: &ReleaseConfig, allowed: &Allowances) -> Vec<String> {
+    allowed
+        .excluded_targets
+        .iter()
+        .filter(|triple| config.target(triple).is_none())
+        .map(|triple| format!("--exclude-target {triple} is not a configured target"))
+        .collect()
+}
+
+/// The one build of each configured, included target (a second build of a target is a
+/// problem: which one ships would be a guess).
+fn choose_builds<'a>(
+    config: &ReleaseConfig,
+    builds: &'a [CollectedBuild],
+    allowed: &Allowances,
+    problems: &mut Vec<String>,
+) -> BTreeMap<&'a str, &'a CollectedBuild> {
+    let mut chosen: BTreeMap<&str, &CollectedBuild> = BTreeMap::new();
+    for build in builds {
+        let record = &build.record;
+        match config.target(&record.target) {
+            None => problems.push(format!("{}: target {} is not configured", build.record_path, record.target)),
+            Some(target) if target.published_name != record.published_name => problems.push(format!(
+                "{}: target {} is published as {}, not {}",
+                build.record_path, record.target, target.published_name, record.published_name
+            )),
+            Some(_) if allowed.excluded_targets.contains(&record.target) => {}
+            Some(_) => {
+                if let Some(other) = chosen.insert(&record.target, build) {
+                    problems.push(format!(
+                        "{} and {} are both builds of {}",
+                        other.record_path, build.record_path, record.target
+                    ));
+                }
+            }
+        }
+    }
+    chosen
+}
+
+fn build_problems(tag: &ReleaseTag, build: &CollectedBuild, allowed: &Allowances) -> Vec<String> {
+    let record = &build.record;
+    let path = &build.record_path;
+    let mut problems = Vec::new();
+    if build.binary_sha256 != record.sha256 || build.binary_size != record.size {
+        problems.push(format!(
+            "{path}: the binary beside it is {} bytes with sha256 {}, but the record says {} bytes with sha256 {}",
+            build.binary_size, build.binary_sha256, record.size, record.sha256
+        ));
+    }
+    let expected_line = checksum_line(&record.sha256, &record.published_name);
+    if build.checksum_file != expected_line {
+        problems.push(format!("{path}: {}.sha256 does not hold {:?}", record.published_name, expected_line.trim_end()));
+    }
+    if &record.readyset_tag != tag {
+        problems.push(format!(
+            "{path}: built with READYSET_TAG {:?}, but the release is {tag}",
+            record.readyset_tag.as_str()
+        ));
+    }
+    if record.dirty && !allowed.dirty {
+        problems.push(format!(
+            "{path}: built from a working tree with uncommitted changes (pass --allow-dirty to publish it anyway)"
+        ));
+    }
+    problems
+}
+
+fn missing_targets(
+    config: &ReleaseConfig,
+    chosen: &BTreeMap<&str, &CollectedBuild>,
+    allowed: &Allowances,
+) -> Vec<String> {
+    config
+        .targets
+        .iter()
+        .filter(|target| {
+            !allowed.excluded_targets.contains(&target.triple) && !chosen.contains_key(target.triple.as_str())
+        })
+        .map(|target| {
+            format!(
+                "no build of {} (expected {}.json from `cargo xtask build-installer --target {}` on a {} host)",
+                target.triple, target.published_name, target.triple, target.build_host
+            )
+        })
+        .collect()
+}
+
+/// A field of a build record that every build of a release must agree on.
+type Agreed = (&'static str, fn(&BuildRecord) -> String);
+
+/// Builds of one release must come from one commit with one CFN version.
+fn disagreements(chosen: &BTreeMap<&str, &CollectedBuild>) -> Vec<String> {
+    let fields: [Agreed; 2] = [("CFN_VERSION", |r| r.cfn_version.to_string()), ("commit", |r| r.commit.to_string())];
+    let mut problems = Vec::new();
+    for (field, value_of) in fields {
+        let mut values: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for build in chosen.values() {
+            values.entry(value_of(&build.record)).or_default().push(&build.record_path);
+        }
+        if values.len() > 1 {
+            let detail: Vec<String> =
+                values.iter().map(|(value, paths)| format!("{value} in {}", paths.join(", "))).collect();
+            problems.push(format!("the builds disagree on {field}: {}", detail.join("; ")));
+        }
+    }
+    problems
 }

@@ -1,20 +1,30 @@
 //! Release names. A name ends up in a Rust string literal, S3 keys, URLs, a shell
-//! script and a Buildkite field, so only characters that are inert in all of them are
-//! allowed, and names that already mean something in the bucket layout are reserved.
+//! script, a git branch and a Buildkite field, so only characters that are inert in all
+//! of them are allowed, and names that already mean something in the bucket layout are
+//! reserved.
 
 use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
 
 /// The rule, worded for the person who typed a refused name.
 pub const RULE: &str = "a release name is 1 to 64 characters of ASCII letters, digits, \
     '.', '_' and '-', starts with a letter or digit, contains no '..', \
+    does not end with '.' or '.lock' (git refuses such branch names), \
     and is not 'alpha' or 'latest'";
+
+/// The same rule as one regular expression, for the Buildkite block step's `format`,
+/// which browsers apply as an HTML `pattern` (JavaScript, anchored, `v` flag): hence no
+/// inline flags and an escaped `-`. A test runs it in node against a table of names.
+pub const PATTERN: &str = r"(?![Aa][Ll][Pp][Hh][Aa]$|[Ll][Aa][Tt][Ee][Ss][Tt]$)(?!.*\.\.)(?!.*\.$)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._\-]{0,63}";
 
 const MAX_LEN: usize = 64;
 const RESERVED: [&str; 2] = ["alpha", "latest"];
 
 /// A validated release name, such as `v2024.06.1`. Holding one means the rules above
 /// were checked; nothing else in the xtask re-validates.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct ReleaseTag(String);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +34,7 @@ pub enum TagError {
     BadCharacter { name: String, character: char, position: usize },
     BadStart { name: String, character: char },
     DoubleDot { name: String },
+    BadEnd { name: String, end: &'static str },
     Reserved { name: String },
 }
 
@@ -42,6 +53,9 @@ impl fmt::Display for TagError {
                 write!(f, "release name {name:?} starts with {character:?}; it must start with a letter or digit")
             }
             TagError::DoubleDot { name } => write!(f, "release name {name:?} contains '..'"),
+            TagError::BadEnd { name, end } => {
+                write!(f, "release name {name:?} ends with {end:?}, which git refuses in a branch name")
+            }
             TagError::Reserved { name } => {
                 write!(f, "release name {name:?} is reserved: it already names a part of the bucket layout")
             }
@@ -70,6 +84,9 @@ impl ReleaseTag {
         if name.contains("..") {
             return Err(TagError::DoubleDot { name: name.into() });
         }
+        if let Some(end) = [".lock", "."].into_iter().find(|end| name.ends_with(end)) {
+            return Err(TagError::BadEnd { name: name.into(), end });
+        }
         if RESERVED.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)) {
             return Err(TagError::Reserved { name: name.into() });
         }
@@ -85,6 +102,19 @@ impl FromStr for ReleaseTag {
     type Err = TagError;
     fn from_str(name: &str) -> Result<Self, TagError> {
         ReleaseTag::parse(name)
+    }
+}
+
+impl TryFrom<String> for ReleaseTag {
+    type Error = TagError;
+    fn try_from(name: String) -> Result<Self, TagError> {
+        ReleaseTag::parse(&name)
+    }
+}
+
+impl From<ReleaseTag> for String {
+    fn from(tag: ReleaseTag) -> String {
+        tag.0
     }
 }
 
@@ -111,6 +141,8 @@ mod tests {
             "alpha2",
             "latest-fix",
             "1.2.3",
+            "v1.locker",
+            "v1.LOCK",
             "f3c1a9e2b7d04c5e8a6b9d0c1e2f3a4b5c6d7e8f",
             &"x".repeat(64),
         ] {
@@ -133,6 +165,8 @@ mod tests {
             ("../v1", "'/' at position 3"),
             ("v1..2", "contains '..'"),
             ("v1..", "contains '..'"),
+            ("v1.", "ends with \".\""),
+            ("v1.lock", "ends with \".lock\""),
             ("vé", "'é' at position 2"),
             ("v1\u{7}", "'\\u{7}' at position 3"),
             ("v1\n", "'\\n' at position 3"),

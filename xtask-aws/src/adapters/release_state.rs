@@ -1,0 +1,105 @@
+//! Reading where a published release stands: every object of it, and whether the
+//! templates its installers point at exist. Reads only. `status` prints what this
+//! finds; `rollback`, `verify` and `publish-installer` decide on it.
+
+use anyhow::Result;
+use xtask::domain::{
+    digest::checksum_line,
+    layout,
+    release_manifest::{ManifestEntry, ReleaseManifest},
+    release_status::{ObjectKind, ObjectState, ObjectStatus, ReleaseStatus},
+    tag::ReleaseTag,
+};
+
+use crate::adapters::{s3::Bucket, site::Site};
+
+/// Looks at every object of the release.
+pub async fn inspect(site: &Site, tag: &ReleaseTag) -> Result<ReleaseStatus> {
+    let bucket = site.orchestrator();
+    let manifest_key = layout::manifest(tag);
+    let manifest: Option<ReleaseManifest> =
+        bucket.get(&manifest_key).await?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let cfn_version = manifest.as_ref().map_or_else(|| tag.clone(), |m| m.cfn_version.clone());
+    let mut objects =
+        vec![ObjectStatus::presence(ObjectKind::Manifest, url(&bucket, &manifest_key), manifest.is_some())];
+    objects.extend(template_objects(site, &cfn_version).await?);
+    objects.extend(versioned_objects(&bucket, tag, manifest.as_ref(), site).await?);
+    objects.extend(moving_objects(&bucket, manifest.as_ref(), site).await?);
+    Ok(ReleaseStatus::judge(tag.clone(), cfn_version, objects, manifest))
+}
+
+/// Public templates of that CFN version that are not in the public bucket, as URLs.
+pub async fn missing_templates(site: &Site, cfn_version: &ReleaseTag) -> Result<Vec<String>> {
+    let objects = template_objects(site, cfn_version).await?;
+    Ok(objects.into_iter().filter(|o| o.state != ObjectState::Present).map(|o| o.url).collect())
+}
+
+async fn template_objects(site: &Site, cfn_version: &ReleaseTag) -> Result<Vec<ObjectStatus>> {
+    let templates = site.bucket(&site.config.cfn_public_bucket);
+    let mut objects = Vec::new();
+    for template in site.config.public_templates() {
+        let key = layout::release_template(cfn_version, &template.name);
+        let found = templates.head(&key).await?.is_some();
+        objects.push(ObjectStatus::presence(ObjectKind::Template, url(&templates, &key), found));
+    }
+    Ok(objects)
+}
+
+/// The installers the release has: the manifest's, or without one, every configured
+/// target's (then present objects cannot be checked and say so).
+fn installers<'a>(manifest: Option<&'a ReleaseManifest>, site: &'a Site) -> Vec<(String, Option<&'a ManifestEntry>)> {
+    match manifest {
+        Some(manifest) => manifest.installers.iter().map(|e| (e.published_name.clone(), Some(e))).collect(),
+        None => site.config.targets.iter().map(|t| (t.published_name.clone(), None)).collect(),
+    }
+}
+
+async fn versioned_objects(
+    bucket: &Bucket,
+    tag: &ReleaseTag,
+    manifest: Option<&ReleaseManifest>,
+    site: &Site,
+) -> Result<Vec<ObjectStatus>> {
+    let mut objects = Vec::new();
+    for (name, entry) in installers(manifest, site) {
+        let key = layout::versioned_binary(tag, &name);
+        let same = bucket
+            .remote(&key, true)
+            .await?
+            .map(|remote| entry.map(|entry| remote.sha256.as_deref() == Some(entry.sha256.as_str())));
+        objects.push(ObjectStatus::compared(ObjectKind::Installer, url(bucket, &key), same));
+
+        let key = layout::versioned_checksum(tag, &name);
+        let same = bucket
+            .get(&key)
+            .await?
+            .map(|bytes| entry.map(|entry| bytes == checksum_line(&entry.sha256, &name).as_bytes()));
+        objects.push(ObjectStatus::compared(ObjectKind::Checksum, url(bucket, &key), same));
+    }
+    let key = layout::versioned_wrapper(tag);
+    let found = bucket.head(&key).await?.is_some();
+    objects.push(ObjectStatus::presence(ObjectKind::KeptWrapper, url(bucket, &key), found));
+    Ok(objects)
+}
+
+/// The legacy keys and the wrapper, each with the release it serves.
+async fn moving_objects(bucket: &Bucket, manifest: Option<&ReleaseManifest>, site: &Site) -> Result<Vec<ObjectStatus>> {
+    let mut objects = Vec::new();
+    for (name, _) in installers(manifest, site) {
+        let key = layout::legacy_binary(&name);
+        objects.push(ObjectStatus::serving(ObjectKind::LegacyKey, url(bucket, &key), serving(bucket, &key).await?));
+    }
+    let key = layout::WRAPPER_KEY;
+    objects.push(ObjectStatus::serving(ObjectKind::Wrapper, url(bucket, key), serving(bucket, key).await?));
+    Ok(objects)
+}
+
+/// The release a mutable key serves, from its metadata; "unknown" for an object the
+/// xtask did not write.
+async fn serving(bucket: &Bucket, key: &str) -> Result<Option<String>> {
+    Ok(bucket.head(key).await?.map(|head| head.remote.release.unwrap_or_else(|| "unknown".into())))
+}
+
+fn url(bucket: &Bucket, key: &str) -> String {
+    format!("s3://{}/{key}", bucket.name)
+}

@@ -1,0 +1,338 @@
+//! One S3 bucket as the release commands use it. Every object the xtask writes carries
+//! its SHA-256 and release tag as metadata, so later runs know what a key holds without
+//! downloading it (and without trusting an emulator's checksum handling).
+
+use std::{collections::BTreeMap, io::IsTerminal, path::Path, sync::Arc};
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_s3::{
+    primitives::ByteStream,
+    types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, MetadataDirective},
+};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use tokio::{io::AsyncReadExt, sync::Semaphore};
+
+use xtask::domain::{
+    digest::sha256_hex,
+    publish_plan::{Content, Desired, Owner, Remote},
+};
+
+const SHA256_META: &str = "sha256";
+/// The release a key was written for (the commit, for a commit's templates).
+const TAG_META: &str = "readyset-tag";
+const COMMIT_META: &str = "readyset-commit";
+const PUBLISH_ID_META: &str = "publish-id";
+
+/// Files larger than this go up in parts.
+pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
+const PART_SIZE: u64 = 8 * 1024 * 1024;
+/// Parts of one file, or independent objects, in flight at once.
+pub const CONCURRENCY: usize = 4;
+
+#[derive(Clone)]
+pub struct Bucket {
+    client: aws_sdk_s3::Client,
+    pub name: String,
+}
+
+/// What a head request tells about an object.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub remote: Remote,
+    pub publish_id: Option<String>,
+}
+
+/// A key whose state a plan needs, and how to judge an object the xtask did not label.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub key: String,
+    /// Download and hash an unlabelled object (for versioned keys, whose immutability is
+    /// judged on bytes); a moving key needs only its label.
+    pub hash_unlabelled: bool,
+}
+
+impl Lookup {
+    pub fn of(desired: &Desired) -> Lookup {
+        Lookup { key: desired.key.clone(), hash_unlabelled: !desired.mutable }
+    }
+}
+
+impl Bucket {
+    pub fn new(client: &aws_sdk_s3::Client, name: &str) -> Bucket {
+        Bucket { client: client.clone(), name: name.to_owned() }
+    }
+
+    pub async fn head(&self, key: &str) -> Result<Option<Head>> {
+        let response = match self.client.head_object().bucket(&self.name).key(key).send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let error = error.into_service_error();
+                if error.is_not_found() {
+                    return Ok(None);
+                }
+                return Err(error).with_context(|| format!("cannot read s3://{}/{key}", self.name));
+            }
+        };
+        let metadata = response.metadata().cloned().unwrap_or_default();
+        Ok(Some(Head {
+            remote: Remote {
+                sha256: metadata.get(SHA256_META).cloned(),
+                size: response.content_length().unwrap_or_default().max(0) as u64,
+                release: metadata.get(TAG_META).or_else(|| metadata.get(COMMIT_META)).cloned(),
+                etag: response.e_tag().map(String::from),
+            },
+            publish_id: metadata.get(PUBLISH_ID_META).cloned(),
+        }))
+    }
+
+    /// What a key holds. An object without the xtask's metadata (uploaded by hand) is
+    /// downloaded and hashed when `hash_unlabelled`, so immutability is judged on bytes.
+    pub async fn remote(&self, key: &str, hash_unlabelled: bool) -> Result<Option<Remote>> {
+        let Some(head) = self.head(key).await? else {
+            return Ok(None);
+        };
+        let mut remote = head.remote;
+        if remote.sha256.is_none() && hash_unlabelled {
+            let bytes = self.get(key).await?.unwrap_or_default();
+            remote.sha256 = Some(sha256_hex(&bytes));
+        }
+        Ok(Some(remote))
+    }
+
+    /// The remote state of many keys, looked up concurrently.
+    pub async fn remotes(&self, lookups: impl IntoIterator<Item = Lookup>) -> Result<BTreeMap<String, Remote>> {
+        let limit = Arc::new(Semaphore::new(CONCURRENCY * 2));
+        let mut tasks = tokio::task::JoinSet::new();
+        for Lookup { key, hash_unlabelled } in lookups {
+            let (bucket, limit) = (self.clone(), limit.clone());
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await?;
+                Ok::<_, anyhow::Error>((key.clone(), bucket.remote(&key, hash_unlabelled).await?))
+            });
+        }
+        let mut found = BTreeMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            if let (key, Some(remote)) = joined?? {
+                found.insert(key, remote);
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match self.client.get_object().bucket(&self.name).key(key).send().await {
+            Ok(response) => {
+                let bytes = response
+                    .body
+                    .collect()
+                    .await
+                    .with_context(|| format!("cannot download s3://{}/{key}", self.name))?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(error) => {
+                let error = error.into_service_error();
+                if error.is_no_such_key() {
+                    Ok(None)
+                } else {
+                    Err(error).with_context(|| format!("cannot download s3://{}/{key}", self.name))
+                }
+            }
+        }
+    }
+
+    /// Writes one object as the plan describes it. `publish_id` labels a write of the
+    /// wrapper (see `caller_reference`).
+    pub async fn write(&self, desired: &Desired, owner: &Owner, publish_id: Option<&str>) -> Result<()> {
+        let label = match owner {
+            Owner::Release(tag) => (TAG_META, tag.to_string()),
+            Owner::Commit(commit) => (COMMIT_META, commit.to_string()),
+        };
+        let mut metadata = BTreeMap::from([(SHA256_META, desired.sha256.clone()), label]);
+        if let Some(id) = publish_id {
+            metadata.insert(PUBLISH_ID_META, id.to_owned());
+        }
+        let result = match &desired.content {
+            Content::Bytes(bytes) => self.put(desired, ByteStream::from(bytes.clone()), &metadata).await,
+            Content::File(path) if desired.size > MULTIPART_THRESHOLD => {
+                self.put_multipart(desired, path, &metadata).await
+            }
+            Content::File(path) => {
+                let body =
+                    ByteStream::from_path(path).await.with_context(|| format!("cannot read {}", path.display()))?;
+                self.put(desired, body, &metadata).await
+            }
+            Content::CopyOf(source) => {
+                let mut request = self
+                    .client
+                    .copy_object()
+                    .bucket(&self.name)
+                    .key(&desired.key)
+                    .copy_source(format!("{}/{source}", self.name))
+                    .metadata_directive(MetadataDirective::Replace)
+                    .content_type(desired.content_type)
+                    .cache_control(desired.cache_control)
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256);
+                for (name, value) in &metadata {
+                    request = request.metadata(*name, value);
+                }
+                request.send().await.map(|_| ()).map_err(anyhow::Error::from)
+            }
+        };
+        result.with_context(|| format!("cannot write s3://{}/{}", self.name, desired.key))
+    }
+
+    async fn put(&self, desired: &Desired, body: ByteStream, metadata: &BTreeMap<&str, String>) -> Result<()> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.name)
+            .key(&desired.key)
+            .body(body)
+            .content_length(desired.size as i64)
+            .content_type(desired.content_type)
+            .cache_control(desired.cache_control)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(base64_of_hex(&desired.sha256)?);
+        for (name, value) in metadata {
+            request = request.metadata(*name, value);
+        }
+        request.send().await?;
+        Ok(())
+    }
+
+    /// Uploads a large file in parts, several at once, each with its own checksum; the
+    /// upload is aborted on any failure so no orphaned parts are billed.
+    async fn put_multipart(&self, desired: &Desired, path: &Path, metadata: &BTreeMap<&str, String>) -> Result<()> {
+        let mut create = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.name)
+            .key(&desired.key)
+            .content_type(desired.content_type)
+            .cache_control(desired.cache_control)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256);
+        for (name, value) in metadata {
+            create = create.metadata(*name, value);
+        }
+        let upload_id = create.send().await?.upload_id.context("S3 returned no upload ID")?;
+        let result = self.upload_parts(desired, path, &upload_id).await;
+        match result {
+            Ok(parts) => {
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(&self.name)
+                    .key(&desired.key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                    .send()
+                    .await?;
+                Ok(())
+            }
+            Err(error) => {
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.name)
+                    .key(&desired.key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn upload_parts(&self, desired: &Desired, path: &Path, upload_id: &str) -> Result<Vec<CompletedPart>> {
+        let count = desired.size.div_ceil(PART_SIZE);
+        let progress = Progress::new(&desired.key, desired.size);
+        let limit = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut tasks = tokio::task::JoinSet::new();
+        for index in 0..count {
+            let (bucket, limit, progress) = (self.clone(), limit.clone(), progress.clone());
+            let (path, key, upload_id) = (path.to_owned(), desired.key.clone(), upload_id.to_owned());
+            let length = PART_SIZE.min(desired.size - index * PART_SIZE);
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await?;
+                let mut file = tokio::fs::File::open(&path).await?;
+                tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(index * PART_SIZE)).await?;
+                let mut data = vec![0; length as usize];
+                file.read_exact(&mut data).await?;
+                let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&data));
+                let part_number = index as i32 + 1;
+                let response = bucket
+                    .client
+                    .upload_part()
+                    .bucket(&bucket.name)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .part_number(part_number)
+                    .body(ByteStream::from(data))
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                    .checksum_sha256(&checksum)
+                    .send()
+                    .await
+                    .with_context(|| format!("part {part_number} of {key} failed"))?;
+                progress.advance(length, part_number, count);
+                Ok::<_, anyhow::Error>(
+                    CompletedPart::builder()
+                        .part_number(part_number)
+                        .set_e_tag(response.e_tag)
+                        .checksum_sha256(checksum)
+                        .build(),
+                )
+            });
+        }
+        let mut parts = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            parts.push(joined??);
+        }
+        parts.sort_by_key(|part| part.part_number);
+        progress.finish();
+        Ok(parts)
+    }
+}
+
+/// A bar on a terminal, plain lines in CI logs.
+#[derive(Clone)]
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    key: String,
+}
+
+impl Progress {
+    fn new(key: &str, size: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(size);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_message(key.to_owned());
+            bar
+        });
+        Progress { bar, key: key.to_owned() }
+    }
+
+    fn advance(&self, bytes: u64, part: i32, parts: u64) {
+        match &self.bar {
+            Some(bar) => bar.inc(bytes),
+            None => eprintln!("  uploaded part {part} of {parts} of {} ({bytes} bytes)", self.key),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+fn base64_of_hex(hex_digest: &str) -> Result<String> {
+    let raw = hex::decode(hex_digest).with_context(|| format!("{hex_digest:?} is not a hex SHA-256"))?;
+    if raw.len() != 32 {
+        bail!("{hex_digest:?} is not a SHA-256 (32 bytes)");
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(raw))
+}

@@ -1,0 +1,11 @@
+//! One module per `cargo xtask` command that talks to AWS, each with a `run`. Their
+//! arguments are in `xtask::cli`. A command module never imports another: what two
+//! commands share lives in the domain or an adapter.
+
+pub mod amis;
+pub mod cfn_upload;
+pub mod publish_installer;
+pub mod rehearse;
+pub mod rollback;
+pub mod status;
+pub mod verify;

@@ -1,0 +1,155 @@
+//! `cargo xtask publish-installer <tag>`: steps 6 to 8 of a release. Uploads the
+//! installers the build machines produced, the manifest, the legacy keys and the
+//! wrapper, in that order, then invalidates CloudFront and waits.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use xtask::{
+    adapters::{artifacts, buildkite, workspace::Workspace},
+    cli::PublishInstallerArgs,
+    domain::{
+        diff,
+        layout::{self, WRAPPER_KEY},
+        publish_plan::{desired_objects, plan, Owner, PublishPlan},
+        release_manifest::{Allowances, AssembledRelease, ReleaseManifest},
+        tag::ReleaseTag,
+        wrapper,
+    },
+};
+
+use crate::adapters::{
+    publisher, release_state,
+    s3::Lookup,
+    site::{with_site, Site},
+};
+
+pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> Result<()> {
+    let tag = buildkite::release_name(workspace, args.tag.clone())?;
+    if !dry_run {
+        buildkite::require_main_branch(workspace, &format!("publish release {tag}"))?;
+    }
+    let release = assemble(workspace, &tag, &args)?;
+    let rendered = render_wrapper(workspace, &release)?;
+    let published = with_site(workspace, async |site| {
+        require_templates(site, &release.manifest, args.allow_missing_templates).await?;
+        let plan = plan_publish(site, &release, &rendered).await?;
+        println!(
+            "Publish plan for {tag} to s3://{} (CFN version {}):",
+            site.config.orchestrator_bucket, release.manifest.cfn_version
+        );
+        print!("{}", plan.describe());
+        if dry_run {
+            print_wrapper_change(site, &tag, &rendered).await?;
+            println!("\nDry run: nothing was written and no invalidation was made.");
+            return Ok(false);
+        }
+        let bucket = site.orchestrator();
+        publisher::execute(&bucket, &plan).await?;
+        let distribution = &site.config.cloudfront_distribution;
+        publisher::invalidate(&bucket, &site.cloudfront, distribution, &plan, args.invalidation_timeout).await?;
+        Ok(true)
+    })?;
+    if !published {
+        return Ok(());
+    }
+    println!("\nPublished {tag}: {}/{WRAPPER_KEY} now installs it.", workspace.config.public_base_url);
+    buildkite::annotate(workspace, "release", &annotation(workspace, &release.manifest));
+    println!("Check it with `cargo xtask verify {tag}`.");
+    Ok(())
+}
+
+/// The release from the build machines' outputs, refused whole if anything is off.
+fn assemble(workspace: &Workspace, tag: &ReleaseTag, args: &PublishInstallerArgs) -> Result<AssembledRelease> {
+    let builds = artifacts::collect(&args.artifacts, &workspace.config)?;
+    let allowed = Allowances { excluded_targets: args.exclude_targets.clone(), dirty: args.allow_dirty };
+    let release = ReleaseManifest::assemble(tag, &workspace.config, &builds, &allowed)?;
+    for triple in &args.exclude_targets {
+        eprintln!("WARNING: {triple} is left out of release {tag} (--exclude-target): its customers get no installer");
+    }
+    Ok(release)
+}
+
+/// The wrapper with this release's tag and one checksum per configured platform (empty
+/// for a platform left out, which the wrapper reports as unsupported by this release).
+fn render_wrapper(workspace: &Workspace, release: &AssembledRelease) -> Result<String> {
+    let checksums: BTreeMap<String, Option<String>> = workspace
+        .config
+        .targets
+        .iter()
+        .map(|target| {
+            let entry = release.manifest.entry(&target.published_name);
+            (target.published_name.clone(), entry.map(|entry| entry.sha256.clone()))
+        })
+        .collect();
+    let template = workspace.read(wrapper::TEMPLATE_PATH)?;
+    wrapper::render(&template, &release.manifest.tag, &workspace.config.public_base_url, &checksums)
+}
+
+/// The installers point at the templates of their CFN version: those must exist first.
+async fn require_templates(site: &Site, manifest: &ReleaseManifest, allow_missing: bool) -> Result<()> {
+    let (tag, cfn_version) = (&manifest.tag, &manifest.cfn_version);
+    let missing = release_state::missing_templates(site, cfn_version).await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join("\n  ");
+    if !allow_missing {
+        bail!(
+            "refusing to publish {tag}: the installers point at CloudFormation templates that are not published:\n  {list}\n\
+             Upload them first (`cargo xtask cfn upload --release {cfn_version}`), or pass \
+             --allow-missing-templates if you know they are coming. Nothing was written."
+        );
+    }
+    eprintln!(
+        "\nWARNING: publishing {tag} although its installers point at templates that do not exist yet:\n  {list}\n\
+         Customers who run it before they are uploaded will fail.\n"
+    );
+    Ok(())
+}
+
+async fn plan_publish(site: &Site, release: &AssembledRelease, rendered: &str) -> Result<PublishPlan> {
+    let phases = desired_objects(release, rendered);
+    let lookups: Vec<Lookup> = phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect();
+    let remote = site.orchestrator().remotes(lookups).await?;
+    let plan = plan(Owner::Release(release.manifest.tag.clone()), phases, &remote, true);
+    let conflicts = plan.conflicts();
+    if !conflicts.is_empty() {
+        bail!(
+            "refusing to publish {}: published versions never change, and these keys hold other bytes:\n  {}\n\
+             Nothing was written. Publish the builds of that release's commit, or release under a new name.",
+            release.manifest.tag,
+            conflicts.join("\n  ")
+        );
+    }
+    Ok(plan)
+}
+
+async fn print_wrapper_change(site: &Site, tag: &ReleaseTag, rendered: &str) -> Result<()> {
+    let published = site.orchestrator().get(WRAPPER_KEY).await?;
+    let published = published.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
+    println!("\nWrapper change (published -> rendered for {tag}):");
+    let change =
+        diff::unified(&published, rendered, &format!("published/{WRAPPER_KEY}"), &format!("{tag}/{WRAPPER_KEY}"));
+    print!("{}", if change.is_empty() { "  (identical)\n".to_owned() } else { change });
+    Ok(())
+}
+
+/// The release summary shown on the Buildkite build page.
+fn annotation(workspace: &Workspace, manifest: &ReleaseManifest) -> String {
+    let (config, tag) = (&workspace.config, &manifest.tag);
+    let base = &config.public_base_url;
+    let mut text = format!("### Release {tag} published\n\n");
+    text += &format!("Install: `curl -fsSL {base}/{WRAPPER_KEY} | sh`\n\n");
+    text += "| installer | size | sha256 |\n|---|---|---|\n";
+    for entry in &manifest.installers {
+        let url = format!("{base}/{}", layout::versioned_binary(tag, &entry.published_name));
+        text += &format!("| [{}]({url}) | {} | `{}` |\n", entry.published_name, entry.size, entry.sha256);
+    }
+    text += &format!("\nManifest: {base}/{}\n\nTemplates:\n", layout::manifest(tag));
+    for template in config.public_templates() {
+        let key = layout::release_template(&manifest.cfn_version, &template.name);
+        text += &format!("- {}\n", layout::bucket_url(config, &config.cfn_public_bucket, &key));
+    }
+    text
+}

@@ -1,0 +1,427 @@
+//! `cargo xtask rehearse`: a whole release on this machine, with nothing from AWS. The
+//! release path of `.buildkite/pipeline.yml` runs step by step, in dependency order,
+//! against the AWS emulator, with a stand-in for `buildkite-agent`. What cannot be real
+//! here (macOS builds, the public URL, the base image) is adapted openly and reported.
+
+use std::{
+    collections::BTreeSet,
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use xtask::{
+    adapters::{files, git, toolchain, workspace::Workspace},
+    cli::{Cli, RehearseArgs},
+    domain::{
+        buildkite::{PIPELINE_PATH, RELEASE_NAME_FIELD},
+        commit::CommitId,
+        tag::ReleaseTag,
+    },
+};
+
+use crate::{
+    adapters::{
+        emulator::{self, Emulator, EMULATOR_BASE_IMAGE},
+        site::{runtime, Site},
+    },
+    pipeline::{CommandLine, Pipeline, Step, StepKind},
+};
+
+/// The last step of the release path; the rehearsal runs it and everything it needs.
+const LAST_STEP: &str = "verify";
+/// The step that runs `cargo xtask ci`, which is what runs the rehearsal in the tests.
+const CHECKS_STEP: &str = "ci";
+/// Where the pipeline's steps download artifacts (the stand-in marks it as its own).
+const ARTIFACTS_DIR: &str = "target/artifacts";
+
+enum Decision {
+    Run,
+    /// A block step: the rehearsal answers its fields.
+    Answer,
+    Skip(&'static str),
+}
+
+/// The steps on the release path, each with what the rehearsal does with it.
+struct Rehearsal {
+    pipeline: Pipeline,
+    release_name: ReleaseTag,
+    steps: Vec<(String, Decision)>,
+    /// Targets built only on macOS agents, left out of the publish here.
+    excluded_targets: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StepState {
+    Ok,
+    Skipped,
+    Failed,
+    NotRun,
+}
+
+struct Outcome {
+    label: String,
+    state: StepState,
+    detail: String,
+    elapsed: Duration,
+}
+
+pub fn run(workspace: &Workspace, args: RehearseArgs, dry_run: bool) -> Result<()> {
+    emulator::refuse_remote_endpoint(workspace)?;
+    let rehearsal = Rehearsal::decide(workspace, &args)?;
+    print!("{}", rehearsal.describe(workspace));
+    if dry_run {
+        println!("\nDry run: nothing was started or written.");
+        return Ok(());
+    }
+    toolchain::ensure_tools(workspace, !args.no_install)?;
+    let world = World::start(workspace)?;
+    let outcomes = rehearsal.execute(workspace, &world);
+    print!("{}", report(&rehearsal, &world.commit, &outcomes));
+    if args.keep {
+        println!("Meta-data, artifacts and annotations are in {}", world.scratch.keep().display());
+    }
+    if outcomes.iter().any(|o| o.state == StepState::Failed) {
+        bail!("the rehearsal failed; the report above says where");
+    }
+    println!("The release path of {PIPELINE_PATH} works end to end.");
+    Ok(())
+}
+
+impl Rehearsal {
+    fn decide(workspace: &Workspace, args: &RehearseArgs) -> Result<Rehearsal> {
+        let pipeline = Pipeline::parse(&workspace.read(PIPELINE_PATH)?)?;
+        let problems = pipeline.check(&Cli::pipeline_use);
+        if !problems.is_empty() {
+            bail!("{PIPELINE_PATH} is inconsistent; fix it before rehearsing:\n  - {}", problems.join("\n  - "));
+        }
+        let release_name = match &args.release_name {
+            Some(name) => name.clone(),
+            None => workspace.constants()?.tags()?.cfn_version,
+        };
+        let mut on_path = pipeline.ancestors(LAST_STEP);
+        on_path.insert(LAST_STEP.to_owned());
+        let mut excluded_targets = Vec::new();
+        let steps = pipeline
+            .in_dependency_order()
+            .into_iter()
+            .filter(|step| on_path.contains(&step.key))
+            .map(|step| (step.key.clone(), decision(step, &mut excluded_targets)))
+            .collect();
+        Ok(Rehearsal { pipeline, release_name, steps, excluded_targets })
+    }
+
+    fn step(&self, key: &str) -> &Step {
+        self.pipeline.step(key).expect("planned steps exist")
+    }
+
+    fn skipped(&self) -> BTreeSet<&str> {
+        self.steps.iter().filter(|(_, d)| matches!(d, Decision::Skip(_))).map(|(key, _)| key.as_str()).collect()
+    }
+
+    fn describe(&self, workspace: &Workspace) -> String {
+        let mut text = format!(
+            "Rehearsal of release {} from {PIPELINE_PATH} ({} steps on the release path):\n",
+            self.release_name,
+            self.steps.len()
+        );
+        for (key, decision) in &self.steps {
+            let label = &self.step(key).label;
+            text += &match decision {
+                Decision::Run => format!("  run    {label}\n"),
+                Decision::Answer => format!("  answer {label}\n"),
+                Decision::Skip(why) => format!("  skip   {label} ({why})\n"),
+            };
+        }
+        let excluded =
+            if self.excluded_targets.is_empty() { "nothing".to_owned() } else { self.excluded_targets.join(", ") };
+        text += "Adaptations for this machine:\n";
+        text += &format!(
+            "  - AWS is the emulator (moto); Packer starts from the emulator's base image {}\n",
+            EMULATOR_BASE_IMAGE.0
+        );
+        text += &format!("  - publish-installer gets --exclude-target for: {excluded}\n");
+        text += &format!(
+            "  - verify gets --base-url pointing at the emulator's bucket instead of {}\n",
+            workspace.config.public_base_url
+        );
+        text
+    }
+
+    fn execute(&self, workspace: &Workspace, world: &World) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
+        let mut failed = false;
+        for (key, decision) in &self.steps {
+            let step = self.step(key);
+            let started = Instant::now();
+            let result = match decision {
+                _ if failed => {
+                    outcomes.push(Outcome::not_run(&step.label));
+                    continue;
+                }
+                Decision::Skip(why) => {
+                    outcomes.push(Outcome::skipped(&step.label, why));
+                    continue;
+                }
+                Decision::Answer => self.answer(step, world),
+                Decision::Run => {
+                    println!("\n--- {} ---", step.label);
+                    self.run_step(step, workspace, world)
+                }
+            };
+            failed |= result.is_err();
+            outcomes.push(Outcome::of(&step.label, result, started.elapsed()));
+        }
+        if !failed {
+            let started = Instant::now();
+            let result = run_installer_through_wrapper(world, &self.release_name);
+            outcomes.push(Outcome::of("Run the installer through the published wrapper", result, started.elapsed()));
+        }
+        outcomes
+    }
+
+    /// Fills a block step's fields as the person unblocking it would.
+    fn answer(&self, step: &Step, world: &World) -> Result<String> {
+        for field in step.field_keys() {
+            if field != RELEASE_NAME_FIELD {
+                bail!(
+                    "block step {} asks for a field {field}, and the rehearsal answers only {RELEASE_NAME_FIELD}; \
+                     teach commands/rehearse.rs an answer for it",
+                    step.key
+                );
+            }
+            let dir = world.scratch.path().join("meta-data");
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(field), self.release_name.as_str())?;
+        }
+        Ok(if step.fields.is_empty() {
+            "unblocked".into()
+        } else {
+            format!("answered {RELEASE_NAME_FIELD} = {}", self.release_name)
+        })
+    }
+
+    fn run_step(&self, step: &Step, workspace: &Workspace, world: &World) -> Result<String> {
+        let mut notes = Vec::new();
+        for (text, line) in step.commands.iter().zip(step.command_lines()?) {
+            let Some(text) = self.adapt(step, text, &line, world, &mut notes) else {
+                continue;
+            };
+            println!("$ {text}");
+            world
+                .run(workspace, "bash", &["-euo", "pipefail", "-c", &text])
+                .with_context(|| format!("`{text}` failed"))?;
+        }
+        for pattern in &step.artifact_paths {
+            world
+                .run(workspace, "buildkite-agent", &["artifact", "upload", pattern])
+                .with_context(|| format!("uploading the artifacts {pattern} failed"))?;
+        }
+        Ok(notes.join("; "))
+    }
+
+    /// A command line as the rehearsal runs it: with the adaptations it prints, or
+    /// `None` for a download of what a skipped step would have uploaded.
+    fn adapt(
+        &self,
+        step: &Step,
+        text: &str,
+        line: &CommandLine,
+        world: &World,
+        notes: &mut Vec<String>,
+    ) -> Option<String> {
+        let quote = |word: &str| shlex::try_quote(word).map(|q| q.into_owned()).unwrap_or_else(|_| word.to_owned());
+        let mut text = text.to_owned();
+        match line {
+            CommandLine::ArtifactDownload(pattern) => {
+                let skipped = self.skipped();
+                let uploaders: Vec<&Step> = self
+                    .pipeline
+                    .ancestors(&step.key)
+                    .iter()
+                    .filter_map(|k| self.pipeline.step(k))
+                    .filter(|s| s.artifact_paths.iter().any(|p| p == pattern))
+                    .collect();
+                if !uploaders.is_empty() && uploaders.iter().all(|s| skipped.contains(s.key.as_str())) {
+                    notes.push(format!("skipped the download of {pattern} (its step did not run)"));
+                    return None;
+                }
+            }
+            CommandLine::Xtask { args, .. } if args.first().is_some_and(|w| w == "publish-installer") => {
+                for target in &self.excluded_targets {
+                    text += &format!(" --exclude-target {}", quote(target));
+                }
+                if world.dirty {
+                    text += " --allow-dirty";
+                }
+            }
+            CommandLine::Xtask { args, .. } if args.first().is_some_and(|w| w == "verify") => {
+                text += &format!(" --base-url {}", quote(&world.public_url));
+            }
+            _ => {}
+        }
+        Some(text)
+    }
+}
+
+fn decision(step: &Step, excluded_targets: &mut Vec<String>) -> Decision {
+    if step.key == CHECKS_STEP {
+        return Decision::Skip("the checks and tests are what run this rehearsal");
+    }
+    if step.queue.as_deref() == Some("mac") {
+        for line in step.command_lines().unwrap_or_default() {
+            if let CommandLine::Xtask { args, .. } = line {
+                if let Some(at) = args.iter().position(|w| w == "--target") {
+                    excluded_targets.extend(args.get(at + 1).cloned());
+                }
+            }
+        }
+        return Decision::Skip("needs a macOS agent; its targets are left out of the publish");
+    }
+    if step.kind == StepKind::Block {
+        Decision::Answer
+    } else {
+        Decision::Run
+    }
+}
+
+/// Everything the steps run in: a scratch directory for the agent stand-in's meta-data
+/// and artifacts, the emulator, and the environment an agent would give them.
+struct World {
+    scratch: tempfile::TempDir,
+    _emulator: Option<Emulator>,
+    env: Vec<(&'static str, String)>,
+    /// The emulator's URL of the orchestrator bucket, standing in for the public URL.
+    public_url: String,
+    commit: CommitId,
+    dirty: bool,
+}
+
+impl World {
+    fn start(workspace: &Workspace) -> Result<World> {
+        let scratch = tempfile::Builder::new().prefix("xtask-rehearsal-").tempdir()?;
+        let bin = scratch.path().join("bin");
+        std::fs::create_dir_all(&bin)?;
+        std::fs::copy(workspace.root.join("xtask-aws/emulator/buildkite-agent"), bin.join("buildkite-agent"))?;
+        let (emulator, endpoint) = emulator::for_rehearsal(workspace)?;
+        files::remove_output_dir(&workspace.root.join(ARTIFACTS_DIR))?;
+        prepare_world(workspace, &endpoint)?;
+        let commit = git::head_commit(&workspace.sh)?;
+        let dirty = !git::uncommitted_files(&workspace.sh)?.is_empty();
+        if dirty {
+            println!("  - the working tree has uncommitted changes: publish-installer gets --allow-dirty (the pipeline never builds a dirty tree)");
+        }
+        let path = std::env::join_paths(
+            std::iter::once(bin).chain(std::env::split_paths(&toolchain::tools_path(workspace)?)),
+        )?;
+        let env = emulator::env_for(&endpoint, &workspace.config.region)
+            .into_iter()
+            .chain([
+                ("BUILDKITE", "true".to_owned()),
+                ("BUILDKITE_BRANCH", "main".to_owned()),
+                ("BUILDKITE_COMMIT", commit.to_string()),
+                ("BUILDKITE_BUILD_NUMBER", "1".to_owned()),
+                ("BUILDKITE_AGENT_NAME", "rehearsal".to_owned()),
+                ("REHEARSAL_DIR", scratch.path().display().to_string()),
+                ("PKR_VAR_base_image_name", EMULATOR_BASE_IMAGE.0.to_owned()),
+                ("PKR_VAR_base_image_owner", EMULATOR_BASE_IMAGE.1.to_owned()),
+                ("PATH", path.to_string_lossy().into_owned()),
+            ])
+            .collect();
+        let public_url =
+            format!("{}/{}", endpoint.replace("localhost", "127.0.0.1"), workspace.config.orchestrator_bucket);
+        Ok(World { scratch, _emulator: emulator, env, public_url, commit, dirty })
+    }
+
+    /// Runs a program in the checkout with the step's environment, as an agent would.
+    /// Every other `AWS_*` variable of this process is removed, so a profile or a
+    /// service endpoint cannot send a step anywhere but the emulator.
+    fn run(&self, workspace: &Workspace, program: &str, args: &[&str]) -> Result<()> {
+        let mut command = Command::new(program);
+        command.args(args).current_dir(&workspace.root);
+        for name in &workspace.env.aws_variables {
+            command.env_remove(name);
+        }
+        let status = command
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .status()
+            .with_context(|| format!("cannot run {program}"))?;
+        if !status.success() {
+            bail!("{program} {status}");
+        }
+        Ok(())
+    }
+}
+
+/// The buckets and the distribution the release configuration names, in the emulator.
+fn prepare_world(workspace: &Workspace, endpoint: &str) -> Result<()> {
+    let config = &workspace.config;
+    runtime()?.block_on(async {
+        let site = Site::from_sdk_config(config, emulator::sdk_config_for(endpoint, &config.region).await);
+        emulator::create_site(&site).await
+    })
+}
+
+/// Downloads the published wrapper and runs the installer through it, as a customer does.
+fn run_installer_through_wrapper(world: &World, release: &ReleaseTag) -> Result<String> {
+    let script: PathBuf = world.scratch.path().join("readyset-orchestrator.sh");
+    let download = Command::new("curl")
+        .args(["--fail", "--silent", "--show-error", "--output"])
+        .arg(&script)
+        .arg(format!("{}/readyset-orchestrator.sh", world.public_url))
+        .status()
+        .context("cannot run curl")?;
+    if !download.success() {
+        bail!("cannot download the published wrapper");
+    }
+    let output = Command::new("sh")
+        .arg(&script)
+        .arg("--version")
+        .env("READYSET_INSTALLER_BASE_URL", &world.public_url)
+        .output()
+        .context("cannot run sh")?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() && stdout.contains(release.as_str()) {
+        Ok(stdout.trim().to_owned())
+    } else {
+        bail!("the wrapper printed {stdout:?} and {:?}", String::from_utf8_lossy(&output.stderr))
+    }
+}
+
+impl Outcome {
+    fn of(label: &str, result: Result<String>, elapsed: Duration) -> Outcome {
+        let (state, detail) = match result {
+            Ok(detail) => (StepState::Ok, detail),
+            Err(error) => (StepState::Failed, format!("{error:#}")),
+        };
+        Outcome { label: label.to_owned(), state, detail, elapsed }
+    }
+
+    fn skipped(label: &str, why: &str) -> Outcome {
+        Outcome { label: label.to_owned(), state: StepState::Skipped, detail: why.to_owned(), elapsed: Duration::ZERO }
+    }
+
+    fn not_run(label: &str) -> Outcome {
+        let detail = "an earlier step failed".to_owned();
+        Outcome { label: label.to_owned(), state: StepState::NotRun, detail, elapsed: Duration::ZERO }
+    }
+}
+
+fn report(rehearsal: &Rehearsal, commit: &CommitId, outcomes: &[Outcome]) -> String {
+    let mut text = format!("\nRehearsal report (release {}, commit {commit}):\n", rehearsal.release_name);
+    for outcome in outcomes {
+        let state = match outcome.state {
+            StepState::Ok => "ok",
+            StepState::Skipped => "skip",
+            StepState::Failed => "FAIL",
+            StepState::NotRun => "not run",
+        };
+        let detail = if outcome.detail.is_empty() { String::new() } else { format!("  ({})", outcome.detail) };
+        text += &format!("  {state:<7} {:>6.1}s  {}{detail}\n", outcome.elapsed.as_secs_f64(), outcome.label);
+    }
+    if !rehearsal.excluded_targets.is_empty() {
+        text += &format!("  Not rehearsed (no macOS agent here): {}\n", rehearsal.excluded_targets.join(", "));
+    }
+    text
+}

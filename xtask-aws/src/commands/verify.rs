@@ -1,0 +1,123 @@
+//! `cargo xtask verify <tag>`: downloads a release the way customers do and checks
+//! every byte against its manifest.
+
+use anyhow::{bail, Context, Result};
+use xshell::cmd;
+use xtask::{
+    adapters::{buildkite, workspace::Workspace},
+    cli::VerifyArgs,
+    domain::{
+        digest::{checksum_line, sha256_hex},
+        layout,
+        release_manifest::ReleaseManifest,
+        tag::ReleaseTag,
+        wrapper::served_tag,
+    },
+};
+
+use crate::adapters::{release_state, site::with_site};
+
+/// Each check as it is made: printed, and remembered when it fails.
+#[derive(Default)]
+struct Checks {
+    failed: Vec<String>,
+}
+
+impl Checks {
+    fn check(&mut self, ok: bool, what: String) {
+        println!("  {} {what}", if ok { "ok  " } else { "FAIL" });
+        if !ok {
+            self.failed.push(what);
+        }
+    }
+}
+
+/// Downloads through the public URL with curl, as customers do.
+struct Downloader<'a> {
+    workspace: &'a Workspace,
+    base: String,
+    scratch: tempfile::TempDir,
+}
+
+impl Downloader<'_> {
+    fn fetch(&self, key: &str) -> Result<Vec<u8>> {
+        let url = format!("{}/{key}", self.base);
+        let file = self.scratch.path().join("download");
+        let sh = &self.workspace.sh;
+        cmd!(sh, "curl --fail --silent --show-error --location --output {file} {url}")
+            .quiet()
+            .run()
+            .with_context(|| format!("cannot download {url}"))?;
+        std::fs::read(&file).with_context(|| format!("cannot read what {url} returned"))
+    }
+}
+
+pub fn run(workspace: &Workspace, args: VerifyArgs) -> Result<()> {
+    if workspace.env.which("curl").is_none() {
+        bail!("verify downloads with curl, which is not on PATH; install it (`apt-get install curl`)");
+    }
+    let tag = buildkite::release_name(workspace, args.tag.clone())?;
+    let base = args.base_url.clone().unwrap_or_else(|| workspace.config.public_base_url.clone());
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let downloader = Downloader { workspace, base: base.trim_end_matches('/').to_owned(), scratch };
+    println!("Verifying release {tag} through {}:", downloader.base);
+    let mut checks = Checks::default();
+    let manifest = check_installers(&downloader, &tag, &mut checks)?;
+    check_wrapper(&downloader, &manifest, &mut checks)?;
+    let cfn_version = &manifest.cfn_version;
+    let missing = with_site(workspace, async |site| release_state::missing_templates(site, cfn_version).await)?;
+    let detail = if missing.is_empty() { String::new() } else { format!(" (missing: {})", missing.join(", ")) };
+    checks.check(missing.is_empty(), format!("the templates under {cfn_version}/readyset/templates/ exist{detail}"));
+    if !checks.failed.is_empty() {
+        bail!("release {tag} failed {} check(s):\n  - {}", checks.failed.len(), checks.failed.join("\n  - "));
+    }
+    println!(
+        "Release {tag} verified: {} installers, wrapper and templates are as published.",
+        manifest.installers.len()
+    );
+    Ok(())
+}
+
+/// The manifest, and each installer, checksum file and legacy key against it.
+fn check_installers(downloader: &Downloader, tag: &ReleaseTag, checks: &mut Checks) -> Result<ReleaseManifest> {
+    let manifest_key = layout::manifest(tag);
+    let manifest: ReleaseManifest = serde_json::from_slice(&downloader.fetch(&manifest_key)?)
+        .with_context(|| format!("{}/{manifest_key} is not a release manifest", downloader.base))?;
+    checks.check(&manifest.tag == tag, format!("manifest names release {}", manifest.tag));
+    for entry in &manifest.installers {
+        let name = &entry.published_name;
+        let binary = downloader.fetch(&layout::versioned_binary(tag, name))?;
+        checks.check(
+            binary.len() as u64 == entry.size && sha256_hex(&binary) == entry.sha256,
+            format!("{} is {} bytes with sha256 {}", layout::versioned_binary(tag, name), entry.size, entry.sha256),
+        );
+        let checksum = downloader.fetch(&layout::versioned_checksum(tag, name))?;
+        checks.check(
+            checksum == checksum_line(&entry.sha256, name).as_bytes(),
+            format!("{} holds the manifest's checksum", layout::versioned_checksum(tag, name)),
+        );
+        let legacy = downloader.fetch(&layout::legacy_binary(name))?;
+        checks.check(
+            sha256_hex(&legacy) == entry.sha256,
+            format!("{} serves {tag}'s {name}", layout::legacy_binary(name)),
+        );
+    }
+    Ok(manifest)
+}
+
+fn check_wrapper(downloader: &Downloader, manifest: &ReleaseManifest, checks: &mut Checks) -> Result<()> {
+    let tag = &manifest.tag;
+    let wrapper = String::from_utf8_lossy(&downloader.fetch(layout::WRAPPER_KEY)?).into_owned();
+    let served = served_tag(&wrapper);
+    checks.check(
+        served == Some(tag.as_str()),
+        format!("{} installs {tag} (it names {:?})", layout::WRAPPER_KEY, served.unwrap_or("nothing")),
+    );
+    for entry in &manifest.installers {
+        checks.check(
+            wrapper.contains(&format!("{}) echo \"{}\"", entry.published_name, entry.sha256)),
+            format!("{} expects sha256 {} for {}", layout::WRAPPER_KEY, entry.sha256, entry.published_name),
+        );
+    }
+    Ok(())
+}

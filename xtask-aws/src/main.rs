@@ -1,0 +1,16 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use xtask::{
+    adapters::{environment::Environment, workspace::Workspace},
+    cli::Cli,
+};
+
+fn main() -> ExitCode {
+    xtask::restore_sigpipe();
+    let cli = Cli::parse();
+    xtask::report((|| {
+        let workspace = Workspace::locate(Environment::capture()?)?;
+        xtask_aws::run(&workspace, cli.command, cli.dry_run)
+    })())
+}

@@ -1,0 +1,59 @@
+//! The invariants of ARCHITECTURE.md that a test can see in the code and its build.
+
+use std::{collections::BTreeSet, process::Command};
+
+use crate::support::{text, workspace_root};
+
+/// The crates `xtask` links, following only normal dependencies (what `cargo xtask
+/// release` compiles), read from `cargo metadata`.
+fn lean_dependencies() -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--filter-platform", "x86_64-unknown-linux-gnu"])
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "cargo metadata: {}", text(&output.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let nodes = metadata["resolve"]["nodes"].as_array().unwrap();
+    let name_of = |id: &str| id.split(['#', '@']).rev().nth(1).unwrap_or(id).rsplit('/').next().unwrap().to_owned();
+    let root = nodes.iter().find(|n| name_of(n["id"].as_str().unwrap()) == "xtask").unwrap()["id"].as_str().unwrap();
+    let mut seen = BTreeSet::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(id) = pending.pop() {
+        let node = nodes.iter().find(|n| n["id"] == id.as_str()).unwrap();
+        for dep in node["deps"].as_array().unwrap() {
+            let normal = dep["dep_kinds"].as_array().unwrap().iter().any(|kind| kind["kind"].is_null());
+            let id = dep["pkg"].as_str().unwrap().to_owned();
+            if normal && seen.insert(name_of(&id)) {
+                pending.push(id);
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn the_lean_xtask_never_links_an_aws_crate() {
+    let dependencies = lean_dependencies();
+    assert!(dependencies.contains("clap") && dependencies.contains("toml_edit"), "{dependencies:?}");
+    let aws: Vec<&String> = dependencies
+        .iter()
+        .filter(|name| name.starts_with("aws-") || name.starts_with("hyper") || *name == "tokio")
+        .collect();
+    assert!(aws.is_empty(), "the lean xtask depends on {aws:?}; AWS code belongs in xtask-aws");
+}
+
+#[test]
+fn no_command_module_imports_another() {
+    for dir in ["xtask/src/commands", "xtask-aws/src/commands"] {
+        for entry in std::fs::read_dir(workspace_root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let source = std::fs::read_to_string(&path).unwrap();
+            let offending: Vec<&str> = source.lines().filter(|line| line.contains("commands::")).collect();
+            if path.file_name().unwrap() != "mod.rs" {
+                assert!(offending.is_empty(), "{} imports a command module: {offending:?}", path.display());
+            }
+        }
+    }
+}

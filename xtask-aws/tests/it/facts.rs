@@ -1,0 +1,88 @@
+//! Each fact has one source; where another file keeps a copy, this proves they agree.
+
+use syn::{Expr, Item, Lit};
+use xtask::domain::config::Visibility;
+
+use crate::support::{config, workspace_root};
+
+/// The string values of a `&str` or `&[&str]` constant in installer/src/constants.rs.
+fn installer_constant(name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(workspace_root().join("installer/src/constants.rs")).unwrap();
+    let file = syn::parse_file(&text).unwrap();
+    let expr = file
+        .items
+        .iter()
+        .find_map(|item| match item {
+            Item::Const(constant) if constant.ident == name => Some(&*constant.expr),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("installer/src/constants.rs defines {name}"));
+    strings(expr)
+}
+
+fn strings(expr: &Expr) -> Vec<String> {
+    match expr {
+        Expr::Lit(syn::ExprLit { lit: Lit::Str(literal), .. }) => vec![literal.value()],
+        Expr::Reference(reference) => strings(&reference.expr),
+        Expr::Array(array) => array.elems.iter().flat_map(strings).collect(),
+        _ => panic!("installer constants are string literals or arrays of them"),
+    }
+}
+
+#[test]
+fn the_installer_points_at_the_configured_public_bucket_and_templates() {
+    let config = config();
+    assert_eq!(installer_constant("CFN_PUBLIC_BUCKET"), vec![config.cfn_public_bucket.clone()]);
+    assert_eq!(installer_constant("CFN_BUCKET_REGION"), vec![config.region.clone()]);
+    let public: Vec<String> =
+        config.templates.iter().filter(|t| t.visibility == Visibility::Public).map(|t| t.name.clone()).collect();
+    assert_eq!(installer_constant("PUBLIC_TEMPLATES"), public);
+}
+
+#[test]
+fn the_wrapper_serves_every_configured_published_name() {
+    let config = config();
+    let template = std::fs::read_to_string(workspace_root().join("installer/readyset-orchestrator.sh")).unwrap();
+    for target in config.targets.iter() {
+        assert!(
+            template.contains(&format!("{}) echo \"@@SHA256:{}@@\" ;;", target.published_name, target.published_name)),
+            "the wrapper has no checksum line for {}",
+            target.published_name
+        );
+    }
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(workspace_root().join(path)).unwrap()
+}
+
+#[test]
+fn the_installer_supports_exactly_the_regions_packer_builds() {
+    let locals = read(xtask::domain::packer::LOCALS_FILE);
+    let regions = xtask::domain::packer::local_strings("locals", &locals, "ami_regions").unwrap();
+    assert_eq!(installer_constant("SUPPORTED_REGIONS"), regions);
+}
+
+#[test]
+fn the_test_stack_script_and_super_template_name_the_configured_buckets() {
+    let config = config();
+    let script = read("ops/cfn-test/create-mysql-super-stack.sh");
+    assert!(script.contains(&format!("TEMPLATE_BUCKET=\"{}\"", config.cfn_internal_bucket)));
+    assert!(script.contains(&format!("TEMPLATE_BUCKET_REGION=\"{}\"", config.region)));
+    let super_stack = read("ops/cfn/readyset-mysql-super.yaml");
+    assert!(super_stack.contains(&format!("    Default: {}\n", config.cfn_public_bucket)));
+    assert!(
+        super_stack.contains(&format!("  TemplateBucketRegion:\n    Type: String\n    Default: {}\n", config.region))
+    );
+}
+
+#[test]
+fn the_installer_fills_the_prefix_of_exactly_the_templates_that_nest_others() {
+    let nesting: Vec<String> = std::fs::read_dir(workspace_root().join("ops/cfn"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| std::fs::read_to_string(path).unwrap().contains("\n  TemplatePrefix:\n"))
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(installer_constant("NESTING_TEMPLATES"), nesting);
+}

@@ -1,0 +1,486 @@
+//! AMIs with the real Packer against the emulator's EC2, templates rendered and linted
+//! with the real cfn-lint, uploaded per stage, and the test-stack scripts run by bash
+//! with the AWS CLI against the emulator's CloudFormation.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use expect_test::expect;
+use xtask::domain::{commit::CommitId, packer::AmisFile, stage::Stage};
+use xtask_aws::adapters::emulator::EMULATOR_BASE_IMAGE;
+
+use crate::support::{config, site::Site, system_tool, text, venv_tool, COMMIT};
+
+const REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
+const IMAGES: [&str; 4] =
+    ["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter", "readyset-bastion"];
+
+/// Runs the xtask with Packer pointed at a base image the emulator has, writing build
+/// outputs into `target` instead of the repository's target directory.
+fn xtask_with_packer(site: &Site, target: &Path, args: &[&str]) -> Output {
+    let target = target.to_str().unwrap();
+    site.xtask_with_env(
+        args,
+        &[
+            ("CARGO_TARGET_DIR", target),
+            ("PKR_VAR_base_image_name", EMULATOR_BASE_IMAGE.0),
+            ("PKR_VAR_base_image_owner", EMULATOR_BASE_IMAGE.1),
+            ("PACKER_NO_COLOR", "1"),
+        ],
+    )
+}
+
+fn build_amis(site: &Site, target: &Path) -> AmisFile {
+    let output = xtask_with_packer(site, target, &["amis", "build", "--stage", "internal", "--commit", COMMIT]);
+    assert!(output.status.success(), "amis build:\n{}\n{}", text(&output.stdout), text(&output.stderr));
+    serde_json::from_slice(&std::fs::read(target.join("dist/amis-internal.json")).unwrap()).unwrap()
+}
+
+fn cfn_lint() -> PathBuf {
+    venv_tool("cfn-lint", "cfn-lint")
+}
+
+fn bucket_keys(site: &Site, bucket: &str) -> BTreeSet<String> {
+    site.keys_of(bucket).into_iter().collect()
+}
+
+#[test]
+fn packer_builds_every_image_in_every_region_shared_with_exactly_the_configured_accounts() {
+    let site = Site::new();
+    let target = tempfile::tempdir().unwrap();
+    let amis = build_amis(&site, target.path());
+    assert_eq!((amis.stage, amis.commit.as_str(), amis.release.as_ref()), (Stage::Internal, COMMIT, None));
+    assert_eq!(amis.images.keys().map(String::as_str).collect::<BTreeSet<_>>(), IMAGES.into_iter().collect());
+
+    let locals = std::fs::read_to_string(site.checkout.path().join("ops/image-deploy/locals.pkr.hcl")).unwrap();
+    let ids = |name| -> BTreeSet<String> {
+        xtask::domain::packer::local_strings("locals", &locals, name).unwrap().into_iter().collect()
+    };
+    let expected_users: BTreeSet<String> =
+        ids("customer_account_ids").union(&ids("internal_account_ids")).cloned().collect();
+    for (image, by_region) in &amis.images {
+        assert_eq!(by_region.keys().map(String::as_str).collect::<Vec<_>>(), REGIONS, "{image}");
+        for (region, ami) in by_region {
+            let described =
+                site.aws_cli(&["ec2", "describe-images", "--region", region, "--image-ids", ami, "--output", "json"]);
+            assert!(described.status.success(), "{image} {region}: {}", text(&described.stderr));
+            let images: serde_json::Value = serde_json::from_slice(&described.stdout).unwrap();
+            let name = images["Images"][0]["Name"].as_str().unwrap();
+            assert!(
+                name.starts_with(&format!("{image}-{}-", &COMMIT[..8])),
+                "AMI name carries image and short commit: {name}"
+            );
+            let tags: BTreeMap<String, String> = images["Images"][0]["Tags"]
+                .as_array()
+                .map(|tags| {
+                    tags.iter()
+                        .map(|t| (t["Key"].as_str().unwrap().into(), t["Value"].as_str().unwrap().into()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if region == "us-east-2" {
+                assert_eq!(tags.get("Commit").map(String::as_str), Some(COMMIT), "{image}: {tags:?}");
+                assert_eq!(tags.get("Stage").map(String::as_str), Some("internal"));
+            }
+
+            let attribute = site.aws_cli(&[
+                "ec2",
+                "describe-image-attribute",
+                "--region",
+                region,
+                "--image-id",
+                ami,
+                "--attribute",
+                "launchPermission",
+                "--output",
+                "json",
+            ]);
+            assert!(attribute.status.success(), "{}", text(&attribute.stderr));
+            let permissions: serde_json::Value = serde_json::from_slice(&attribute.stdout).unwrap();
+            let permissions = permissions["LaunchPermissions"].as_array().unwrap();
+            let users: BTreeSet<String> =
+                permissions.iter().filter_map(|p| p["UserId"].as_str().map(String::from)).collect();
+            assert_eq!(users, expected_users, "{image} in {region}");
+            assert!(
+                permissions.iter().all(|p| p.get("Group").is_none()),
+                "{image} in {region} is public: {permissions:?}"
+            );
+        }
+    }
+
+    let only = xtask_with_packer(
+        &site,
+        target.path(),
+        &["amis", "build", "--stage", "internal", "--commit", COMMIT, "--only", "readyset-bastion"],
+    );
+    assert!(only.status.success(), "{}", text(&only.stderr));
+    let amis: AmisFile =
+        serde_json::from_slice(&std::fs::read(target.path().join("dist/amis-internal.json")).unwrap()).unwrap();
+    assert_eq!(amis.images.keys().collect::<Vec<_>>(), vec!["readyset-bastion"]);
+}
+
+#[test]
+fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
+    let site = Site::new();
+    let target = tempfile::tempdir().unwrap();
+    for (args, phrase) in [
+        (vec!["amis", "build", "--stage", "release", "--commit", COMMIT], "--stage release needs --release <NAME>"),
+        (
+            vec!["amis", "build", "--stage", "internal", "--release", "v1", "--commit", COMMIT],
+            "--release is only for --stage release",
+        ),
+        (
+            vec!["amis", "build", "--stage", "internal", "--only", "readyset-nope", "--commit", COMMIT],
+            "there is no such image",
+        ),
+        (vec!["amis", "build", "--stage", "internal", "--commit", "HEAD"], "does not look like a git commit"),
+        (vec!["amis", "build", "--stage", "beta", "--commit", COMMIT], "invalid value 'beta'"),
+    ] {
+        let output = xtask_with_packer(&site, target.path(), &args);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(text(&output.stderr).contains(phrase), "{args:?}: {}", text(&output.stderr));
+    }
+    let output = xtask_with_packer(
+        &site,
+        target.path(),
+        &[
+            "amis",
+            "build",
+            "--stage",
+            "release",
+            "--release",
+            "v1",
+            "--commit",
+            COMMIT,
+            "--only",
+            "readyset-server",
+            "--dry-run",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("-var=stage=release -var=release_name=v1"), "{stdout}");
+    assert!(stdout.contains("-only=amazon-ebs.readyset-server ops/image-deploy"), "{stdout}");
+    assert!(stdout.contains(&format!("-var=ec2_endpoint={}", site.emulator.endpoint())), "{stdout}");
+    assert!(!target.path().join("dist").exists(), "a dry run writes nothing");
+}
+
+#[test]
+fn templates_render_lint_clean_and_upload_to_each_stage() {
+    let site = Site::new();
+    let target = tempfile::tempdir().unwrap();
+    let amis = build_amis(&site, target.path());
+    let amis_path = target.path().join("dist/amis-internal.json");
+    let out = target.path().join("cfn");
+    site.xtask_ok(&["cfn", "render", "--amis", amis_path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let server = std::fs::read_to_string(out.join("readyset-server.yaml")).unwrap();
+    for region in REGIONS {
+        assert!(server.contains(&format!("Ami: \"{}\"", amis.images["readyset-server"][region])), "{server}");
+    }
+    let rendered: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    assert_eq!(rendered.len(), 7);
+    let lint = Command::new(cfn_lint()).args(&rendered).output().unwrap();
+    assert!(lint.status.success(), "cfn-lint on the rendered templates:\n{}", text(&lint.stdout));
+
+    let out_str = out.to_str().unwrap();
+    site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--internal", COMMIT]);
+    site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--alpha", COMMIT]);
+    site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--release", "v1"]);
+    let names = crate::support::site::public_templates();
+    let keys = |prefix: &str, with_internal: bool| -> BTreeSet<String> {
+        let mut keys: BTreeSet<String> = names.iter().map(|n| format!("{prefix}{n}.yaml")).collect();
+        if with_internal {
+            keys.insert(format!("{prefix}readyset-benchmark.yaml"));
+        }
+        keys.insert(format!("{prefix}amis.json"));
+        keys
+    };
+    assert_eq!(bucket_keys(&site, &config().cfn_internal_bucket), keys(&format!("{COMMIT}/readyset/templates/"), true));
+    let public: BTreeSet<String> = keys(&format!("alpha/{COMMIT}/readyset/templates/"), false)
+        .union(&keys("v1/readyset/templates/", false))
+        .cloned()
+        .collect();
+    assert_eq!(
+        bucket_keys(&site, &config().cfn_public_bucket),
+        public,
+        "internal-only templates never reach the public bucket"
+    );
+
+    let again = site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--release", "v1"]);
+    assert!(again.contains("nothing to write"), "{again}");
+    std::fs::write(out.join("readyset-vpc.yaml"), server.replace("ReadySet server", "changed")).unwrap();
+    let refused = site.xtask(&["cfn", "upload", "--dir", out_str, "--release", "v1"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("v1/readyset/templates/readyset-vpc.yaml already holds sha256"), "{stderr}");
+    assert!(stderr.contains("Nothing was written"), "{stderr}");
+    site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--internal", COMMIT]);
+
+    let dry = site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--release", "v2", "--dry-run"]);
+    assert!(dry.contains("new                    v2/readyset/templates/readyset-mysql-super.yaml"), "{dry}");
+    assert!(dry.contains("internal only, not uploaded to the public bucket: readyset-benchmark"), "{dry}");
+    assert!(!bucket_keys(&site, &config().cfn_public_bucket).iter().any(|k| k.starts_with("v2/")));
+    for (args, phrase) in [
+        (vec!["cfn", "upload", "--dir", out_str, "--alpha", "main"], "does not look like a git commit"),
+        (vec!["cfn", "upload", "--dir", out_str, "--release", "latest"], "reserved"),
+        (vec!["cfn", "upload", "--dir", out_str, "--release", "v3", "--alpha", COMMIT], "cannot be used with"),
+        (vec!["cfn", "upload", "--dir", out_str], "required arguments were not provided"),
+    ] {
+        let output = site.xtask(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(text(&output.stderr).contains(phrase), "{args:?}: {}", text(&output.stderr));
+    }
+}
+
+#[test]
+fn render_refuses_incomplete_amis_and_leaves_no_output() {
+    let site = Site::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut images = BTreeMap::new();
+    for image in IMAGES {
+        images.insert(
+            image.to_string(),
+            REGIONS.iter().map(|r| (r.to_string(), "ami-0123456789abcdef0".to_string())).collect::<BTreeMap<_, _>>(),
+        );
+    }
+    images.get_mut("readyset-bastion").unwrap().remove("us-west-2");
+    let amis = AmisFile { stage: Stage::Internal, commit: CommitId::parse(COMMIT).unwrap(), release: None, images };
+    let path = scratch.path().join("amis.json");
+    std::fs::write(&path, serde_json::to_string(&amis).unwrap()).unwrap();
+    let out = scratch.path().join("out");
+    let output = site.xtask(&["cfn", "render", "--amis", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("cannot render readyset-bastion.yaml")
+            && stderr.contains("no AMI of readyset-bastion in us-west-2"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "no partial output");
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 1);
+
+    std::fs::write(site.checkout.path().join("ops/cfn/readyset-extra.yaml"), "Resources: {}\n").unwrap();
+    let output = site.xtask(&["cfn", "render", "--amis", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(
+        text(&output.stderr).contains("ops/cfn/readyset-extra.yaml is not in [workspace.metadata.release] templates")
+    );
+    std::fs::write(&path, "{}").unwrap();
+    let output = site.xtask(&["cfn", "render", "--amis", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(
+        text(&output.stderr).contains("is not an AMIs file written by `cargo xtask amis build`"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn customers_are_added_and_removed_keeping_every_other_byte() {
+    let site = Site::new();
+    let locals = site.checkout.path().join("ops/image-deploy/locals.pkr.hcl");
+    let original = std::fs::read_to_string(&locals).unwrap();
+    let list = site.xtask_ok(&["customers", "list"]);
+    assert!(list.contains("305198143522  Acme Analytics (pilot)"), "{list}");
+
+    let dry = site.xtask_ok(&["customers", "add", "123456789012", "--note", "Initech (trial)", "--dry-run"]);
+    assert!(dry.contains("+    \"123456789012\", # Initech (trial)"), "{dry}");
+    assert_eq!(std::fs::read_to_string(&locals).unwrap(), original);
+
+    site.xtask_ok(&["customers", "add", "123456789012", "--note", "Initech (trial)"]);
+    let added = std::fs::read_to_string(&locals).unwrap();
+    assert_eq!(
+        added,
+        original.replace("# Globex Retail\n", "# Globex Retail\n    \"123456789012\", # Initech (trial)\n")
+    );
+    let fmt = Command::new(system_tool("packer", "packer")).args(["fmt", "-check"]).arg(&locals).output().unwrap();
+    assert!(fmt.status.success(), "packer fmt -check after an add: {}", text(&fmt.stdout));
+
+    for (args, phrase) in [
+        (vec!["customers", "add", "123456789012", "--note", "again"], "already in customer_account_ids"),
+        (vec!["customers", "remove", "999999999999"], "not in customer_account_ids"),
+    ] {
+        let output = site.xtask(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(text(&output.stderr).contains(phrase), "{args:?}: {}", text(&output.stderr));
+    }
+    for (args, phrase) in [
+        (vec!["customers", "add", "12345", "--note", "short"], "exactly 12 digits"),
+        (vec!["customers", "add", "123456789012"], "--note <NOTE>"),
+    ] {
+        let output = site.xtask(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(text(&output.stderr).contains(phrase), "{args:?}: {}", text(&output.stderr));
+    }
+    assert_eq!(std::fs::read_to_string(&locals).unwrap(), added, "refusals write nothing");
+    site.xtask_ok(&["customers", "remove", "123456789012"]);
+    assert_eq!(std::fs::read_to_string(&locals).unwrap(), original);
+}
+
+#[test]
+fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
+    let (site, _target) = site_with_internal_templates();
+
+    let script = |name: &str, args: &[&str]| run_script(&site, name, args);
+    let created = script("create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "release-test", "-n", "smoke"]);
+    assert!(
+        created.status.success(),
+        "{}\n{}\nemulator log:\n{}",
+        text(&created.stdout),
+        text(&created.stderr),
+        site.emulator.log()
+    );
+    let report = text(&created.stdout);
+    assert!(report.contains("Stack smoke is ready."), "{report}");
+    let bastion = report.lines().find_map(|l| l.strip_prefix("  bastion (public):")).unwrap().trim().to_owned();
+    assert!(bastion.split('.').count() == 4, "a bastion address: {report}");
+    assert!(report.contains(&format!("ssh -i ~/.ssh/release-test.pem ubuntu@{bastion}")), "{report}");
+    assert!(report.contains("ops/cfn-test/delete-stack.sh -n smoke"), "{report}");
+
+    let twice = script("create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "release-test", "-n", "smoke"]);
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(text(&twice.stderr).contains("stack smoke already exists"), "{}", text(&twice.stderr));
+
+    let deleted = script("delete-stack.sh", &["-n", "smoke"]);
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    let stacks = site.aws_cli(&["cloudformation", "describe-stacks", "--stack-name", "smoke"]);
+    assert!(!stacks.status.success(), "the stack is gone");
+    let again = script("delete-stack.sh", &["-n", "smoke"]);
+    assert!(again.status.success() && text(&again.stdout).contains("nothing to delete"));
+
+    let bad = script("create-mysql-super-stack.sh", &["-c", "not-a-sha", "-k", "k"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("does not look like a git commit"));
+}
+
+#[test]
+fn a_failed_test_stack_is_deleted_unless_kept() {
+    let (site, _target) = site_with_internal_templates();
+    // The super stack's third nested template is missing: creation fails part way.
+    site.runtime.block_on(async {
+        let key = format!("{COMMIT}/readyset/templates/readyset-server.yaml");
+        site.aws.s3.delete_object().bucket(&config().cfn_internal_bucket).key(key).send().await.unwrap();
+    });
+    let live_stacks = || -> Vec<String> {
+        let listed = site.aws_cli(&["cloudformation", "list-stacks", "--output", "json"]);
+        let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        listed["StackSummaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["StackStatus"] != "DELETE_COMPLETE")
+            .map(|s| s["StackName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let failed = run_script(&site, "create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "k", "-n", "broken"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stdout));
+    let stderr = text(&failed.stderr);
+    assert!(stderr.contains("error: creating broken failed"), "{stderr}");
+    assert!(live_stacks().is_empty(), "nothing is left behind: {:?}\n{stderr}", live_stacks());
+
+    let kept = run_script(
+        &site,
+        "create-mysql-super-stack.sh",
+        &["-c", COMMIT, "-k", "k", "-n", "broken", "--keep-on-failure"],
+    );
+    assert_eq!(kept.status.code(), Some(1));
+    let stderr = text(&kept.stderr);
+    assert!(stderr.contains("Kept for inspection"), "{stderr}");
+    assert!(live_stacks().contains(&"broken".to_owned()), "{:?}", live_stacks());
+    let deleted = run_script(&site, "delete-stack.sh", &["-n", "broken"]);
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    assert!(live_stacks().is_empty(), "{:?}", live_stacks());
+}
+
+/// A site whose internal bucket holds the rendered templates of COMMIT, as the
+/// pipeline's internal steps leave it.
+fn site_with_internal_templates() -> (Site, tempfile::TempDir) {
+    let site = Site::new();
+    let target = tempfile::tempdir().unwrap();
+    build_amis(&site, target.path());
+    let out = target.path().join("cfn");
+    let amis = target.path().join("dist/amis-internal.json");
+    site.xtask_ok(&["cfn", "render", "--amis", amis.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    site.xtask_ok(&["cfn", "upload", "--dir", out.to_str().unwrap(), "--internal", COMMIT]);
+    (site, target)
+}
+
+/// Runs a test-stack script with bash and the AWS CLI against the emulator. Nested
+/// stacks in moto fetch their templates from a `localhost` URL, so that is the endpoint.
+fn run_script(site: &Site, name: &str, args: &[&str]) -> Output {
+    let mut command = site.command("bash");
+    command.arg(site.checkout.path().join("ops/cfn-test").join(name)).args(args);
+    command.env("AWS_ENDPOINT_URL", format!("http://localhost:{}", site.emulator.port()));
+    let aws_dir = venv_tool("aws", "awscli").parent().unwrap().to_owned();
+    command.env("PATH", format!("{}:{}", aws_dir.display(), std::env::var("PATH").unwrap()));
+    command.output().unwrap()
+}
+
+/// `--out` may name only a new or empty directory, or one an earlier render made; every
+/// other place is refused with nothing written and nothing deleted.
+#[test]
+fn render_never_replaces_a_directory_it_did_not_make() {
+    let site = Site::new();
+    let checkout = site.checkout.path();
+    std::fs::create_dir_all(checkout.join(".git")).unwrap();
+    std::fs::write(checkout.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".profile"), "# mine\n").unwrap();
+    let foreign = checkout.join("notes");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("todo.txt"), "keep me\n").unwrap();
+    let amis = checkout.join("amis.json");
+    let images = ["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter", "readyset-bastion"]
+        .iter()
+        .map(|image| {
+            (image.to_string(), REGIONS.iter().map(|r| (r.to_string(), "ami-0123456789abcdef0".to_string())).collect())
+        })
+        .collect();
+    let file = AmisFile { stage: Stage::Internal, commit: CommitId::parse(COMMIT).unwrap(), release: None, images };
+    std::fs::write(&amis, file.to_json()).unwrap();
+
+    let home_dir = home.path().to_str().unwrap().to_owned();
+    let mut seen = String::new();
+    for out in [".", "..", "/", checkout.to_str().unwrap(), &home_dir, "notes", "amis.json"] {
+        let output =
+            site.xtask_with_env(&["cfn", "render", "--amis", "amis.json", "--out", out], &[("HOME", &home_dir)]);
+        assert_eq!(output.status.code(), Some(1), "--out {out}");
+        let stderr =
+            text(&output.stderr).replace(checkout.to_str().unwrap(), "<checkout>").replace(&home_dir, "<home>");
+        seen += &format!(
+            "--out {}\n{stderr}",
+            out.replace(checkout.to_str().unwrap(), "<checkout>").replace(&home_dir, "<home>")
+        );
+    }
+    expect![[r#"
+        --out .
+        error: refusing to use "." as an output directory: it names the current, parent or root directory. Pass a directory of its own, such as target/cfn
+        --out ..
+        error: refusing to use ".." as an output directory: it names the current, parent or root directory. Pass a directory of its own, such as target/cfn
+        --out /
+        error: refusing to use "/" as an output directory: it names the current, parent or root directory. Pass a directory of its own, such as target/cfn
+        --out <checkout>
+        error: refusing to replace <checkout>: it is (or holds) the checkout or the home directory. Nothing was written. Pass a directory of its own, such as target/cfn
+        --out <home>
+        error: refusing to replace <home>: it is (or holds) the checkout or the home directory. Nothing was written. Pass a directory of its own, such as target/cfn
+        --out notes
+        error: refusing to replace notes: it holds files the xtask did not write (no .xtask-output marker). Nothing was written. Pass a new or empty directory, or remove this one yourself if it is expendable
+        --out amis.json
+        error: refusing to replace amis.json: it is a file, not an output directory. Nothing was written
+    "#]].assert_eq(&seen);
+    assert_eq!(std::fs::read_to_string(checkout.join(".git/HEAD")).unwrap(), "ref: refs/heads/main\n");
+    assert_eq!(std::fs::read_to_string(home.path().join(".profile")).unwrap(), "# mine\n");
+    assert_eq!(std::fs::read_to_string(foreign.join("todo.txt")).unwrap(), "keep me\n");
+
+    site.xtask_ok(&["cfn", "render", "--amis", "amis.json", "--out", "target/cfn"]);
+    std::fs::write(checkout.join("target/cfn/stale.yaml"), "old").unwrap();
+    site.xtask_ok(&["cfn", "render", "--amis", "amis.json", "--out", "target/cfn"]);
+    assert!(!checkout.join("target/cfn/stale.yaml").exists(), "an earlier render's directory is replaced whole");
+    assert!(checkout.join("target/cfn/readyset-server.yaml").exists());
+}

@@ -1,0 +1,14 @@
+//! The integration tests of every `cargo xtask` command, in one binary: the AWS SDK is
+//! linked once rather than once per test file.
+
+mod architecture;
+mod build_installer;
+mod facts;
+mod images;
+mod launcher;
+mod pipeline;
+mod publish;
+mod rehearse;
+mod release;
+mod support;
+mod wrapper;

@@ -1,0 +1,98 @@
+//! The whole release path of the pipeline, rehearsed against the emulator.
+
+use std::sync::Mutex;
+
+use expect_test::expect;
+
+use crate::support::{text, workspace, workspace_root, xtask_command};
+
+/// A rehearsal works in the checkout's target directory: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The report with what varies between runs (timings, the commit, the release name)
+/// replaced by placeholders. A step's line is `  <state, 7 wide> <seconds, 6 wide>s  <label>`.
+fn report(stdout: &str) -> String {
+    let report = &stdout[stdout.find("\nRehearsal report").expect("a report") + 1..];
+    let constants = workspace().constants().unwrap();
+    let lines: Vec<String> = report
+        .lines()
+        .map(|line| match (line.get(..10), line.get(16..18)) {
+            (Some(state), Some("s ")) => format!("{state}<time>{}", &line[17..]),
+            _ => line.to_owned(),
+        })
+        .collect();
+    let text = lines.join("\n");
+    let commit = text.split("commit ").nth(1).and_then(|rest| rest.split(')').next()).unwrap_or_default().to_owned();
+    text.replace(&commit, "<commit>").replace(&constants.readyset_tag, "<tag>").replace(&constants.cfn_version, "<cfn>")
+}
+
+#[test]
+fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let output = xtask_command().args(["rehearse", "--no-install"]).current_dir(workspace_root()).output().unwrap();
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "rehearse failed:\n{stdout}\n{}", text(&output.stderr));
+    expect![[r#"
+        Rehearsal report (release <tag>, commit <commit>):
+          skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)
+          ok      <time>  :rust: Build the xtask
+          ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
+          ok      <time>  :packer: Internal AMIs
+          ok      <time>  :aws-cloudformation: Internal templates
+          ok      <time>  :fire: Smoke test of the templates
+          ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = <tag>)
+          ok      <time>  :white_check_mark: Release name matches the constants
+          ok      <time>  :packer: Release AMIs
+          ok      <time>  :aws-cloudformation: Release templates
+          ok      <time>  :linux: Installer for Linux
+          skip    <time>  :mac: Installers for macOS  (needs a macOS agent; its targets are left out of the publish)
+          ok      <time>  :rocket: Publish the installer  (skipped the download of target/dist/*/*-apple-darwin* (its step did not run))
+          ok      <time>  :white_check_mark: Verify the release
+          ok      <time>  Run the installer through the published wrapper  (readyset-installer <tag> (CloudFormation templates <tag>))
+          Not rehearsed (no macOS agent here): x86_64-apple-darwin, aarch64-apple-darwin
+        The release path of .buildkite/pipeline.yml works end to end."#]].assert_eq(&report(&stdout));
+}
+
+#[test]
+fn a_release_name_that_differs_from_the_constants_stops_the_rehearsal_at_the_check() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let output = xtask_command()
+        .args(["rehearse", "--no-install", "--release-name", "v-not-in-the-constants"])
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    expect![[r#"
+        Rehearsal report (release v-not-in-the-constants, commit <commit>):
+          skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)
+          ok      <time>  :rust: Build the xtask
+          ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
+          ok      <time>  :packer: Internal AMIs
+          ok      <time>  :aws-cloudformation: Internal templates
+          ok      <time>  :fire: Smoke test of the templates
+          ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = v-not-in-the-constants)
+          FAIL    <time>  :white_check_mark: Release name matches the constants  (`.buildkite/xtask.sh release --check` failed: bash exit status: 1)
+          not run <time>  :packer: Release AMIs  (an earlier step failed)
+          not run <time>  :aws-cloudformation: Release templates  (an earlier step failed)
+          not run <time>  :linux: Installer for Linux  (an earlier step failed)
+          not run <time>  :mac: Installers for macOS  (an earlier step failed)
+          not run <time>  :rocket: Publish the installer  (an earlier step failed)
+          not run <time>  :white_check_mark: Verify the release  (an earlier step failed)
+          Not rehearsed (no macOS agent here): x86_64-apple-darwin, aarch64-apple-darwin"#]].assert_eq(&report(&stdout));
+    assert!(text(&output.stderr).contains("does not match release v-not-in-the-constants"));
+}
+
+#[test]
+fn a_rehearsal_refuses_an_endpoint_that_is_not_this_machine() {
+    let output = xtask_command()
+        .args(["rehearse", "--no-install"])
+        .env("AWS_ENDPOINT_URL", "https://s3.us-east-2.amazonaws.com")
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    expect![[r#"
+        error: AWS_ENDPOINT_URL is "https://s3.us-east-2.amazonaws.com", which is not this machine; the rehearsal writes to the production bucket names and runs only against an emulator on 127.0.0.1 or localhost. Nothing was started or written. Unset AWS_ENDPOINT_URL and the rehearsal starts its own emulator
+    "#]].assert_eq(&text(&output.stderr));
+}

@@ -1,0 +1,128 @@
+//! Shared by the integration tests: the checkout, its configuration, the tools the
+//! tests run, and a release site in an emulator of its own per test.
+
+pub mod site;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::OnceLock,
+};
+
+use xtask::{
+    adapters::{environment::Environment, toolchain, workspace::Workspace},
+    domain::config::ReleaseConfig,
+};
+
+pub const REGION: &str = "us-east-2";
+pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The checkout as the xtask sees it, with this process's environment.
+pub fn workspace() -> Workspace {
+    Workspace::at(&workspace_root(), Environment::capture().unwrap()).unwrap()
+}
+
+/// The repository's release configuration: the tests' one source for bucket names.
+pub fn config() -> &'static ReleaseConfig {
+    static CONFIG: OnceLock<ReleaseConfig> = OnceLock::new();
+    CONFIG.get_or_init(|| workspace().config)
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The xtask binary of this build, with every `AWS_*` variable of the test's own
+/// environment removed: a developer's profile or endpoint must never reach a test.
+pub fn xtask_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask-aws"));
+    clear_aws_environment(&mut command);
+    command
+}
+
+pub fn clear_aws_environment(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+}
+
+/// Text for a snapshot with each distinct SHA-256 named by its order of appearance, so
+/// the snapshot shows which objects hold the same bytes without changing whenever an
+/// input (the wrapper template, a build) does.
+pub fn number_hashes(text: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_hexdigit()) {
+        out += &rest[..start];
+        rest = &rest[start..];
+        let len = rest.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(rest.len());
+        let word = &rest[..len];
+        if len == 64 && word.bytes().all(|b| !b.is_ascii_uppercase()) {
+            let number = seen.iter().position(|s| s == word).unwrap_or_else(|| {
+                seen.push(word.to_owned());
+                seen.len() - 1
+            });
+            out += &format!("<sha256 #{}>", number + 1);
+        } else {
+            out += word;
+        }
+        rest = &rest[len..];
+    }
+    out + rest
+}
+
+/// Invalidation IDs and the lines of waiting for one, whose count depends on timing.
+pub fn without_waiting(text: &str, invalidations: &[String]) -> String {
+    let mut text: String = text
+        .lines()
+        .filter(|line| !line.starts_with("  waiting for invalidation"))
+        .map(|line| match line.find(" completed after ") {
+            Some(at) => format!("{} completed after <time>", &line[..at]),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.push('\n');
+    for id in invalidations {
+        text = text.replace(id, "<invalidation>");
+    }
+    text
+}
+
+/// Fails the test with the command's output unless it succeeded; returns stdout.
+pub fn expect_success(what: &str, output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// A tool from the CI venv (moto, cfn-lint, the AWS CLI, check-jsonschema), else from
+/// PATH; a clear failure saying how to install it when neither has it.
+pub fn venv_tool(name: &str, package: &str) -> PathBuf {
+    let venv = toolchain::ci_venv(&workspace()).join("bin").join(name);
+    if venv.exists() {
+        return venv;
+    }
+    workspace().env.which(name).unwrap_or_else(|| {
+        panic!("{name} is not installed: run `cargo xtask ci` (it installs it into target/ci-venv) or `pip install {package}`")
+    })
+}
+
+/// A system tool the tests need, or a failure that says how to install it.
+pub fn system_tool(name: &str, package: &str) -> PathBuf {
+    workspace().env.which(name).unwrap_or_else(|| {
+        panic!("{name} is not installed: run `cargo xtask ci` as root, or `apt-get install {package}`")
+    })
+}

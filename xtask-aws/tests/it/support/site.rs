@@ -1,0 +1,239 @@
+//! A release site in the emulator for one test: its own emulator (so tests may break it
+//! freely and run in parallel), the buckets and the CloudFront distribution the
+//! configuration names, and a temporary checkout with the repository's configuration,
+//! wrapper template and ops files.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use xtask::{
+    adapters::toolchain,
+    domain::{
+        build_record::BuildRecord,
+        commit::CommitId,
+        digest::{checksum_line, sha256_hex},
+        tag::ReleaseTag,
+    },
+};
+use xtask_aws::adapters::{
+    emulator::{self, Emulator},
+    site::Site as AwsSite,
+};
+
+use super::{clear_aws_environment, config, expect_success, workspace, workspace_root, COMMIT, REGION};
+
+pub struct Site {
+    pub emulator: Emulator,
+    pub aws: AwsSite,
+    pub checkout: tempfile::TempDir,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl Site {
+    pub fn new() -> Site {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let python = toolchain::python(&workspace());
+        let emulator = Emulator::start_with(&python, Some(&config().cloudfront_distribution))
+            .unwrap_or_else(|error| panic!("{error:#}"));
+        let aws = runtime.block_on(async { AwsSite::from_sdk_config(config(), emulator.sdk_config(REGION).await) });
+        runtime.block_on(emulator::create_site(&aws)).unwrap();
+        let checkout = tempfile::tempdir().unwrap();
+        for file in ["Cargo.toml", "installer/readyset-orchestrator.sh", "installer/src/constants.rs"] {
+            let to = checkout.path().join(file);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(workspace_root().join(file), to).unwrap();
+        }
+        copy_dir(&workspace_root().join("ops"), &checkout.path().join("ops"));
+        Site { emulator, aws, checkout, runtime }
+    }
+
+    pub fn orchestrator(&self) -> &str {
+        &config().orchestrator_bucket
+    }
+
+    /// Runs the `aws` CLI against the emulator.
+    pub fn aws_cli(&self, args: &[&str]) -> Output {
+        self.command(super::venv_tool("aws", "awscli")).args(args).output().expect("the aws CLI runs")
+    }
+
+    pub fn xtask(&self, args: &[&str]) -> Output {
+        self.xtask_with_env(args, &[])
+    }
+
+    /// Runs the xtask in the site's checkout with extra environment variables (as a
+    /// Buildkite agent sets them).
+    pub fn xtask_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(env!("CARGO_BIN_EXE_xtask-aws"));
+        command.args(args).current_dir(self.checkout.path()).envs(env.iter().copied());
+        command.output().unwrap()
+    }
+
+    /// A command whose AWS calls go to this site's emulator, and nowhere else.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        clear_aws_environment(&mut command);
+        command.envs(self.emulator.env(REGION));
+        command
+    }
+
+    /// Runs the xtask and fails the test with its output when it fails.
+    pub fn xtask_ok(&self, args: &[&str]) -> String {
+        expect_success(&format!("cargo xtask {}", args.join(" ")), &self.xtask(args))
+    }
+
+    /// The public URL of the orchestrator bucket, path-style, served by the emulator.
+    pub fn base_url(&self) -> String {
+        format!("{}/{}", self.emulator.endpoint(), self.orchestrator())
+    }
+
+    /// Puts a stand-in for every public template of a CFN version in the public bucket.
+    pub fn publish_templates(&self, cfn_version: &str) {
+        self.runtime.block_on(async {
+            for name in public_templates() {
+                self.aws
+                    .s3
+                    .put_object()
+                    .bucket(&config().cfn_public_bucket)
+                    .key(format!("{cfn_version}/readyset/templates/{name}.yaml"))
+                    .body(format!("Description: {name}\n").into_bytes().into())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+
+    pub fn put(&self, key: &str, bytes: &[u8]) {
+        let request = self.aws.s3.put_object().bucket(self.orchestrator()).key(key).body(bytes.to_vec().into());
+        self.runtime.block_on(request.send()).unwrap();
+    }
+
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.runtime.block_on(async {
+            let object = self.aws.s3.get_object().bucket(self.orchestrator()).key(key).send().await.ok()?;
+            Some(object.body.collect().await.unwrap().into_bytes().to_vec())
+        })
+    }
+
+    pub fn head(&self, key: &str) -> Option<aws_sdk_s3::operation::head_object::HeadObjectOutput> {
+        self.runtime
+            .block_on(async { self.aws.s3.head_object().bucket(self.orchestrator()).key(key).send().await.ok() })
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.keys_of(self.orchestrator())
+    }
+
+    pub fn keys_of(&self, bucket: &str) -> Vec<String> {
+        self.runtime.block_on(async {
+            let listed = self.aws.s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+            let mut keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(String::from)).collect();
+            keys.sort();
+            keys
+        })
+    }
+
+    pub fn invalidations(&self) -> Vec<String> {
+        self.runtime.block_on(async {
+            let listed = self
+                .aws
+                .cloudfront
+                .list_invalidations()
+                .distribution_id(&config().cloudfront_distribution)
+                .send()
+                .await
+                .unwrap();
+            listed.invalidation_list().map(|l| l.items().iter().map(|i| i.id.clone()).collect()).unwrap_or_default()
+        })
+    }
+}
+
+/// The configured targets: (triple, published name).
+pub fn targets() -> Vec<(String, String)> {
+    config().targets.iter().map(|t| (t.triple.clone(), t.published_name.clone())).collect()
+}
+
+/// Writes what `build-installer` would leave for one target, with the given bytes.
+pub fn write_build(dir: &Path, tag: &str, triple: &str, name: &str, bytes: &[u8]) -> BuildRecord {
+    write_build_of_commit(dir, tag, COMMIT, triple, name, bytes)
+}
+
+/// The commit a real build recorded, so stand-ins for other machines can agree with it.
+pub fn commit_of(record: &Path) -> String {
+    let record: BuildRecord = serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+    record.commit.to_string()
+}
+
+pub fn write_build_of_commit(
+    dir: &Path,
+    tag: &str,
+    commit: &str,
+    triple: &str,
+    name: &str,
+    bytes: &[u8],
+) -> BuildRecord {
+    std::fs::create_dir_all(dir).unwrap();
+    let record = BuildRecord {
+        target: triple.into(),
+        published_name: name.into(),
+        size: bytes.len() as u64,
+        sha256: sha256_hex(bytes),
+        readyset_tag: ReleaseTag::parse(tag).unwrap(),
+        cfn_version: ReleaseTag::parse(tag).unwrap(),
+        commit: CommitId::parse(commit).unwrap(),
+        dirty: false,
+        rustc: "rustc 1.95.0".into(),
+        build_host: "test".into(),
+    };
+    std::fs::write(dir.join(name), bytes).unwrap();
+    std::fs::write(dir.join(format!("{name}.sha256")), checksum_line(&record.sha256, name)).unwrap();
+    std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(&record).unwrap()).unwrap();
+    record
+}
+
+/// Synthetic builds of every target for a tag, as if downloaded from three machines.
+pub fn synthetic_artifacts(tag: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (index, (triple, name)) in targets().iter().enumerate() {
+        let machine: PathBuf = dir.path().join(format!("agent-{index}/target/dist/{tag}"));
+        write_build(&machine, tag, triple, name, format!("#!/bin/sh\necho {name} {tag}\n").as_bytes());
+    }
+    dir
+}
+
+/// The real output of `cargo xtask build-installer --target x86_64-unknown-linux-musl`
+/// in this checkout, built once per test binary and copied into `dir`. Returns the tag.
+pub fn real_linux_build(dir: &Path) -> String {
+    use std::sync::OnceLock;
+    static BUILT: OnceLock<(PathBuf, String)> = OnceLock::new();
+    let (dist, tag) = BUILT.get_or_init(|| {
+        let output = super::xtask_command()
+            .args(["build-installer", "--target", "x86_64-unknown-linux-musl"])
+            .current_dir(workspace_root())
+            .output()
+            .unwrap();
+        expect_success("build-installer", &output);
+        let tag = workspace().constants().unwrap().readyset_tag;
+        (workspace().dist_dir().join(&tag), tag)
+    });
+    std::fs::create_dir_all(dir).unwrap();
+    for file in ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-gnu.sha256", "x86_64-unknown-linux-gnu.json"] {
+        std::fs::copy(dist.join(file), dir.join(file)).unwrap();
+    }
+    tag.clone()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from).into_iter().map(Result::unwrap).filter(|e| e.file_type().is_file()) {
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(entry.path(), &target).unwrap();
+    }
+}
+
+/// The public templates, as the release configuration lists them.
+pub fn public_templates() -> Vec<String> {
+    config().public_templates().map(|template| template.name.clone()).collect()
+}

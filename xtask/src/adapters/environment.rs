@@ -1,0 +1,88 @@
+//! The process environment, read once when the xtask starts. Commands take what they
+//! need from here; nothing else calls `std::env::var`, so what the xtask depends on is
+//! listed in one place (the AWS SDK reads its own variables: credentials, endpoint).
+
+use std::{ffi::OsString, path::PathBuf};
+
+use anyhow::Result;
+
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// Set when the xtask runs as a Buildkite step (`BUILDKITE=true`).
+    pub buildkite: Option<Buildkite>,
+    /// The cargo that runs the xtask (`CARGO`, set by `cargo run`), else `cargo`.
+    pub cargo: String,
+    pub cargo_target_dir: Option<PathBuf>,
+    /// `RUSTC`, `STRIP` and `PACKER`: the programs to run, else their usual names.
+    pub rustc: String,
+    pub strip: String,
+    pub packer: String,
+    /// `XTASK_PYTHON`: the Python that has moto (the tests' emulator).
+    pub python: Option<PathBuf>,
+    /// `XTASK_AWS_BINARY`: a prebuilt `xtask-aws` for the AWS commands (the pipeline's,
+    /// checked against its recorded SHA-256); without it they run through cargo.
+    pub aws_binary: Option<PathBuf>,
+    /// `AWS_ENDPOINT_URL`: where every AWS call goes instead of AWS (an emulator).
+    pub aws_endpoint: Option<String>,
+    /// Names of every `AWS_*` variable set, so a child that must talk to an emulator
+    /// only can be given none of them (a profile, a token, a service endpoint).
+    pub aws_variables: Vec<String>,
+    pub path: OsString,
+    pub home: Option<PathBuf>,
+}
+
+/// What a Buildkite agent tells a step about the build.
+#[derive(Debug, Clone, Default)]
+pub struct Buildkite {
+    pub branch: String,
+    /// `BUILDKITE_COMMIT`, parsed where a command needs it (it may be `HEAD`).
+    pub commit: Option<String>,
+    pub agent_name: Option<String>,
+    pub build_number: Option<String>,
+}
+
+impl Environment {
+    pub fn capture() -> Result<Environment> {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let buildkite = match var("BUILDKITE").as_deref() {
+            Some("true") => Some(Buildkite {
+                branch: var("BUILDKITE_BRANCH").unwrap_or_default(),
+                commit: var("BUILDKITE_COMMIT"),
+                agent_name: var("BUILDKITE_AGENT_NAME"),
+                build_number: var("BUILDKITE_BUILD_NUMBER"),
+            }),
+            _ => None,
+        };
+        Ok(Environment {
+            buildkite,
+            cargo: var("CARGO").unwrap_or_else(|| "cargo".into()),
+            cargo_target_dir: var("CARGO_TARGET_DIR").map(PathBuf::from),
+            rustc: var("RUSTC").unwrap_or_else(|| "rustc".into()),
+            strip: var("STRIP").unwrap_or_else(|| "strip".into()),
+            packer: var("PACKER").unwrap_or_else(|| "packer".into()),
+            python: var("XTASK_PYTHON").map(PathBuf::from),
+            aws_binary: var("XTASK_AWS_BINARY").map(PathBuf::from),
+            aws_endpoint: var("AWS_ENDPOINT_URL"),
+            aws_variables: std::env::vars_os()
+                .filter_map(|(name, _)| name.into_string().ok())
+                .filter(|name| name.starts_with("AWS_"))
+                .collect(),
+            path: std::env::var_os("PATH").unwrap_or_default(),
+            home: var("HOME").map(PathBuf::from),
+        })
+    }
+
+    /// The first file called `program` on PATH.
+    pub fn which(&self, program: &str) -> Option<PathBuf> {
+        std::env::split_paths(&self.path).map(|dir| dir.join(program)).find(|path| path.is_file())
+    }
+
+    /// Whether `program` (a name looked up on PATH, or a path) exists.
+    pub fn has_program(&self, program: &str) -> bool {
+        if program.contains('/') {
+            std::path::Path::new(program).is_file()
+        } else {
+            self.which(program).is_some()
+        }
+    }
+}
