@@ -14,7 +14,17 @@ use xtask::domain::{
 use crate::adapters::{
     cdn,
     s3::{Bucket, CONCURRENCY},
+    site::Site,
 };
+
+/// Carries out a plan against the orchestrator bucket, then invalidates what moved and
+/// waits (at most `timeout`): what `publish-installer` and `rollback` end with.
+pub async fn publish(site: &Site, plan: &PublishPlan, timeout: Duration) -> Result<()> {
+    let bucket = site.orchestrator();
+    execute(&bucket, plan).await?;
+    invalidate(&bucket, &site.cloudfront, &site.config.cloudfront_distribution, plan, timeout).await?;
+    Ok(())
+}
 
 /// Writes what the plan says must be written. Returns the publish ID given to the
 /// wrapper, if this run wrote it.

@@ -28,10 +28,7 @@ pub fn run(workspace: &Workspace, args: RollbackArgs, dry_run: bool) -> Result<(
             println!("\nDry run: nothing was written and no invalidation was made.");
             return Ok(false);
         }
-        let bucket = site.orchestrator();
-        publisher::execute(&bucket, &plan).await?;
-        let distribution = &site.config.cloudfront_distribution;
-        publisher::invalidate(&bucket, &site.cloudfront, distribution, &plan, args.invalidation_timeout).await?;
+        publisher::publish(site, &plan, args.invalidation_timeout).await?;
         Ok(true)
     })?;
     if rolled_back {
