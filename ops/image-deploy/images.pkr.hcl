@@ -1,5 +1,6 @@
-# The ReadySet images. Each build below is one image; `cargo xtask amis build --only`
-# picks images by these names.
+# The ReadySet images, built once per commit for the internal stage. Alpha and release
+# AMIs are copies of these (`cargo xtask amis promote`), never a rebuild. Each build below
+# is one image; `cargo xtask amis build --only` picks images by these names.
 
 source "amazon-ebs" "readyset" {
   region                  = var.build_region
@@ -8,9 +9,14 @@ source "amazon-ebs" "readyset" {
   skip_region_validation  = var.ec2_endpoint != ""
   skip_metadata_api_check = true
   # No provisioner runs yet, so no SSH connection is needed.
-  communicator = "none"
-  ami_regions  = local.ami_regions
-  ami_users    = local.ami_users
+  communicator   = "none"
+  ami_regions    = local.ami_regions
+  ami_users      = local.internal_account_ids
+  snapshot_users = local.internal_account_ids
+
+  encrypt_boot       = length(local.ami_kms_key_ids) > 0
+  kms_key_id         = lookup(local.ami_kms_key_ids, var.build_region, "")
+  region_kms_key_ids = local.ami_kms_key_ids
 
   source_ami_filter {
     filters = {
@@ -23,9 +29,8 @@ source "amazon-ebs" "readyset" {
   }
 
   tags = {
-    Commit  = var.commit
-    Stage   = var.stage
-    Release = var.release_name
+    Commit = var.commit
+    Stage  = "internal"
   }
 }
 

@@ -1,20 +1,9 @@
-# What differs between runs. `cargo xtask amis build` sets commit, stage, release_name,
-# ec2_endpoint and manifest_path; the rest have defaults for production.
+# What differs between runs. `cargo xtask amis build` sets commit, ec2_endpoint and
+# manifest_path; the rest have defaults for production.
 
 variable "commit" {
   type        = string
   description = "Git commit the images are built from (full SHA)."
-}
-
-variable "stage" {
-  type        = string
-  description = "internal, alpha or release."
-}
-
-variable "release_name" {
-  type        = string
-  default     = ""
-  description = "The release name when stage is release; empty otherwise."
 }
 
 variable "ec2_endpoint" {

@@ -21,7 +21,13 @@ Why a launcher instead of `moto_server`:
 With XTASK_EMULATOR_DISTRIBUTION_ID set, the first CloudFront distribution created gets
 that ID, so a rehearsal can use the release configuration's distribution unchanged.
 
-Prints one line, `port=<port>`, once the server accepts connections.
+With XTASK_EMULATOR_IAM=1, moto enforces IAM from the first request, as AWS does: every
+request needs the keys of a user whose policies allow it. The launcher creates an
+administrator for setting up (buckets, users with the policies under test) and prints
+its keys.
+
+Prints one line, `port=<port>` (and ` admin=<key id>:<secret>` with IAM), once the server
+accepts connections.
 """
 
 import logging
@@ -117,12 +123,45 @@ def invalidation_batch_already_exists() -> Exception:
     )
 
 
+def patch_cloudfront_signatures() -> None:
+    """moto verifies a CloudFront request's SigV4 signature over a request that differs
+    from the one the SDKs sign, and refuses every one. For CloudFront alone the key is
+    identified and its policies are enforced, but the signature is not recomputed."""
+    from moto.iam import access_control
+
+    original = access_control.IAMRequestBase.check_signature
+
+    def check_signature(self):
+        if self._service != "cloudfront":
+            original(self)
+
+    access_control.IAMRequestBase.check_signature = check_signature
+
+
+def create_administrator() -> str:
+    import json
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[DEFAULT_ACCOUNT_ID]["global"]
+    iam.create_user(region_name="us-east-1", user_name="xtask-emulator-admin")
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy("xtask-emulator-admin", "everything", json.dumps(everything))
+    key = iam.create_access_key("xtask-emulator-admin")
+    return f"{key.access_key_id}:{key.secret_access_key}"
+
+
 def exit_when_parent_goes_away() -> None:
     sys.stdin.read()
     os._exit(0)
 
 
 def main() -> None:
+    iam = os.environ.get("XTASK_EMULATOR_IAM") == "1"
+    if iam:
+        # Read by moto when it is imported: enforce IAM from the first request on.
+        os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
     try:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     except ImportError as error:
@@ -141,7 +180,10 @@ def main() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()
-    print(f"port={port}", flush=True)
+    if iam:
+        patch_cloudfront_signatures()
+    admin = f" admin={create_administrator()}" if iam else ""
+    print(f"port={port}{admin}", flush=True)
     exit_when_parent_goes_away()
 
 

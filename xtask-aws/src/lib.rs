@@ -7,7 +7,11 @@ pub mod commands;
 pub mod pipeline;
 
 use anyhow::Result;
-use xtask::{adapters::workspace::Workspace, cli::Command, AwsCommand};
+use xtask::{
+    adapters::workspace::Workspace,
+    cli::{AmisCommand, Command},
+    AwsCommand,
+};
 
 /// Runs any command: the lean ones in `xtask`, the AWS ones here.
 pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()> {
@@ -19,8 +23,10 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
         AwsCommand::Status(args) => commands::status::run(workspace, args),
         AwsCommand::Verify(args) => commands::verify::run(workspace, args),
         AwsCommand::Rollback(args) => commands::rollback::run(workspace, args, dry_run),
-        AwsCommand::Amis(command) => commands::amis::run(workspace, command, dry_run),
+        AwsCommand::Amis(AmisCommand::Build(args)) => commands::amis_build::run(workspace, args, dry_run),
+        AwsCommand::Amis(AmisCommand::Promote(args)) => commands::amis_promote::run(workspace, args, dry_run),
         AwsCommand::CfnUpload(args) => commands::cfn_upload::run(workspace, args, dry_run),
+        AwsCommand::CustomersSync(args) => commands::customers_sync::run(workspace, args, dry_run),
         AwsCommand::Rehearse(args) => commands::rehearse::run(workspace, args, dry_run),
     }
 }

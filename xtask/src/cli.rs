@@ -32,14 +32,18 @@ Examples:
       download a release as customers do and check it
   cargo xtask rollback v2024.05.2 --dry-run
       show what serving an earlier release again would change
-  cargo xtask amis build --stage internal --dry-run
-      show the Packer command that builds the images
+  cargo xtask amis build --dry-run
+      show the Packer command that builds the internal images
+  cargo xtask amis promote --stage release --from target/dist/amis-internal.json --release v2024.06.1 --dry-run
+      show the copies of the tested images a release would make
   cargo xtask cfn render --amis target/dist/amis-internal.json --out target/cfn
       bake the AMIs into the CloudFormation templates
   cargo xtask cfn upload --dir target/cfn --internal 0123abc --dry-run
       show the keys an upload would write
   cargo xtask customers add 123456789012 --note Initech
       allow a customer account to launch the AMIs
+  cargo xtask customers sync --dry-run
+      show the permission changes that apply the customer list to every alpha and release AMI
   cargo xtask ci
       install missing tools, then run every check and test
 
@@ -69,13 +73,13 @@ pub enum Command {
     Status(StatusArgs),
     Verify(VerifyArgs),
     Rollback(RollbackArgs),
-    /// Build the AMIs with Packer.
+    /// Build the internal AMIs with Packer, or promote tested ones to alpha or release.
     #[command(subcommand)]
     Amis(AmisCommand),
     /// Render CloudFormation templates with AMIs and upload them.
     #[command(subcommand)]
     Cfn(CfnCommand),
-    /// List, add or remove customer accounts allowed to launch the AMIs.
+    /// List, add or remove customer accounts allowed to launch the AMIs, and apply the list.
     #[command(subcommand)]
     Customers(CustomersCommand),
     Rehearse(RehearseArgs),
@@ -203,25 +207,29 @@ pub struct RollbackArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum AmisCommand {
-    /// Build the images with Packer and write target/dist/amis-<STAGE>.json.
+    /// Build the internal images of a commit with Packer and write target/dist/amis-internal.json.
     ///
-    /// Packer is found on PATH or through PACKER; AWS_ENDPOINT_URL, when set, is passed
-    /// to it as the EC2 endpoint (Packer does not read it itself).
+    /// The only stage Packer builds: alpha and release AMIs are copies of these
+    /// (`amis promote`). They are shared with the internal accounts alone. Packer is found
+    /// on PATH or through PACKER; credentials come from the xtask's AWS chain (SSO,
+    /// profiles, roles) and reach Packer as short-lived environment variables;
+    /// AWS_ENDPOINT_URL, when set, is passed to it as the EC2 endpoint.
     ///
-    /// Example: cargo xtask amis build --stage internal --dry-run
+    /// Example: cargo xtask amis build --dry-run
     Build(AmisBuildArgs),
+    /// Copy the tested internal AMIs of a commit to alpha or release, and share the copies.
+    ///
+    /// Copies each AMI in each region (CopyImage), tags the copy (Image, Commit, Stage,
+    /// Release, SourceAmi), waits until it is available, shares it and its snapshots with
+    /// the internal and customer accounts, and writes target/dist/amis-<STAGE>.json. A rerun
+    /// finds the copies an earlier run made and copies nothing twice.
+    ///
+    /// Example: cargo xtask amis promote --stage alpha --from target/dist/amis-internal.json --dry-run
+    Promote(AmisPromoteArgs),
 }
 
 #[derive(clap::Args, Debug)]
 pub struct AmisBuildArgs {
-    #[arg(long)]
-    pub stage: Stage,
-
-    /// The release name, with --stage release only; in Buildkite it defaults to the
-    /// name typed into the release block step.
-    #[arg(long, value_name = "NAME")]
-    pub release: Option<ReleaseTag>,
-
     /// Build only these images (repeatable); by default every image.
     #[arg(long = "only", value_name = "IMAGE")]
     pub only: Vec<String>,
@@ -229,6 +237,40 @@ pub struct AmisBuildArgs {
     /// The commit the images are built from; by default BUILDKITE_COMMIT, else HEAD.
     #[arg(long)]
     pub commit: Option<CommitId>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AmisPromoteArgs {
+    /// alpha or release (internal AMIs are built, not promoted).
+    #[arg(long, value_parser = promotion_stage)]
+    pub stage: Stage,
+
+    /// The AMIs file of the internal build that the smoke test launched.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+
+    /// The release name, with --stage release only; in Buildkite it defaults to the name
+    /// typed into the release block step.
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<ReleaseTag>,
+
+    /// The commit being promoted; by default BUILDKITE_COMMIT, else HEAD. The AMIs file
+    /// must be of this commit.
+    #[arg(long)]
+    pub commit: Option<CommitId>,
+
+    /// How long to wait for the copies to become available (e.g. 45m).
+    #[arg(long, default_value = "45m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub wait_timeout: Duration,
+}
+
+fn promotion_stage(text: &str) -> Result<Stage, String> {
+    match text.parse::<Stage>()? {
+        Stage::Internal => {
+            Err("internal AMIs are built by `cargo xtask amis build`, not promoted; promote to alpha or release".into())
+        }
+        stage => Ok(stage),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -298,7 +340,7 @@ impl TemplateStageArgs {
 pub enum CustomersCommand {
     /// List the customer accounts with their notes.
     List,
-    /// Allow an account to launch the AMIs built from now on.
+    /// Allow an account to launch the alpha and release AMIs promoted from now on.
     ///
     /// Example: cargo xtask customers add 123456789012 --note "Initech (trial)"
     Add {
@@ -308,13 +350,25 @@ pub enum CustomersCommand {
         #[arg(long)]
         note: String,
     },
-    /// Stop granting an account launch permission on AMIs built from now on.
+    /// Stop granting an account launch permission on AMIs promoted from now on.
     ///
     /// Example: cargo xtask customers remove 123456789012
     Remove {
         /// The 12-digit AWS account ID.
         id: AccountId,
     },
+    /// Apply the customer list to every existing alpha and release AMI: grant the added,
+    /// revoke the removed (launch permission, snapshot copies, KMS grants).
+    ///
+    /// Example: cargo xtask customers sync --dry-run
+    Sync(CustomersSyncArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CustomersSyncArgs {
+    /// Only the AMIs of this stage (alpha or release); by default both.
+    #[arg(long, value_parser = promotion_stage)]
+    pub stage: Option<Stage>,
 }
 
 /// Rehearse a whole release locally: the pipeline's release path against the AWS emulator.
@@ -371,7 +425,8 @@ impl Command {
             Command::Status(_) => (false, AwsUse::Reads),
             Command::Verify(args) => (args.tag.is_none(), AwsUse::Reads),
             Command::Rollback(_) => (false, writes(Stage::Release)),
-            Command::Amis(AmisCommand::Build(args)) => {
+            Command::Amis(AmisCommand::Build(_)) => (false, writes(Stage::Internal)),
+            Command::Amis(AmisCommand::Promote(args)) => {
                 (args.stage == Stage::Release && args.release.is_none(), writes(args.stage))
             }
             Command::Cfn(CfnCommand::Render(_)) => (false, AwsUse::None),
@@ -381,6 +436,8 @@ impl Command {
             Command::Customers(
                 CustomersCommand::List | CustomersCommand::Add { .. } | CustomersCommand::Remove { .. },
             ) => (false, AwsUse::None),
+            // Customer access to every alpha and release AMI: a release-stage write.
+            Command::Customers(CustomersCommand::Sync(_)) => (false, writes(Stage::Release)),
             // The rehearsal talks to its own emulator only, and refuses any other endpoint.
             Command::Rehearse(_) => (false, AwsUse::None),
             Command::Ci(_) => (false, AwsUse::None),

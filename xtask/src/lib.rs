@@ -26,6 +26,7 @@ pub enum AwsCommand {
     Rollback(cli::RollbackArgs),
     Amis(AmisCommand),
     CfnUpload(cli::CfnUploadArgs),
+    CustomersSync(cli::CustomersSyncArgs),
     Rehearse(cli::RehearseArgs),
 }
 
@@ -35,9 +36,11 @@ pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Resu
         Command::Release(args) => commands::release::run(workspace, args, dry_run)?,
         Command::BuildInstaller(args) => commands::build_installer::run(workspace, args, dry_run)?,
         Command::Cfn(CfnCommand::Render(args)) => commands::cfn_render::run(workspace, args, dry_run)?,
-        Command::Customers(
-            command @ (CustomersCommand::List | CustomersCommand::Add { .. } | CustomersCommand::Remove { .. }),
-        ) => commands::customers::run(workspace, command, dry_run)?,
+        Command::Customers(CustomersCommand::List) => commands::customers::list(workspace)?,
+        Command::Customers(CustomersCommand::Add { id, note }) => {
+            commands::customers::add(workspace, &id, &note, dry_run)?
+        }
+        Command::Customers(CustomersCommand::Remove { id }) => commands::customers::remove(workspace, &id, dry_run)?,
         Command::Ci(args) => commands::ci::run(workspace, args, dry_run)?,
         Command::PublishInstaller(args) => return Ok(Some(AwsCommand::PublishInstaller(args))),
         Command::Status(args) => return Ok(Some(AwsCommand::Status(args))),
@@ -45,6 +48,7 @@ pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Resu
         Command::Rollback(args) => return Ok(Some(AwsCommand::Rollback(args))),
         Command::Amis(command) => return Ok(Some(AwsCommand::Amis(command))),
         Command::Cfn(CfnCommand::Upload(args)) => return Ok(Some(AwsCommand::CfnUpload(args))),
+        Command::Customers(CustomersCommand::Sync(args)) => return Ok(Some(AwsCommand::CustomersSync(args))),
         Command::Rehearse(args) => return Ok(Some(AwsCommand::Rehearse(args))),
     }
     Ok(None)

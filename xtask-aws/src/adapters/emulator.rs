@@ -24,27 +24,46 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub const EMULATOR_BASE_IMAGE: (&str, &str) =
     ("ubuntu/images/hvm-ssd/ubuntu-trusty-14.04-amd64-server-*", "099720109477");
 
+/// How an emulator is started.
+#[derive(Debug, Default, Clone)]
+pub struct Options<'a> {
+    /// The ID the first CloudFront distribution gets (the configuration's, for a site).
+    pub distribution_id: Option<&'a str>,
+    /// Enforce IAM, as AWS does: requests need the keys of a user whose policies allow
+    /// them. The emulator then has an administrator, whose keys `access` hands out.
+    pub iam: bool,
+}
+
 /// A running emulator on 127.0.0.1. It stops when this value is dropped, and also when
 /// the process that started it exits in any way (the launcher exits when its standard
 /// input closes).
 pub struct Emulator {
     child: Child,
     port: u16,
+    /// Keys that work in it: any keys without IAM, the administrator's with it.
+    keys: (String, String),
     /// What the emulator printed to stderr (tracebacks of its internal errors).
     log: Arc<Mutex<String>>,
 }
 
-impl Emulator {
-    pub fn start(python: &Path) -> Result<Emulator> {
-        Emulator::start_with(python, None)
-    }
+/// Where an emulator is and the keys to use there.
+#[derive(Debug, Clone)]
+pub struct EmulatorAccess {
+    pub endpoint: String,
+    pub key_id: String,
+    pub secret: String,
+}
 
-    /// Starts an emulator whose first CloudFront distribution gets `distribution_id`.
-    pub fn start_with(python: &Path, distribution_id: Option<&str>) -> Result<Emulator> {
-        let install_hint = "install it with `cargo xtask ci` (creates target/ci-venv) or `pip install 'moto[server]'`";
+const INSTALL_HINT: &str = "install it with `cargo xtask ci` (creates target/ci-venv) or `pip install 'moto[server]'`";
+
+impl Emulator {
+    pub fn start(python: &Path, options: &Options) -> Result<Emulator> {
         let mut command = Command::new(python);
-        if let Some(id) = distribution_id {
+        if let Some(id) = options.distribution_id {
             command.env("XTASK_EMULATOR_DISTRIBUTION_ID", id);
+        }
+        if options.iam {
+            command.env("XTASK_EMULATOR_IAM", "1");
         }
         let mut child = command
             .arg("-c")
@@ -54,46 +73,22 @@ impl Emulator {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| {
-                format!("cannot run {} to start the AWS emulator (moto); {install_hint}", python.display())
+                format!("cannot run {} to start the AWS emulator (moto); {INSTALL_HINT}", python.display())
             })?;
+        let log = collect_stderr(&mut child);
+        match ready_line(&mut child).as_deref().and_then(parse_ready) {
+            Some((port, keys)) => Ok(Emulator { child, port, keys, log }),
+            None => Err(start_failure(python, &mut child, &log)),
+        }
+    }
 
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut child_stderr = child.stderr.take().expect("stderr is piped");
-        let collected = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n @ 1..) = child_stderr.read(&mut buffer) {
-                collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        });
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-
-        let port = match receiver.recv_timeout(START_TIMEOUT) {
-            Ok(line) if line.starts_with("port=") => line["port=".len()..].trim().parse::<u16>().ok(),
-            _ => None,
-        };
-        match port {
-            Some(port) => Ok(Emulator { child, port, log: stderr }),
-            None => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                std::thread::sleep(Duration::from_millis(100));
-                let stderr = stderr.lock().unwrap().trim().to_owned();
-                if status.and_then(|s| s.code()) == Some(3) {
-                    bail!("{stderr}");
-                }
-                bail!(
-                    "the AWS emulator (moto, run by {}) did not start within {}s; {install_hint}. Its output:\n{stderr}",
-                    python.display(),
-                    START_TIMEOUT.as_secs()
-                )
-            }
+    /// The emulator at 127.0.0.1, or at `localhost` where a URL must name a host
+    /// (moto's nested stacks fetch their templates from it).
+    pub fn access(&self, host: &str) -> EmulatorAccess {
+        EmulatorAccess {
+            endpoint: format!("http://{host}:{}", self.port),
+            key_id: self.keys.0.clone(),
+            secret: self.keys.1.clone(),
         }
     }
 
@@ -111,11 +106,11 @@ impl Emulator {
     }
 
     pub async fn sdk_config(&self, region: &str) -> SdkConfig {
-        sdk_config_for(&self.endpoint(), region).await
+        self.access("127.0.0.1").sdk_config(region).await
     }
 
     pub fn env(&self, region: &str) -> Vec<(&'static str, String)> {
-        env_for(&self.endpoint(), region)
+        self.access("127.0.0.1").env(region)
     }
 }
 
@@ -126,43 +121,96 @@ impl Drop for Emulator {
     }
 }
 
-/// An SDK configuration pointing at an emulator, with placeholder credentials (moto
-/// accepts any).
-pub async fn sdk_config_for(endpoint: &str, region: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
-        .load()
-        .await
+fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut child_stderr = child.stderr.take().expect("stderr is piped");
+    let collected = Arc::clone(&log);
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n @ 1..) = child_stderr.read(&mut buffer) {
+            collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    });
+    log
 }
 
-/// Environment variables that point a child process (the xtask binary, the `aws` CLI, a
-/// script) at an emulator.
-pub fn env_for(endpoint: &str, region: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ENDPOINT_URL", endpoint.to_owned()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_REGION", region.into()),
-        ("AWS_DEFAULT_REGION", region.into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ]
+/// The line the launcher prints once it serves, or `None` after the start timeout.
+fn ready_line(child: &mut Child) -> Option<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    receiver.recv_timeout(START_TIMEOUT).ok()
+}
+
+/// `port=<port>` and, with IAM, ` admin=<key id>:<secret>`.
+fn parse_ready(line: &str) -> Option<(u16, (String, String))> {
+    let mut words = line.split_whitespace();
+    let port = words.next()?.strip_prefix("port=")?.parse().ok()?;
+    let keys = match words.next().and_then(|word| word.strip_prefix("admin=")) {
+        Some(admin) => admin.split_once(':').map(|(k, s)| (k.to_owned(), s.to_owned()))?,
+        None => ("testing".to_owned(), "testing".to_owned()),
+    };
+    Some((port, keys))
+}
+
+fn start_failure(python: &Path, child: &mut Child, log: &Mutex<String>) -> anyhow::Error {
+    let _ = child.kill();
+    let status = child.wait().ok();
+    std::thread::sleep(Duration::from_millis(100));
+    let stderr = log.lock().unwrap().trim().to_owned();
+    if status.and_then(|s| s.code()) == Some(3) {
+        return anyhow::anyhow!("{stderr}");
+    }
+    anyhow::anyhow!(
+        "the AWS emulator (moto, run by {}) did not start within {}s; {INSTALL_HINT}. Its output:\n{stderr}",
+        python.display(),
+        START_TIMEOUT.as_secs()
+    )
+}
+
+impl EmulatorAccess {
+    /// An SDK configuration for the emulator, with its keys.
+    pub async fn sdk_config(&self, region: &str) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(&self.key_id, &self.secret, None, None, "emulator"))
+            .load()
+            .await
+    }
+
+    /// Environment variables that point a child process (the xtask binary, the `aws` CLI,
+    /// a script) at the emulator.
+    pub fn env(&self, region: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", self.key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret.clone()),
+            ("AWS_REGION", region.into()),
+            ("AWS_DEFAULT_REGION", region.into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
 }
 
 /// The emulator a rehearsal runs against, and its endpoint. A preset `AWS_ENDPOINT_URL`
 /// is used only when it is a loopback address: the rehearsal writes to the production
 /// bucket names, which must never reach anything but an emulator on this machine.
-pub fn for_rehearsal(workspace: &Workspace) -> Result<(Option<Emulator>, String)> {
+pub fn for_rehearsal(workspace: &Workspace) -> Result<(Option<Emulator>, EmulatorAccess)> {
     refuse_remote_endpoint(workspace)?;
     if let Some(endpoint) = &workspace.env.aws_endpoint {
-        return Ok((None, endpoint.clone()));
+        let access = EmulatorAccess { endpoint: endpoint.clone(), key_id: "testing".into(), secret: "testing".into() };
+        return Ok((None, access));
     }
-    let emulator =
-        Emulator::start_with(&toolchain::python(workspace), Some(&workspace.config.cloudfront_distribution))?;
+    let options = Options { distribution_id: Some(&workspace.config.cloudfront_distribution), iam: false };
+    let emulator = Emulator::start(&toolchain::python(workspace), &options)?;
     // Nested stacks in the emulator read their templates from a `localhost` URL.
-    let endpoint = format!("http://localhost:{}", emulator.port());
-    Ok((Some(emulator), endpoint))
+    let access = emulator.access("localhost");
+    Ok((Some(emulator), access))
 }
 
 /// Refuses a preset `AWS_ENDPOINT_URL` that is not this machine.

@@ -2,9 +2,13 @@
 //! and the rehearsal). The lean adapters (checkout, environment, processes) are in the
 //! `xtask` crate.
 
+pub mod access;
 pub mod cdn;
+pub mod ec2;
 pub mod emulator;
+pub mod kms;
 pub mod publisher;
 pub mod release_state;
 pub mod s3;
+pub mod signed;
 pub mod site;

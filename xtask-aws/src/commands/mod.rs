@@ -2,8 +2,10 @@
 //! arguments are in `xtask::cli`. A command module never imports another: what two
 //! commands share lives in the domain or an adapter.
 
-pub mod amis;
+pub mod amis_build;
+pub mod amis_promote;
 pub mod cfn_upload;
+pub mod customers_sync;
 pub mod publish_installer;
 pub mod rehearse;
 pub mod rollback;

@@ -17,13 +17,16 @@ use xtask::{
     domain::{
         buildkite::{PIPELINE_PATH, RELEASE_NAME_FIELD},
         commit::CommitId,
+        packer::AmisFile,
         tag::ReleaseTag,
     },
 };
 
 use crate::{
     adapters::{
+        ec2::{Ec2, ImageQuery},
         emulator::{self, Emulator, EMULATOR_BASE_IMAGE},
+        signed::SignedClient,
         site::{runtime, Site},
     },
     pipeline::{CommandLine, Pipeline, Step, StepKind},
@@ -218,6 +221,15 @@ impl Rehearsal {
                 .run(workspace, "buildkite-agent", &["artifact", "upload", pattern])
                 .with_context(|| format!("uploading the artifacts {pattern} failed"))?;
         }
+        let promoted = step.command_lines()?.into_iter().find_map(|line| match line {
+            CommandLine::Xtask { args, .. } if args.starts_with(&["amis".into(), "promote".into()]) => {
+                args.iter().position(|a| a == "--stage").and_then(|at| args.get(at + 1).cloned())
+            }
+            _ => None,
+        });
+        if let Some(stage) = promoted {
+            notes.push(check_copies(workspace, world, &stage)?);
+        }
         Ok(notes.join("; "))
     }
 
@@ -291,6 +303,7 @@ fn decision(step: &Step, excluded_targets: &mut Vec<String>) -> Decision {
 struct World {
     scratch: tempfile::TempDir,
     _emulator: Option<Emulator>,
+    access: emulator::EmulatorAccess,
     env: Vec<(&'static str, String)>,
     /// The emulator's URL of the orchestrator bucket, standing in for the public URL.
     public_url: String,
@@ -304,9 +317,9 @@ impl World {
         let bin = scratch.path().join("bin");
         std::fs::create_dir_all(&bin)?;
         std::fs::copy(workspace.root.join("xtask-aws/emulator/buildkite-agent"), bin.join("buildkite-agent"))?;
-        let (emulator, endpoint) = emulator::for_rehearsal(workspace)?;
+        let (emulator, access) = emulator::for_rehearsal(workspace)?;
         files::remove_output_dir(&workspace.root.join(ARTIFACTS_DIR))?;
-        prepare_world(workspace, &endpoint)?;
+        prepare_world(workspace, &access)?;
         let commit = git::head_commit(&workspace.sh)?;
         let dirty = !git::uncommitted_files(&workspace.sh)?.is_empty();
         if dirty {
@@ -315,7 +328,8 @@ impl World {
         let path = std::env::join_paths(
             std::iter::once(bin).chain(std::env::split_paths(&toolchain::tools_path(workspace)?)),
         )?;
-        let env = emulator::env_for(&endpoint, &workspace.config.region)
+        let env = access
+            .env(&workspace.config.region)
             .into_iter()
             .chain([
                 ("BUILDKITE", "true".to_owned()),
@@ -330,8 +344,8 @@ impl World {
             ])
             .collect();
         let public_url =
-            format!("{}/{}", endpoint.replace("localhost", "127.0.0.1"), workspace.config.orchestrator_bucket);
-        Ok(World { scratch, _emulator: emulator, env, public_url, commit, dirty })
+            format!("{}/{}", access.endpoint.replace("localhost", "127.0.0.1"), workspace.config.orchestrator_bucket);
+        Ok(World { scratch, _emulator: emulator, access, env, public_url, commit, dirty })
     }
 
     /// Runs a program in the checkout with the step's environment, as an agent would.
@@ -355,12 +369,42 @@ impl World {
 }
 
 /// The buckets and the distribution the release configuration names, in the emulator.
-fn prepare_world(workspace: &Workspace, endpoint: &str) -> Result<()> {
+fn prepare_world(workspace: &Workspace, access: &emulator::EmulatorAccess) -> Result<()> {
     let config = &workspace.config;
     runtime()?.block_on(async {
-        let site = Site::from_sdk_config(config, emulator::sdk_config_for(endpoint, &config.region).await);
+        let site = Site::from_sdk_config(config, access.sdk_config(&config.region).await);
         emulator::create_site(&site).await
     })
+}
+
+/// What customers get must be what the smoke test launched: every promoted AMI is a copy
+/// of an internal AMI, by the AMIs files and by its `SourceAmi` tag in EC2.
+fn check_copies(workspace: &Workspace, world: &World, stage: &str) -> Result<String> {
+    let dist = workspace.dist_dir();
+    let internal: AmisFile = files::read_json(&dist.join("amis-internal.json"), "the internal AMIs file")?;
+    let promoted: AmisFile = files::read_json(&dist.join(format!("amis-{stage}.json")), "the promoted AMIs file")?;
+    if promoted.sources != internal.images {
+        bail!("the {stage} AMIs file names sources other than the internal AMIs the smoke test launched");
+    }
+    let count = runtime()?.block_on(async {
+        let client = SignedClient::new(&world.access.sdk_config(&workspace.config.region).await);
+        let ec2 = Ec2 { client: &client };
+        let mut count = 0;
+        for (image, by_region) in &promoted.images {
+            for (region, ami) in by_region {
+                let found = ec2
+                    .describe_images(region, &ImageQuery { ids: std::slice::from_ref(ami), filters: vec![] })
+                    .await?;
+                let source = found.first().and_then(|i| i.tags.get("SourceAmi")).cloned().unwrap_or_default();
+                if source != internal.images[image][region] {
+                    bail!("{ami} ({image} in {region}) is tagged as a copy of {source:?}, not of the internal AMI");
+                }
+                count += 1;
+            }
+        }
+        Ok::<_, anyhow::Error>(count)
+    })?;
+    Ok(format!("{count} copies of the internal AMIs the smoke test launched (SourceAmi checked in EC2)"))
 }
 
 /// Downloads the published wrapper and runs the installer through it, as a customer does.

@@ -4,40 +4,19 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Output},
 };
 
 use expect_test::expect;
 use xtask::domain::{commit::CommitId, packer::AmisFile, stage::Stage};
-use xtask_aws::adapters::emulator::EMULATOR_BASE_IMAGE;
 
-use crate::support::{config, site::Site, system_tool, text, venv_tool, COMMIT};
-
-const REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
-const IMAGES: [&str; 4] =
-    ["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter", "readyset-bastion"];
-
-/// Runs the xtask with Packer pointed at a base image the emulator has, writing build
-/// outputs into `target` instead of the repository's target directory.
-fn xtask_with_packer(site: &Site, target: &Path, args: &[&str]) -> Output {
-    let target = target.to_str().unwrap();
-    site.xtask_with_env(
-        args,
-        &[
-            ("CARGO_TARGET_DIR", target),
-            ("PKR_VAR_base_image_name", EMULATOR_BASE_IMAGE.0),
-            ("PKR_VAR_base_image_owner", EMULATOR_BASE_IMAGE.1),
-            ("PACKER_NO_COLOR", "1"),
-        ],
-    )
-}
-
-fn build_amis(site: &Site, target: &Path) -> AmisFile {
-    let output = xtask_with_packer(site, target, &["amis", "build", "--stage", "internal", "--commit", COMMIT]);
-    assert!(output.status.success(), "amis build:\n{}\n{}", text(&output.stdout), text(&output.stderr));
-    serde_json::from_slice(&std::fs::read(target.join("dist/amis-internal.json")).unwrap()).unwrap()
-}
+use crate::support::{
+    config, expect_success,
+    images::{build_amis, describe_image, image_access, internal_accounts, packer_xtask, IMAGES, REGIONS},
+    site::Site,
+    system_tool, text, venv_tool, COMMIT,
+};
 
 fn cfn_lint() -> PathBuf {
     venv_tool("cfn-lint", "cfn-lint")
@@ -48,75 +27,30 @@ fn bucket_keys(site: &Site, bucket: &str) -> BTreeSet<String> {
 }
 
 #[test]
-fn packer_builds_every_image_in_every_region_shared_with_exactly_the_configured_accounts() {
+fn packer_builds_every_internal_image_in_every_region_for_the_internal_accounts_only() {
     let site = Site::new();
     let target = tempfile::tempdir().unwrap();
     let amis = build_amis(&site, target.path());
     assert_eq!((amis.stage, amis.commit.as_str(), amis.release.as_ref()), (Stage::Internal, COMMIT, None));
     assert_eq!(amis.images.keys().map(String::as_str).collect::<BTreeSet<_>>(), IMAGES.into_iter().collect());
-
-    let locals = std::fs::read_to_string(site.checkout.path().join("ops/image-deploy/locals.pkr.hcl")).unwrap();
-    let ids = |name| -> BTreeSet<String> {
-        xtask::domain::packer::local_strings("locals", &locals, name).unwrap().into_iter().collect()
-    };
-    let expected_users: BTreeSet<String> =
-        ids("customer_account_ids").union(&ids("internal_account_ids")).cloned().collect();
+    let internal: BTreeSet<String> = internal_accounts();
     for (image, by_region) in &amis.images {
         assert_eq!(by_region.keys().map(String::as_str).collect::<Vec<_>>(), REGIONS, "{image}");
         for (region, ami) in by_region {
-            let described =
-                site.aws_cli(&["ec2", "describe-images", "--region", region, "--image-ids", ami, "--output", "json"]);
-            assert!(described.status.success(), "{image} {region}: {}", text(&described.stderr));
-            let images: serde_json::Value = serde_json::from_slice(&described.stdout).unwrap();
-            let name = images["Images"][0]["Name"].as_str().unwrap();
-            assert!(
-                name.starts_with(&format!("{image}-{}-", &COMMIT[..8])),
-                "AMI name carries image and short commit: {name}"
-            );
-            let tags: BTreeMap<String, String> = images["Images"][0]["Tags"]
-                .as_array()
-                .map(|tags| {
-                    tags.iter()
-                        .map(|t| (t["Key"].as_str().unwrap().into(), t["Value"].as_str().unwrap().into()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let described = describe_image(&site, region, ami);
+            assert!(described.name.starts_with(&format!("{image}-{}-", &COMMIT[..8])), "{image}: {}", described.name);
             if region == "us-east-2" {
-                assert_eq!(tags.get("Commit").map(String::as_str), Some(COMMIT), "{image}: {tags:?}");
-                assert_eq!(tags.get("Stage").map(String::as_str), Some("internal"));
+                assert_eq!(described.tags.get("Commit").map(String::as_str), Some(COMMIT), "{image}");
+                assert_eq!(described.tags.get("Stage").map(String::as_str), Some("internal"));
             }
-
-            let attribute = site.aws_cli(&[
-                "ec2",
-                "describe-image-attribute",
-                "--region",
-                region,
-                "--image-id",
-                ami,
-                "--attribute",
-                "launchPermission",
-                "--output",
-                "json",
-            ]);
-            assert!(attribute.status.success(), "{}", text(&attribute.stderr));
-            let permissions: serde_json::Value = serde_json::from_slice(&attribute.stdout).unwrap();
-            let permissions = permissions["LaunchPermissions"].as_array().unwrap();
-            let users: BTreeSet<String> =
-                permissions.iter().filter_map(|p| p["UserId"].as_str().map(String::from)).collect();
-            assert_eq!(users, expected_users, "{image} in {region}");
-            assert!(
-                permissions.iter().all(|p| p.get("Group").is_none()),
-                "{image} in {region} is public: {permissions:?}"
-            );
+            let access = image_access(&site, region, ami);
+            assert_eq!(access.launch, internal, "{image} in {region}: internal accounts only, never customers");
+            assert!(!access.public, "{image} in {region} is public");
         }
     }
 
-    let only = xtask_with_packer(
-        &site,
-        target.path(),
-        &["amis", "build", "--stage", "internal", "--commit", COMMIT, "--only", "readyset-bastion"],
-    );
-    assert!(only.status.success(), "{}", text(&only.stderr));
+    let only = packer_xtask(&site, target.path(), &["amis", "build", "--commit", COMMIT, "--only", "readyset-bastion"]);
+    expect_success("amis build --only", &only);
     let amis: AmisFile =
         serde_json::from_slice(&std::fs::read(target.path().join("dist/amis-internal.json")).unwrap()).unwrap();
     assert_eq!(amis.images.keys().collect::<Vec<_>>(), vec!["readyset-bastion"]);
@@ -126,46 +60,56 @@ fn packer_builds_every_image_in_every_region_shared_with_exactly_the_configured_
 fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
     let site = Site::new();
     let target = tempfile::tempdir().unwrap();
-    for (args, phrase) in [
-        (vec!["amis", "build", "--stage", "release", "--commit", COMMIT], "--stage release needs --release <NAME>"),
-        (
-            vec!["amis", "build", "--stage", "internal", "--release", "v1", "--commit", COMMIT],
-            "--release is only for --stage release",
-        ),
-        (
-            vec!["amis", "build", "--stage", "internal", "--only", "readyset-nope", "--commit", COMMIT],
-            "there is no such image",
-        ),
-        (vec!["amis", "build", "--stage", "internal", "--commit", "HEAD"], "does not look like a git commit"),
-        (vec!["amis", "build", "--stage", "beta", "--commit", COMMIT], "invalid value 'beta'"),
+    let mut seen = String::new();
+    for args in [
+        vec!["amis", "build", "--only", "readyset-nope", "--commit", COMMIT],
+        vec!["amis", "build", "--commit", "HEAD"],
+        vec!["amis", "build", "--stage", "release", "--commit", COMMIT],
     ] {
-        let output = xtask_with_packer(&site, target.path(), &args);
-        assert!(!output.status.success(), "{args:?}");
-        assert!(text(&output.stderr).contains(phrase), "{args:?}: {}", text(&output.stderr));
+        let output = packer_xtask(&site, target.path(), &args);
+        seen += &format!("$ {}\nexit {:?}\n{}\n", args.join(" "), output.status.code(), text(&output.stderr));
     }
-    let output = xtask_with_packer(
+    expect![[r#"
+        $ amis build --only readyset-nope --commit 0123456789abcdef0123456789abcdef01234567
+        exit Some(1)
+        error: --only readyset-nope: there is no such image; the images are readyset-server, readyset-mysql-adapter, readyset-postgres-adapter, readyset-bastion
+
+        $ amis build --commit HEAD
+        exit Some(2)
+        error: invalid value 'HEAD' for '--commit <COMMIT>': "HEAD" does not look like a git commit: expected 7 to 40 lowercase hex digits, as `git rev-parse HEAD` prints
+
+        For more information, try '--help'.
+
+        $ amis build --stage release --commit 0123456789abcdef0123456789abcdef01234567
+        exit Some(2)
+        error: unexpected argument '--stage' found
+
+        Usage: cargo xtask amis build [OPTIONS]
+
+        For more information, try '--help'.
+
+    "#]].assert_eq(&seen);
+    let output = packer_xtask(
         &site,
         target.path(),
-        &[
-            "amis",
-            "build",
-            "--stage",
-            "release",
-            "--release",
-            "v1",
-            "--commit",
-            COMMIT,
-            "--only",
-            "readyset-server",
-            "--dry-run",
-        ],
+        &["amis", "build", "--commit", COMMIT, "--only", "readyset-server", "--dry-run"],
     );
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let stdout = text(&output.stdout);
-    assert!(stdout.contains("-var=stage=release -var=release_name=v1"), "{stdout}");
-    assert!(stdout.contains("-only=amazon-ebs.readyset-server ops/image-deploy"), "{stdout}");
-    assert!(stdout.contains(&format!("-var=ec2_endpoint={}", site.emulator.endpoint())), "{stdout}");
-    assert!(!target.path().join("dist").exists(), "a dry run writes nothing");
+    let stdout = expect_success("amis build --dry-run", &output)
+        .replace(target.path().to_str().unwrap(), "$CARGO_TARGET_DIR")
+        .replace(&site.emulator.endpoint(), "$AWS_ENDPOINT_URL");
+    expect![[r#"
+        Plan for the internal images of 0123456789abcdef0123456789abcdef01234567 (Packer 1.6.6):
+          stage: ops/image-deploy -> $CARGO_TARGET_DIR/packer/templates (Packer 1.6.6 takes no plugin declaration)
+          run: packer build -color=false -var=commit=0123456789abcdef0123456789abcdef01234567 -var=ec2_endpoint=$AWS_ENDPOINT_URL -var=manifest_path=$CARGO_TARGET_DIR/packer/manifest-internal.json -only=amazon-ebs.readyset-server $CARGO_TARGET_DIR/packer/templates
+          credentials: the xtask's AWS chain, given to Packer as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (never printed); no other AWS_* variable reaches it
+          share with: 888877776666, 999988887777 (internal accounts only; snapshots too)
+          images: readyset-server
+          regions: us-east-1, us-east-2, us-west-2
+          write: $CARGO_TARGET_DIR/dist/amis-internal.json
+
+        Dry run: Packer was not run and nothing was written.
+    "#]].assert_eq(&stdout);
+    assert!(!target.path().join("dist").exists() && !target.path().join("packer").exists(), "a dry run writes nothing");
 }
 
 #[test]
@@ -251,7 +195,13 @@ fn render_refuses_incomplete_amis_and_leaves_no_output() {
         );
     }
     images.get_mut("readyset-bastion").unwrap().remove("us-west-2");
-    let amis = AmisFile { stage: Stage::Internal, commit: CommitId::parse(COMMIT).unwrap(), release: None, images };
+    let amis = AmisFile {
+        stage: Stage::Internal,
+        commit: CommitId::parse(COMMIT).unwrap(),
+        release: None,
+        images,
+        sources: Default::default(),
+    };
     let path = scratch.path().join("amis.json");
     std::fs::write(&path, serde_json::to_string(&amis).unwrap()).unwrap();
     let out = scratch.path().join("out");
@@ -442,7 +392,13 @@ fn render_never_replaces_a_directory_it_did_not_make() {
             (image.to_string(), REGIONS.iter().map(|r| (r.to_string(), "ami-0123456789abcdef0".to_string())).collect())
         })
         .collect();
-    let file = AmisFile { stage: Stage::Internal, commit: CommitId::parse(COMMIT).unwrap(), release: None, images };
+    let file = AmisFile {
+        stage: Stage::Internal,
+        commit: CommitId::parse(COMMIT).unwrap(),
+        release: None,
+        images,
+        sources: Default::default(),
+    };
     std::fs::write(&amis, file.to_json()).unwrap();
 
     let home_dir = home.path().to_str().unwrap().to_owned();

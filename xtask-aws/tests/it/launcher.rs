@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use xtask::adapters::toolchain;
-use xtask_aws::adapters::emulator::{create_distribution, Emulator};
+use xtask_aws::adapters::emulator::{create_distribution, Emulator, Options};
 
 use crate::support::{workspace, REGION};
 
@@ -21,7 +21,8 @@ fn batch(reference: &str, paths: &[&str]) -> InvalidationBatch {
 
 #[test]
 fn invalidations_progress_and_a_repeated_caller_reference_returns_the_first() {
-    let emulator = Emulator::start_with(&toolchain::python(&workspace()), Some("EXAMPLEID123")).unwrap();
+    let options = Options { distribution_id: Some("EXAMPLEID123"), iam: false };
+    let emulator = Emulator::start(&toolchain::python(&workspace()), &options).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let sdk = emulator.sdk_config(REGION).await;
@@ -66,13 +67,13 @@ fn a_python_without_moto_fails_with_the_install_command() {
     let fake = dir.path().join("python");
     std::fs::write(&fake, "#!/bin/sh\nexec python3 -I -S \"$@\"\n").unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let error = match Emulator::start(&fake) {
+    let error = match Emulator::start(&fake, &Options::default()) {
         Ok(_) => panic!("started without moto"),
         Err(error) => format!("{error:#}"),
     };
     assert!(error.contains("moto is not installed"), "{error}");
     assert!(error.contains("pip install 'moto[server]'"), "{error}");
-    let error = match Emulator::start(&dir.path().join("no-such-python")) {
+    let error = match Emulator::start(&dir.path().join("no-such-python"), &Options::default()) {
         Ok(_) => panic!("started without python"),
         Err(error) => format!("{error:#}"),
     };

@@ -1,6 +1,7 @@
 //! The integration tests of every `cargo xtask` command, in one binary: the AWS SDK is
 //! linked once rather than once per test file.
 
+mod amis;
 mod architecture;
 mod build_installer;
 mod facts;

@@ -42,7 +42,7 @@ fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
           ok      <time>  :fire: Smoke test of the templates
           ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = <tag>)
           ok      <time>  :white_check_mark: Release name matches the constants
-          ok      <time>  :packer: Release AMIs
+          ok      <time>  :amazon-ec2: Release AMIs (copies of the tested ones)  (12 copies of the internal AMIs the smoke test launched (SourceAmi checked in EC2))
           ok      <time>  :aws-cloudformation: Release templates
           ok      <time>  :linux: Installer for Linux
           skip    <time>  :mac: Installers for macOS  (needs a macOS agent; its targets are left out of the publish)
@@ -73,7 +73,7 @@ fn a_release_name_that_differs_from_the_constants_stops_the_rehearsal_at_the_che
           ok      <time>  :fire: Smoke test of the templates
           ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = v-not-in-the-constants)
           FAIL    <time>  :white_check_mark: Release name matches the constants  (`.buildkite/xtask.sh release --check` failed: bash exit status: 1)
-          not run <time>  :packer: Release AMIs  (an earlier step failed)
+          not run <time>  :amazon-ec2: Release AMIs (copies of the tested ones)  (an earlier step failed)
           not run <time>  :aws-cloudformation: Release templates  (an earlier step failed)
           not run <time>  :linux: Installer for Linux  (an earlier step failed)
           not run <time>  :mac: Installers for macOS  (an earlier step failed)

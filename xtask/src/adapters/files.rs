@@ -36,6 +36,24 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Res
     serde_json::from_str(&text).with_context(|| format!("{} is not {what}", path.display()))
 }
 
+/// Every file below `dir` (not following links), by its path relative to `dir`, with
+/// its bytes; directories named in `skip` are left out.
+pub fn read_tree(dir: &Path, skip: &[&str]) -> Result<Vec<(String, Vec<u8>)>> {
+    let walk = walkdir::WalkDir::new(dir).sort_by_file_name().into_iter();
+    let skipped = |entry: &walkdir::DirEntry| entry.depth() > 0 && skip.iter().any(|s| entry.file_name() == *s);
+    let mut files = Vec::new();
+    for entry in walk.filter_entry(|entry| !skipped(entry)) {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        if entry.file_type().is_file() {
+            let relative = entry.path().strip_prefix(dir)?.to_string_lossy().into_owned();
+            let bytes =
+                std::fs::read(entry.path()).with_context(|| format!("cannot read {}", entry.path().display()))?;
+            files.push((relative, bytes));
+        }
+    }
+    Ok(files)
+}
+
 /// Places that are never an output directory, whatever they hold.
 pub struct Protected<'a> {
     pub checkout: &'a Path,
@@ -56,8 +74,9 @@ pub fn replace_output_dir(out: &Path, files: &[(String, Vec<u8>)], protected: &P
         .tempdir_in(parent)
         .with_context(|| format!("cannot create a staging directory in {}", parent.display()))?;
     for (file, bytes) in files {
-        std::fs::write(staging.path().join(file), bytes)
-            .with_context(|| format!("cannot write {}", staging.path().join(file).display()))?;
+        let path = staging.path().join(file);
+        std::fs::create_dir_all(path.parent().expect("a file in the staging directory"))?;
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let marker = format!("Written by `cargo xtask {made_by}`; the next run replaces this directory whole.\n");
     std::fs::write(staging.path().join(OUTPUT_MARKER), marker)?;

@@ -1,37 +1,47 @@
 //! `cargo xtask customers list|add|remove`: the AWS accounts allowed to launch ReadySet
-//! AMIs, kept in `customer_account_ids` of the Packer locals.
+//! AMIs, kept in `customer_account_ids` of the Packer locals. (`customers sync`, which
+//! applies the list to existing AMIs, talks to AWS and lives in `xtask-aws`.)
 
 use anyhow::Result;
 
 use crate::{
     adapters::{files::write_atomically, workspace::Workspace},
-    cli::CustomersCommand,
-    domain::{customers, diff, packer::LOCALS_FILE},
+    domain::{
+        customers::{self, AccountId},
+        diff,
+        packer::LOCALS_FILE,
+    },
 };
 
-pub fn run(workspace: &Workspace, command: CustomersCommand, dry_run: bool) -> Result<()> {
+pub fn list(workspace: &Workspace) -> Result<()> {
+    let list = customers::customers(&workspace.read(LOCALS_FILE)?)?;
+    println!("{} customer account(s) in {LOCALS_FILE}:", list.len());
+    for customer in list {
+        println!("  {}  {}", customer.id, customer.note);
+    }
+    Ok(())
+}
+
+pub fn add(workspace: &Workspace, id: &AccountId, note: &str, dry_run: bool) -> Result<()> {
     let text = workspace.read(LOCALS_FILE)?;
-    let edited = match &command {
-        CustomersCommand::List => {
-            let list = customers::customers(&text)?;
-            println!("{} customer account(s) in {LOCALS_FILE}:", list.len());
-            for customer in list {
-                println!("  {}  {}", customer.id, customer.note);
-            }
-            return Ok(());
-        }
-        CustomersCommand::Add { id, note } => customers::add(&text, id, note)?,
-        CustomersCommand::Remove { id } => customers::remove(&text, id)?,
-    };
-    print!("{}", diff::unified(&text, &edited, &format!("a/{LOCALS_FILE}"), &format!("b/{LOCALS_FILE}")));
+    edit(workspace, &text, &customers::add(&text, id, note)?, dry_run)
+}
+
+pub fn remove(workspace: &Workspace, id: &AccountId, dry_run: bool) -> Result<()> {
+    let text = workspace.read(LOCALS_FILE)?;
+    edit(workspace, &text, &customers::remove(&text, id)?, dry_run)
+}
+
+fn edit(workspace: &Workspace, text: &str, edited: &str, dry_run: bool) -> Result<()> {
+    print!("{}", diff::unified(text, edited, &format!("a/{LOCALS_FILE}"), &format!("b/{LOCALS_FILE}")));
     if dry_run {
         println!("Dry run: {LOCALS_FILE} was not changed.");
         return Ok(());
     }
     write_atomically(&workspace.root.join(LOCALS_FILE), edited.as_bytes())?;
     println!(
-        "Updated {LOCALS_FILE}. Launch permissions are set when AMIs are built: commit this, \
-         and the next AMI build (a pipeline run) applies it; AMIs already built keep their permissions."
+        "Updated {LOCALS_FILE}. Commit it, then apply it to the alpha and release AMIs that exist: \
+         `cargo xtask customers sync --dry-run`, then without --dry-run. AMIs promoted from now on get the new list."
     );
     Ok(())
 }

@@ -4,38 +4,14 @@
 
 use anyhow::{bail, Result};
 
+pub use crate::domain::accounts::AccountId;
 use crate::domain::packer::{local_list, LocalList, LOCALS_FILE};
 
 const LIST: &str = "customer_account_ids";
 
-/// An AWS account ID: exactly 12 ASCII digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountId(String);
-
-impl AccountId {
-    pub fn parse(text: &str) -> Result<AccountId> {
-        if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(AccountId(text.to_owned()))
-        } else {
-            bail!("{text:?} is not an AWS account ID: an account ID is exactly 12 digits, such as 123456789012")
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::str::FromStr for AccountId {
-    type Err = anyhow::Error;
-    fn from_str(text: &str) -> Result<AccountId> {
-        AccountId::parse(text)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
-    pub id: String,
+    pub id: AccountId,
     /// The comment after the ID on its line.
     pub note: String,
 }
@@ -52,17 +28,24 @@ fn line_end(text: &str, at: usize) -> usize {
     text[at..].find('\n').map_or(text.len(), |i| at + i + 1)
 }
 
-pub fn customers(text: &str) -> Result<Vec<Customer>> {
-    Ok(list(text)?
+/// The accounts of a list in the locals, each with the comment on its line. An entry
+/// that is not an account ID is an error naming it.
+pub fn account_list(text: &str, name: &str) -> Result<Vec<Customer>> {
+    local_list(LOCALS_FILE, text, name)?
         .items
         .into_iter()
         .map(|item| {
             let rest = &text[item.bytes.end..line_end(text, item.bytes.end)];
             let note = rest.trim_start().trim_start_matches(',').trim_start();
             let note = note.strip_prefix('#').or_else(|| note.strip_prefix("//")).unwrap_or("").trim();
-            Customer { id: item.value, note: note.to_owned() }
+            let id = AccountId::parse(&item.value).map_err(|e| anyhow::anyhow!("{LOCALS_FILE}, `{name}`: {e}"))?;
+            Ok(Customer { id, note: note.to_owned() })
         })
-        .collect())
+        .collect()
+}
+
+pub fn customers(text: &str) -> Result<Vec<Customer>> {
+    account_list(text, LIST)
 }
 
 /// Appends `"<id>", # <note>` as a new line at the end of the list.
@@ -127,7 +110,7 @@ mod tests {
     #[test]
     fn lists_ids_with_their_notes() {
         let list = customers(LOCALS).unwrap();
-        assert_eq!(list[0], Customer { id: "305198143522".into(), note: "Acme Analytics (pilot)".into() });
+        assert_eq!(list[0], Customer { id: id("305198143522"), note: "Acme Analytics (pilot)".into() });
         assert_eq!(list.len(), 2);
     }
 
@@ -141,7 +124,7 @@ mod tests {
         assert_eq!(added, expected);
         assert_eq!(
             customers(&added).unwrap().last().unwrap(),
-            &Customer { id: "123456789012".into(), note: "Initech".into() }
+            &Customer { id: id("123456789012"), note: "Initech".into() }
         );
         assert_eq!(remove(&added, &id("123456789012")).unwrap(), LOCALS);
         let without_first = remove(LOCALS, &id("305198143522")).unwrap();

@@ -2,6 +2,8 @@
 //! system, a process, the environment or the network, so all of it is tested without
 //! any of them.
 
+pub mod access;
+pub mod accounts;
 pub mod build_record;
 pub mod buildkite;
 pub mod cfn;
@@ -13,6 +15,7 @@ pub mod diff;
 pub mod digest;
 pub mod layout;
 pub mod packer;
+pub mod promotion;
 pub mod publish_plan;
 pub mod release_manifest;
 pub mod release_status;

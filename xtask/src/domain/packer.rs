@@ -26,6 +26,9 @@ pub struct AmisFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseTag>,
     pub images: AmiTable,
+    /// For promoted stages: the internal AMI each copy was made from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: AmiTable,
 }
 
 impl AmisFile {
@@ -79,6 +82,64 @@ pub fn local_list(file: &str, text: &str, name: &str) -> Result<LocalList> {
 /// account IDs).
 pub fn local_strings(file: &str, text: &str, name: &str) -> Result<Vec<String>> {
     Ok(local_list(file, text, name)?.items.into_iter().map(|item| item.value).collect())
+}
+
+/// A map of plain strings assigned in a `locals` block (`{ "us-east-1" = "arn:..." }`).
+pub fn local_string_map(file: &str, text: &str, name: &str) -> Result<BTreeMap<String, String>> {
+    let body = parse(file, text)?;
+    let attribute = body
+        .blocks()
+        .filter(|block| block.ident.as_str() == "locals")
+        .find_map(|block| block.body.get_attribute(name))
+        .with_context(|| format!("{file} has no `{name}` in a locals block"))?;
+    let Expression::Object(object) = &attribute.value else {
+        bail!("{file}: `{name}` is not a map of quoted strings, such as {{ \"us-east-1\" = \"arn:aws:kms:...\" }}");
+    };
+    object
+        .iter()
+        .map(|(key, value)| {
+            let key = match key {
+                hcl_edit::expr::ObjectKey::Expression(Expression::String(key)) => key.value().clone(),
+                hcl_edit::expr::ObjectKey::Ident(ident) => ident.as_str().to_owned(),
+                _ => bail!("{file}: a key of `{name}` is not a plain string"),
+            };
+            match value.expr() {
+                Expression::String(value) => Ok((key, value.value().clone())),
+                _ => bail!("{file}: `{name}` maps {key} to something that is not a quoted string"),
+            }
+        })
+        .collect()
+}
+
+/// The version `packer version` prints (`Packer v1.6.6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PackerVersion(pub u32, pub u32, pub u32);
+
+impl PackerVersion {
+    pub fn parse(output: &str) -> Result<PackerVersion> {
+        let first = output.lines().next().unwrap_or_default().trim();
+        let numbers: Option<Vec<u32>> = first
+            .strip_prefix("Packer v")
+            .map(|version| version.split(['.', '-', ' ']).take(3).map(|part| part.parse().ok()).collect())
+            .and_then(|parts: Option<Vec<u32>>| parts);
+        match numbers.as_deref() {
+            Some([major, minor, patch]) => Ok(PackerVersion(*major, *minor, *patch)),
+            _ => bail!("`packer version` printed {first:?}, not `Packer v<major>.<minor>.<patch>`"),
+        }
+    }
+
+    /// Packer 1.7 brought `packer init` and `required_plugins`; 1.10 and later bundle no
+    /// plugins at all, so the amazon plugin must be declared and installed. Packer 1.6
+    /// refuses the declaration.
+    pub fn declares_plugins(self) -> bool {
+        (self.0, self.1) >= (1, 7)
+    }
+}
+
+impl std::fmt::Display for PackerVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
 }
 
 /// The images the build block builds, by the `name` of each source.
@@ -179,10 +240,26 @@ mod tests {
             images(IMAGES).unwrap(),
             strings(&["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter", "readyset-bastion"])
         );
-        let error = local_list(LOCALS_FILE, LOCALS, "ami_users").unwrap_err().to_string();
+        let error = local_list(LOCALS_FILE, LOCALS, "ami_kms_key_ids").unwrap_err().to_string();
         assert!(error.contains("not a list of quoted strings"), "{error}");
+        assert_eq!(local_string_map(LOCALS_FILE, LOCALS, "ami_kms_key_ids").unwrap(), BTreeMap::new());
+        let keys = "locals {\n  keys = {\n    \"us-east-1\" = \"arn:k1\"\n    us-west-2 = \"arn:k2\"\n  }\n}\n";
+        let map = local_string_map(LOCALS_FILE, keys, "keys").unwrap();
+        assert_eq!(
+            map.into_iter().collect::<Vec<_>>(),
+            vec![("us-east-1".into(), "arn:k1".into()), ("us-west-2".into(), "arn:k2".into())]
+        );
         let error = local_list(LOCALS_FILE, "locals {\n", "x").unwrap_err().to_string();
         assert!(error.contains("does not parse as HCL"), "{error}");
+    }
+
+    #[test]
+    fn packer_versions_decide_whether_plugins_are_declared() {
+        let old = PackerVersion::parse("Packer v1.6.6\n\nYour version of Packer is out of date!").unwrap();
+        assert_eq!((old, old.declares_plugins()), (PackerVersion(1, 6, 6), false));
+        let current = PackerVersion::parse("Packer v1.11.2\n").unwrap();
+        assert!(current.declares_plugins() && PackerVersion(1, 7, 0).declares_plugins());
+        assert!(PackerVersion::parse("packer 1.2").unwrap_err().to_string().contains("not `Packer v"));
     }
 
     fn build(image: &str, run: &str, artifacts: &str) -> String {

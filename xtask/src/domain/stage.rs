@@ -93,9 +93,9 @@ impl Placement {
 impl fmt::Display for Placement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Placement::Internal(commit) => write!(f, "internal templates of {commit}"),
-            Placement::Alpha(commit) => write!(f, "alpha templates of {commit}"),
-            Placement::Release(name) => write!(f, "templates of release {name}"),
+            Placement::Internal(commit) => write!(f, "internal {commit}"),
+            Placement::Alpha(commit) => write!(f, "alpha {commit}"),
+            Placement::Release(name) => write!(f, "release {name}"),
         }
     }
 }

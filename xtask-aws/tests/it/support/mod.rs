@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the checkout, its configuration, the tools the
 //! tests run, and a release site in an emulator of its own per test.
 
+pub mod images;
 pub mod site;
 
 use std::{
@@ -74,6 +75,27 @@ pub fn number_hashes(text: &str) -> String {
             out += word;
         }
         rest = &rest[len..];
+    }
+    out + rest
+}
+
+/// Text for a snapshot with each distinct ID of a kind (`ami-`, `snap-`) named by its
+/// order of appearance: the emulator makes new ones every run.
+pub fn number_ids(text: &str, prefix: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(prefix) {
+        out += &rest[..start];
+        let after = &rest[start + prefix.len()..];
+        let len = after.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(after.len());
+        let id = &rest[start..start + prefix.len() + len];
+        let number = seen.iter().position(|s| s == id).unwrap_or_else(|| {
+            seen.push(id.to_owned());
+            seen.len() - 1
+        });
+        out += &format!("<{}#{}>", prefix, number + 1);
+        rest = &after[len..];
     }
     out + rest
 }

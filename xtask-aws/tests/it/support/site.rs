@@ -18,7 +18,7 @@ use xtask::{
     },
 };
 use xtask_aws::adapters::{
-    emulator::{self, Emulator},
+    emulator::{self, Emulator, Options},
     site::Site as AwsSite,
 };
 
@@ -33,10 +33,20 @@ pub struct Site {
 
 impl Site {
     pub fn new() -> Site {
+        Site::with(false)
+    }
+
+    /// A site whose emulator enforces IAM: the site's own calls use the administrator's
+    /// keys, and a test makes users with the policies it wants to prove.
+    pub fn with_iam() -> Site {
+        Site::with(true)
+    }
+
+    fn with(iam: bool) -> Site {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let python = toolchain::python(&workspace());
-        let emulator = Emulator::start_with(&python, Some(&config().cloudfront_distribution))
-            .unwrap_or_else(|error| panic!("{error:#}"));
+        let options = Options { distribution_id: Some(&config().cloudfront_distribution), iam };
+        let emulator = Emulator::start(&python, &options).unwrap_or_else(|error| panic!("{error:#}"));
         let aws = runtime.block_on(async { AwsSite::from_sdk_config(config(), emulator.sdk_config(REGION).await) });
         runtime.block_on(emulator::create_site(&aws)).unwrap();
         let checkout = tempfile::tempdir().unwrap();

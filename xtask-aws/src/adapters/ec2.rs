@@ -1,0 +1,229 @@
+//! The EC2 calls of the release (Query protocol, API version 2016-11-15): finding,
+//! copying and tagging images, their launch and snapshot permissions, and whether EBS
+//! encryption by default is on.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use xtask::domain::access::{Change, Permissions};
+
+use crate::adapters::signed::{Call, SignedClient};
+
+const VERSION: &str = "2016-11-15";
+
+/// An image as DescribeImages reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub id: String,
+    pub name: String,
+    /// `pending`, `available`, `failed`, ...
+    pub state: String,
+    pub tags: BTreeMap<String, String>,
+    /// The EBS snapshots behind the image's volumes.
+    pub snapshots: Vec<String>,
+    pub encrypted: bool,
+}
+
+/// Which images to describe: the account's own, by ID or by filters.
+#[derive(Debug, Default)]
+pub struct ImageQuery<'a> {
+    pub ids: &'a [String],
+    /// (filter name, values), such as ("tag:Stage", ["alpha", "release"]).
+    pub filters: Vec<(&'a str, Vec<String>)>,
+}
+
+pub struct Ec2<'a> {
+    pub client: &'a SignedClient,
+}
+
+impl Ec2<'_> {
+    /// Calls an action and returns the answer's XML, or an error with EC2's code and message.
+    async fn call(&self, region: &str, action: &str, params: &[(String, String)]) -> Result<String> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action).append_pair("Version", VERSION);
+        for (name, value) in params {
+            form.append_pair(name, value);
+        }
+        let call = Call {
+            service: "ec2",
+            region,
+            what: format!("EC2 {action} in {region}"),
+            content_type: "application/x-www-form-urlencoded; charset=utf-8",
+            target: None,
+            body: form.finish().into_bytes(),
+        };
+        let answer = self.client.send(&call).await?;
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        if answer.status != 200 {
+            let document = roxmltree::Document::parse(&text).ok();
+            let field = |name: &str| document.as_ref().and_then(|d| first_text(d.root(), name)).unwrap_or_default();
+            bail!("{} was refused (HTTP {}): {}: {}", call.what, answer.status, field("Code"), field("Message"));
+        }
+        Ok(text)
+    }
+
+    pub async fn describe_images(&self, region: &str, query: &ImageQuery<'_>) -> Result<Vec<Image>> {
+        let mut params = vec![("Owner.1".to_owned(), "self".to_owned())];
+        params.extend(numbered("ImageId", query.ids));
+        for (index, (name, values)) in query.filters.iter().enumerate() {
+            params.push((format!("Filter.{}.Name", index + 1), name.to_string()));
+            params.extend(numbered(&format!("Filter.{}.Value", index + 1), values));
+        }
+        let text = self.call(region, "DescribeImages", &params).await?;
+        let document = roxmltree::Document::parse(&text).context("DescribeImages answered with malformed XML")?;
+        let Some(set) = child(document.root_element(), "imagesSet") else {
+            return Ok(Vec::new());
+        };
+        Ok(items(set).map(image).collect())
+    }
+
+    /// Copies an image within a region; returns the new image's ID. `client_token` makes
+    /// a retried copy return the same image.
+    pub async fn copy_image(&self, region: &str, copy: &CopyImage<'_>) -> Result<String> {
+        let mut params = vec![
+            ("SourceRegion".to_owned(), region.to_owned()),
+            ("SourceImageId".to_owned(), copy.source.to_owned()),
+            ("Name".to_owned(), copy.name.to_owned()),
+            ("Description".to_owned(), copy.description.to_owned()),
+            ("ClientToken".to_owned(), copy.client_token.to_owned()),
+        ];
+        if let Some(key) = copy.kms_key {
+            params.push(("Encrypted".to_owned(), "true".to_owned()));
+            params.push(("KmsKeyId".to_owned(), key.to_owned()));
+        }
+        let text = self.call(region, "CopyImage", &params).await?;
+        let document = roxmltree::Document::parse(&text)?;
+        first_text(document.root(), "imageId").context("CopyImage answered without an imageId")
+    }
+
+    pub async fn create_tags(&self, region: &str, resource: &str, tags: &[(String, String)]) -> Result<()> {
+        let mut params = vec![("ResourceId.1".to_owned(), resource.to_owned())];
+        for (index, (key, value)) in tags.iter().enumerate() {
+            params.push((format!("Tag.{}.Key", index + 1), key.clone()));
+            params.push((format!("Tag.{}.Value", index + 1), value.clone()));
+        }
+        self.call(region, "CreateTags", &params).await.map(drop)
+    }
+
+    pub async fn launch_permissions(&self, region: &str, image: &str) -> Result<Permissions> {
+        let params =
+            [("ImageId".to_owned(), image.to_owned()), ("Attribute".to_owned(), "launchPermission".to_owned())];
+        let text = self.call(region, "DescribeImageAttribute", &params).await?;
+        permissions(&text, "launchPermission")
+    }
+
+    pub async fn change_launch_permissions(&self, region: &str, image: &str, change: &Change) -> Result<()> {
+        let mut params = vec![("ImageId".to_owned(), image.to_owned())];
+        let add: Vec<String> = change.add.iter().map(ToString::to_string).collect();
+        params.extend(numbered_field("LaunchPermission.Add", "UserId", &add));
+        params.extend(numbered_field("LaunchPermission.Remove", "UserId", &change.remove));
+        if change.make_private {
+            let at = change.remove.len() + 1;
+            params.push((format!("LaunchPermission.Remove.{at}.Group"), "all".to_owned()));
+        }
+        self.call(region, "ModifyImageAttribute", &params).await.map(drop)
+    }
+
+    pub async fn volume_permissions(&self, region: &str, snapshot: &str) -> Result<Permissions> {
+        let params = [
+            ("SnapshotId".to_owned(), snapshot.to_owned()),
+            ("Attribute".to_owned(), "createVolumePermission".to_owned()),
+        ];
+        let text = self.call(region, "DescribeSnapshotAttribute", &params).await?;
+        permissions(&text, "createVolumePermission")
+    }
+
+    pub async fn change_volume_permissions(&self, region: &str, snapshot: &str, change: &Change) -> Result<()> {
+        let add: Vec<String> = change.add.iter().map(ToString::to_string).collect();
+        let public_group = if change.make_private { vec!["all".to_owned()] } else { Vec::new() };
+        for (operation, users, groups) in [("add", &add, &Vec::new()), ("remove", &change.remove, &public_group)] {
+            if users.is_empty() && groups.is_empty() {
+                continue;
+            }
+            let mut params = vec![
+                ("SnapshotId".to_owned(), snapshot.to_owned()),
+                ("Attribute".to_owned(), "createVolumePermission".to_owned()),
+                ("OperationType".to_owned(), operation.to_owned()),
+            ];
+            params.extend(numbered("UserId", users));
+            params.extend(numbered("UserGroup", groups));
+            self.call(region, "ModifySnapshotAttribute", &params).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn encryption_by_default(&self, region: &str) -> Result<bool> {
+        let text = self.call(region, "GetEbsEncryptionByDefault", &[]).await?;
+        let document = roxmltree::Document::parse(&text)?;
+        Ok(first_text(document.root(), "ebsEncryptionByDefault").as_deref() == Some("true"))
+    }
+}
+
+/// A copy of an image within its region.
+pub struct CopyImage<'a> {
+    pub source: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub client_token: &'a str,
+    /// A customer-managed key to encrypt the copy with.
+    pub kms_key: Option<&'a str>,
+}
+
+fn numbered(prefix: &str, values: &[String]) -> Vec<(String, String)> {
+    values.iter().enumerate().map(|(i, value)| (format!("{prefix}.{}", i + 1), value.clone())).collect()
+}
+
+fn numbered_field(prefix: &str, field: &str, values: &[String]) -> Vec<(String, String)> {
+    values.iter().enumerate().map(|(i, value)| (format!("{prefix}.{}.{field}", i + 1), value.clone())).collect()
+}
+
+fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+    node.children().find(|n| n.is_element() && n.tag_name().name() == name)
+}
+
+fn child_text(node: roxmltree::Node, name: &str) -> Option<String> {
+    child(node, name).and_then(|n| n.text()).map(|t| t.trim().to_owned())
+}
+
+fn first_text(node: roxmltree::Node, name: &str) -> Option<String> {
+    node.descendants().find(|n| n.is_element() && n.tag_name().name() == name).and_then(|n| n.text()).map(str::to_owned)
+}
+
+fn items<'a, 'i>(node: roxmltree::Node<'a, 'i>) -> impl Iterator<Item = roxmltree::Node<'a, 'i>> {
+    node.children().filter(|n| n.is_element() && n.tag_name().name() == "item")
+}
+
+fn image(node: roxmltree::Node) -> Image {
+    let tags = child(node, "tagSet")
+        .map(|set| {
+            items(set)
+                .filter_map(|tag| Some((child_text(tag, "key")?, child_text(tag, "value").unwrap_or_default())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let volumes: Vec<roxmltree::Node> = child(node, "blockDeviceMapping")
+        .map(|set| items(set).filter_map(|m| child(m, "ebs")).collect())
+        .unwrap_or_default();
+    Image {
+        id: child_text(node, "imageId").unwrap_or_default(),
+        name: child_text(node, "name").unwrap_or_default(),
+        state: child_text(node, "imageState").unwrap_or_default(),
+        tags,
+        snapshots: volumes.iter().filter_map(|ebs| child_text(*ebs, "snapshotId")).collect(),
+        encrypted: volumes.iter().any(|ebs| child_text(*ebs, "encrypted").as_deref() == Some("true")),
+    }
+}
+
+fn permissions(text: &str, attribute: &str) -> Result<Permissions> {
+    let document = roxmltree::Document::parse(text).context("EC2 answered with malformed XML")?;
+    let mut found = Permissions::default();
+    if let Some(set) = child(document.root_element(), attribute) {
+        for item in items(set) {
+            if let Some(user) = child_text(item, "userId") {
+                found.users.insert(user);
+            }
+            found.public |= child_text(item, "group").as_deref() == Some("all");
+        }
+    }
+    Ok(found)
+}

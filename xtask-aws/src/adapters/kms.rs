@@ -1,0 +1,77 @@
+//! The KMS calls of the release (JSON protocol): grants on the customer-managed keys
+//! that encrypt shared AMIs, so the accounts that may launch them can decrypt them.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::adapters::signed::{Call, SignedClient};
+
+/// What the grants of a key let an account do with EBS volumes encrypted with it.
+const EBS_OPERATIONS: [&str; 6] =
+    ["Decrypt", "DescribeKey", "CreateGrant", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo"];
+/// Grants the xtask made carry this prefix; others are never touched.
+pub const GRANT_PREFIX: &str = "readyset-ami-access-";
+
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub id: String,
+    pub name: String,
+    pub grantee: String,
+}
+
+pub struct Kms<'a> {
+    pub client: &'a SignedClient,
+}
+
+impl Kms<'_> {
+    pub async fn call(&self, region: &str, action: &str, body: Value) -> Result<Value> {
+        let call = Call {
+            service: "kms",
+            region,
+            what: format!("KMS {action} in {region}"),
+            content_type: "application/x-amz-json-1.1",
+            target: Some(format!("TrentService.{action}")),
+            body: serde_json::to_vec(&body)?,
+        };
+        let answer = self.client.send(&call).await?;
+        let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        if answer.status != 200 {
+            let code = value["__type"].as_str().unwrap_or_default().rsplit('#').next().unwrap_or_default().to_owned();
+            let message = value["message"].as_str().or(value["Message"].as_str()).unwrap_or_default();
+            bail!("{} was refused (HTTP {}): {code}: {message}", call.what, answer.status);
+        }
+        Ok(value)
+    }
+
+    /// The grants this xtask made on a key.
+    pub async fn grants(&self, region: &str, key: &str) -> Result<Vec<Grant>> {
+        let listed = self.call(region, "ListGrants", json!({ "KeyId": key })).await?;
+        let grants = listed["Grants"].as_array().context("ListGrants answered without Grants")?;
+        Ok(grants
+            .iter()
+            .filter_map(|grant| {
+                let name = grant["Name"].as_str()?;
+                Some(Grant {
+                    id: grant["GrantId"].as_str()?.to_owned(),
+                    name: name.to_owned(),
+                    grantee: grant["GranteePrincipal"].as_str().unwrap_or_default().to_owned(),
+                })
+            })
+            .filter(|grant| grant.name.starts_with(GRANT_PREFIX))
+            .collect())
+    }
+
+    pub async fn grant_account(&self, region: &str, key: &str, account: &str) -> Result<()> {
+        let body = json!({
+            "KeyId": key,
+            "GranteePrincipal": format!("arn:aws:iam::{account}:root"),
+            "Operations": EBS_OPERATIONS,
+            "Name": format!("{GRANT_PREFIX}{account}"),
+        });
+        self.call(region, "CreateGrant", body).await.map(drop)
+    }
+
+    pub async fn revoke(&self, region: &str, key: &str, grant: &Grant) -> Result<()> {
+        self.call(region, "RevokeGrant", json!({ "KeyId": key, "GrantId": grant.id })).await.map(drop)
+    }
+}

@@ -1,0 +1,148 @@
+//! AWS APIs called without their SDK crates: EC2 and KMS are a handful of calls each,
+//! and `aws-sdk-ec2` alone costs five minutes and 8 GB to compile. A request is signed
+//! with SigV4 (`aws-sigv4`) using the standard credential chain of `aws-config`, and sent
+//! through the same connector the SDK uses, so TLS and timeouts are the SDK's.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_config::SdkConfig;
+use aws_sigv4::{
+    http_request::{sign, SignableBody, SignableRequest, SigningSettings},
+    sign::v4,
+};
+use aws_smithy_http_client::{
+    tls::{rustls_provider::CryptoMode, Provider},
+    Connector,
+};
+use aws_smithy_runtime_api::client::{
+    http::{HttpConnector, HttpConnectorSettings},
+    orchestrator::HttpRequest,
+};
+use aws_smithy_types::{body::SdkBody, byte_stream::ByteStream};
+
+use crate::adapters::site::credentials;
+
+/// Attempts of one call before giving up: transient failures (throttling, 5xx,
+/// connection errors) are retried with a growing pause, and each retry is reported.
+const ATTEMPTS: u32 = 6;
+const FIRST_PAUSE: Duration = Duration::from_millis(200);
+
+/// A request to one service in one region.
+pub struct Call<'a> {
+    pub service: &'static str,
+    pub region: &'a str,
+    /// What the call is, for messages (`EC2 CopyImage in us-east-1`).
+    pub what: String,
+    pub content_type: &'static str,
+    /// `X-Amz-Target` of JSON protocols such as KMS.
+    pub target: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// What a service answered.
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+pub struct SignedClient {
+    sdk: SdkConfig,
+    connector: Connector,
+}
+
+impl SignedClient {
+    pub fn new(sdk: &SdkConfig) -> SignedClient {
+        let settings = HttpConnectorSettings::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .build();
+        let mut builder = Connector::builder().connector_settings(settings);
+        if let Some(sleep) = aws_smithy_async::rt::sleep::default_async_sleep() {
+            builder = builder.sleep_impl(sleep);
+        }
+        let connector = builder.tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build();
+        SignedClient { sdk: sdk.clone(), connector }
+    }
+
+    /// `AWS_ENDPOINT_URL` when set (the emulator), else the service's regional endpoint.
+    pub fn endpoint(&self, service: &str, region: &str) -> String {
+        match self.sdk.endpoint_url() {
+            Some(url) => format!("{}/", url.trim_end_matches('/')),
+            None => format!("https://{service}.{region}.amazonaws.com/"),
+        }
+    }
+
+    /// Sends a call, retrying what is transient. Any answer that is not transient is
+    /// returned, errors included, for the protocol to read.
+    pub async fn send(&self, call: &Call<'_>) -> Result<Answer> {
+        let mut pause = FIRST_PAUSE;
+        for attempt in 1..=ATTEMPTS {
+            let outcome = self.send_once(call).await;
+            let why = match &outcome {
+                Ok(answer) if !is_transient(answer) => return outcome,
+                Ok(answer) => format!("HTTP {}", answer.status),
+                Err(error) => format!("{error:#}"),
+            };
+            if attempt == ATTEMPTS {
+                return outcome.and_then(|answer| {
+                    bail!("{} failed {ATTEMPTS} times; the last answer was HTTP {}", call.what, answer.status)
+                });
+            }
+            eprintln!("  retrying {} after {why} (attempt {} of {ATTEMPTS})", call.what, attempt + 1);
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    async fn send_once(&self, call: &Call<'_>) -> Result<Answer> {
+        let request = self.signed_request(call).await?;
+        let response = self.connector.call(request).await.map_err(|error| anyhow!("{error:?}"))?;
+        let status = response.status().as_u16();
+        let body = ByteStream::new(response.into_body()).collect().await.context("the answer's body broke off")?;
+        Ok(Answer { status, body: body.into_bytes().to_vec() })
+    }
+
+    async fn signed_request(&self, call: &Call<'_>) -> Result<HttpRequest> {
+        let credentials = credentials(&self.sdk).await?;
+        let identity = credentials.into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(call.region)
+            .name(call.service)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .context("cannot make SigV4 signing parameters")?
+            .into();
+        let uri = self.endpoint(call.service, call.region);
+        let mut headers = vec![("content-type", call.content_type.to_owned())];
+        if let Some(target) = &call.target {
+            headers.push(("x-amz-target", target.clone()));
+        }
+        let signable = SignableRequest::new(
+            "POST",
+            uri.as_str(),
+            headers.iter().map(|(k, v)| (*k, v.as_str())),
+            SignableBody::Bytes(&call.body),
+        )?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        let mut request = http::Request::builder().method("POST").uri(&uri);
+        for (name, value) in &headers {
+            request = request.header(*name, value);
+        }
+        let mut request = request.body(SdkBody::from(call.body.clone()))?;
+        instructions.apply_to_request_http1x(&mut request);
+        Ok(HttpRequest::try_from(request)?)
+    }
+}
+
+/// Throttling and server-side failures are worth another try; a refusal is not.
+fn is_transient(answer: &Answer) -> bool {
+    let throttled = || {
+        let body = String::from_utf8_lossy(&answer.body);
+        ["Throttl", "RequestLimitExceeded", "SlowDown", "RequestThrottled"].iter().any(|code| body.contains(code))
+    };
+    matches!(answer.status, 429 | 500 | 502 | 503 | 504) || (answer.status == 400 && throttled())
+}

@@ -1,0 +1,177 @@
+//! Promotion: alpha and release AMIs are copies of the internal AMIs the smoke test
+//! launched, never a rebuild. This decides what may be promoted, what each copy is
+//! called and tagged, and refuses a release name that already points at other AMIs.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+
+use crate::domain::{
+    commit::CommitId,
+    packer::{AmiTable, AmisFile},
+    stage::{Placement, Stage},
+};
+
+/// Refuses, naming every problem, an AMIs file that is not the tested internal AMIs of
+/// this commit in every region the images are copied to.
+pub fn check_source(from: &AmisFile, commit: &CommitId, regions: &[String], images: &[String]) -> Result<()> {
+    let mut problems = Vec::new();
+    if from.stage != Stage::Internal {
+        problems.push(format!(
+            "it holds {} AMIs; promotion copies the internal AMIs that the smoke test launched (amis-internal.json)",
+            from.stage
+        ));
+    }
+    if !from.commit.same_as(commit) {
+        problems.push(format!("it holds the AMIs of commit {}, but this promotion is of commit {commit}", from.commit));
+    }
+    for image in images {
+        let Some(by_region) = from.images.get(image) else {
+            problems.push(format!("it has no AMIs of {image}"));
+            continue;
+        };
+        for region in regions.iter().filter(|region| !by_region.contains_key(*region)) {
+            problems.push(format!("it has no AMI of {image} in {region}, a region of ami_regions"));
+        }
+    }
+    if !problems.is_empty() {
+        bail!("refusing to promote from this AMIs file; nothing was copied:\n  - {}", problems.join("\n  - "));
+    }
+    Ok(())
+}
+
+/// The copy's AMI name: the image, the stage with its commit or release, and the
+/// source. Deterministic, so a rerun finds the copy an earlier run made.
+pub fn copy_name(image: &str, placement: &Placement, source_ami: &str) -> String {
+    let stage = match placement {
+        Placement::Internal(commit) | Placement::Alpha(commit) => format!("{}-{}", placement.stage(), commit.short()),
+        Placement::Release(name) => format!("release-{name}"),
+    };
+    format!("{image}-{stage}-from-{source_ami}")
+}
+
+/// The tags every copy carries: what it is, and the internal AMI it was copied from.
+pub fn copy_tags(image: &str, placement: &Placement, commit: &CommitId, source_ami: &str) -> Vec<(String, String)> {
+    let mut tags = vec![
+        ("Image".to_owned(), image.to_owned()),
+        ("Commit".to_owned(), commit.to_string()),
+        ("Stage".to_owned(), placement.stage().to_string()),
+        ("SourceAmi".to_owned(), source_ami.to_owned()),
+    ];
+    if let Placement::Release(name) = placement {
+        tags.push(("Release".to_owned(), name.to_string()));
+    }
+    tags
+}
+
+/// An image already tagged with the release name: where it is and what it was copied from.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    pub region: String,
+    pub ami: String,
+    pub image: Option<String>,
+    pub source_ami: Option<String>,
+}
+
+/// A release name names one set of AMIs: every image already tagged with it must be a
+/// copy of the AMIs being promoted now.
+pub fn release_conflicts(existing: &[Existing], sources: &AmiTable) -> Vec<String> {
+    existing
+        .iter()
+        .filter_map(|found| {
+            let expected = found.image.as_ref().and_then(|image| sources.get(image)).and_then(|r| r.get(&found.region));
+            match (expected, &found.source_ami) {
+                (Some(expected), Some(source)) if expected == source => None,
+                _ => Some(format!(
+                    "{} in {} ({}) is a copy of {}, not of the AMIs being promoted",
+                    found.ami,
+                    found.region,
+                    found.image.as_deref().unwrap_or("an untagged image"),
+                    found.source_ami.as_deref().unwrap_or("an unknown AMI")
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The AMIs file of a promotion: the copies, and the internal AMIs they came from.
+pub fn promoted_file(placement: &Placement, commit: &CommitId, copies: AmiTable, sources: &AmiTable) -> AmisFile {
+    let release = match placement {
+        Placement::Release(name) => Some(name.clone()),
+        _ => None,
+    };
+    let sources: AmiTable =
+        sources.iter().filter(|(image, _)| copies.contains_key(*image)).map(|(i, r)| (i.clone(), r.clone())).collect();
+    AmisFile { stage: placement.stage(), commit: commit.clone(), release, images: copies, sources }
+}
+
+/// image -> region -> AMI, from a flat list.
+pub fn table(entries: impl IntoIterator<Item = (String, String, String)>) -> AmiTable {
+    let mut table: AmiTable = BTreeMap::new();
+    for (image, region, ami) in entries {
+        table.entry(image).or_default().insert(region, ami);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::tag::ReleaseTag;
+
+    fn commit() -> CommitId {
+        CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap()
+    }
+
+    fn internal() -> AmisFile {
+        let images = table([
+            ("server".into(), "us-east-1".into(), "ami-1".into()),
+            ("server".into(), "us-west-2".into(), "ami-2".into()),
+        ]);
+        AmisFile { stage: Stage::Internal, commit: commit(), release: None, images, sources: AmiTable::new() }
+    }
+
+    #[test]
+    fn only_the_internal_amis_of_this_commit_in_every_region_are_promoted() {
+        let regions = ["us-east-1".to_owned(), "us-west-2".to_owned(), "eu-west-1".to_owned()];
+        let other = CommitId::parse("fedcba9").unwrap();
+        let mut alpha = internal();
+        alpha.stage = Stage::Alpha;
+        let error =
+            check_source(&alpha, &other, &regions, &["server".into(), "bastion".into()]).unwrap_err().to_string();
+        expect_test::expect![[r#"
+            refusing to promote from this AMIs file; nothing was copied:
+              - it holds alpha AMIs; promotion copies the internal AMIs that the smoke test launched (amis-internal.json)
+              - it holds the AMIs of commit 0123456789abcdef0123456789abcdef01234567, but this promotion is of commit fedcba9
+              - it has no AMI of server in eu-west-1, a region of ami_regions
+              - it has no AMIs of bastion"#]]
+        .assert_eq(&error);
+        check_source(&internal(), &CommitId::parse("0123456").unwrap(), &regions[..2], &["server".into()]).unwrap();
+    }
+
+    #[test]
+    fn copies_are_named_and_tagged_by_stage_and_source() {
+        let release = Placement::Release(ReleaseTag::parse("v1.2").unwrap());
+        assert_eq!(copy_name("server", &release, "ami-1"), "server-release-v1.2-from-ami-1");
+        assert_eq!(copy_name("server", &Placement::Alpha(commit()), "ami-1"), "server-alpha-01234567-from-ami-1");
+        let tags = copy_tags("server", &release, &commit(), "ami-1");
+        let names: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["Image", "Commit", "Stage", "SourceAmi", "Release"]);
+    }
+
+    #[test]
+    fn a_release_name_that_points_at_other_amis_is_a_conflict() {
+        let sources = internal().images;
+        let found = |source: &str| Existing {
+            region: "us-east-1".into(),
+            ami: "ami-9".into(),
+            image: Some("server".into()),
+            source_ami: Some(source.into()),
+        };
+        assert!(release_conflicts(&[found("ami-1")], &sources).is_empty());
+        assert_eq!(
+            release_conflicts(&[found("ami-7")], &sources),
+            vec!["ami-9 in us-east-1 (server) is a copy of ami-7, not of the AMIs being promoted"]
+        );
+    }
+}
