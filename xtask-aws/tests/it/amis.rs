@@ -479,3 +479,52 @@ fn packer_gets_the_credentials_that_only_a_profile_file_holds() {
         "the emulator enforces IAM, so the success above was the profile's keys at work"
     );
 }
+
+/// With customer-managed keys configured, every account allowed to launch the images
+/// gets a grant on each region's key, and `customers sync` revokes a removed customer's.
+#[test]
+fn customer_managed_keys_are_granted_to_exactly_the_allowed_accounts() {
+    let site = Site::new();
+    let target = tempfile::tempdir().unwrap();
+    let mut keys = Vec::new();
+    for region in REGIONS {
+        let created = site.aws_cli(&["kms", "create-key", "--region", region, "--output", "json"]);
+        let created: serde_json::Value =
+            serde_json::from_slice(expect_success("create-key", &created).as_bytes()).unwrap();
+        keys.push((region, created["KeyMetadata"]["Arn"].as_str().unwrap().to_owned()));
+    }
+    let locals_path = site.checkout.path().join("ops/image-deploy/locals.pkr.hcl");
+    let entries: Vec<String> = keys.iter().map(|(region, key)| format!("    \"{region}\" = \"{key}\"")).collect();
+    let locals = std::fs::read_to_string(&locals_path).unwrap();
+    assert!(locals.contains("ami_kms_key_ids = {}"));
+    std::fs::write(
+        &locals_path,
+        locals.replace("ami_kms_key_ids = {}", &format!("ami_kms_key_ids = {{\n{}\n  }}", entries.join("\n"))),
+    )
+    .unwrap();
+    expect_success(
+        "encryption on",
+        &site.aws_cli(&["ec2", "enable-ebs-encryption-by-default", "--region", "us-east-1"]),
+    );
+
+    build_amis(&site, target.path());
+    expect_success("promote alpha", &promote(&site, target.path(), &["--stage", "alpha"]));
+    let grantees = |region: &str, key: &str| -> BTreeSet<String> {
+        let listed = site.aws_cli(&["kms", "list-grants", "--region", region, "--key-id", key, "--output", "json"]);
+        let listed: serde_json::Value =
+            serde_json::from_slice(expect_success("list-grants", &listed).as_bytes()).unwrap();
+        listed["Grants"].as_array().unwrap().iter().map(|g| g["Name"].as_str().unwrap().to_owned()).collect()
+    };
+    let names = |accounts: &BTreeSet<String>| -> BTreeSet<String> {
+        accounts.iter().map(|a| format!("readyset-ami-access-{a}")).collect()
+    };
+    for (region, key) in &keys {
+        assert_eq!(grantees(region, key), names(&everyone()), "{region}");
+    }
+    site.xtask_ok(&["customers", "remove", "305198143522"]);
+    site.xtask_ok(&["customers", "sync"]);
+    let remaining: BTreeSet<String> = everyone().into_iter().filter(|a| a != "305198143522").collect();
+    for (region, key) in &keys {
+        assert_eq!(grantees(region, key), names(&remaining), "{region}: the removed customer's grant is revoked");
+    }
+}
