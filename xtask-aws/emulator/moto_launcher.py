@@ -24,15 +24,34 @@ that ID, so a rehearsal can use the release configuration's distribution unchang
 With XTASK_EMULATOR_IAM=1, moto enforces IAM from the first request, as AWS does: every
 request needs the keys of a user whose policies allow it. The launcher creates an
 administrator for setting up (buckets, users with the policies under test) and prints
-its keys.
+its keys. As S3 does, a HEAD of a missing key then answers 403 rather than 404 to a
+caller without s3:ListBucket on the bucket (moto always answers 404). Calls to services
+other than S3 are checked by action only (moto does not know their resources). Unsigned
+reads are allowed where a bucket policy makes objects public, as S3 allows them.
+
+- S3 writes are atomic, as in S3: a conditional write (`If-None-Match: *`, `If-Match`)
+  checks and writes under one lock, so two writers racing for one key cannot both pass;
+  and CopyObject honours those conditions on its destination, as S3 does (moto skips
+  them on copies).
+- Faults, for the tests of retries: `POST /xtask/faults` with a JSON list of rules, each
+  `{"service": "s3", "share": 0.1, "kinds": ["500", "503", "reset", "cut"], "delay": 0}`
+  (service from the request's SigV4 scope; unsigned requests, as customers make them,
+  are never faulted). `500` answers InternalError, `503` SlowDown, `reset` drops the
+  connection before answering, `cut` sends half of the real answer and drops it; `delay`
+  (seconds) slows every matching call. An empty list turns faults off.
 
 Prints one line, `port=<port>` (and ` admin=<key id>:<secret>` with IAM), once the server
 accepts connections.
 """
 
+import json
 import logging
 import os
+import random
+import socket
+import struct
 import sys
+import threading
 import time
 
 INVALIDATION_SECONDS = float(os.environ.get("XTASK_EMULATOR_INVALIDATION_SECONDS", "1.5"))
@@ -113,6 +132,122 @@ def patch_distribution_id(wanted: str) -> None:
     models.Distribution.__init__ = init
 
 
+def patch_atomic_conditional_writes() -> None:
+    from moto.s3 import responses
+    from moto.s3.exceptions import PreconditionFailed
+
+    lock = threading.RLock()
+    original_put = responses.S3Response._key_response_put
+    original_post = responses.S3Response._key_response_post
+    original_copy = responses.S3Response.copy_object
+
+    def put(self, *args, **kwargs):
+        with lock:
+            return original_put(self, *args, **kwargs)
+
+    def post(self, *args, **kwargs):
+        with lock:
+            return original_post(self, *args, **kwargs)
+
+    def copy(self):
+        existing = self.backend.get_object(self.bucket_name, self.parse_key_name())
+        if_match = self.headers.get("If-Match")
+        if if_match and (existing is None or if_match.replace('"', "") != existing.etag.replace('"', "")):
+            raise PreconditionFailed("If-Match")
+        if self.headers.get("If-None-Match") == "*" and existing is not None:
+            raise PreconditionFailed("If-None-Match")
+        return original_copy(self)
+
+    responses.S3Response._key_response_put = put
+    responses.S3Response._key_response_post = post
+    responses.S3Response.copy_object = copy
+
+
+class Faults:
+    """WSGI middleware that makes a share of the signed calls fail, as a flaky network
+    and an overloaded service do."""
+
+    def __init__(self, app):
+        self.app = app
+        self.rules = []
+        self.random = random.Random(int(os.environ.get("XTASK_EMULATOR_FAULT_SEED", "7")))
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/xtask/faults" and environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            self.rules = json.loads(environ["wsgi.input"].read(length) or b"[]")
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+        rule = self.matching(environ)
+        if rule is None:
+            return self.app(environ, start_response)
+        time.sleep(rule.get("delay", 0))
+        with self.lock:
+            kinds = rule.get("kinds", [])
+            fault = self.random.choice(kinds) if kinds and self.random.random() < rule.get("share", 0) else None
+        return self.fail(fault, environ, start_response)
+
+    def matching(self, environ):
+        scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1].split(",")[0].split("/")
+        service = scope[3] if len(scope) > 3 else None
+        if service is None:
+            return None
+        return next((r for r in self.rules if r.get("service") in (service, "*")), None)
+
+    def fail(self, fault, environ, start_response):
+        if fault == "500":
+            return error(start_response, "500 Internal Server Error", "InternalError", "We encountered an internal error.")
+        if fault == "503":
+            return error(start_response, "503 Slow Down", "SlowDown", "Please reduce your request rate.")
+        if fault == "reset":
+            drop(environ)
+            return []
+        if fault == "cut":
+            return self.cut(environ, start_response)
+        return self.app(environ, start_response)
+
+    def cut(self, environ, start_response):
+        """The real answer's headers and half its body, then the connection drops."""
+        body = b"".join(self.app(environ, start_response))
+
+        def half():
+            yield body[: len(body) // 2]
+            drop(environ)
+
+        return half()
+
+
+def error(start_response, status, code, message):
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+    return [body.encode()]
+
+
+def drop(environ):
+    """Drops the connection as a broken network does. `shutdown` ends it whatever else
+    still holds the socket (closing it alone would not, while the server's file objects
+    keep it open)."""
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        try:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def serve():
+    """moto's threaded server, with the fault middleware in front of its application."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    app = Faults(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_address[1]
+
+
 def invalidation_batch_already_exists() -> Exception:
     from moto.cloudfront.exceptions import CloudFrontException
 
@@ -136,6 +271,99 @@ def patch_cloudfront_signatures() -> None:
             original(self)
 
     access_control.IAMRequestBase.check_signature = check_signature
+
+
+def patch_resources_moto_does_not_know() -> None:
+    """For services other than S3, moto checks a call against the resource `*`: it does
+    not know which image, key or distribution a call touches, and a statement naming one
+    (`arn:aws:cloudfront::*:distribution/E...`) would never match. Such a call is checked
+    by its action alone; S3 calls keep their bucket and key ARNs, so the tests prove the
+    S3 resources of a policy and the actions of every statement."""
+    from moto.iam.access_control import IAMPolicyStatement
+
+    original = IAMPolicyStatement._check_element_matches
+
+    def check_element_matches(self, element, value):
+        if element == "Resource" and value == "*":
+            return True
+        return original(self, element, value)
+
+    IAMPolicyStatement._check_element_matches = check_element_matches
+
+
+def patch_anonymous_reads() -> None:
+    """With IAM enforced, moto refuses every unsigned request (it fails looking for the
+    signature). S3 lets anyone read what a bucket policy grants to `"Principal": "*"`,
+    and customers read the public buckets that way: an unsigned GET or HEAD is allowed
+    when the bucket's policy grants s3:GetObject to everyone on that key, and answered
+    403 otherwise."""
+    import fnmatch
+
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.s3.exceptions import S3AccessDeniedError
+    from moto.s3.models import s3_backends
+
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_s3_action
+
+    def public_read(account_id, bucket_name, key_name) -> bool:
+        try:
+            bucket = s3_backends[account_id]["aws"].get_bucket(bucket_name)
+        except Exception:
+            return False
+        policy = json.loads(bucket.policy or b"{}")
+        arn = f"arn:aws:s3:::{bucket_name}/{key_name}"
+        for statement in policy.get("Statement", []):
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            resources = statement.get("Resource", [])
+            resources = [resources] if isinstance(resources, str) else resources
+            principal = statement.get("Principal")
+            if (
+                statement.get("Effect") == "Allow"
+                and principal in ("*", {"AWS": "*"})
+                and any(a in ("s3:GetObject", "s3:*", "*") for a in actions)
+                and any(fnmatch.fnmatchcase(arn, r) for r in resources)
+            ):
+                return True
+        return False
+
+    def authorize(self, bucket_name=None, key_name=None):
+        signed = "Authorization" in self.headers or "X-Amz-Credential" in (self.querystring or {})
+        if signed:
+            return original(self, bucket_name, key_name)
+        if self.method in ("GET", "HEAD") and key_name and public_read(self.current_account, bucket_name, key_name):
+            return None
+        raise S3AccessDeniedError()
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_s3_action = authorize
+
+
+def patch_missing_keys_without_list_bucket() -> None:
+    from moto.iam.access_control import S3IAMRequest
+    from moto.s3 import responses
+
+    original = responses.S3Response.head_object
+
+    def head_object(self, bucket_name, query, key_name, headers):
+        status, response_headers, body = original(self, bucket_name, query, key_name, headers)
+        if status != 404:
+            return status, response_headers, body
+        request = S3IAMRequest(
+            account_id=self.current_account,
+            method=self.method,
+            path=self.raw_path,
+            data=self.data,
+            body=self.raw_body,
+            headers=self.headers,
+            action="ListBucket",  # prefixed with the service from the signature
+        )
+        try:
+            request.check_action_permitted(f"arn:aws:s3:::{bucket_name}")
+        except Exception:
+            return 403, {}, ""
+        return status, response_headers, body
+
+    responses.S3Response.head_object = head_object
 
 
 def create_administrator() -> str:
@@ -163,7 +391,7 @@ def main() -> None:
         # Read by moto when it is imported: enforce IAM from the first request on.
         os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
     try:
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+        import moto.server  # noqa: F401
     except ImportError as error:
         sys.stderr.write(
             f"moto is not installed for {sys.executable} ({error}).\n"
@@ -175,13 +403,15 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     patch_cloudfront_invalidations()
     patch_nested_stack_outputs()
+    patch_atomic_conditional_writes()
     if os.environ.get("XTASK_EMULATOR_DISTRIBUTION_ID"):
         patch_distribution_id(os.environ["XTASK_EMULATOR_DISTRIBUTION_ID"])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
+    port = serve()
     if iam:
         patch_cloudfront_signatures()
+        patch_resources_moto_does_not_know()
+        patch_anonymous_reads()
+        patch_missing_keys_without_list_bucket()
     admin = f" admin={create_administrator()}" if iam else ""
     print(f"port={port}{admin}", flush=True)
     exit_when_parent_goes_away()

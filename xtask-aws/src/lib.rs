@@ -28,5 +28,6 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
         AwsCommand::CfnUpload(args) => commands::cfn_upload::run(workspace, args, dry_run),
         AwsCommand::CustomersSync(args) => commands::customers_sync::run(workspace, args, dry_run),
         AwsCommand::Rehearse(args) => commands::rehearse::run(workspace, args, dry_run),
+        AwsCommand::BenchPublish(args) => commands::bench_publish::run(workspace, args, dry_run),
     }
 }

@@ -7,7 +7,7 @@ use xtask::{
 };
 
 fn main() -> ExitCode {
-    xtask::restore_sigpipe();
+    xtask::quiet_on_closed_stdout();
     let cli = Cli::parse();
     xtask::report((|| {
         let workspace = Workspace::locate(Environment::capture()?)?;

@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
-pub use xtask::domain::buildkite::{AwsUse, XtaskUse, PIPELINE_PATH, RELEASE_BLOCK_LABEL, RELEASE_NAME_FIELD};
+pub use xtask::domain::buildkite::{
+    AwsUse, XtaskUse, PIPELINE_PATH, RELEASE_BLOCK_LABEL, RELEASE_CONCURRENCY_GROUP, RELEASE_NAME_FIELD,
+};
+use xtask::domain::{queues::Queue, tag};
 
 /// How a pipeline command reaches the xtask: through cargo, or the prebuilt binary.
 const CARGO_XTASK: &[&str] = &["cargo", "xtask"];
@@ -220,11 +223,14 @@ impl Pipeline {
     pub fn check(&self, xtask: &dyn Fn(&[String]) -> Result<XtaskUse>) -> Vec<String> {
         let mut problems = self.structure_problems();
         for step in &self.steps {
+            problems.extend(placement_problems(step));
             match step.command_lines() {
                 Ok(lines) => problems.extend(self.step_problems(step, &lines, xtask)),
                 Err(error) => problems.push(error.to_string()),
             }
         }
+        let mut seen = BTreeSet::new();
+        problems.retain(|problem| seen.insert(problem.clone()));
         problems
     }
 
@@ -241,7 +247,7 @@ impl Pipeline {
                 }
             }
         }
-        if self.in_dependency_order().len() < self.steps.len() {
+        if problems.is_empty() && self.in_dependency_order().len() < self.steps.len() {
             problems.push("the steps' depends_on form a cycle".to_owned());
         }
         problems
@@ -312,12 +318,62 @@ fn xtask_problems(
             step.key
         ));
     }
-    if let AwsUse::Writes(_) = used.aws {
-        if step.queue.as_deref() != Some("ops") {
+    let queue = step.queue.as_deref().and_then(Queue::parse);
+    let on = step.queue.as_deref().unwrap_or("the default queue");
+    match used.aws {
+        AwsUse::Writes(stage) if queue != Some(Queue::writing(stage)) => problems.push(format!(
+            "step {} runs `cargo xtask {}`, which writes {stage} artifacts, on {on}; only the {} queue holds \
+             credentials for them",
+            step.key,
+            args.join(" "),
+            Queue::writing(stage)
+        )),
+        AwsUse::Reads if !queue.is_some_and(Queue::has_credentials) => problems.push(format!(
+            "step {} runs `cargo xtask {}`, which reads AWS with credentials, on {on}, which holds none",
+            step.key,
+            args.join(" ")
+        )),
+        _ => {}
+    }
+    problems
+}
+
+/// Where a step runs and who can start it: every command step names a queue of
+/// `Queue`, steps of the release queue run on main one at a time, and the release
+/// name is checked by the block step's field as the xtask checks it.
+fn placement_problems(step: &Step) -> Vec<String> {
+    let mut problems = Vec::new();
+    let queue = step.queue.as_deref().map(|name| (name, Queue::parse(name)));
+    match queue {
+        _ if step.kind == StepKind::Block => {}
+        None => problems.push(format!(
+            "step {} names no queue (agents: queue:), so it would run on whatever agent the default queue has; \
+             name one of build, mac, ops, release",
+            step.key
+        )),
+        Some((name, None)) => problems
+            .push(format!("step {} runs on queue {name}, which is not one of build, mac, ops, release", step.key)),
+        Some((_, Some(Queue::Release))) => {
+            if step.branches.as_deref() != Some("main") {
+                problems
+                    .push(format!("step {} runs on the release queue but not only on main (branches: main)", step.key));
+            }
+            if step.concurrency_group.as_deref() != Some(RELEASE_CONCURRENCY_GROUP) || step.concurrency != Some(1) {
+                problems.push(format!(
+                    "step {} runs on the release queue outside concurrency_group {RELEASE_CONCURRENCY_GROUP} \
+                     with concurrency 1, so two releases could write at once",
+                    step.key
+                ));
+            }
+        }
+        Some(_) => {}
+    }
+    for field in step.fields.iter().filter(|field| field.key == RELEASE_NAME_FIELD) {
+        if field.format.as_deref() != Some(tag::PATTERN) {
             problems.push(format!(
-                "step {} runs `cargo xtask {}`, which writes to AWS, outside the ops queue",
-                step.key,
-                args.join(" ")
+                "step {}: field {RELEASE_NAME_FIELD} must have format: the release-name rule of \
+                 xtask/src/domain/tag.rs (tag::PATTERN), so a name the xtask refuses cannot be typed",
+                step.key
             ));
         }
     }

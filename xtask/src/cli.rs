@@ -10,6 +10,7 @@ use crate::domain::{
     buildkite::{AwsUse, XtaskUse},
     commit::CommitId,
     customers::AccountId,
+    queues::Queue,
     stage::Stage,
     tag::ReleaseTag,
 };
@@ -83,6 +84,10 @@ pub enum Command {
     #[command(subcommand)]
     Customers(CustomersCommand),
     Rehearse(RehearseArgs),
+    /// Measure a command against the AWS emulator.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    IamPolicy(IamPolicyArgs),
     Ci(CiArgs),
 }
 
@@ -155,6 +160,11 @@ pub struct PublishInstallerArgs {
     #[arg(long = "exclude-target", value_name = "TRIPLE")]
     pub exclude_targets: Vec<String>,
 
+    /// Publish although the wrapper serves a release first published after this one
+    /// (customers would move back). `cargo xtask rollback` is the usual way back.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+
     /// How long to wait for the CloudFront invalidation (e.g. 900s, 15m).
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub invalidation_timeout: Duration,
@@ -173,10 +183,11 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Download every published object of a release through the public URL and check it.
+/// Download every published object of a release as customers do, and check it.
 ///
 /// Checks sizes and SHA-256 against the manifest, that the wrapper and legacy keys
-/// serve this release, and that the templates the installer points at exist.
+/// serve this release, and that the templates the installer points at can be read. It
+/// uses no AWS credentials: everything is read anonymously, through public URLs.
 ///
 /// Example: cargo xtask verify v2024.06.1
 #[derive(clap::Args, Debug)]
@@ -188,6 +199,11 @@ pub struct VerifyArgs {
     /// URL, to check before the CDN).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
+
+    /// Read the templates at <URL>/<bucket>/<key> (path style, such as an emulator's)
+    /// instead of https://<bucket>.s3.<region>.amazonaws.com/<key>.
+    #[arg(long, value_name = "URL")]
+    pub s3_url: Option<String>,
 }
 
 /// Serve an earlier release again: legacy keys and wrapper back to <TAG>, then invalidate.
@@ -200,9 +216,22 @@ pub struct RollbackArgs {
     /// The earlier release to serve.
     pub tag: ReleaseTag,
 
+    /// What to do with the legacy key of a platform <TAG> has no installer for, when it
+    /// serves another release: keep it there, or remove it (old wrappers on that
+    /// platform then find no installer). Required when there is such a key.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub left_out_keys: Option<LeftOutKeys>,
+
     /// How long to wait for the CloudFront invalidation (e.g. 900s, 15m).
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub invalidation_timeout: Duration,
+}
+
+/// What a rollback does with the legacy keys of platforms the release leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LeftOutKeys {
+    Keep,
+    Remove,
 }
 
 #[derive(Subcommand, Debug)]
@@ -394,6 +423,53 @@ pub struct RehearseArgs {
     pub no_install: bool,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    Publish(BenchPublishArgs),
+}
+
+/// Time publish-installer against the manual AWS CLI sequence it replaces.
+///
+/// Starts the AWS emulator, makes three installers of --size-mib each, then runs, one
+/// after the other against the same emulator: the manual steps (`aws s3 cp` of each
+/// installer and the wrapper, one CloudFront invalidation), `publish-installer`, and
+/// `publish-installer` again with nothing to do. Prints the times and their ratios
+/// (goals: publish at most 0.5 x the AWS CLI, a rerun at most 0.1 x the publish).
+/// Writes only to the emulator and a temporary directory.
+///
+/// Example: cargo xtask bench publish
+#[derive(clap::Args, Debug)]
+pub struct BenchPublishArgs {
+    /// Size of each of the three installers, in MiB.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub size_mib: u64,
+}
+
+/// Print the IAM policy that a pipeline queue's agents need, from the release configuration.
+///
+/// The build and mac queues hold no AWS credentials; ops writes internal and alpha
+/// artifacts, release writes what customers get. RELEASE.md shows both policies.
+///
+/// Example: cargo xtask iam-policy release
+#[derive(clap::Args, Debug)]
+pub struct IamPolicyArgs {
+    /// `ops` or `release`.
+    #[arg(value_parser = credentialed_queue)]
+    pub queue: Queue,
+}
+
+fn credentialed_queue(name: &str) -> Result<Queue, String> {
+    match Queue::parse(name) {
+        Some(queue) if queue.has_credentials() => Ok(queue),
+        Some(queue) => {
+            Err(format!("the {queue} queue holds no AWS credentials, so it has no policy; use ops or release"))
+        }
+        None => Err(format!(
+            "{name:?} is not a queue of the pipeline; use ops (internal and alpha) or release (what customers get)"
+        )),
+    }
+}
+
 /// Run every check the way CI does, installing missing tools first.
 ///
 /// Example: cargo xtask ci
@@ -423,7 +499,8 @@ impl Command {
             Command::BuildInstaller(_) => (false, AwsUse::None),
             Command::PublishInstaller(args) => (args.tag.is_none(), writes(Stage::Release)),
             Command::Status(_) => (false, AwsUse::Reads),
-            Command::Verify(args) => (args.tag.is_none(), AwsUse::Reads),
+            // Anonymous reads of public URLs only.
+            Command::Verify(args) => (args.tag.is_none(), AwsUse::None),
             Command::Rollback(_) => (false, writes(Stage::Release)),
             Command::Amis(AmisCommand::Build(_)) => (false, writes(Stage::Internal)),
             Command::Amis(AmisCommand::Promote(args)) => {
@@ -439,8 +516,8 @@ impl Command {
             // Customer access to every alpha and release AMI: a release-stage write.
             Command::Customers(CustomersCommand::Sync(_)) => (false, writes(Stage::Release)),
             // The rehearsal talks to its own emulator only, and refuses any other endpoint.
-            Command::Rehearse(_) => (false, AwsUse::None),
-            Command::Ci(_) => (false, AwsUse::None),
+            Command::Rehearse(_) | Command::Bench(_) => (false, AwsUse::None),
+            Command::IamPolicy(_) | Command::Ci(_) => (false, AwsUse::None),
         };
         XtaskUse { reads_release_name, aws }
     }

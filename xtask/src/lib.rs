@@ -28,6 +28,7 @@ pub enum AwsCommand {
     CfnUpload(cli::CfnUploadArgs),
     CustomersSync(cli::CustomersSyncArgs),
     Rehearse(cli::RehearseArgs),
+    BenchPublish(cli::BenchPublishArgs),
 }
 
 /// Runs a command that needs no AWS, or says which AWS command it is.
@@ -42,6 +43,7 @@ pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Resu
         }
         Command::Customers(CustomersCommand::Remove { id }) => commands::customers::remove(workspace, &id, dry_run)?,
         Command::Ci(args) => commands::ci::run(workspace, args, dry_run)?,
+        Command::IamPolicy(args) => commands::iam_policy::run(workspace, args)?,
         Command::PublishInstaller(args) => return Ok(Some(AwsCommand::PublishInstaller(args))),
         Command::Status(args) => return Ok(Some(AwsCommand::Status(args))),
         Command::Verify(args) => return Ok(Some(AwsCommand::Verify(args))),
@@ -50,6 +52,7 @@ pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Resu
         Command::Cfn(CfnCommand::Upload(args)) => return Ok(Some(AwsCommand::CfnUpload(args))),
         Command::Customers(CustomersCommand::Sync(args)) => return Ok(Some(AwsCommand::CustomersSync(args))),
         Command::Rehearse(args) => return Ok(Some(AwsCommand::Rehearse(args))),
+        Command::Bench(cli::BenchCommand::Publish(args)) => return Ok(Some(AwsCommand::BenchPublish(args))),
     }
     Ok(None)
 }
@@ -68,12 +71,17 @@ pub fn report(result: Result<()>) -> std::process::ExitCode {
     }
 }
 
-/// Rust ignores SIGPIPE, so printing into a closed pipe (`cargo xtask ... | head`)
-/// panics; with the default action the process ends quietly, as other tools do.
-pub fn restore_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: called first thing in main, before any other thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+/// Printing into a closed pipe (`cargo xtask status v1 | head`) makes `println!` panic.
+/// The usual cure, the default SIGPIPE action, would also kill the xtask when a network
+/// peer resets a connection it writes to, so SIGPIPE stays ignored and this panic alone
+/// ends the process quietly, as other tools end, with the shell's code for it.
+pub fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

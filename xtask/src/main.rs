@@ -7,7 +7,7 @@ use xtask::{
 };
 
 fn main() -> ExitCode {
-    xtask::restore_sigpipe();
+    xtask::quiet_on_closed_stdout();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = Cli::parse_from(&args);
     xtask::report((|| {

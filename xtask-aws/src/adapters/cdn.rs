@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 
+use crate::adapters::site::aws_error;
+
 const FIRST_POLL: Duration = Duration::from_secs(1);
 const LONGEST_POLL: Duration = Duration::from_secs(15);
 
@@ -21,13 +23,10 @@ pub async fn invalidate_and_wait(
         .caller_reference(caller_reference)
         .paths(Paths::builder().quantity(paths.len() as i32).set_items(Some(paths.to_vec())).build()?)
         .build()?;
-    let created = cloudfront
-        .create_invalidation()
-        .distribution_id(distribution)
-        .invalidation_batch(batch)
-        .send()
-        .await
-        .with_context(|| format!("cannot create a CloudFront invalidation on distribution {distribution}"))?;
+    let created =
+        cloudfront.create_invalidation().distribution_id(distribution).invalidation_batch(batch).send().await.map_err(
+            |error| aws_error(&format!("CloudFront CreateInvalidation on distribution {distribution}"), error),
+        )?;
     let invalidation = created.invalidation.context("CloudFront returned no invalidation")?;
     let id = invalidation.id;
     println!("CloudFront invalidation {id} on {distribution} for {}", paths.join(" "));
@@ -54,7 +53,7 @@ pub async fn invalidate_and_wait(
             .id(&id)
             .send()
             .await
-            .with_context(|| format!("cannot read the state of CloudFront invalidation {id}"))?;
+            .map_err(|error| aws_error(&format!("CloudFront GetInvalidation of {id} on {distribution}"), error))?;
         status = current.invalidation.context("CloudFront returned no invalidation")?.status;
     }
     println!("  invalidation {id} completed after {}s", started.elapsed().as_secs());

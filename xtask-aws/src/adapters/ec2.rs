@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use xtask::domain::access::{Change, Permissions};
 
-use crate::adapters::signed::{Call, SignedClient};
+use crate::adapters::signed::{first_text, Query, SignedClient};
 
 const VERSION: &str = "2016-11-15";
 
@@ -37,29 +37,9 @@ pub struct Ec2<'a> {
 }
 
 impl Ec2<'_> {
-    /// Calls an action and returns the answer's XML, or an error with EC2's code and message.
     async fn call(&self, region: &str, action: &str, params: &[(String, String)]) -> Result<String> {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action).append_pair("Version", VERSION);
-        for (name, value) in params {
-            form.append_pair(name, value);
-        }
-        let call = Call {
-            service: "ec2",
-            region,
-            what: format!("EC2 {action} in {region}"),
-            content_type: "application/x-www-form-urlencoded; charset=utf-8",
-            target: None,
-            body: form.finish().into_bytes(),
-        };
-        let answer = self.client.send(&call).await?;
-        let text = String::from_utf8_lossy(&answer.body).into_owned();
-        if answer.status != 200 {
-            let document = roxmltree::Document::parse(&text).ok();
-            let field = |name: &str| document.as_ref().and_then(|d| first_text(d.root(), name)).unwrap_or_default();
-            bail!("{} was refused (HTTP {}): {}: {}", call.what, answer.status, field("Code"), field("Message"));
-        }
-        Ok(text)
+        let what = format!("EC2 {action} in {region}");
+        self.client.query(&Query { service: "ec2", region, version: VERSION, action, params, what }).await
     }
 
     pub async fn describe_images(&self, region: &str, query: &ImageQuery<'_>) -> Result<Vec<Image>> {
@@ -183,10 +163,6 @@ fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree:
 
 fn child_text(node: roxmltree::Node, name: &str) -> Option<String> {
     child(node, name).and_then(|n| n.text()).map(|t| t.trim().to_owned())
-}
-
-fn first_text(node: roxmltree::Node, name: &str) -> Option<String> {
-    node.descendants().find(|n| n.is_element() && n.tag_name().name() == name).and_then(|n| n.text()).map(str::to_owned)
 }
 
 fn items<'a, 'i>(node: roxmltree::Node<'a, 'i>) -> impl Iterator<Item = roxmltree::Node<'a, 'i>> {

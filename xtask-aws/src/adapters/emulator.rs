@@ -32,6 +32,9 @@ pub struct Options<'a> {
     /// Enforce IAM, as AWS does: requests need the keys of a user whose policies allow
     /// them. The emulator then has an administrator, whose keys `access` hands out.
     pub iam: bool,
+    /// How long a CloudFront invalidation stays InProgress (the launcher's default when
+    /// `None`).
+    pub invalidation_seconds: Option<f64>,
 }
 
 /// A running emulator on 127.0.0.1. It stops when this value is dropped, and also when
@@ -64,6 +67,9 @@ impl Emulator {
         }
         if options.iam {
             command.env("XTASK_EMULATOR_IAM", "1");
+        }
+        if let Some(seconds) = options.invalidation_seconds {
+            command.env("XTASK_EMULATOR_INVALIDATION_SECONDS", seconds.to_string());
         }
         let mut child = command
             .arg("-c")
@@ -206,7 +212,8 @@ pub fn for_rehearsal(workspace: &Workspace) -> Result<(Option<Emulator>, Emulato
         let access = EmulatorAccess { endpoint: endpoint.clone(), key_id: "testing".into(), secret: "testing".into() };
         return Ok((None, access));
     }
-    let options = Options { distribution_id: Some(&workspace.config.cloudfront_distribution), iam: false };
+    let options =
+        Options { distribution_id: Some(&workspace.config.cloudfront_distribution), iam: true, ..Options::default() };
     let emulator = Emulator::start(&toolchain::python(workspace), &options)?;
     // Nested stacks in the emulator read their templates from a `localhost` URL.
     let access = emulator.access("localhost");
@@ -242,9 +249,9 @@ pub fn is_loopback_url(url: &str) -> bool {
 }
 
 /// The buckets and the distribution the release configuration names, as the
-/// production account has them: customers read the orchestrator bucket anonymously
-/// (through CloudFront in production; here a public-read policy lets plain HTTP GETs
-/// stand in for that).
+/// production account has them: customers read the orchestrator bucket (through
+/// CloudFront in production; here a public-read policy lets plain HTTP GETs stand in for
+/// that) and the public template bucket anonymously.
 pub async fn create_site(site: &Site) -> Result<()> {
     let config = &site.config;
     for bucket in [&config.orchestrator_bucket, &config.cfn_public_bucket, &config.cfn_internal_bucket] {
@@ -259,11 +266,12 @@ pub async fn create_site(site: &Site) -> Result<()> {
             }
         }
     }
-    let policy = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{}/*"}}]}}"#,
-        config.orchestrator_bucket
-    );
-    site.s3.put_bucket_policy().bucket(&config.orchestrator_bucket).policy(policy).send().await?;
+    for bucket in [&config.orchestrator_bucket, &config.cfn_public_bucket] {
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+        );
+        site.s3.put_bucket_policy().bucket(bucket).policy(policy).send().await?;
+    }
     let listed = site.cloudfront.list_distributions().send().await?;
     let exists =
         listed.distribution_list().is_some_and(|l| l.items().iter().any(|d| d.id == config.cloudfront_distribution));

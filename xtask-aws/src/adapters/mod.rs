@@ -6,6 +6,7 @@ pub mod access;
 pub mod cdn;
 pub mod ec2;
 pub mod emulator;
+pub mod iam;
 pub mod kms;
 pub mod publisher;
 pub mod release_state;

@@ -4,16 +4,16 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use tokio::sync::Semaphore;
 use xtask::domain::{
     layout::WRAPPER_KEY,
-    publish_plan::{caller_reference, PublishPlan},
+    publish_plan::{caller_reference, PublishPlan, Step},
 };
 
 use crate::adapters::{
     cdn,
-    s3::{Bucket, CONCURRENCY},
+    s3::{Bucket, Written, CONCURRENCY},
     site::Site,
 };
 
@@ -41,19 +41,30 @@ pub async fn execute(bucket: &Bucket, plan: &PublishPlan) -> Result<Option<Strin
         let limit = Arc::new(Semaphore::new(CONCURRENCY));
         let mut tasks = tokio::task::JoinSet::new();
         for (index, step) in writes.iter().enumerate() {
-            let (bucket, limit, desired, owner) =
-                (bucket.clone(), limit.clone(), step.desired.clone(), plan.owner.clone());
-            let id = (desired.key == WRAPPER_KEY).then(|| publish_id.clone());
+            let (bucket, limit, step, owner) = (bucket.clone(), limit.clone(), (*step).clone(), plan.owner.clone());
+            let id = (step.desired.key == WRAPPER_KEY).then(|| publish_id.clone());
             wrapper_written |= id.is_some();
             tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await?;
-                bucket.write(&desired, &owner, id.as_deref()).await?;
-                Ok::<_, anyhow::Error>(index)
+                let written = async {
+                    let _permit = limit.acquire_owned().await?;
+                    match bucket.write(&step.desired, &owner, id.as_deref(), &step.precondition()).await? {
+                        Written::Done => Ok(()),
+                        Written::PreconditionFailed => lost_race(&bucket, &step).await,
+                    }
+                };
+                (index, written.await)
             });
         }
-        let mut done = vec![false; writes.len()];
+        // Every write of the phase finishes (or fails) before the next phase or an
+        // error; the error reported is the first in plan order, the same on a rerun.
+        let mut failures = std::collections::BTreeMap::new();
         while let Some(joined) = tasks.join_next().await {
-            done[joined??] = true;
+            if let (index, Err(error)) = joined? {
+                failures.insert(index, error);
+            }
+        }
+        if let Some(first) = failures.into_values().next() {
+            return Err(first);
         }
         // Reported in plan order once the phase is complete, so a log reads the same
         // however the concurrent writes finished.
@@ -63,6 +74,16 @@ pub async fn execute(bucket: &Bucket, plan: &PublishPlan) -> Result<Option<Strin
                 "  wrote s3://{}/{} ({} bytes, sha256 {})",
                 bucket.name, desired.key, desired.size, desired.sha256
             );
+        }
+    }
+    for removal in &plan.removals {
+        match bucket.delete(&removal.key, &removal.etag).await? {
+            Written::Done => println!("  removed s3://{}/{}", bucket.name, removal.key),
+            Written::PreconditionFailed => bail!(
+                "s3://{}/{} changed after this run read it; nothing more was removed. Run the command again",
+                bucket.name,
+                removal.key
+            ),
         }
     }
     Ok(wrapper_written.then_some(publish_id))
@@ -82,6 +103,36 @@ pub async fn invalidate(
     let publish_id = wrapper.and_then(|head| head.publish_id).unwrap_or_else(|| "unlabelled".into());
     let reference = caller_reference(&plan.owner, &plan.invalidation_paths, &publish_id);
     cdn::invalidate_and_wait(cloudfront, distribution, &plan.invalidation_paths, &reference, timeout).await
+}
+
+/// Another writer got to a key between the plan and the write. A versioned key is fine
+/// if it now holds the same bytes; anything else stops the run, which planned against a
+/// bucket that has changed.
+async fn lost_race(bucket: &Bucket, step: &Step) -> Result<()> {
+    let desired = &step.desired;
+    let now = bucket.remote(&desired.key, true).await?;
+    let same =
+        now.as_ref().is_some_and(|r| r.sha256.as_deref() == Some(desired.sha256.as_str()) && r.size == desired.size);
+    if !desired.mutable && same {
+        eprintln!("  s3://{}/{} was written meanwhile by another run, with the same bytes", bucket.name, desired.key);
+        return Ok(());
+    }
+    if !desired.mutable {
+        let found = now.and_then(|r| r.sha256).unwrap_or_else(|| "unknown".into());
+        bail!(
+            "{} was written meanwhile by another run with other bytes (sha256 {found}; this release has {}). \
+             Published versions never change: publish the builds of that release's commit, or release under a new name",
+            desired.key,
+            desired.sha256
+        );
+    }
+    bail!(
+        "s3://{}/{} changed after this run read it: another publish or rollback ran at the same time (in the \
+         pipeline, releases run one at a time). Nothing after it was written; run the command again and it plans \
+         against what the bucket holds now",
+        bucket.name,
+        desired.key
+    )
 }
 
 fn new_publish_id() -> String {

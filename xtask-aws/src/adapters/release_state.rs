@@ -82,12 +82,18 @@ async fn versioned_objects(
     Ok(objects)
 }
 
-/// The legacy keys and the wrapper, each with the release it serves.
+/// The legacy key of every configured platform and the wrapper, each with the release
+/// it serves; a platform the release has no installer for is marked so.
 async fn moving_objects(bucket: &Bucket, manifest: Option<&ReleaseManifest>, site: &Site) -> Result<Vec<ObjectStatus>> {
     let mut objects = Vec::new();
-    for (name, _) in installers(manifest, site) {
-        let key = layout::legacy_binary(&name);
-        objects.push(ObjectStatus::serving(ObjectKind::LegacyKey, url(bucket, &key), serving(bucket, &key).await?));
+    for target in &site.config.targets {
+        let name = &target.published_name;
+        let kind = match manifest {
+            Some(manifest) if manifest.entry(name).is_none() => ObjectKind::ExcludedLegacyKey,
+            _ => ObjectKind::LegacyKey,
+        };
+        let key = layout::legacy_binary(name);
+        objects.push(ObjectStatus::serving(kind, url(bucket, &key), serving(bucket, &key).await?));
     }
     let key = layout::WRAPPER_KEY;
     objects.push(ObjectStatus::serving(ObjectKind::Wrapper, url(bucket, key), serving(bucket, key).await?));

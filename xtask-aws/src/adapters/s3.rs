@@ -13,9 +13,12 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use tokio::{io::AsyncReadExt, sync::Semaphore};
 
+use crate::adapters::site::aws_error;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use xtask::domain::{
     digest::sha256_hex,
-    publish_plan::{Content, Desired, Owner, Remote},
+    publish_plan::{Content, Desired, Owner, Precondition, Remote},
 };
 
 const SHA256_META: &str = "sha256";
@@ -23,6 +26,9 @@ const SHA256_META: &str = "sha256";
 const TAG_META: &str = "readyset-tag";
 const COMMIT_META: &str = "readyset-commit";
 const PUBLISH_ID_META: &str = "publish-id";
+
+/// Downloads of one object, when its body breaks off part way.
+const BODY_ATTEMPTS: u32 = 5;
 
 /// Files larger than this go up in parts.
 pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
@@ -41,6 +47,7 @@ pub struct Bucket {
 pub struct Head {
     pub remote: Remote,
     pub publish_id: Option<String>,
+    pub last_modified: Option<std::time::SystemTime>,
 }
 
 /// A key whose state a plan needs, and how to judge an object the xtask did not label.
@@ -66,6 +73,14 @@ impl Bucket {
     pub async fn head(&self, key: &str) -> Result<Option<Head>> {
         let response = match self.client.head_object().bucket(&self.name).key(key).send().await {
             Ok(response) => response,
+            Err(error) if status(&error) == Some(403) => bail!(
+                "S3 refused to describe s3://{}/{key} (403 Forbidden). Without s3:ListBucket on the bucket, S3 answers \
+                 403 instead of 404 for a key that does not exist, so the publish cannot tell a new key from one it \
+                 may not read. Grant s3:ListBucket on arn:aws:s3:::{} and s3:GetObject on its objects to this role \
+                 (RELEASE.md lists the policy of each queue)",
+                self.name,
+                self.name
+            ),
             Err(error) => {
                 let error = error.into_service_error();
                 if error.is_not_found() {
@@ -83,6 +98,7 @@ impl Bucket {
                 etag: response.e_tag().map(String::from),
             },
             publish_id: metadata.get(PUBLISH_ID_META).cloned(),
+            last_modified: response.last_modified().and_then(|time| std::time::SystemTime::try_from(*time).ok()),
         }))
     }
 
@@ -101,49 +117,72 @@ impl Bucket {
     }
 
     /// The remote state of many keys, looked up concurrently.
+    ///
+    /// When several lookups fail, the error reported is the first in the order given, so
+    /// that a rerun names the same key.
     pub async fn remotes(&self, lookups: impl IntoIterator<Item = Lookup>) -> Result<BTreeMap<String, Remote>> {
         let limit = Arc::new(Semaphore::new(CONCURRENCY * 2));
         let mut tasks = tokio::task::JoinSet::new();
-        for Lookup { key, hash_unlabelled } in lookups {
+        for (index, Lookup { key, hash_unlabelled }) in lookups.into_iter().enumerate() {
             let (bucket, limit) = (self.clone(), limit.clone());
             tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await?;
-                Ok::<_, anyhow::Error>((key.clone(), bucket.remote(&key, hash_unlabelled).await?))
+                let remote = async {
+                    let _permit = limit.acquire_owned().await?;
+                    bucket.remote(&key, hash_unlabelled).await
+                };
+                (index, key.clone(), remote.await)
             });
         }
-        let mut found = BTreeMap::new();
+        let (mut found, mut failures) = (BTreeMap::new(), BTreeMap::new());
         while let Some(joined) = tasks.join_next().await {
-            if let (key, Some(remote)) = joined?? {
-                found.insert(key, remote);
+            match joined? {
+                (_, key, Ok(Some(remote))) => drop(found.insert(key, remote)),
+                (_, _, Ok(None)) => {}
+                (index, _, Err(error)) => drop(failures.insert(index, error)),
             }
         }
-        Ok(found)
+        match failures.into_values().next() {
+            Some(first) => Err(first),
+            None => Ok(found),
+        }
     }
 
+    /// An object's bytes. A body that breaks off part way is downloaded again (the SDK
+    /// retries a request, not a body it has started to read).
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        match self.client.get_object().bucket(&self.name).key(key).send().await {
-            Ok(response) => {
-                let bytes = response
-                    .body
-                    .collect()
-                    .await
-                    .with_context(|| format!("cannot download s3://{}/{key}", self.name))?;
-                Ok(Some(bytes.into_bytes().to_vec()))
-            }
-            Err(error) => {
-                let error = error.into_service_error();
-                if error.is_no_such_key() {
-                    Ok(None)
-                } else {
-                    Err(error).with_context(|| format!("cannot download s3://{}/{key}", self.name))
+        let mut attempt = 1;
+        loop {
+            let response = match self.client.get_object().bucket(&self.name).key(key).send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    let error = error.into_service_error();
+                    if error.is_no_such_key() {
+                        return Ok(None);
+                    }
+                    return Err(error).with_context(|| format!("cannot download s3://{}/{key}", self.name));
                 }
+            };
+            match response.body.collect().await {
+                Ok(bytes) => return Ok(Some(bytes.into_bytes().to_vec())),
+                Err(error) if attempt < BODY_ATTEMPTS => {
+                    attempt += 1;
+                    eprintln!("  retrying the download of s3://{}/{key} after it broke off ({error}), attempt {attempt} of {BODY_ATTEMPTS}", self.name);
+                }
+                Err(error) => return Err(error).with_context(|| format!("cannot download s3://{}/{key}", self.name)),
             }
         }
     }
 
-    /// Writes one object as the plan describes it. `publish_id` labels a write of the
-    /// wrapper (see `caller_reference`).
-    pub async fn write(&self, desired: &Desired, owner: &Owner, publish_id: Option<&str>) -> Result<()> {
+    /// Writes one object as the plan describes it, if the key still is as `precondition`
+    /// says (checked by S3 as it writes). `publish_id` labels a write of the wrapper (see
+    /// `caller_reference`).
+    pub async fn write(
+        &self,
+        desired: &Desired,
+        owner: &Owner,
+        publish_id: Option<&str>,
+        precondition: &Precondition,
+    ) -> Result<Written> {
         let label = match owner {
             Owner::Release(tag) => (TAG_META, tag.to_string()),
             Owner::Commit(commit) => (COMMIT_META, commit.to_string()),
@@ -152,37 +191,51 @@ impl Bucket {
         if let Some(id) = publish_id {
             metadata.insert(PUBLISH_ID_META, id.to_owned());
         }
+        let write = Write { desired, metadata: &metadata, precondition };
         let result = match &desired.content {
-            Content::Bytes(bytes) => self.put(desired, ByteStream::from(bytes.clone()), &metadata).await,
-            Content::File(path) if desired.size > MULTIPART_THRESHOLD => {
-                self.put_multipart(desired, path, &metadata).await
-            }
+            Content::Bytes(bytes) => self.put(&write, ByteStream::from(bytes.clone())).await,
+            Content::File(path) if desired.size > MULTIPART_THRESHOLD => self.put_multipart(&write, path).await,
             Content::File(path) => {
                 let body =
                     ByteStream::from_path(path).await.with_context(|| format!("cannot read {}", path.display()))?;
-                self.put(desired, body, &metadata).await
+                self.put(&write, body).await
             }
-            Content::CopyOf(source) => {
-                let mut request = self
-                    .client
-                    .copy_object()
-                    .bucket(&self.name)
-                    .key(&desired.key)
-                    .copy_source(format!("{}/{source}", self.name))
-                    .metadata_directive(MetadataDirective::Replace)
-                    .content_type(desired.content_type)
-                    .cache_control(desired.cache_control)
-                    .checksum_algorithm(ChecksumAlgorithm::Sha256);
-                for (name, value) in &metadata {
-                    request = request.metadata(*name, value);
-                }
-                request.send().await.map(|_| ()).map_err(anyhow::Error::from)
-            }
+            Content::CopyOf(source) => self.copy(&write, source).await,
         };
         result.with_context(|| format!("cannot write s3://{}/{}", self.name, desired.key))
     }
 
-    async fn put(&self, desired: &Desired, body: ByteStream, metadata: &BTreeMap<&str, String>) -> Result<()> {
+    /// Deletes a key if it is still what was read (its ETag).
+    pub async fn delete(&self, key: &str, etag: &str) -> Result<Written> {
+        let request = self.client.delete_object().bucket(&self.name).key(key).if_match(etag);
+        judge("S3 DeleteObject", request.send().await)
+            .with_context(|| format!("cannot remove s3://{}/{key}", self.name))
+    }
+
+    async fn copy(&self, write: &Write<'_>, source: &str) -> Result<Written> {
+        let desired = write.desired;
+        let mut request = self
+            .client
+            .copy_object()
+            .bucket(&self.name)
+            .key(&desired.key)
+            .copy_source(format!("{}/{source}", self.name))
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type(desired.content_type)
+            .cache_control(desired.cache_control)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256);
+        for (name, value) in write.metadata {
+            request = request.metadata(*name, value);
+        }
+        request = match write.precondition {
+            Precondition::Absent => request.if_none_match("*"),
+            Precondition::Unchanged(etag) => request.if_match(etag),
+        };
+        judge("S3 CopyObject", request.send().await)
+    }
+
+    async fn put(&self, write: &Write<'_>, body: ByteStream) -> Result<Written> {
+        let desired = write.desired;
         let mut request = self
             .client
             .put_object()
@@ -194,16 +247,21 @@ impl Bucket {
             .cache_control(desired.cache_control)
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(base64_of_hex(&desired.sha256)?);
-        for (name, value) in metadata {
+        for (name, value) in write.metadata {
             request = request.metadata(*name, value);
         }
-        request.send().await?;
-        Ok(())
+        request = match write.precondition {
+            Precondition::Absent => request.if_none_match("*"),
+            Precondition::Unchanged(etag) => request.if_match(etag),
+        };
+        judge("S3 PutObject", request.send().await)
     }
 
     /// Uploads a large file in parts, several at once, each with its own checksum; the
-    /// upload is aborted on any failure so no orphaned parts are billed.
-    async fn put_multipart(&self, desired: &Desired, path: &Path, metadata: &BTreeMap<&str, String>) -> Result<()> {
+    /// upload is aborted on any failure so no orphaned parts are billed (a killed process
+    /// leaves them to the bucket's lifecycle rule, see RELEASE.md).
+    async fn put_multipart(&self, write: &Write<'_>, path: &Path) -> Result<Written> {
+        let desired = write.desired;
         let mut create = self
             .client
             .create_multipart_upload()
@@ -212,35 +270,33 @@ impl Bucket {
             .content_type(desired.content_type)
             .cache_control(desired.cache_control)
             .checksum_algorithm(ChecksumAlgorithm::Sha256);
-        for (name, value) in metadata {
+        for (name, value) in write.metadata {
             create = create.metadata(*name, value);
         }
-        let upload_id = create.send().await?.upload_id.context("S3 returned no upload ID")?;
-        let result = self.upload_parts(desired, path, &upload_id).await;
-        match result {
+        let created = create.send().await.map_err(|error| aws_error("S3 CreateMultipartUpload", error))?;
+        let upload_id = created.upload_id.context("S3 returned no upload ID")?;
+        let result = match self.upload_parts(desired, path, &upload_id).await {
             Ok(parts) => {
-                self.client
+                let mut complete = self
+                    .client
                     .complete_multipart_upload()
                     .bucket(&self.name)
                     .key(&desired.key)
                     .upload_id(&upload_id)
-                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-                    .send()
-                    .await?;
-                Ok(())
+                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
+                complete = match write.precondition {
+                    Precondition::Absent => complete.if_none_match("*"),
+                    Precondition::Unchanged(etag) => complete.if_match(etag),
+                };
+                judge("S3 CompleteMultipartUpload", complete.send().await)
             }
-            Err(error) => {
-                let _ = self
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(&self.name)
-                    .key(&desired.key)
-                    .upload_id(&upload_id)
-                    .send()
-                    .await;
-                Err(error)
-            }
+            Err(error) => Err(error),
+        };
+        if !matches!(result, Ok(Written::Done)) {
+            let abort = self.client.abort_multipart_upload().bucket(&self.name).key(&desired.key).upload_id(&upload_id);
+            let _ = abort.send().await;
         }
+        result
     }
 
     async fn upload_parts(&self, desired: &Desired, path: &Path, upload_id: &str) -> Result<Vec<CompletedPart>> {
@@ -327,6 +383,38 @@ impl Progress {
             bar.finish();
         }
     }
+}
+
+/// One write and what it needs.
+struct Write<'a> {
+    desired: &'a Desired,
+    metadata: &'a BTreeMap<&'static str, String>,
+    precondition: &'a Precondition,
+}
+
+/// Whether a conditional write landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// The key was not as the precondition said (412): another writer was there first.
+    PreconditionFailed,
+}
+
+/// A 412 (or a 409 conflict of two conditional writers) is the key's state, not an
+/// error: the caller judges it.
+fn judge<T, E>(call: &str, result: std::result::Result<T, SdkError<E, HttpResponse>>) -> Result<Written>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(Written::Done),
+        Err(error) if matches!(status(&error), Some(412 | 409)) => Ok(Written::PreconditionFailed),
+        Err(error) => Err(aws_error(call, error)),
+    }
+}
+
+fn status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
+    error.raw_response().map(|response| response.status().as_u16())
 }
 
 fn base64_of_hex(hex_digest: &str) -> Result<String> {

@@ -40,6 +40,18 @@ pub struct Call<'a> {
     pub body: Vec<u8>,
 }
 
+/// A call of a Query-protocol API (EC2, IAM): form parameters in, XML out.
+pub struct Query<'a> {
+    pub service: &'static str,
+    pub region: &'a str,
+    /// The API version the parameters follow.
+    pub version: &'static str,
+    pub action: &'a str,
+    pub params: &'a [(String, String)],
+    /// What the call is, for messages (`EC2 CopyImage in us-east-1`).
+    pub what: String,
+}
+
 /// What a service answered.
 pub struct Answer {
     pub status: u16,
@@ -136,6 +148,53 @@ impl SignedClient {
         instructions.apply_to_request_http1x(&mut request);
         Ok(HttpRequest::try_from(request)?)
     }
+}
+
+impl SignedClient {
+    /// Calls a Query-protocol action and returns the answer's XML, or an error with the
+    /// service's code and message.
+    pub async fn query(&self, query: &Query<'_>) -> Result<String> {
+        let pairs = [("Action", query.action), ("Version", query.version)].into_iter();
+        let pairs = pairs.chain(query.params.iter().map(|(name, value)| (name.as_str(), value.as_str())));
+        let form: Vec<String> =
+            pairs.map(|(name, value)| format!("{}={}", form_encode(name), form_encode(value))).collect();
+        let call = Call {
+            service: query.service,
+            region: query.region,
+            what: query.what.clone(),
+            content_type: "application/x-www-form-urlencoded; charset=utf-8",
+            target: None,
+            body: form.join("&").into_bytes(),
+        };
+        let answer = self.send(&call).await?;
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        if answer.status != 200 {
+            let document = roxmltree::Document::parse(&text).ok();
+            let field = |name: &str| document.as_ref().and_then(|d| first_text(d.root(), name)).unwrap_or_default();
+            bail!("{} was refused (HTTP {}): {}: {}", call.what, answer.status, field("Code"), field("Message"));
+        }
+        Ok(text)
+    }
+}
+
+/// Form encoding with only the RFC 3986 unreserved characters left as they are (space as
+/// `+`), as the AWS SDKs encode: the emulator re-encodes the form that way to check the
+/// signature, and `*` left bare (as `form_urlencoded` leaves it) would not match.
+fn form_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => encoded.push(byte as char),
+            b' ' => encoded.push('+'),
+            _ => encoded.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    encoded
+}
+
+/// The text of the first element of that name under a node, anywhere below it.
+pub fn first_text(node: roxmltree::Node, name: &str) -> Option<String> {
+    node.descendants().find(|n| n.is_element() && n.tag_name().name() == name).and_then(|n| n.text()).map(str::to_owned)
 }
 
 /// Throttling and server-side failures are worth another try; a refusal is not.

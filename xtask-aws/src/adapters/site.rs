@@ -3,7 +3,21 @@
 //! the one way commands run their async work.
 
 use anyhow::{Context, Result};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
+use aws_smithy_runtime_api::{
+    box_error::BoxError,
+    client::{
+        interceptors::{context::BeforeTransmitInterceptorContextRef, Intercept},
+        orchestrator::Metadata,
+        retries::RequestAttempts,
+        runtime_components::RuntimeComponents,
+    },
+};
+use aws_smithy_types::{
+    config_bag::ConfigBag,
+    error::{display::DisplayErrorContext, metadata::ProvideErrorMetadata},
+};
 use xtask::{adapters::workspace::Workspace, domain::config::ReleaseConfig};
 
 use crate::adapters::s3::Bucket;
@@ -20,8 +34,13 @@ impl Site {
     /// role) and are never printed. `AWS_ENDPOINT_URL` is honoured, which is how the
     /// tests and the rehearsal point everything at the emulator.
     pub async fn connect(config: &ReleaseConfig) -> Result<Site> {
-        let sdk =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(config.region.clone())).load().await;
+        let timeouts = TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).read_timeout(READ_TIMEOUT).build();
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS))
+            .timeout_config(timeouts)
+            .load()
+            .await;
         credentials(&sdk).await?;
         Ok(Site::from_sdk_config(config, sdk))
     }
@@ -29,11 +48,15 @@ impl Site {
     pub fn from_sdk_config(config: &ReleaseConfig, sdk: SdkConfig) -> Site {
         // Virtual-host addressing puts the bucket in the host name, which an endpoint
         // such as `http://localhost:port` cannot resolve: use path style there.
-        let s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+        let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .interceptor(ReportRetries)
+            .build();
+        let cloudfront = aws_sdk_cloudfront::config::Builder::from(&sdk).interceptor(ReportRetries).build();
         Site {
             config: config.clone(),
             s3: aws_sdk_s3::Client::from_conf(s3),
-            cloudfront: aws_sdk_cloudfront::Client::new(&sdk),
+            cloudfront: aws_sdk_cloudfront::Client::from_conf(cloudfront),
             sdk,
         }
     }
@@ -67,10 +90,66 @@ pub async fn credentials(sdk: &SdkConfig) -> Result<aws_credential_types::Creden
     )
 }
 
+/// Attempts of one SDK call: throttling, 5xx answers and broken connections are retried
+/// with backoff, each retry reported.
+const ATTEMPTS: u32 = 8;
+/// The SDK waits forever for a stalled connection by default; a release must not.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Says on stderr which call is being retried, so a run that survived a flaky network
+/// or an overloaded service says so.
+#[derive(Debug)]
+struct ReportRetries;
+
+impl Intercept for ReportRetries {
+    fn name(&self) -> &'static str {
+        "ReportRetries"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let attempt = cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts);
+        if let (true, Some(operation)) = (attempt > 1, cfg.load::<Metadata>()) {
+            eprintln!("  retrying {} {} (attempt {attempt} of {ATTEMPTS})", operation.service(), operation.name());
+        }
+        Ok(())
+    }
+}
+
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+/// An SDK error as a release engineer reads it: which call AWS refused and what it said,
+/// and for a refusal (403, AccessDenied) that a permission is missing and where each
+/// queue's policy is. The SDK alone says "service error".
+pub fn aws_error<E>(call: &str, error: SdkError<E, HttpResponse>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = error.raw_response().map(|response| response.status().as_u16());
+    let code = error.code().map(str::to_owned);
+    let said = match (&code, error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.clone(),
+        _ => status.map_or_else(|| "no answer".to_owned(), |status| format!("HTTP {status}")),
+    };
+    let refused = status == Some(403) || code.as_deref().is_some_and(|code| code.starts_with("AccessDenied"));
+    if refused {
+        return anyhow::anyhow!(
+            "AWS refused {call} ({said}): the credentials in use lack a permission this command needs. The policy \
+             of each pipeline queue is printed by `cargo xtask iam-policy ops|release` (RELEASE.md, Agents and \
+             their credentials); compare the role's policy with it"
+        );
+    }
+    anyhow::anyhow!("{call} failed ({said}): {}", DisplayErrorContext(&error))
 }

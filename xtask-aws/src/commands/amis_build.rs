@@ -84,8 +84,8 @@ impl BuildPlan {
         let images = if args.only.is_empty() { all_images } else { args.only.clone() };
         let locals = workspace.read(packer::LOCALS_FILE)?;
         let commit = buildkite::commit(workspace, args.commit.clone())?;
-        let staged = workspace.target_dir().join("packer/templates");
-        let manifest = workspace.target_dir().join("packer/manifest-internal.json");
+        let staged = workspace.output_dir().join("packer/templates");
+        let manifest = workspace.output_dir().join("packer/manifest-internal.json");
         let args = packer_args(workspace, args, &commit, &images, &manifest, &staged);
         Ok(BuildPlan {
             version: packer_version(workspace)?,

@@ -4,6 +4,7 @@
 
 pub mod amis_build;
 pub mod amis_promote;
+pub mod bench_publish;
 pub mod cfn_upload;
 pub mod customers_sync;
 pub mod publish_installer;

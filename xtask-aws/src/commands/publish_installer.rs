@@ -11,7 +11,7 @@ use xtask::{
     domain::{
         diff,
         layout::{self, WRAPPER_KEY},
-        publish_plan::{desired_objects, plan, Owner, PublishPlan},
+        publish_plan::{desired_objects, is_downgrade, plan, Owner, PublishPlan, State},
         release_manifest::{Allowances, AssembledRelease, ReleaseManifest},
         tag::ReleaseTag,
         wrapper,
@@ -34,6 +34,7 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
     let published = with_site(workspace, async |site| {
         require_templates(site, &release.manifest, args.allow_missing_templates).await?;
         let plan = plan_publish(site, &release, &rendered).await?;
+        refuse_downgrade(site, &plan, args.allow_downgrade).await?;
         println!(
             "Publish plan for {tag} to s3://{} (CFN version {}):",
             site.config.orchestrator_bucket, release.manifest.cfn_version
@@ -120,6 +121,39 @@ async fn plan_publish(site: &Site, release: &AssembledRelease, rendered: &str) -
         );
     }
     Ok(plan)
+}
+
+/// A retried old build must not move customers back to it: the wrapper moves only to a
+/// release first published after the one it serves, unless asked.
+async fn refuse_downgrade(site: &Site, plan: &PublishPlan, allowed: bool) -> Result<()> {
+    let Owner::Release(tag) = &plan.owner else {
+        return Ok(());
+    };
+    let served = plan.steps().find(|step| step.desired.key == WRAPPER_KEY).and_then(|step| match &step.state {
+        State::Moves { from: Some(from) } => ReleaseTag::parse(from).ok(),
+        _ => None,
+    });
+    let Some(served) = served else {
+        return Ok(());
+    };
+    let bucket = site.orchestrator();
+    let first_published = async |release: &ReleaseTag| -> Result<_> {
+        Ok(bucket.head(&layout::manifest(release)).await?.and_then(|head| head.last_modified))
+    };
+    if !is_downgrade(first_published(tag).await?, first_published(&served).await?) {
+        return Ok(());
+    }
+    if allowed {
+        eprintln!(
+            "WARNING: moving customers back from {served} to {tag}, which was published before it (--allow-downgrade)"
+        );
+        return Ok(());
+    }
+    bail!(
+        "refusing to publish {tag}: the wrapper serves {served}, which was first published after {tag}, so customers \
+         would move back to an older release. Nothing was written. To serve {tag} again on purpose, run \
+         `cargo xtask rollback {tag}`; to publish it anyway, pass --allow-downgrade"
+    )
 }
 
 async fn print_wrapper_change(site: &Site, tag: &ReleaseTag, rendered: &str) -> Result<()> {

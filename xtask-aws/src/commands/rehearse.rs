@@ -4,7 +4,7 @@
 //! here (macOS builds, the public URL, the base image) is adapted openly and reported.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     path::PathBuf,
     process::Command,
     time::{Duration, Instant},
@@ -18,6 +18,7 @@ use xtask::{
         buildkite::{PIPELINE_PATH, RELEASE_NAME_FIELD},
         commit::CommitId,
         packer::AmisFile,
+        queues::{self, Queue},
         tag::ReleaseTag,
     },
 };
@@ -26,6 +27,7 @@ use crate::{
     adapters::{
         ec2::{Ec2, ImageQuery},
         emulator::{self, Emulator, EMULATOR_BASE_IMAGE},
+        iam::{self, AccessKey},
         signed::SignedClient,
         site::{runtime, Site},
     },
@@ -144,9 +146,11 @@ impl Rehearsal {
             "  - AWS is the emulator (moto); Packer starts from the emulator's base image {}\n",
             EMULATOR_BASE_IMAGE.0
         );
+        text += "  - each step has the access of its queue: the IAM policy of `cargo xtask iam-policy <queue>` on ops \
+                 and release, no credentials on build and mac\n";
         text += &format!("  - publish-installer gets --exclude-target for: {excluded}\n");
         text += &format!(
-            "  - verify gets --base-url pointing at the emulator's bucket instead of {}\n",
+            "  - verify gets --base-url and --s3-url pointing at the emulator's buckets instead of {} and S3\n",
             workspace.config.public_base_url
         );
         text
@@ -213,12 +217,12 @@ impl Rehearsal {
             };
             println!("$ {text}");
             world
-                .run(workspace, "bash", &["-euo", "pipefail", "-c", &text])
+                .run(workspace, step, "bash", &["-euo", "pipefail", "-c", &text])
                 .with_context(|| format!("`{text}` failed"))?;
         }
         for pattern in &step.artifact_paths {
             world
-                .run(workspace, "buildkite-agent", &["artifact", "upload", pattern])
+                .run(workspace, step, "buildkite-agent", &["artifact", "upload", pattern])
                 .with_context(|| format!("uploading the artifacts {pattern} failed"))?;
         }
         let promoted = step.command_lines()?.into_iter().find_map(|line| match line {
@@ -269,7 +273,7 @@ impl Rehearsal {
                 }
             }
             CommandLine::Xtask { args, .. } if args.first().is_some_and(|w| w == "verify") => {
-                text += &format!(" --base-url {}", quote(&world.public_url));
+                text += &format!(" --base-url {} --s3-url {}", quote(&world.public_url), quote(&world.s3_url));
             }
             _ => {}
         }
@@ -281,7 +285,7 @@ fn decision(step: &Step, excluded_targets: &mut Vec<String>) -> Decision {
     if step.key == CHECKS_STEP {
         return Decision::Skip("the checks and tests are what run this rehearsal");
     }
-    if step.queue.as_deref() == Some("mac") {
+    if step.queue.as_deref().and_then(Queue::parse) == Some(Queue::Mac) {
         for line in step.command_lines().unwrap_or_default() {
             if let CommandLine::Xtask { args, .. } = line {
                 if let Some(at) = args.iter().position(|w| w == "--target") {
@@ -303,10 +307,15 @@ fn decision(step: &Step, excluded_targets: &mut Vec<String>) -> Decision {
 struct World {
     scratch: tempfile::TempDir,
     _emulator: Option<Emulator>,
+    /// The emulator's administrator, for setting up and checking, never for a step.
     access: emulator::EmulatorAccess,
+    /// What every step gets; credentials come from its queue.
     env: Vec<(&'static str, String)>,
+    queue_keys: BTreeMap<Queue, AccessKey>,
     /// The emulator's URL of the orchestrator bucket, standing in for the public URL.
     public_url: String,
+    /// The emulator's S3, path style, standing in for the template buckets' public URLs.
+    s3_url: String,
     commit: CommitId,
     dirty: bool,
 }
@@ -320,6 +329,9 @@ impl World {
         let (emulator, access) = emulator::for_rehearsal(workspace)?;
         files::remove_output_dir(&workspace.root.join(ARTIFACTS_DIR))?;
         prepare_world(workspace, &access)?;
+        let queue_keys = queue_users(workspace, &access)?;
+        let tmp = scratch.path().join("tmp");
+        std::fs::create_dir_all(&tmp)?;
         let commit = git::head_commit(&workspace.sh)?;
         let dirty = !git::uncommitted_files(&workspace.sh)?.is_empty();
         if dirty {
@@ -331,11 +343,14 @@ impl World {
         let env = access
             .env(&workspace.config.region)
             .into_iter()
+            .filter(|(name, _)| !["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].contains(name))
             .chain([
                 ("BUILDKITE", "true".to_owned()),
                 ("BUILDKITE_BRANCH", "main".to_owned()),
                 ("BUILDKITE_COMMIT", commit.to_string()),
                 ("BUILDKITE_BUILD_NUMBER", "1".to_owned()),
+                ("BUILDKITE_BUILD_ID", format!("rehearsal-{}", std::process::id())),
+                ("TMPDIR", tmp.display().to_string()),
                 ("BUILDKITE_AGENT_NAME", "rehearsal".to_owned()),
                 ("REHEARSAL_DIR", scratch.path().display().to_string()),
                 ("PKR_VAR_base_image_name", EMULATOR_BASE_IMAGE.0.to_owned()),
@@ -343,19 +358,25 @@ impl World {
                 ("PATH", path.to_string_lossy().into_owned()),
             ])
             .collect();
-        let public_url =
-            format!("{}/{}", access.endpoint.replace("localhost", "127.0.0.1"), workspace.config.orchestrator_bucket);
-        Ok(World { scratch, _emulator: emulator, access, env, public_url, commit, dirty })
+        let s3_url = access.endpoint.replace("localhost", "127.0.0.1");
+        let public_url = format!("{s3_url}/{}", workspace.config.orchestrator_bucket);
+        Ok(World { scratch, _emulator: emulator, access, env, queue_keys, public_url, s3_url, commit, dirty })
     }
 
-    /// Runs a program in the checkout with the step's environment, as an agent would.
-    /// Every other `AWS_*` variable of this process is removed, so a profile or a
-    /// service endpoint cannot send a step anywhere but the emulator.
-    fn run(&self, workspace: &Workspace, program: &str, args: &[&str]) -> Result<()> {
+    /// Runs a program of a step in the checkout with the environment an agent of the
+    /// step's queue gives it: the queue's keys, or none. Every other `AWS_*` variable of
+    /// this process is removed, so a profile or a service endpoint cannot send a step
+    /// anywhere but the emulator.
+    fn run(&self, workspace: &Workspace, step: &Step, program: &str, args: &[&str]) -> Result<()> {
         let mut command = Command::new(program);
         command.args(args).current_dir(&workspace.root);
         for name in &workspace.env.aws_variables {
             command.env_remove(name);
+        }
+        if let Some((key_id, secret)) =
+            step.queue.as_deref().and_then(Queue::parse).and_then(|q| self.queue_keys.get(&q))
+        {
+            command.env("AWS_ACCESS_KEY_ID", key_id).env("AWS_SECRET_ACCESS_KEY", secret);
         }
         let status = command
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -366,6 +387,21 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// A user for each queue that holds credentials, with that queue's policy.
+fn queue_users(workspace: &Workspace, admin: &emulator::EmulatorAccess) -> Result<BTreeMap<Queue, AccessKey>> {
+    runtime()?.block_on(async {
+        let client = SignedClient::new(&admin.sdk_config(&workspace.config.region).await);
+        let mut keys = BTreeMap::new();
+        for queue in Queue::ALL {
+            if let Some(policy) = queues::policy(queue, &workspace.config) {
+                let user = format!("agent-{queue}");
+                keys.insert(queue, iam::user_with_policy(&client, &user, &serde_json::to_string(&policy)?).await?);
+            }
+        }
+        Ok(keys)
+    })
 }
 
 /// The buckets and the distribution the release configuration names, in the emulator.

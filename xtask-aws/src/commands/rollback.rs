@@ -4,10 +4,11 @@
 use anyhow::{bail, Context, Result};
 use xtask::{
     adapters::workspace::Workspace,
-    cli::RollbackArgs,
+    cli::{LeftOutKeys, RollbackArgs},
     domain::{
         layout::{self, MUTABLE_CACHE},
-        publish_plan::{legacy_copy, plan, Content, Desired, Owner, PublishPlan},
+        publish_plan::{legacy_copy, plan, Content, Desired, Owner, PublishPlan, Removal},
+        release_status::{ObjectStatus, ReleaseStatus},
         tag::ReleaseTag,
     },
 };
@@ -21,7 +22,7 @@ use crate::adapters::{
 pub fn run(workspace: &Workspace, args: RollbackArgs, dry_run: bool) -> Result<()> {
     let tag = &args.tag;
     let rolled_back = with_site(workspace, async |site| {
-        let plan = plan_rollback(site, tag).await?;
+        let plan = plan_rollback(site, tag, args.left_out_keys).await?;
         println!("Rollback plan: serve {tag} from s3://{}:", site.config.orchestrator_bucket);
         print!("{}", plan.describe());
         if dry_run {
@@ -39,7 +40,7 @@ pub fn run(workspace: &Workspace, args: RollbackArgs, dry_run: bool) -> Result<(
 
 /// The legacy keys and the wrapper as `tag` left them: server-side copies of its own
 /// versioned objects, so nothing is uploaded from this machine.
-async fn plan_rollback(site: &Site, tag: &ReleaseTag) -> Result<PublishPlan> {
+async fn plan_rollback(site: &Site, tag: &ReleaseTag, left_out: Option<LeftOutKeys>) -> Result<PublishPlan> {
     let status = release_state::inspect(site, tag).await?;
     let Some(manifest) = status.complete_manifest() else {
         bail!(
@@ -70,5 +71,40 @@ async fn plan_rollback(site: &Site, tag: &ReleaseTag) -> Result<PublishPlan> {
     let phases = vec![("legacy keys (server-side copies)", legacy), ("wrapper", vec![wrapper])];
     let lookups: Vec<Lookup> = phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect();
     let remote = bucket.remotes(lookups).await?;
-    Ok(plan(Owner::Release(tag.clone()), phases, &remote, true))
+    let mut plan = plan(Owner::Release(tag.clone()), phases, &remote, true);
+    plan.remove(left_out_removals(site, &status, left_out).await?);
+    Ok(plan)
+}
+
+/// The legacy keys of platforms `tag` left out that serve another release: kept or
+/// removed as asked, and never left behind silently (status would call the release live
+/// while a platform still got a newer installer).
+async fn left_out_removals(site: &Site, status: &ReleaseStatus, left_out: Option<LeftOutKeys>) -> Result<Vec<Removal>> {
+    let stray: Vec<&ObjectStatus> = status.stray_legacy_keys().collect();
+    match (stray.is_empty(), left_out) {
+        (true, _) | (false, Some(LeftOutKeys::Keep)) => return Ok(Vec::new()),
+        (false, Some(LeftOutKeys::Remove)) => {}
+        (false, None) => bail!(
+            "refusing to roll back to {}: it has no installer for some platforms whose legacy keys serve another \
+             release:\n  {}\nSay what to do with them: --left-out-keys keep (they keep serving that release) or \
+             --left-out-keys remove (old wrappers on those platforms then find no installer). Nothing was written.",
+            status.tag,
+            stray
+                .iter()
+                .map(|o| format!("{} (serves {})", o.url, o.serves.as_deref().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ),
+    }
+    let bucket = site.orchestrator();
+    let mut removals = Vec::new();
+    for object in stray {
+        let key =
+            object.url.rsplit_once(&format!("{}/", bucket.name)).map(|(_, key)| key.to_owned()).unwrap_or_default();
+        if let Some(head) = bucket.head(&key).await? {
+            let etag = head.remote.etag.unwrap_or_default();
+            removals.push(Removal { key, etag, serves: object.serves.clone().unwrap_or_default() });
+        }
+    }
+    Ok(removals)
 }

@@ -15,8 +15,6 @@ use xtask::{
     },
 };
 
-use crate::adapters::{release_state, site::with_site};
-
 /// Each check as it is made: printed, and remembered when it fails.
 #[derive(Default)]
 struct Checks {
@@ -41,7 +39,10 @@ struct Downloader<'a> {
 
 impl Downloader<'_> {
     fn fetch(&self, key: &str) -> Result<Vec<u8>> {
-        let url = format!("{}/{key}", self.base);
+        self.fetch_url(&format!("{}/{key}", self.base))
+    }
+
+    fn fetch_url(&self, url: &str) -> Result<Vec<u8>> {
         let file = self.scratch.path().join("download");
         let sh = &self.workspace.sh;
         cmd!(sh, "curl --fail --silent --show-error --location --output {file} {url}")
@@ -64,10 +65,7 @@ pub fn run(workspace: &Workspace, args: VerifyArgs) -> Result<()> {
     let mut checks = Checks::default();
     let manifest = check_installers(&downloader, &tag, &mut checks)?;
     check_wrapper(&downloader, &manifest, &mut checks)?;
-    let cfn_version = &manifest.cfn_version;
-    let missing = with_site(workspace, async |site| release_state::missing_templates(site, cfn_version).await)?;
-    let detail = if missing.is_empty() { String::new() } else { format!(" (missing: {})", missing.join(", ")) };
-    checks.check(missing.is_empty(), format!("the templates under {cfn_version}/readyset/templates/ exist{detail}"));
+    check_templates(&downloader, &manifest, args.s3_url.as_deref(), &mut checks);
     if !checks.failed.is_empty() {
         bail!("release {tag} failed {} check(s):\n  - {}", checks.failed.len(), checks.failed.join("\n  - "));
     }
@@ -103,6 +101,21 @@ fn check_installers(downloader: &Downloader, tag: &ReleaseTag, checks: &mut Chec
         );
     }
     Ok(manifest)
+}
+
+/// Every public template the installers point at, read as the CloudFormation console
+/// and customers read it: anonymously.
+fn check_templates(downloader: &Downloader, manifest: &ReleaseManifest, s3_url: Option<&str>, checks: &mut Checks) {
+    let config = &downloader.workspace.config;
+    for template in config.public_templates() {
+        let key = layout::release_template(&manifest.cfn_version, &template.name);
+        let url = match s3_url {
+            Some(base) => format!("{}/{}/{key}", base.trim_end_matches('/'), config.cfn_public_bucket),
+            None => layout::bucket_url(config, &config.cfn_public_bucket, &key),
+        };
+        let readable = downloader.fetch_url(&url).is_ok_and(|bytes| !bytes.is_empty());
+        checks.check(readable, format!("{url} can be read without credentials"));
+    }
 }
 
 fn check_wrapper(downloader: &Downloader, manifest: &ReleaseManifest, checks: &mut Checks) -> Result<()> {

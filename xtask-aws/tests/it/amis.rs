@@ -38,14 +38,14 @@ fn read_amis(path: &Path) -> AmisFile {
 
 /// Output with the emulator's random IDs and the test's paths named.
 fn shown(output: &str, target: &Path) -> String {
-    number_ids(&number_ids(&output.replace(target.to_str().unwrap(), "$CARGO_TARGET_DIR"), "ami-"), "snap-")
+    number_ids(&number_ids(&output.replace(target.to_str().unwrap(), "<checkout>/target"), "ami-"), "snap-")
 }
 
 fn promote(site: &Site, target: &Path, extra: &[&str]) -> std::process::Output {
     let from = target.join("dist/amis-internal.json");
     let mut args = vec!["amis", "promote", "--from", from.to_str().unwrap(), "--commit", COMMIT];
     args.extend_from_slice(extra);
-    packer_xtask(site, target, &args)
+    packer_xtask(site, &args)
 }
 
 fn everyone() -> BTreeSet<String> {
@@ -77,8 +77,8 @@ fn check_copies(site: &Site, promoted: &AmisFile, internal: &AmisFile, stage: &s
 #[test]
 fn promotion_copies_the_tested_amis_and_a_rerun_copies_nothing_twice() {
     let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
-    let internal = build_amis(&site, target.path());
+    let target = site.output_dir();
+    let internal = build_amis(&site);
     assert!(
         !target.path().join("packer/templates/required_plugins.pkr.hcl").exists(),
         "Packer 1.6 gets no plugin block"
@@ -173,7 +173,7 @@ fn promotion_copies_the_tested_amis_and_a_rerun_copies_nothing_twice() {
           readyset-server              us-east-1    <ami-#22>  (from <ami-#10>)
           readyset-server              us-east-2    <ami-#23>  (from <ami-#11>)
           readyset-server              us-west-2    <ami-#24>  (from <ami-#12>)
-        Written to $CARGO_TARGET_DIR/dist/amis-alpha.json
+        Written to <checkout>/target/dist/amis-alpha.json
     "#]].assert_eq(&shown(&promoted, target.path()));
     let alpha = read_amis(&target.path().join("dist/amis-alpha.json"));
     assert_eq!((alpha.stage, alpha.release.as_ref()), (Stage::Alpha, None));
@@ -198,7 +198,7 @@ fn promotion_copies_the_tested_amis_and_a_rerun_copies_nothing_twice() {
 
     // A new internal build of the same commit: other AMIs. The release name already
     // names the first ones, so promoting these under it is refused with nothing copied.
-    build_amis(&site, target.path());
+    build_amis(&site);
     let rebuilt = owned_images(&site);
     let refused = promote(&site, target.path(), &["--stage", "release", "--release", "v1"]);
     assert_eq!(refused.status.code(), Some(1));
@@ -214,8 +214,8 @@ fn promotion_copies_the_tested_amis_and_a_rerun_copies_nothing_twice() {
 #[test]
 fn promotion_refuses_what_was_not_tested_with_nothing_copied() {
     let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
-    let internal = build_amis(&site, target.path());
+    let target = site.output_dir();
+    let internal = build_amis(&site);
     let images = owned_images(&site);
     let from = target.path().join("dist/amis-internal.json");
     let mut seen = String::new();
@@ -289,8 +289,8 @@ fn promotion_refuses_what_was_not_tested_with_nothing_copied() {
 #[test]
 fn customers_sync_grants_the_added_and_revokes_the_removed_on_every_promoted_image() {
     let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
-    build_amis(&site, target.path());
+    let target = site.output_dir();
+    build_amis(&site);
     expect_success("promote alpha", &promote(&site, target.path(), &["--stage", "alpha"]));
     expect_success("promote release", &promote(&site, target.path(), &["--stage", "release", "--release", "v1"]));
     let alpha = read_amis(&target.path().join("dist/amis-alpha.json"));
@@ -339,14 +339,14 @@ fn customers_sync_grants_the_added_and_revokes_the_removed_on_every_promoted_ima
 #[test]
 fn encryption_by_default_without_a_customer_managed_key_is_refused_before_anything_is_made() {
     let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
-    let internal = build_amis(&site, target.path());
+    let target = site.output_dir();
+    let internal = build_amis(&site);
     let images = owned_images(&site);
     expect_success(
         "enable encryption",
         &site.aws_cli(&["ec2", "enable-ebs-encryption-by-default", "--region", "us-west-2"]),
     );
-    let build = packer_xtask(&site, target.path(), &["amis", "build", "--commit", COMMIT]);
+    let build = packer_xtask(&site, &["amis", "build", "--commit", COMMIT]);
     let promote = promote(&site, target.path(), &["--stage", "alpha"]);
     assert_eq!((build.status.code(), promote.status.code()), (Some(1), Some(1)));
     expect![[r#"
@@ -367,23 +367,23 @@ fn encryption_by_default_without_a_customer_managed_key_is_refused_before_anythi
 #[test]
 fn current_packer_gets_the_pinned_plugin_and_init_before_build() {
     let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
+    let target = site.output_dir();
     let bin = tempfile::tempdir().unwrap();
     let log = bin.path().join("calls");
     let stand_in = bin.path().join("packer");
     std::fs::write(&stand_in, STAND_IN_PACKER).unwrap();
     std::fs::set_permissions(&stand_in, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let env = [("PACKER", stand_in.to_str().unwrap()), ("PACKER_CALLS", log.to_str().unwrap())];
-    let output = packer_xtask_with_env(&site, target.path(), &["amis", "build", "--commit", COMMIT], &env);
+    let output = packer_xtask_with_env(&site, &["amis", "build", "--commit", COMMIT], &env);
     expect_success("amis build with a current Packer", &output);
     let calls = std::fs::read_to_string(&log)
         .unwrap()
-        .replace(target.path().to_str().unwrap(), "$CARGO_TARGET_DIR")
+        .replace(target.path().to_str().unwrap(), "<checkout>/target")
         .replace(&site.emulator.endpoint(), "$AWS_ENDPOINT_URL");
     expect![[r#"
         version | AWS variables: 
-        init $CARGO_TARGET_DIR/packer/templates | AWS variables: AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-        build -color=false -var=commit=0123456789abcdef0123456789abcdef01234567 -var=ec2_endpoint=$AWS_ENDPOINT_URL -var=manifest_path=$CARGO_TARGET_DIR/packer/manifest-internal.json $CARGO_TARGET_DIR/packer/templates | AWS variables: AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+        init <checkout>/target/packer/templates | AWS variables: AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+        build -color=false -var=commit=0123456789abcdef0123456789abcdef01234567 -var=ec2_endpoint=$AWS_ENDPOINT_URL -var=manifest_path=<checkout>/target/packer/manifest-internal.json <checkout>/target/packer/templates | AWS variables: AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
     "#]].assert_eq(&calls);
     let declared = std::fs::read_to_string(target.path().join("packer/templates/required_plugins.pkr.hcl")).unwrap();
     assert!(
@@ -448,7 +448,6 @@ fn packer_gets_the_credentials_that_only_a_profile_file_holds() {
     .unwrap();
     let config = files.path().join("config");
     std::fs::write(&config, "[profile release]\nregion = us-east-2\n").unwrap();
-    let target = tempfile::tempdir().unwrap();
     let run = |profile: &str| {
         let mut command = xtask_command();
         command
@@ -459,7 +458,6 @@ fn packer_gets_the_credentials_that_only_a_profile_file_holds() {
             .env("AWS_CONFIG_FILE", &config)
             .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("CARGO_TARGET_DIR", target.path())
             .env("PKR_VAR_base_image_name", xtask_aws::adapters::emulator::EMULATOR_BASE_IMAGE.0)
             .env("PKR_VAR_base_image_owner", xtask_aws::adapters::emulator::EMULATOR_BASE_IMAGE.1);
         command.output().unwrap()
@@ -485,7 +483,7 @@ fn packer_gets_the_credentials_that_only_a_profile_file_holds() {
 #[test]
 fn customer_managed_keys_are_granted_to_exactly_the_allowed_accounts() {
     let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
+    let target = site.output_dir();
     let mut keys = Vec::new();
     for region in REGIONS {
         let created = site.aws_cli(&["kms", "create-key", "--region", region, "--output", "json"]);
@@ -507,7 +505,7 @@ fn customer_managed_keys_are_granted_to_exactly_the_allowed_accounts() {
         &site.aws_cli(&["ec2", "enable-ebs-encryption-by-default", "--region", "us-east-1"]),
     );
 
-    build_amis(&site, target.path());
+    build_amis(&site);
     expect_success("promote alpha", &promote(&site, target.path(), &["--stage", "alpha"]));
     let grantees = |region: &str, key: &str| -> BTreeSet<String> {
         let listed = site.aws_cli(&["kms", "list-grants", "--region", region, "--key-id", key, "--output", "json"]);

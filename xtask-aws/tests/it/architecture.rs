@@ -57,3 +57,20 @@ fn no_command_module_imports_another() {
         }
     }
 }
+
+/// Output into a pipe that was closed ends the xtask quietly, with the shell's code for a
+/// closed pipe, and no panic message.
+#[test]
+fn a_closed_stdout_ends_the_xtask_quietly() {
+    let mut child = crate::support::xtask_command()
+        .args(["rehearse", "--dry-run"])
+        .current_dir(workspace_root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(141), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stderr), "");
+}

@@ -116,16 +116,17 @@ fn dry_run_prints_the_commands_and_paths_and_builds_nothing() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout)
         .replace(target_dir.path().to_str().unwrap(), "$CARGO_TARGET_DIR")
+        .replace(workspace_root().join("target").to_str().unwrap(), "<checkout>/target")
         .replace(&constants().0, "<tag>")
         .replace(&constants().1, "<cfn>");
     expect![[r#"
         Plan for the installer of release <tag> (CFN_VERSION <tag>) for x86_64-unknown-linux-musl (dry run: nothing is built):
           run: cargo build --release --locked --package readyset-installer --bin readyset-installer --target x86_64-unknown-linux-musl
-          run: strip -o $CARGO_TARGET_DIR/dist/<tag>/x86_64-unknown-linux-gnu $CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/readyset-installer
+          run: strip -o <checkout>/target/dist/<tag>/x86_64-unknown-linux-gnu $CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/readyset-installer
           check: the binary contains "<tag>" and `x86_64-unknown-linux-gnu --version` prints it
-          write: $CARGO_TARGET_DIR/dist/<tag>/x86_64-unknown-linux-gnu
-          write: $CARGO_TARGET_DIR/dist/<tag>/x86_64-unknown-linux-gnu.sha256
-          write: $CARGO_TARGET_DIR/dist/<tag>/x86_64-unknown-linux-gnu.json
+          write: <checkout>/target/dist/<tag>/x86_64-unknown-linux-gnu
+          write: <checkout>/target/dist/<tag>/x86_64-unknown-linux-gnu.sha256
+          write: <checkout>/target/dist/<tag>/x86_64-unknown-linux-gnu.json
     "#]].assert_eq(&stdout);
     assert_eq!(std::fs::read_dir(target_dir.path()).unwrap().count(), 0, "nothing was built or written");
 }

@@ -14,7 +14,7 @@ use xtask::domain::{commit::CommitId, packer::AmisFile, stage::Stage};
 use crate::support::{
     config, expect_success,
     images::{build_amis, describe_image, image_access, internal_accounts, packer_xtask, IMAGES, REGIONS},
-    site::Site,
+    site::{OutputDir, Site},
     system_tool, text, venv_tool, COMMIT,
 };
 
@@ -29,8 +29,8 @@ fn bucket_keys(site: &Site, bucket: &str) -> BTreeSet<String> {
 #[test]
 fn packer_builds_every_internal_image_in_every_region_for_the_internal_accounts_only() {
     let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
-    let amis = build_amis(&site, target.path());
+    let target = site.output_dir();
+    let amis = build_amis(&site);
     assert_eq!((amis.stage, amis.commit.as_str(), amis.release.as_ref()), (Stage::Internal, COMMIT, None));
     assert_eq!(amis.images.keys().map(String::as_str).collect::<BTreeSet<_>>(), IMAGES.into_iter().collect());
     let internal: BTreeSet<String> = internal_accounts();
@@ -49,7 +49,7 @@ fn packer_builds_every_internal_image_in_every_region_for_the_internal_accounts_
         }
     }
 
-    let only = packer_xtask(&site, target.path(), &["amis", "build", "--commit", COMMIT, "--only", "readyset-bastion"]);
+    let only = packer_xtask(&site, &["amis", "build", "--commit", COMMIT, "--only", "readyset-bastion"]);
     expect_success("amis build --only", &only);
     let amis: AmisFile =
         serde_json::from_slice(&std::fs::read(target.path().join("dist/amis-internal.json")).unwrap()).unwrap();
@@ -59,14 +59,14 @@ fn packer_builds_every_internal_image_in_every_region_for_the_internal_accounts_
 #[test]
 fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
     let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
+    let target = site.output_dir();
     let mut seen = String::new();
     for args in [
         vec!["amis", "build", "--only", "readyset-nope", "--commit", COMMIT],
         vec!["amis", "build", "--commit", "HEAD"],
         vec!["amis", "build", "--stage", "release", "--commit", COMMIT],
     ] {
-        let output = packer_xtask(&site, target.path(), &args);
+        let output = packer_xtask(&site, &args);
         seen += &format!("$ {}\nexit {:?}\n{}\n", args.join(" "), output.status.code(), text(&output.stderr));
     }
     expect![[r#"
@@ -89,23 +89,19 @@ fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
         For more information, try '--help'.
 
     "#]].assert_eq(&seen);
-    let output = packer_xtask(
-        &site,
-        target.path(),
-        &["amis", "build", "--commit", COMMIT, "--only", "readyset-server", "--dry-run"],
-    );
+    let output = packer_xtask(&site, &["amis", "build", "--commit", COMMIT, "--only", "readyset-server", "--dry-run"]);
     let stdout = expect_success("amis build --dry-run", &output)
-        .replace(target.path().to_str().unwrap(), "$CARGO_TARGET_DIR")
+        .replace(target.path().to_str().unwrap(), "<checkout>/target")
         .replace(&site.emulator.endpoint(), "$AWS_ENDPOINT_URL");
     expect![[r#"
         Plan for the internal images of 0123456789abcdef0123456789abcdef01234567 (Packer 1.6.6):
-          stage: ops/image-deploy -> $CARGO_TARGET_DIR/packer/templates (Packer 1.6.6 takes no plugin declaration)
-          run: packer build -color=false -var=commit=0123456789abcdef0123456789abcdef01234567 -var=ec2_endpoint=$AWS_ENDPOINT_URL -var=manifest_path=$CARGO_TARGET_DIR/packer/manifest-internal.json -only=amazon-ebs.readyset-server $CARGO_TARGET_DIR/packer/templates
+          stage: ops/image-deploy -> <checkout>/target/packer/templates (Packer 1.6.6 takes no plugin declaration)
+          run: packer build -color=false -var=commit=0123456789abcdef0123456789abcdef01234567 -var=ec2_endpoint=$AWS_ENDPOINT_URL -var=manifest_path=<checkout>/target/packer/manifest-internal.json -only=amazon-ebs.readyset-server <checkout>/target/packer/templates
           credentials: the xtask's AWS chain, given to Packer as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (never printed); no other AWS_* variable reaches it
           share with: 888877776666, 999988887777 (internal accounts only; snapshots too)
           images: readyset-server
           regions: us-east-1, us-east-2, us-west-2
-          write: $CARGO_TARGET_DIR/dist/amis-internal.json
+          write: <checkout>/target/dist/amis-internal.json
 
         Dry run: Packer was not run and nothing was written.
     "#]].assert_eq(&stdout);
@@ -115,8 +111,8 @@ fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
 #[test]
 fn templates_render_lint_clean_and_upload_to_each_stage() {
     let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
-    let amis = build_amis(&site, target.path());
+    let target = site.output_dir();
+    let amis = build_amis(&site);
     let amis_path = target.path().join("dist/amis-internal.json");
     let out = target.path().join("cfn");
     site.xtask_ok(&["cfn", "render", "--amis", amis_path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
@@ -350,10 +346,10 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
 
 /// A site whose internal bucket holds the rendered templates of COMMIT, as the
 /// pipeline's internal steps leave it.
-fn site_with_internal_templates() -> (Site, tempfile::TempDir) {
+fn site_with_internal_templates() -> (Site, OutputDir) {
     let site = Site::new();
-    let target = tempfile::tempdir().unwrap();
-    build_amis(&site, target.path());
+    let target = site.output_dir();
+    build_amis(&site);
     let out = target.path().join("cfn");
     let amis = target.path().join("dist/amis-internal.json");
     site.xtask_ok(&["cfn", "render", "--amis", amis.to_str().unwrap(), "--out", out.to_str().unwrap()]);

@@ -21,7 +21,7 @@ fn batch(reference: &str, paths: &[&str]) -> InvalidationBatch {
 
 #[test]
 fn invalidations_progress_and_a_repeated_caller_reference_returns_the_first() {
-    let options = Options { distribution_id: Some("EXAMPLEID123"), iam: false };
+    let options = Options { distribution_id: Some("EXAMPLEID123"), ..Options::default() };
     let emulator = Emulator::start(&toolchain::python(&workspace()), &options).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {

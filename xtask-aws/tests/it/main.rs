@@ -5,6 +5,7 @@ mod amis;
 mod architecture;
 mod build_installer;
 mod facts;
+mod hardening;
 mod images;
 mod launcher;
 mod pipeline;

@@ -321,7 +321,7 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
     site.publish_templates("v1");
     let artifacts = synthetic_artifacts("v1");
     site.xtask_ok(&["publish-installer", "v1", "--artifacts", artifacts.path().to_str().unwrap()]);
-    let stdout = site.xtask_ok(&["verify", "v1", "--base-url", &site.base_url()]);
+    let stdout = site.verify("v1");
     expect![[r#"
         Verifying release v1 through <base>:
           ok   manifest names release v1
@@ -338,12 +338,17 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
           ok   readyset-orchestrator.sh expects sha256 a40df4795c80a8bc767e3b2567682b5f6e0a924ed16024cb947bf7132fea1551 for aarch64-apple-darwin
           ok   readyset-orchestrator.sh expects sha256 c99c6d7161a20b9425c5081ad151efae965e20372f3de4cdfd2f797b73688c26 for x86_64-apple-darwin
           ok   readyset-orchestrator.sh expects sha256 a5dcd9bfcdc262ec1906008e023dba1dc05e46c9fb6e54deba3df321967e8d2a for x86_64-unknown-linux-gnu
-          ok   the templates under v1/readyset/templates/ exist
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-super.yaml can be read without credentials
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-vpc.yaml can be read without credentials
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-server.yaml can be read without credentials
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-adapter.yaml can be read without credentials
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-postgres-adapter.yaml can be read without credentials
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-bastion.yaml can be read without credentials
         Release v1 verified: 3 installers, wrapper and templates are as published.
-    "#]].assert_eq(&stdout.replace(&site.base_url(), "<base>"));
+    "#]].assert_eq(&stdout.replace(&site.base_url(), "<base>").replace(&site.emulator.endpoint(), "<s3>"));
 
     site.put("binaries/x86_64-apple-darwin", b"evil");
-    let output = site.xtask(&["verify", "v1", "--base-url", &site.base_url()]);
+    let output = site.xtask(&site.verify_args("v1"));
     assert_eq!(output.status.code(), Some(1));
     expect![[r#"
         error: release v1 failed 1 check(s):
@@ -381,9 +386,9 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
           present          installer          s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu
           present          checksum           s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu.sha256
           present          wrapper (kept)     s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-orchestrator.sh
-          serves v2        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin
-          serves v2        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin
           serves v2        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-unknown-linux-gnu
+          serves v2        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin
+          serves v2        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin
           serves v2        wrapper            s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh
     "#]].assert_eq(&site.xtask_ok(&["status", "v1"]));
 
@@ -411,13 +416,13 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
     assert_eq!(live("v1").1, true);
     assert_eq!(live("v2").1, false);
     assert_eq!(site.invalidations().len(), invalidations + 1);
-    site.xtask_ok(&["verify", "v1", "--base-url", &site.base_url()]);
-    assert_eq!(site.xtask(&["verify", "v2", "--base-url", &site.base_url()]).status.code(), Some(1));
+    site.verify("v1");
+    assert_eq!(site.xtask(&site.verify_args("v2")).status.code(), Some(1));
 
     site.xtask_ok(&["rollback", "v2"]);
     assert_eq!(live("v2").1, true);
     assert_eq!(site.invalidations().len(), invalidations + 2, "moving the keys again needs a new invalidation");
-    site.xtask_ok(&["verify", "v2", "--base-url", &site.base_url()]);
+    site.verify("v2");
 
     let artifacts = synthetic_artifacts("v2");
     site.xtask_ok(&["publish-installer", "v2", "--artifacts", artifacts.path().to_str().unwrap()]);
@@ -458,9 +463,9 @@ fn rollback_refuses_an_incomplete_release() {
           present          installer          s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu
           present          checksum           s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu.sha256
           present          wrapper (kept)     s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-orchestrator.sh
-          serves v1        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin
-          serves v1        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin
           serves v1        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-unknown-linux-gnu
+          serves v1        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin
+          serves v1        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin
           serves v1        wrapper            s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh
         Nothing was written.
         error: refusing to roll back to v0: it is not fully published, so customers would get a broken install.
@@ -509,7 +514,7 @@ fn publishes_the_real_build_installer_output_and_a_large_installer_in_parts() {
     assert_eq!(site.get("binaries/x86_64-apple-darwin").unwrap(), large, "the legacy copy of a multipart object");
     let linux = std::fs::read(artifacts.path().join("linux/x86_64-unknown-linux-gnu")).unwrap();
     assert_eq!(site.get(&format!("binaries/{tag}/x86_64-unknown-linux-gnu")).unwrap(), linux);
-    site.xtask_ok(&["verify", &tag, "--base-url", &site.base_url()]);
+    site.verify(&tag);
 
     let dirty_refused = site.xtask(&["publish-installer", &tag, "--artifacts", dir]);
     let record: xtask::domain::build_record::BuildRecord =

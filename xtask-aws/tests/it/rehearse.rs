@@ -1,8 +1,9 @@
 //! The whole release path of the pipeline, rehearsed against the emulator.
 
-use std::sync::Mutex;
+use std::{process::Command, sync::Mutex};
 
 use expect_test::expect;
+use xtask::domain::digest::sha256_hex;
 
 use crate::support::{text, workspace, workspace_root, xtask_command};
 
@@ -26,12 +27,50 @@ fn report(stdout: &str) -> String {
     text.replace(&commit, "<commit>").replace(&constants.readyset_tag, "<tag>").replace(&constants.cfn_version, "<cfn>")
 }
 
+/// A Cargo target directory other than `target/`, as agents and laptops set with
+/// `CARGO_TARGET_DIR`: hard links of the checkout's build (so nothing recompiles), with an
+/// xtask-aws binary of its own (a marker appended), so the test can tell which one the
+/// pipeline's steps ran.
+fn other_target_dir() -> (tempfile::TempDir, String) {
+    let target = workspace_root().join("target");
+    let other = tempfile::Builder::new().prefix("other-target-").tempdir_in(&target).unwrap();
+    for dir in ["debug", "x86_64-unknown-linux-musl"] {
+        let status = Command::new("cp").arg("-al").arg(target.join(dir)).arg(other.path()).status().unwrap();
+        assert!(status.success(), "cannot hard-link {dir} into {}", other.path().display());
+    }
+    // Cargo copies debug/xtask-aws from its file in debug/deps (a hard link of it), so
+    // that file is the one marked.
+    let uplifted = other.path().join("debug/xtask-aws");
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&uplifted).unwrap());
+    let deps = std::fs::read_dir(other.path().join("debug/deps")).unwrap().map(|entry| entry.unwrap().path());
+    let built = deps
+        .into_iter()
+        .find(|path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap()) == inode)
+        .expect("debug/xtask-aws is a hard link of a file in debug/deps");
+    let mut bytes = std::fs::read(&built).unwrap();
+    bytes.extend_from_slice(b"\0built in the other target directory\0");
+    for binary in [&built, &uplifted] {
+        std::fs::remove_file(binary).unwrap();
+        std::fs::write(binary, &bytes).unwrap();
+        std::fs::set_permissions(binary, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    (other, sha256_hex(&bytes))
+}
+
+/// The whole path, with `CARGO_TARGET_DIR` set: the steps run the binary built there.
 #[test]
 fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let output = xtask_command().args(["rehearse", "--no-install"]).current_dir(workspace_root()).output().unwrap();
+    let (other, sha256) = other_target_dir();
+    let output = xtask_command()
+        .args(["rehearse", "--no-install"])
+        .env("CARGO_TARGET_DIR", other.path())
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "rehearse failed:\n{stdout}\n{}", text(&output.stderr));
+    assert!(stdout.contains(&format!("target/pipeline/xtask-aws: sha256 {sha256}")), "{stdout}");
     expect![[r#"
         Rehearsal report (release <tag>, commit <commit>):
           skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)

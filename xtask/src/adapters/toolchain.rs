@@ -14,6 +14,8 @@ const SYSTEM_TOOLS: &[(&str, &str)] = &[
     ("packer", "packer"),
     ("shellcheck", "shellcheck"),
     ("musl-gcc", "musl-tools"),
+    // Runs the release-name regex of the pipeline's block step as Buildkite's web page does.
+    ("node", "nodejs"),
     ("curl", "curl"),
     ("wget", "wget"),
     ("openssl", "openssl"),
@@ -26,7 +28,7 @@ pub const PYTHON_REQUIREMENTS: &str = "xtask/ci-requirements.txt";
 
 /// Where the Python tools (moto, cfn-lint, the AWS CLI, ...) are installed.
 pub fn ci_venv(workspace: &Workspace) -> PathBuf {
-    workspace.target_dir().join("ci-venv")
+    workspace.output_dir().join("ci-venv")
 }
 
 /// The Python that has moto: `XTASK_PYTHON` if set, else the CI venv's if it exists,
@@ -193,7 +195,7 @@ fn install_venv(workspace: &Workspace) -> Result<()> {
         format!("cannot create a Python venv at {}; on Debian install python3-venv", venv.display())
     })?;
     let pip = venv.join("bin/pip");
-    cmd!(sh, "{pip} install --quiet --disable-pip-version-check -r {PYTHON_REQUIREMENTS}")
+    cmd!(sh, "{pip} install --quiet --disable-pip-version-check --require-hashes -r {PYTHON_REQUIREMENTS}")
         .run()
         .context("pip install failed")?;
     std::fs::write(venv_stamp(workspace), workspace.read(PYTHON_REQUIREMENTS)?)?;

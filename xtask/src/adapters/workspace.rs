@@ -68,17 +68,24 @@ impl Workspace {
         packer::images(&self.read(packer::IMAGES_FILE)?)
     }
 
-    /// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the root when relative),
-    /// else `target/`.
-    pub fn target_dir(&self) -> PathBuf {
+    /// Cargo's target directory, where compiled binaries are: `CARGO_TARGET_DIR`
+    /// (relative to the root when relative), else `target/`.
+    pub fn cargo_target_dir(&self) -> PathBuf {
         match &self.env.cargo_target_dir {
             Some(dir) => self.root.join(dir),
-            None => self.root.join("target"),
+            None => self.output_dir(),
         }
+    }
+
+    /// Where the xtask writes what it makes (`dist/`, `cfn/`, `packer/`, `ci-venv/`):
+    /// `target/` of the checkout, whatever `CARGO_TARGET_DIR` says, because the pipeline's
+    /// `artifact_paths` and the documented commands name these paths.
+    pub fn output_dir(&self) -> PathBuf {
+        self.root.join("target")
     }
 
     /// Where build outputs are collected for publishing.
     pub fn dist_dir(&self) -> PathBuf {
-        self.target_dir().join("dist")
+        self.output_dir().join("dist")
     }
 }

@@ -85,7 +85,7 @@ impl BuildPlan {
     pub fn new(workspace: &Workspace, target: InstallerTarget, host: Host) -> Result<BuildPlan> {
         let tags = workspace.constants()?.tags().context("refusing to build the installer")?;
         Ok(BuildPlan {
-            cargo_output: workspace.target_dir().join(&target.triple).join("release").join(PACKAGE),
+            cargo_output: workspace.cargo_target_dir().join(&target.triple).join("release").join(PACKAGE),
             out_dir: workspace.dist_dir().join(tags.readyset_tag.as_str()),
             strip: workspace.env.strip.clone(),
             target,

@@ -7,4 +7,5 @@ pub mod build_installer;
 pub mod cfn_render;
 pub mod ci;
 pub mod customers;
+pub mod iam_policy;
 pub mod release;

@@ -17,6 +17,7 @@ pub mod layout;
 pub mod packer;
 pub mod promotion;
 pub mod publish_plan;
+pub mod queues;
 pub mod release_manifest;
 pub mod release_status;
 pub mod stage;

@@ -106,6 +106,23 @@ impl Step {
     pub fn writes(&self) -> bool {
         matches!(self.state, State::New | State::Moves { .. })
     }
+
+    /// What the key must still be when the write lands, so a concurrent writer is never
+    /// overwritten unseen: absent for a new key, unchanged since the plan read it for a
+    /// key that moves.
+    pub fn precondition(&self) -> Precondition {
+        match &self.expected_etag {
+            Some(etag) => Precondition::Unchanged(etag.clone()),
+            None => Precondition::Absent,
+        }
+    }
+}
+
+/// A condition S3 checks atomically as it writes (`If-None-Match: *`, `If-Match`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    Absent,
+    Unchanged(String),
 }
 
 /// A group of writes that completes before the next group starts.
@@ -120,8 +137,19 @@ pub struct PublishPlan {
     pub owner: Owner,
     /// In the order they must run.
     pub phases: Vec<Phase>,
+    /// Moving keys deleted after the phases (a rollback to a release that left a
+    /// platform out, when asked to), each only if unchanged since it was read.
+    pub removals: Vec<Removal>,
     /// CloudFront paths of every mutable key of the release.
     pub invalidation_paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub key: String,
+    pub etag: String,
+    /// The release the key serves now, for the plan's description.
+    pub serves: String,
 }
 
 /// The objects of a release, phase by phase: versioned installers, checksums and the
@@ -200,7 +228,7 @@ pub fn plan(
         })
         .collect();
     invalidation_paths.sort();
-    PublishPlan { owner, phases, invalidation_paths }
+    PublishPlan { owner, phases, removals: Vec::new(), invalidation_paths }
 }
 
 fn compare(owner: &Owner, desired: &Desired, remote: Option<&Remote>) -> State {
@@ -221,6 +249,13 @@ fn compare(owner: &Owner, desired: &Desired, remote: Option<&Remote>) -> State {
 }
 
 impl PublishPlan {
+    /// Adds deletions of moving keys; their paths are invalidated with the rest.
+    pub fn remove(&mut self, removals: Vec<Removal>) {
+        self.invalidation_paths.extend(removals.iter().map(|removal| layout::cdn_path(&removal.key)));
+        self.invalidation_paths.sort();
+        self.removals.extend(removals);
+    }
+
     pub fn steps(&self) -> impl Iterator<Item = &Step> {
         self.phases.iter().flat_map(|phase| &phase.steps)
     }
@@ -239,7 +274,7 @@ impl PublishPlan {
     }
 
     pub fn writes(&self) -> usize {
-        self.steps().filter(|step| step.writes()).count()
+        self.steps().filter(|step| step.writes()).count() + self.removals.len()
     }
 
     pub fn describe(&self) -> String {
@@ -250,12 +285,16 @@ impl PublishPlan {
                 text += &describe_step(step);
             }
         }
+        let mut number = self.phases.len();
+        if !self.removals.is_empty() {
+            number += 1;
+            text += &format!("{number}. legacy keys of platforms this release leaves out\n");
+            for removal in &self.removals {
+                text += &format!("   {:<22} {}\n", format!("remove (serves {})", removal.serves), removal.key);
+            }
+        }
         if !self.invalidation_paths.is_empty() {
-            text += &format!(
-                "{}. CloudFront invalidation of {}\n",
-                self.phases.len() + 1,
-                self.invalidation_paths.join(" ")
-            );
+            text += &format!("{}. CloudFront invalidation of {}\n", number + 1, self.invalidation_paths.join(" "));
         }
         text
     }
@@ -278,6 +317,13 @@ fn describe_step(step: &Step) -> String {
         "   {state:<22} {}{source}\n   {:<22} {} bytes, sha256 {}, {}, {}\n",
         desired.key, "", desired.size, desired.sha256, desired.content_type, desired.cache_control
     )
+}
+
+/// Whether publishing a release would move customers back: the release the wrapper
+/// serves was first published (its manifest written) after this one was. A release
+/// published for the first time is never older than what is served.
+pub fn is_downgrade(ours: Option<std::time::SystemTime>, served: Option<std::time::SystemTime>) -> bool {
+    matches!((ours, served), (Some(ours), Some(served)) if ours < served)
 }
 
 /// The invalidation's caller reference. CloudFront answers a repeated reference with
@@ -401,6 +447,16 @@ mod tests {
         let plan = plan(owner, vec![("templates", vec![desired])], &remote, false);
         assert_eq!(plan.phases[0].steps[0].state, State::Identical);
         assert!(plan.invalidation_paths.is_empty());
+    }
+
+    #[test]
+    fn only_a_release_first_published_before_the_served_one_is_a_downgrade() {
+        let (earlier, later) = (std::time::UNIX_EPOCH, std::time::UNIX_EPOCH + std::time::Duration::from_secs(60));
+        assert!(is_downgrade(Some(earlier), Some(later)));
+        assert!(!is_downgrade(Some(later), Some(earlier)));
+        assert!(!is_downgrade(Some(later), Some(later)));
+        assert!(!is_downgrade(None, Some(later)), "a first publish moves forward");
+        assert!(!is_downgrade(Some(earlier), None), "nothing is served yet, or it was not published by the xtask");
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub enum ObjectKind {
     KeptWrapper,
     #[serde(rename = "legacy key")]
     LegacyKey,
+    /// The legacy key of a configured platform the release has no installer for: it
+    /// serves whatever release last had one.
+    #[serde(rename = "legacy key (not in this release)")]
+    ExcludedLegacyKey,
     #[serde(rename = "wrapper")]
     Wrapper,
 }
@@ -41,6 +45,7 @@ impl ObjectKind {
             ObjectKind::Checksum => "checksum",
             ObjectKind::KeptWrapper => "wrapper (kept)",
             ObjectKind::LegacyKey => "legacy key",
+            ObjectKind::ExcludedLegacyKey => "legacy key (left out)",
             ObjectKind::Wrapper => "wrapper",
         }
     }
@@ -111,8 +116,11 @@ impl ReleaseStatus {
         objects: Vec<ObjectStatus>,
         manifest: Option<ReleaseManifest>,
     ) -> ReleaseStatus {
-        let complete =
-            manifest.is_some() && objects.iter().filter(|o| !o.kind.moves()).all(|o| o.state == ObjectState::Present);
+        let complete = manifest.is_some()
+            && objects
+                .iter()
+                .filter(|o| !o.kind.moves() && o.kind != ObjectKind::ExcludedLegacyKey)
+                .all(|o| o.state == ObjectState::Present);
         let live =
             complete && objects.iter().filter(|o| o.kind.moves()).all(|o| o.serves.as_deref() == Some(tag.as_str()));
         ReleaseStatus { tag, cfn_version, complete, live, objects, manifest }
@@ -121,6 +129,12 @@ impl ReleaseStatus {
     /// The manifest of a complete release: what a rollback may serve again.
     pub fn complete_manifest(&self) -> Option<&ReleaseManifest> {
         self.manifest.as_ref().filter(|_| self.complete)
+    }
+
+    /// Legacy keys of platforms this release left out that serve another release:
+    /// serving this release again would leave them there unless they are removed.
+    pub fn stray_legacy_keys(&self) -> impl Iterator<Item = &ObjectStatus> {
+        self.objects.iter().filter(|o| o.kind == ObjectKind::ExcludedLegacyKey && o.serves.is_some())
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::Path,
     process::Output,
 };
 
@@ -16,16 +15,14 @@ pub const REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
 pub const IMAGES: [&str; 4] =
     ["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter", "readyset-bastion"];
 
-/// Runs the xtask with Packer pointed at a base image the emulator has, writing build
-/// outputs into `target` instead of the repository's target directory.
-pub fn packer_xtask(site: &Site, target: &Path, args: &[&str]) -> Output {
-    packer_xtask_with_env(site, target, args, &[])
+/// Runs the xtask in the site's checkout (its outputs go to that checkout's `target/`)
+/// with Packer pointed at a base image the emulator has.
+pub fn packer_xtask(site: &Site, args: &[&str]) -> Output {
+    packer_xtask_with_env(site, args, &[])
 }
 
-pub fn packer_xtask_with_env(site: &Site, target: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let target = target.to_str().unwrap();
+pub fn packer_xtask_with_env(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut all = vec![
-        ("CARGO_TARGET_DIR", target),
         ("PKR_VAR_base_image_name", EMULATOR_BASE_IMAGE.0),
         ("PKR_VAR_base_image_owner", EMULATOR_BASE_IMAGE.1),
         ("PACKER_NO_COLOR", "1"),
@@ -35,9 +32,9 @@ pub fn packer_xtask_with_env(site: &Site, target: &Path, args: &[&str], env: &[(
 }
 
 /// The internal AMIs of COMMIT, built by the real Packer.
-pub fn build_amis(site: &Site, target: &Path) -> AmisFile {
-    expect_success("amis build", &packer_xtask(site, target, &["amis", "build", "--commit", COMMIT]));
-    serde_json::from_slice(&std::fs::read(target.join("dist/amis-internal.json")).unwrap()).unwrap()
+pub fn build_amis(site: &Site) -> AmisFile {
+    expect_success("amis build", &packer_xtask(site, &["amis", "build", "--commit", COMMIT]));
+    serde_json::from_slice(&std::fs::read(site.output_dir().path().join("dist/amis-internal.json")).unwrap()).unwrap()
 }
 
 pub struct Described {

@@ -45,7 +45,7 @@ impl Site {
     fn with(iam: bool) -> Site {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let python = toolchain::python(&workspace());
-        let options = Options { distribution_id: Some(&config().cloudfront_distribution), iam };
+        let options = Options { distribution_id: Some(&config().cloudfront_distribution), iam, ..Options::default() };
         let emulator = Emulator::start(&python, &options).unwrap_or_else(|error| panic!("{error:#}"));
         let aws = runtime.block_on(async { AwsSite::from_sdk_config(config(), emulator.sdk_config(REGION).await) });
         runtime.block_on(emulator::create_site(&aws)).unwrap();
@@ -68,8 +68,28 @@ impl Site {
         self.command(super::venv_tool("aws", "awscli")).args(args).output().expect("the aws CLI runs")
     }
 
-    pub fn xtask(&self, args: &[&str]) -> Output {
-        self.xtask_with_env(args, &[])
+    /// The site checkout's `target/`, where the xtask writes its outputs.
+    pub fn output_dir(&self) -> OutputDir {
+        OutputDir(self.checkout.path().join("target"))
+    }
+
+    /// A user of the emulator's IAM with one inline policy (IAM is enforced only in a
+    /// site made `with_iam`); returns the keys as environment variables.
+    pub fn iam_user(&self, name: &str, policy: &str) -> Vec<(&'static str, String)> {
+        let iam =
+            |args: &[&str]| expect_success(&format!("aws iam {}", args[0]), &self.aws_cli(&[&["iam"], args].concat()));
+        iam(&["create-user", "--user-name", name]);
+        iam(&["put-user-policy", "--user-name", name, "--policy-name", "test", "--policy-document", policy]);
+        let key: serde_json::Value =
+            serde_json::from_str(&iam(&["create-access-key", "--user-name", name, "--output", "json"])).unwrap();
+        let field = |name: &str| key["AccessKey"][name].as_str().unwrap().to_owned();
+        vec![("AWS_ACCESS_KEY_ID", field("AccessKeyId")), ("AWS_SECRET_ACCESS_KEY", field("SecretAccessKey"))]
+    }
+
+    pub fn xtask(&self, args: &[impl AsRef<std::ffi::OsStr>]) -> Output {
+        let mut command = self.command(env!("CARGO_BIN_EXE_xtask-aws"));
+        command.args(args).current_dir(self.checkout.path());
+        command.output().unwrap()
     }
 
     /// Runs the xtask in the site's checkout with extra environment variables (as a
@@ -91,6 +111,33 @@ impl Site {
     /// Runs the xtask and fails the test with its output when it fails.
     pub fn xtask_ok(&self, args: &[&str]) -> String {
         expect_success(&format!("cargo xtask {}", args.join(" ")), &self.xtask(args))
+    }
+
+    /// `verify` of a release, reading the installers and the templates from this site's
+    /// emulator (never from their production URLs).
+    pub fn verify_args(&self, tag: &str) -> Vec<String> {
+        let (base, s3) = (self.base_url(), self.emulator.endpoint());
+        ["verify", tag, "--base-url", &base, "--s3-url", &s3].map(String::from).to_vec()
+    }
+
+    pub fn verify(&self, tag: &str) -> String {
+        let args = self.verify_args(tag);
+        self.xtask_ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// Makes the emulator fail a share of the signed calls (see the launcher); `[]` stops it.
+    pub fn set_faults(&self, rules: &str) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.emulator.port())).unwrap();
+        write!(
+            stream,
+            "POST /xtask/faults HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{rules}",
+            rules.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"), "{answer}");
     }
 
     /// The public URL of the orchestrator bucket, path-style, served by the emulator.
@@ -246,4 +293,13 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The public templates, as the release configuration lists them.
 pub fn public_templates() -> Vec<String> {
     config().public_templates().map(|template| template.name.clone()).collect()
+}
+
+/// A site checkout's `target/`.
+pub struct OutputDir(PathBuf);
+
+impl OutputDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
 }

@@ -1,0 +1,202 @@
+//! `cargo xtask bench publish`: `publish-installer` timed against the manual AWS CLI
+//! steps it replaced, on one emulator, in the build that runs it (the pipeline's is a
+//! dev build). The figures go in RELEASE.md and issue notes; no test asserts a time.
+
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use xtask::{
+    adapters::{git, toolchain, workspace::Workspace},
+    cli::BenchPublishArgs,
+    domain::{
+        build_record::BuildRecord,
+        digest::{checksum_line, sha256_hex},
+        layout,
+        tag::ReleaseTag,
+    },
+};
+
+use crate::adapters::{
+    emulator::{self, Emulator, EmulatorAccess, Options},
+    site::{runtime, Site},
+};
+
+/// The release name the bench publishes (in the emulator only).
+const TAG: &str = "bench";
+const PUBLISH_GOAL: f64 = 0.5;
+const RERUN_GOAL: f64 = 0.1;
+
+pub fn run(workspace: &Workspace, args: BenchPublishArgs, dry_run: bool) -> Result<()> {
+    let size = args.size_mib * 1024 * 1024;
+    println!(
+        "Bench of publish-installer: {} installers of {} MiB, against the AWS emulator (moto) on 127.0.0.1:\n  \
+         1. the manual steps: `aws s3 cp` of each installer and the wrapper, one CloudFront invalidation\n  \
+         2. `publish-installer {TAG}`\n  3. `publish-installer {TAG}` again, with nothing to do",
+        workspace.config.targets.len(),
+        args.size_mib
+    );
+    if dry_run {
+        println!("Dry run: nothing was started or written.");
+        return Ok(());
+    }
+    toolchain::ensure_tools(workspace, true)?;
+    let scratch = tempfile::Builder::new().prefix("xtask-bench-").tempdir()?;
+    let artifacts = scratch.path().join("artifacts");
+    write_builds(workspace, &artifacts, size)?;
+    let options = Options {
+        distribution_id: Some(&workspace.config.cloudfront_distribution),
+        invalidation_seconds: Some(0.0),
+        ..Options::default()
+    };
+    let emulator = Emulator::start(&toolchain::python(workspace), &options)?;
+    let access = emulator.access("127.0.0.1");
+    prepare(workspace, &access)?;
+    let cli = time(|| manual_steps(workspace, &access, &artifacts))?;
+    let first = time(|| publish(workspace, &access, &artifacts))?;
+    let rerun = time(|| publish(workspace, &access, &artifacts))?;
+    report(cli, first, rerun);
+    Ok(())
+}
+
+/// One build output per configured target, of `size` bytes each, as `build-installer`
+/// writes them (binary, `.sha256`, record).
+fn write_builds(workspace: &Workspace, dir: &Path, size: u64) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tag = ReleaseTag::parse(TAG)?;
+    let commit = git::head_commit(&workspace.sh)?;
+    for (index, target) in workspace.config.targets.iter().enumerate() {
+        let bytes = filler(size as usize, index as u64 + 1);
+        let name = &target.published_name;
+        let record = BuildRecord {
+            target: target.triple.clone(),
+            published_name: name.clone(),
+            size,
+            sha256: sha256_hex(&bytes),
+            readyset_tag: tag.clone(),
+            cfn_version: tag.clone(),
+            commit: commit.clone(),
+            dirty: false,
+            rustc: "bench".into(),
+            build_host: "bench".into(),
+        };
+        std::fs::write(dir.join(name), &bytes)?;
+        std::fs::write(dir.join(format!("{name}.sha256")), checksum_line(&record.sha256, name))?;
+        std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(&record)?)?;
+    }
+    Ok(())
+}
+
+/// Bytes that neither compress nor repeat (xorshift), so no layer can shortcut them.
+fn filler(size: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut bytes = Vec::with_capacity(size + 8);
+    while bytes.len() < size {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(size);
+    bytes
+}
+
+/// The buckets and distribution, and the bench release's templates (publish refuses a
+/// release whose templates are missing).
+fn prepare(workspace: &Workspace, access: &EmulatorAccess) -> Result<()> {
+    let config = &workspace.config;
+    let tag = ReleaseTag::parse(TAG)?;
+    runtime()?.block_on(async {
+        let site = Site::from_sdk_config(config, access.sdk_config(&config.region).await);
+        emulator::create_site(&site).await?;
+        for template in config.public_templates() {
+            let key = layout::release_template(&tag, &template.name);
+            let body = format!("# stand-in for {}\n", template.name).into_bytes();
+            site.s3.put_object().bucket(&config.cfn_public_bucket).key(key).body(body.into()).send().await?;
+        }
+        Ok(())
+    })
+}
+
+/// The steps of the manual release page, as a release engineer ran them.
+fn manual_steps(workspace: &Workspace, access: &EmulatorAccess, artifacts: &Path) -> Result<()> {
+    let config = &workspace.config;
+    let bucket = format!("s3://{}", config.orchestrator_bucket);
+    for target in &config.targets {
+        let name = &target.published_name;
+        let from = artifacts.join(name);
+        aws(
+            workspace,
+            access,
+            &["s3", "cp", "--quiet", &from.to_string_lossy(), &format!("{bucket}/binaries/{name}")],
+        )?;
+    }
+    let wrapper = workspace.root.join("installer/readyset-orchestrator.sh");
+    aws(
+        workspace,
+        access,
+        &["s3", "cp", "--quiet", &wrapper.to_string_lossy(), &format!("{bucket}/readyset-orchestrator.sh")],
+    )?;
+    let distribution = &config.cloudfront_distribution;
+    aws(workspace, access, &["cloudfront", "create-invalidation", "--distribution-id", distribution, "--paths", "/*"])
+}
+
+fn aws(workspace: &Workspace, access: &EmulatorAccess, args: &[&str]) -> Result<()> {
+    let program = toolchain::ci_venv(workspace).join("bin/aws");
+    let output = isolated(workspace, access, Command::new(&program))
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {}; `cargo xtask ci` installs the AWS CLI", program.display()))?;
+    if !output.status.success() {
+        bail!("aws {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
+}
+
+fn publish(workspace: &Workspace, access: &EmulatorAccess, artifacts: &Path) -> Result<()> {
+    let output = isolated(workspace, access, Command::new(std::env::current_exe()?))
+        .args(["publish-installer", TAG, "--artifacts"])
+        .arg(artifacts)
+        .current_dir(&workspace.root)
+        .output()?;
+    if !output.status.success() {
+        bail!("publish-installer failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
+}
+
+/// A command that reaches the emulator and nothing else: every `AWS_*` variable of this
+/// process removed, the emulator's put in.
+fn isolated(workspace: &Workspace, access: &EmulatorAccess, mut command: Command) -> Command {
+    for name in &workspace.env.aws_variables {
+        command.env_remove(name);
+    }
+    command.envs(access.env(&workspace.config.region));
+    command
+}
+
+fn time(work: impl FnOnce() -> Result<()>) -> Result<Duration> {
+    let started = Instant::now();
+    work()?;
+    Ok(started.elapsed())
+}
+
+fn report(cli: Duration, publish: Duration, rerun: Duration) {
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let verdict = |value: f64, goal: f64| if value <= goal { "meets" } else { "misses" };
+    let (publish_ratio, rerun_ratio) = (ratio(publish, cli), ratio(rerun, publish));
+    println!("\n  AWS CLI steps        {:>7.2}s", cli.as_secs_f64());
+    println!(
+        "  publish-installer    {:>7.2}s  {publish_ratio:.2} x the AWS CLI ({} the goal of {PUBLISH_GOAL})",
+        publish.as_secs_f64(),
+        verdict(publish_ratio, PUBLISH_GOAL)
+    );
+    println!(
+        "  rerun, nothing to do {:>7.2}s  {rerun_ratio:.2} x the publish ({} the goal of {RERUN_GOAL})",
+        rerun.as_secs_f64(),
+        verdict(rerun_ratio, RERUN_GOAL)
+    );
+}

@@ -1,0 +1,269 @@
+//! The Buildkite agent queues and the AWS access each one's agents hold. A build queue
+//! runs any branch's code (build scripts, proc-macros, tests), so it holds no AWS
+//! credentials at all; `ops` writes what only the team sees (internal and alpha), and
+//! `release` writes what customers get, on agents that run main's commits only (the
+//! agent hook in `ops/buildkite-agent/`). The pipeline check places every step by this,
+//! and each credentialed queue's IAM policy is derived here from the release
+//! configuration, so the policy and the buckets it names cannot drift apart.
+
+use serde::Serialize;
+
+use crate::domain::{config::ReleaseConfig, stage::Stage};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Queue {
+    /// Linux agents without credentials: checks, the xtask binary, the Linux installer.
+    Build,
+    /// macOS agents without credentials: the macOS installers.
+    Mac,
+    /// Internal AMIs (the only Packer run), internal and alpha templates, the smoke test.
+    Ops,
+    /// Release AMIs and templates, the installer, rollback, customer access.
+    Release,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 4] = [Queue::Build, Queue::Mac, Queue::Ops, Queue::Release];
+
+    /// The name in `agents: queue:` of the pipeline and in the agents' configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Queue::Build => "build",
+            Queue::Mac => "mac",
+            Queue::Ops => "ops",
+            Queue::Release => "release",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Queue> {
+        Queue::ALL.into_iter().find(|queue| queue.name() == name)
+    }
+
+    /// The stages whose artifacts this queue's credentials write.
+    pub fn writes(self) -> &'static [Stage] {
+        match self {
+            Queue::Build | Queue::Mac => &[],
+            Queue::Ops => &[Stage::Internal, Stage::Alpha],
+            Queue::Release => &[Stage::Release],
+        }
+    }
+
+    pub fn has_credentials(self) -> bool {
+        !self.writes().is_empty()
+    }
+
+    /// The queue that writes a stage's artifacts.
+    pub fn writing(stage: Stage) -> Queue {
+        match stage {
+            Stage::Internal | Stage::Alpha => Queue::Ops,
+            Stage::Release => Queue::Release,
+        }
+    }
+}
+
+impl std::fmt::Display for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What Packer's amazon-ebs builder calls: a temporary key pair, security group and
+/// instance, then an image of its volume (Packer's documentation lists the same).
+const PACKER_EC2: &[&str] = &[
+    "ec2:AttachVolume",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:CopyImage",
+    "ec2:CreateImage",
+    "ec2:CreateKeyPair",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateSnapshot",
+    "ec2:CreateTags",
+    "ec2:CreateVolume",
+    "ec2:DeleteKeyPair",
+    "ec2:DeleteSecurityGroup",
+    "ec2:DeleteSnapshot",
+    "ec2:DeleteVolume",
+    "ec2:DeregisterImage",
+    "ec2:DescribeImageAttribute",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceStatus",
+    "ec2:DescribeInstances",
+    "ec2:DescribeRegions",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeTags",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeVpcs",
+    "ec2:DetachVolume",
+    "ec2:GetEbsEncryptionByDefault",
+    "ec2:GetPasswordData",
+    "ec2:ModifyImageAttribute",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:ModifySnapshotAttribute",
+    "ec2:RegisterImage",
+    "ec2:RunInstances",
+    "ec2:StopInstances",
+    "ec2:TerminateInstances",
+];
+
+/// What `amis promote` and `customers sync` call (`adapters/ec2.rs`). EC2 images cannot
+/// be scoped by name in a policy; the release role gets no Packer actions, so it can
+/// copy and share images but never build or delete one.
+const PROMOTE_EC2: &[&str] = &[
+    "ec2:CopyImage",
+    "ec2:CreateTags",
+    "ec2:DescribeImageAttribute",
+    "ec2:DescribeImages",
+    "ec2:DescribeSnapshotAttribute",
+    "ec2:GetEbsEncryptionByDefault",
+    "ec2:ModifyImageAttribute",
+    "ec2:ModifySnapshotAttribute",
+];
+
+/// Copying an image encrypted with a customer-managed key, and the grants that let the
+/// allowed accounts use that key (`adapters/kms.rs`).
+const KMS: &[&str] = &[
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ListGrants",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RevokeGrant",
+];
+
+/// What CloudFormation is asked by the smoke-test scripts of `ops/cfn-test/`.
+const SMOKE_TEST_CLOUDFORMATION: &[&str] = &[
+    "cloudformation:CreateStack",
+    "cloudformation:DeleteStack",
+    "cloudformation:DescribeStackEvents",
+    "cloudformation:DescribeStackResource",
+    "cloudformation:DescribeStacks",
+];
+
+/// An IAM policy document, its fields in the order the IAM console shows them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Policy {
+    pub version: &'static str,
+    pub statement: Vec<Statement>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statement {
+    pub sid: &'static str,
+    pub effect: &'static str,
+    pub action: Vec<String>,
+    pub resource: Vec<String>,
+}
+
+/// The IAM policy of a queue's agents, or `None` for a queue that holds no credentials.
+pub fn policy(queue: Queue, config: &ReleaseConfig) -> Option<Policy> {
+    let statement = match queue {
+        Queue::Build | Queue::Mac => return None,
+        Queue::Ops => ops_statements(config),
+        Queue::Release => release_statements(config),
+    };
+    Some(Policy { version: "2012-10-17", statement })
+}
+
+fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
+    let (internal, public) = (&config.cfn_internal_bucket, &config.cfn_public_bucket);
+    vec![
+        allow("BuildInternalImagesWithPacker", PACKER_EC2, &["*"]),
+        allow("PromoteAlphaImages", PROMOTE_EC2, &["*"]),
+        allow("ShareEncryptedImages", KMS, &["arn:aws:kms:*:*:key/*"]),
+        allow("ListTemplateBuckets", &["s3:ListBucket"], &[&bucket(internal), &bucket(public)]),
+        allow(
+            "InternalAndAlphaTemplates",
+            &["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            &[&objects(internal, "*"), &objects(public, "alpha/*")],
+        ),
+        allow(
+            "SmokeTestStacks",
+            SMOKE_TEST_CLOUDFORMATION,
+            &["arn:aws:cloudformation:*:*:stack/smoke-*/*", "arn:aws:cloudformation:*:*:stack/readyset-test-*/*"],
+        ),
+    ]
+}
+
+fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
+    let (orchestrator, public) = (&config.orchestrator_bucket, &config.cfn_public_bucket);
+    let distribution = format!("arn:aws:cloudfront::*:distribution/{}", config.cloudfront_distribution);
+    vec![
+        allow("PromoteAndShareReleaseImages", PROMOTE_EC2, &["*"]),
+        allow("ShareEncryptedImages", KMS, &["arn:aws:kms:*:*:key/*"]),
+        allow("ListReleaseBuckets", &["s3:ListBucket"], &[&bucket(orchestrator), &bucket(public)]),
+        allow(
+            "ReleaseTemplates",
+            &["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            &[&objects(public, "*")],
+        ),
+        Statement {
+            effect: "Deny",
+            ..allow("AlphaTemplatesAreOpsOnly", &["s3:PutObject"], &[&objects(public, "alpha/*")])
+        },
+        allow(
+            "InstallerObjects",
+            &["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+            &[&objects(orchestrator, "*")],
+        ),
+        allow(
+            "InvalidateTheInstallerDistribution",
+            &["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+            &[&distribution],
+        ),
+    ]
+}
+
+fn allow(sid: &'static str, actions: &[&str], resources: &[&str]) -> Statement {
+    let owned = |items: &[&str]| items.iter().map(|item| item.to_string()).collect();
+    Statement { sid, effect: "Allow", action: owned(actions), resource: owned(resources) }
+}
+
+fn bucket(name: &str) -> String {
+    format!("arn:aws:s3:::{name}")
+}
+
+fn objects(bucket: &str, pattern: &str) -> String {
+    format!("arn:aws:s3:::{bucket}/{pattern}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ReleaseConfig {
+        ReleaseConfig::from_workspace_manifest(include_str!("../../../Cargo.toml")).unwrap()
+    }
+
+    #[test]
+    fn only_the_release_queue_writes_what_customers_get() {
+        for queue in Queue::ALL {
+            assert_eq!(queue.writes().contains(&Stage::Release), queue == Queue::Release, "{queue}");
+            assert_eq!(Queue::parse(queue.name()), Some(queue));
+            assert_eq!(policy(queue, &sample()).is_some(), queue.has_credentials(), "{queue}");
+        }
+        for stage in Stage::ALL {
+            assert!(Queue::writing(stage).writes().contains(&stage));
+        }
+        assert_eq!(Queue::parse("default"), None);
+    }
+
+    #[test]
+    fn only_the_release_policy_names_the_installer_bucket_and_distribution() {
+        let config = sample();
+        let text = |queue| format!("{:?}", policy(queue, &config).unwrap());
+        let (ops, release) = (text(Queue::Ops), text(Queue::Release));
+        for name in [&config.orchestrator_bucket, &config.cloudfront_distribution] {
+            assert!(!ops.contains(name.as_str()), "ops names {name}");
+            assert!(release.contains(name.as_str()), "release lacks {name}");
+        }
+        assert!(!release.contains(&config.cfn_internal_bucket), "release names the internal bucket");
+        assert!(!release.contains("ec2:RunInstances") && !release.contains("ec2:DeregisterImage"));
+    }
+}
