@@ -1,15 +1,24 @@
-#!/bin/sh
+{
 # Downloads the ReadySet installer for this machine, checks it against the SHA-256
 # published with this script, and runs it with the arguments given:
 #
 #   curl -fsSL https://launch.readyset.io/readyset-orchestrator.sh | sh
 #   curl -fsSL https://launch.readyset.io/readyset-orchestrator.sh | sh -s -- templates
 #
+# The whole script is one brace group, and the first byte opens it: the shell reads
+# to the closing brace on the last line before it runs anything, so a download cut
+# short at any byte is a syntax error that runs nothing. (installer/.shellcheckrc
+# tells shellcheck the dialect a shebang would have named.)
+#
 # Environment:
 #   READYSET_INSTALLER_BASE_URL        download from this URL instead of the published one
 #   READYSET_INSTALLER_SKIP_CHECKSUM=1 run the installer unverified when no SHA-256 tool
 #                                      (sha256sum, shasum, openssl) exists; a checksum
 #                                      mismatch is never ignored
+#   TMPDIR                             where the download is kept while it runs; when it
+#                                      cannot hold a program that runs (missing, read-only,
+#                                      mounted noexec), a directory under
+#                                      ${XDG_CACHE_HOME:-$HOME/.cache} is used instead
 #
 # `cargo xtask publish-installer` fills in the values between @@ marks; this file as
 # committed is a template and refuses to run.
@@ -18,6 +27,7 @@ set -eu
 readyset_tag="@@READYSET_TAG@@"
 base_url="${READYSET_INSTALLER_BASE_URL:-@@PUBLIC_BASE_URL@@}"
 supported="Linux x86_64 (glibc or musl), macOS x86_64, macOS arm64"
+work_dir=
 
 say() { printf 'readyset-orchestrator: %s\n' "$*" >&2; }
 fail() {
@@ -60,6 +70,41 @@ expected_sha256() {
   esac
 }
 
+# Makes a directory under $1 in which a downloaded program can run, and prints it.
+# A directory that cannot (a noexec mount) is removed again and reported as failed.
+executable_dir_under() {
+  [ -d "$1" ] && [ -w "$1" ] || return 1
+  dir=$(mktemp -d "$1/readyset-installer.XXXXXXXX" 2>/dev/null) || return 1
+  if printf '#!/bin/sh\nexit 0\n' >"$dir/probe" && chmod +x "$dir/probe" && "$dir/probe" 2>/dev/null; then
+    rm -f "$dir/probe"
+  else
+    rm -rf "$dir"
+    return 1
+  fi
+  echo "$dir"
+}
+
+make_work_dir() {
+  temp=${TMPDIR:-/tmp}
+  temp=${temp%/}
+  if work_dir=$(executable_dir_under "${temp:-/}"); then
+    return 0
+  fi
+  cache="${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/readyset-installer"
+  if mkdir -p "$cache" 2>/dev/null && work_dir=$(executable_dir_under "$cache"); then
+    say "note: ${TMPDIR:+TMPDIR=}${temp} cannot hold a program that runs (missing, read-only or mounted noexec); using $cache"
+    return 0
+  fi
+  fail "found no directory to run the installer from: ${TMPDIR:+TMPDIR=}${temp} and $cache are missing, read-only or mounted noexec. Set TMPDIR to a writable directory on a filesystem that allows running programs, and run this again"
+}
+
+# Fails when a server response in the log named in $1 redirected to plain HTTP.
+refuse_plain_redirect() {
+  if grep -i '^ *location: *http://' "$1" >/dev/null 2>&1; then
+    fail "the server redirected the download of $2 to plain HTTP; refusing it. Report this to ReadySet"
+  fi
+}
+
 download() {
   url=$1
   out=$2
@@ -72,16 +117,21 @@ download() {
   esac
   if command -v curl >/dev/null 2>&1; then
     if [ "$secure" = 1 ]; then
-      curl --fail --silent --show-error --location --proto '=https' --tlsv1.2 --output "$out" "$url"
+      # --proto also covers redirects; --tlsv1.2 means TLS 1.2 or later.
+      curl --fail --silent --show-error --location --proto '=https' --proto-redir '=https' --tlsv1.2 \
+        --output "$out" "$url"
     else
       curl --fail --silent --show-error --location --output "$out" "$url"
     fi
   elif command -v wget >/dev/null 2>&1; then
-    if [ "$secure" = 1 ]; then
-      wget --quiet --https-only --secure-protocol=TLSv1_2 --output-document="$out" "$url"
-    else
-      wget --quiet --output-document="$out" "$url"
-    fi
+    # GNU wget follows a redirect to HTTP even with --https-only, and BusyBox wget
+    # knows no TLS options at all: both print the responses (-S), which are checked
+    # for such a redirect before the download is used.
+    wget -S -O "$out" "$url" 2>"$work_dir/wget.log" || {
+      sed 's/^/  /' "$work_dir/wget.log" >&2
+      return 1
+    }
+    [ "$secure" = 0 ] || refuse_plain_redirect "$work_dir/wget.log" "$url"
   else
     fail "neither curl nor wget is installed; install one of them and run this again"
   fi
@@ -100,33 +150,46 @@ sha256_of() {
   fi
 }
 
-case "$readyset_tag" in
-  @@*) fail "this is the unrendered template; download the published script from the release location" ;;
-esac
+verify() {
+  if actual=$(sha256_of "$1"); then
+    [ "$actual" = "$2" ] || fail "the download from $3 has SHA-256 $actual, but release $readyset_tag published $2; not running it"
+  elif [ "${READYSET_INSTALLER_SKIP_CHECKSUM:-}" = 1 ]; then
+    say "warning: no sha256sum, shasum or openssl found; running the installer UNVERIFIED as READYSET_INSTALLER_SKIP_CHECKSUM=1 asks"
+  else
+    fail "cannot verify the download: none of sha256sum, shasum or openssl is installed. Install one (coreutils has sha256sum), or set READYSET_INSTALLER_SKIP_CHECKSUM=1 to run it unverified"
+  fi
+}
 
-platform=$(detect_platform) || fail "unsupported platform: $(uname -s) $(uname -m); the installer runs on $supported"
-expected=$(expected_sha256 "$platform")
-[ -n "$expected" ] || fail "release $readyset_tag has no installer for $platform; the installer runs on $supported"
+main() {
+  case "$readyset_tag" in
+    @@*) fail "this is the unrendered template; download the published script from the release location" ;;
+  esac
+  platform=$(detect_platform) || fail "unsupported platform: $(uname -s) $(uname -m); the installer runs on $supported"
+  expected=$(expected_sha256 "$platform")
+  [ -n "$expected" ] || fail "release $readyset_tag has no installer for $platform; the installer runs on $supported"
 
-tmp=$(mktemp -d 2>/dev/null || mktemp -d -t readyset-installer)
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+  # The traps come first, so no exit leaves the directory behind.
+  trap '[ -z "$work_dir" ] || rm -rf "$work_dir"' EXIT
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  make_work_dir
 
-url="$base_url/binaries/$readyset_tag/$platform"
-installer="$tmp/readyset-installer"
-download "$url" "$installer" || fail "could not download $url"
+  url="$base_url/binaries/$readyset_tag/$platform"
+  installer="$work_dir/readyset-installer"
+  download "$url" "$installer" || fail "could not download $url"
+  verify "$installer" "$expected" "$url"
+  chmod +x "$installer"
 
-if actual=$(sha256_of "$installer"); then
-  [ "$actual" = "$expected" ] || fail "the download from $url has SHA-256 $actual, but release $readyset_tag published $expected; not running it"
-elif [ "${READYSET_INSTALLER_SKIP_CHECKSUM:-}" = 1 ]; then
-  say "warning: no sha256sum, shasum or openssl found; running the installer UNVERIFIED as READYSET_INSTALLER_SKIP_CHECKSUM=1 asks"
-else
-  fail "cannot verify the download: none of sha256sum, shasum or openssl is installed. Install one (coreutils has sha256sum), or set READYSET_INSTALLER_SKIP_CHECKSUM=1 to run it unverified"
-fi
+  # The installer asks its questions on the terminal, never on this script's pipe,
+  # and reads nothing from standard input.
+  # It names the command to run next in the form the customer used.
+  READYSET_INSTALLER_COMMAND="@@CUSTOMER_COMMAND@@ -s --"
+  export READYSET_INSTALLER_COMMAND
+  status=0
+  "$installer" ${1+"$@"} </dev/null || status=$?
+  exit "$status"
+}
 
-chmod +x "$installer"
-status=0
-"$installer" "$@" || status=$?
-exit "$status"
+main ${1+"$@"}
+}

@@ -3,26 +3,34 @@
 //! stack from the console link it prints.
 
 mod constants;
+mod guide;
 mod templates;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::templates::{quick_create_link, template_url};
+use crate::templates::{launch_link, template_url, StackName};
 
 /// Installs ReadySet into your AWS account from the published CloudFormation templates.
+///
+/// Without a command it shows this release's templates and, on a terminal, asks for a
+/// region and prints the console link that launches the whole deployment.
 #[derive(Parser)]
 #[command(name = "readyset-installer")]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// List the URLs of the CloudFormation templates of this release.
-    Templates,
+    Templates {
+        /// Print a JSON array of {"name", "url"} objects instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the AWS console link that creates a stack from one template.
     ///
     /// Example: readyset-installer launch --template readyset-mysql-super --region us-east-2
@@ -33,9 +41,13 @@ enum Command {
         /// AWS region to create the stack in; the release's AMIs exist only in some.
         #[arg(long)]
         region: String,
-        /// Name suggested for the new stack.
-        #[arg(long, default_value = constants::DEFAULT_STACK_NAME)]
-        stack_name: String,
+        /// Name suggested for the new stack: a letter, then letters, digits and hyphens,
+        /// at most 128 characters (CloudFormation's rule).
+        #[arg(long, default_value = constants::DEFAULT_STACK_NAME, value_parser = StackName::parse)]
+        stack_name: StackName,
+        /// Print one JSON object (template, region, stack_name, template_url, console_url).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -50,22 +62,49 @@ fn main() -> ExitCode {
         Err(error) => error.exit(),
     };
     match cli.command {
-        Command::Templates => {
-            for name in constants::PUBLIC_TEMPLATES {
-                println!("{name}\t{}", template_url(name));
-            }
+        None => guide::run(),
+        Some(Command::Templates { json }) => {
+            templates(json);
             ExitCode::SUCCESS
         }
-        Command::Launch { template, region, stack_name } => match quick_create_link(&template, &region, &stack_name) {
-            Ok(link) => {
-                println!("{link}");
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                // Both kinds are a wrong argument, which clap also reports with 2.
-                ExitCode::from(2)
-            }
-        },
+        Some(Command::Launch { template, region, stack_name, json }) => launch(&template, &region, &stack_name, json),
     }
+}
+
+fn templates(json: bool) {
+    if json {
+        let list: Vec<_> = constants::PUBLIC_TEMPLATES
+            .iter()
+            .map(|name| serde_json::json!({ "name": name, "url": template_url(name) }))
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    for name in constants::PUBLIC_TEMPLATES {
+        println!("{name}\t{}", template_url(name));
+    }
+}
+
+fn launch(template: &str, region: &str, stack_name: &StackName, json: bool) -> ExitCode {
+    let link = match launch_link(template, region, stack_name) {
+        Ok(link) => link,
+        Err(error) => {
+            eprintln!("error: {error}");
+            // Both kinds are a wrong argument, which clap also reports with 2.
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        let object = serde_json::json!({
+            "template": template,
+            "region": region,
+            "stack_name": stack_name.as_str(),
+            "template_url": template_url(template),
+            "console_url": link,
+        });
+        println!("{object}");
+    } else {
+        println!("{link}");
+    }
+    ExitCode::SUCCESS
 }

@@ -62,7 +62,7 @@ fn launch_prints_a_quick_create_link() {
     assert!(output.status.success(), "{}", stderr(&output));
     let link = stdout(&output);
     assert!(link.starts_with(
-        "https://console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/quickcreate?templateURL="
+        "https://console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/create/review?templateURL="
     ));
     assert!(link.trim_end().ends_with("readyset-server.yaml&stackName=readyset"));
 }
@@ -91,6 +91,30 @@ fn missing_arguments_are_usage_errors() {
     let output = installer(&["launch", "--template", "readyset-server"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--region"));
-    let output = installer(&[]);
-    assert_eq!(output.status.code(), Some(2));
+}
+
+/// With no arguments and no terminal (`setsid` detaches it from any), the installer
+/// lists the release and prints the command to run next, and succeeds. The terminal
+/// case is tested through the wrapper in the xtask's `customer` tests.
+#[test]
+fn no_arguments_without_a_terminal_print_the_next_step() {
+    let output = Command::new("setsid")
+        .args(["-w", env!("CARGO_BIN_EXE_readyset-installer")])
+        .env_remove("READYSET_INSTALLER_COMMAND")
+        .output()
+        .expect("setsid (util-linux) runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with(&format!(
+            "ReadySet {} (CloudFormation templates {})\n",
+            constant("READYSET_TAG"),
+            constant("CFN_VERSION")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Next: readyset-installer launch --template readyset-mysql-super --region <us-east-1|us-east-2|us-west-2>\n"),
+        "{text}"
+    );
 }

@@ -171,7 +171,7 @@ fn annotation(workspace: &Workspace, manifest: &ReleaseManifest) -> String {
     let (config, tag) = (&workspace.config, &manifest.tag);
     let base = &config.public_base_url;
     let mut text = format!("### Release {tag} published\n\n");
-    text += &format!("Install: `curl -fsSL {base}/{WRAPPER_KEY} | sh`\n\n");
+    text += &format!("Install: `{}`\n\n", wrapper::customer_command(base));
     text += "| installer | size | sha256 |\n|---|---|---|\n";
     for entry in &manifest.installers {
         let url = format!("{base}/{}", layout::versioned_binary(tag, &entry.published_name));

@@ -4,6 +4,7 @@
 mod amis;
 mod architecture;
 mod build_installer;
+mod customer;
 mod facts;
 mod hardening;
 mod images;

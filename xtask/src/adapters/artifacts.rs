@@ -5,9 +5,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::domain::{
-    build_record::BuildRecord, config::ReleaseConfig, digest::sha256_hex, release_manifest::CollectedBuild,
-};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{build_record::BuildRecord, config::ReleaseConfig, release_manifest::CollectedBuild};
 
 /// Every `<published-name>.json` of a configured target below `dir`, with the binary
 /// and checksum file beside it, hashed from disk. Symbolic links are not followed, so a
@@ -29,7 +29,11 @@ pub fn collect(dir: &Path, config: &ReleaseConfig) -> Result<Vec<CollectedBuild>
             records.push(entry.into_path());
         }
     }
-    records.iter().map(|path| read_build(path)).collect()
+    // Each build is hashed on its own thread: hashing is most of a rerun's time.
+    std::thread::scope(|scope| {
+        let reads: Vec<_> = records.iter().map(|path| scope.spawn(|| read_build(path))).collect();
+        reads.into_iter().map(|read| read.join().expect("hashing a build does not panic")).collect()
+    })
 }
 
 fn read_build(path: &Path) -> Result<CollectedBuild> {
@@ -42,16 +46,31 @@ fn read_build(path: &Path) -> Result<CollectedBuild> {
         )
     })?;
     let binary = path.with_file_name(&record.published_name);
-    let bytes = std::fs::read(&binary)
+    let (binary_size, binary_sha256) = hash_file(&binary)
         .with_context(|| format!("{} has no binary beside it ({} is missing)", path.display(), binary.display()))?;
     let checksum_path = path.with_file_name(format!("{}.sha256", record.published_name));
     let checksum_file = std::fs::read_to_string(&checksum_path).unwrap_or_default();
     Ok(CollectedBuild {
         record_path: path.display().to_string(),
-        binary_size: bytes.len() as u64,
-        binary_sha256: sha256_hex(&bytes),
+        binary_size,
+        binary_sha256,
         binary,
         checksum_file,
         record,
     })
+}
+
+/// The size and SHA-256 of a file, read in pieces rather than whole into memory.
+fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let (mut file, mut hasher, mut size) = (std::fs::File::open(path)?, Sha256::new(), 0);
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            return Ok((size, hex::encode(hasher.finalize())));
+        }
+        hasher.update(&buffer[..read]);
+        size += read as u64;
+    }
 }

@@ -21,6 +21,12 @@ const SYSTEM_TOOLS: &[(&str, &str)] = &[
     ("openssl", "openssl"),
     ("strip", "binutils"),
     ("script", "bsdutils"),
+    // The customer shells and download tools the wrapper is tested with.
+    ("busybox", "busybox"),
+    ("mksh", "mksh"),
+    ("posh", "posh"),
+    ("unshare", "util-linux"),
+    ("shasum", "perl"),
 ];
 const RUSTUP_COMPONENTS: &[&str] = &["clippy", "rustfmt"];
 const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];

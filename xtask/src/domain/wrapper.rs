@@ -6,9 +6,16 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use crate::domain::tag::ReleaseTag;
+use crate::domain::{layout::WRAPPER_KEY, tag::ReleaseTag};
 
 pub const TEMPLATE_PATH: &str = "installer/readyset-orchestrator.sh";
+
+/// The command customers are told to run, as README.md, RELEASE.md, the build
+/// annotation and the wrapper's own hint print it and as the tests run it. The
+/// `-s -- <arguments>` form passes arguments to the installer.
+pub fn customer_command(public_base_url: &str) -> String {
+    format!("curl -fsSL {public_base_url}/{WRAPPER_KEY} | sh")
+}
 
 const MARK: &str = "@@";
 
@@ -31,6 +38,7 @@ pub fn render(
     };
     fill(format!("{MARK}READYSET_TAG{MARK}"), tag.as_str())?;
     fill(format!("{MARK}PUBLIC_BASE_URL{MARK}"), public_base_url)?;
+    fill(format!("{MARK}CUSTOMER_COMMAND{MARK}"), &customer_command(public_base_url))?;
     for (name, sha256) in checksums {
         fill(format!("{MARK}SHA256:{name}{MARK}"), sha256.as_deref().unwrap_or(""))?;
     }
@@ -38,7 +46,7 @@ pub fn render(
         let line = text[..offset].matches('\n').count() + 1;
         bail!(
             "{TEMPLATE_PATH} line {line}: {placeholder} is left unfilled; the publish fills READYSET_TAG, \
-             PUBLIC_BASE_URL and SHA256:<published name> for each configured target"
+             PUBLIC_BASE_URL, CUSTOMER_COMMAND and SHA256:<published name> for each configured target"
         );
     }
     Ok(text)
@@ -93,6 +101,9 @@ mod tests {
         assert!(rendered.contains("${READYSET_INSTALLER_BASE_URL:-https://launch.example}"));
         assert!(rendered.contains(&format!("x86_64-unknown-linux-gnu) echo \"{}\" ;;", "a".repeat(64))));
         assert!(rendered.contains("aarch64-apple-darwin) echo \"\" ;;"));
+        let hint =
+            "READYSET_INSTALLER_COMMAND=\"curl -fsSL https://launch.example/readyset-orchestrator.sh | sh -s --\"";
+        assert!(rendered.contains(hint));
         assert_eq!(served_tag(&rendered), Some("v9"));
         assert_eq!(served_tag(TEMPLATE), Some("@@READYSET_TAG@@"));
     }
@@ -113,8 +124,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("@@SHA256:x86_64-apple-darwin@@ is left unfilled"), "{error}");
-        let template = "readyset_tag=\"@@READYSET_TAG@@\"\n@@PUBLIC_BASE_URL@@\n@@TYPO@@\n";
+        let template = "readyset_tag=\"@@READYSET_TAG@@\"\n@@PUBLIC_BASE_URL@@\n@@CUSTOMER_COMMAND@@\n@@TYPO@@\n";
         let error = render(template, &tag, "https://x", &BTreeMap::new()).unwrap_err().to_string();
-        assert!(error.contains("line 3: @@TYPO@@ is left unfilled"), "{error}");
+        assert!(error.contains("line 4: @@TYPO@@ is left unfilled"), "{error}");
     }
 }

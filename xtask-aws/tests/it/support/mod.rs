@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the checkout, its configuration, the tools the
 //! tests run, and a release site in an emulator of its own per test.
 
+pub mod https;
 pub mod images;
 pub mod site;
 
@@ -147,4 +148,17 @@ pub fn system_tool(name: &str, package: &str) -> PathBuf {
     workspace().env.which(name).unwrap_or_else(|| {
         panic!("{name} is not installed: run `cargo xtask ci` as root, or `apt-get install {package}`")
     })
+}
+
+/// A PATH holding only the named commands, linked from the system.
+pub fn path_with(dir: &Path, commands: &[&str]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for command in commands {
+        let real = workspace()
+            .env
+            .which(command)
+            .unwrap_or_else(|| panic!("{command} is not installed; run `cargo xtask ci` as root"));
+        std::os::unix::fs::symlink(real, dir.join(command)).unwrap();
+    }
+    dir.to_owned()
 }
