@@ -119,6 +119,10 @@ pub struct ReleaseArgs {
 
 /// Build, strip and checksum the installer for one target into target/dist/<tag>/.
 ///
+/// The build is reproducible: paths of the checkout and of CARGO_HOME are remapped, the
+/// toolchain is the one rust-toolchain.toml pins, and RUSTFLAGS-like variables are
+/// refused, so another machine building the same commit gets the same bytes.
+///
 /// Without --target it builds for this host when the host is a configured target, or
 /// the one target configured for this kind of host (the static musl build on Linux).
 ///
@@ -128,6 +132,11 @@ pub struct BuildInstallerArgs {
     /// Rust target triple; one of the targets in [workspace.metadata.release].
     #[arg(long, value_name = "TRIPLE")]
     pub target: Option<String>,
+
+    /// Write into <DIR>/<tag>/ instead of target/dist/<tag>/ (the pipeline's second
+    /// Linux build keeps its results apart from the first, for publish to compare).
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<PathBuf>,
 }
 
 /// Publish the installers of a release to S3 and point customers at them.

@@ -72,7 +72,7 @@ fn builds_the_static_musl_installer_through_the_cli() {
 
     let workspace = workspace();
     let target = workspace.config.target("x86_64-unknown-linux-musl").unwrap().clone();
-    let plan = BuildPlan::new(&workspace, target, Host::detect(&workspace).unwrap()).unwrap();
+    let plan = BuildPlan::new(&workspace, target, Host::detect(&workspace).unwrap(), None).unwrap();
     assert!(plan.binary().ends_with(format!("target/dist/{}/x86_64-unknown-linux-gnu", constants().0)));
     let record: BuildRecord = serde_json::from_str(&std::fs::read_to_string(plan.record_file()).unwrap()).unwrap();
     assert_eq!(record.target, "x86_64-unknown-linux-musl");
@@ -93,7 +93,7 @@ fn builds_for_the_host_triple() {
         build_host: BuildHost::of_triple(&host.triple).unwrap(),
     };
     let out = tempfile::tempdir().unwrap();
-    let mut plan = BuildPlan::new(&workspace, target, host).unwrap();
+    let mut plan = BuildPlan::new(&workspace, target, host, None).unwrap();
     plan.out_dir = out.path().to_owned();
     let record = build(&workspace, &plan).unwrap();
     assert_eq!(record.published_name, "host-test-build");
@@ -109,6 +109,7 @@ fn dry_run_prints_the_commands_and_paths_and_builds_nothing() {
     let output = xtask_command()
         .args(["build-installer", "--target", "x86_64-unknown-linux-musl", "--dry-run"])
         .env("CARGO_TARGET_DIR", target_dir.path())
+        .env("CARGO_HOME", "/home/someone/.cargo")
         .env_remove("CARGO")
         .current_dir(workspace_root())
         .output()
@@ -116,12 +117,12 @@ fn dry_run_prints_the_commands_and_paths_and_builds_nothing() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout)
         .replace(target_dir.path().to_str().unwrap(), "$CARGO_TARGET_DIR")
-        .replace(workspace_root().join("target").to_str().unwrap(), "<checkout>/target")
+        .replace(workspace_root().to_str().unwrap(), "<checkout>")
         .replace(&constants().0, "<tag>")
         .replace(&constants().1, "<cfn>");
     expect![[r#"
         Plan for the installer of release <tag> (CFN_VERSION <tag>) for x86_64-unknown-linux-musl (dry run: nothing is built):
-          run: cargo build --release --locked --package readyset-installer --bin readyset-installer --target x86_64-unknown-linux-musl
+          run: CARGO_ENCODED_RUSTFLAGS='--remap-path-prefix=<checkout>=/readyset --remap-path-prefix=/home/someone/.cargo=/cargo' cargo build --release --locked --package readyset-installer --bin readyset-installer --target x86_64-unknown-linux-musl
           run: strip -o <checkout>/target/dist/<tag>/x86_64-unknown-linux-gnu $CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/readyset-installer
           check: the binary contains "<tag>" and `x86_64-unknown-linux-gnu --version` prints it
           write: <checkout>/target/dist/<tag>/x86_64-unknown-linux-gnu
@@ -129,6 +130,71 @@ fn dry_run_prints_the_commands_and_paths_and_builds_nothing() {
           write: <checkout>/target/dist/<tag>/x86_64-unknown-linux-gnu.json
     "#]].assert_eq(&stdout);
     assert_eq!(std::fs::read_dir(target_dir.path()).unwrap().count(), 0, "nothing was built or written");
+
+    // Flags from the environment would make this machine's bytes differ from others'.
+    for variable in ["RUSTFLAGS", "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS"] {
+        let output = xtask_command()
+            .args(["build-installer", "--target", "x86_64-unknown-linux-musl", "--dry-run"])
+            .env(variable, "-C target-cpu=native")
+            .current_dir(workspace_root())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(
+            text(&output.stderr),
+            format!(
+                "error: {variable} is set; installers are built with the repository's compiler flags only, so that \
+                 every machine builds the same bytes. Unset it for build-installer\n"
+            )
+        );
+    }
+}
+
+/// Two clones of the committed tree at different paths, each with its own CARGO_HOME
+/// (the registry hard-linked from this one's, so nothing is downloaded) and its own
+/// CARGO_TARGET_DIR, build the musl installer through the CLI: the same SHA-256.
+/// (Uncommitted changes are not in the clones; CI tests a clean clone.)
+#[test]
+fn two_checkouts_build_the_same_installer_bytes() {
+    let scratch = tempfile::tempdir().unwrap();
+    let registry = workspace().env.cargo_home.expect("CARGO_HOME or HOME is set").join("registry");
+    let builds: Vec<(String, String)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = ["a", "a-second-clone-at-a-longer-path"]
+            .into_iter()
+            .map(|name| {
+                let (dir, registry) = (scratch.path().join(name), &registry);
+                scope.spawn(move || build_in_clone(&dir, registry))
+            })
+            .collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    assert_eq!(builds[0], builds[1], "the two builds differ");
+}
+
+/// Clones the checkout into `dir` and builds there; returns the record's SHA-256 and rustc.
+fn build_in_clone(dir: &Path, registry: &Path) -> (String, String) {
+    let run = |program: &str, args: &[&std::ffi::OsStr]| {
+        let output = Command::new(program).args(args).output().unwrap();
+        assert!(output.status.success(), "{program} {args:?}: {}", text(&output.stderr));
+    };
+    let (clone, home) = (dir.join("checkout"), dir.join("cargo-home"));
+    run("git", &["clone".as_ref(), "--quiet".as_ref(), workspace_root().as_os_str(), clone.as_os_str()]);
+    std::fs::create_dir_all(&home).unwrap();
+    run("cp", &["-al".as_ref(), registry.as_os_str(), home.as_os_str()]);
+    let output = xtask_command()
+        .args(["build-installer", "--target", "x86_64-unknown-linux-musl"])
+        .current_dir(&clone)
+        .env("CARGO_HOME", &home)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("CARGO_NET_OFFLINE", "true")
+        .env_remove("CARGO")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "build-installer in {}: {}", clone.display(), text(&output.stderr));
+    let tag = constants().0;
+    let record = clone.join(format!("target/dist/{tag}/x86_64-unknown-linux-gnu.json"));
+    let record: BuildRecord = serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap();
+    (record.sha256, record.rustc)
 }
 
 #[test]

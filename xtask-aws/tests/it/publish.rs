@@ -174,6 +174,19 @@ fn bad_inputs_are_refused_with_nothing_written() {
     std::fs::write(&record_path, record).unwrap();
     refuse(&["publish-installer", "v1", "--artifacts", mismatched.path().to_str().unwrap()], mismatched.path());
 
+    // The pipeline's second Linux build, with other bytes; then with other compilers.
+    let rebuilt = synthetic_artifacts("v1");
+    let again = rebuilt.path().join("agent-3/target/dist-again/v1");
+    write_build(&again, "v1", "x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu", b"other bytes");
+    refuse(&["publish-installer", "v1", "--artifacts", rebuilt.path().to_str().unwrap()], rebuilt.path());
+
+    let compilers = synthetic_artifacts("v1");
+    let record_path = compilers.path().join("agent-1/target/dist/v1/x86_64-apple-darwin.json");
+    let record = std::fs::read_to_string(&record_path).unwrap();
+    let rustc = &serde_json::from_str::<serde_json::Value>(&record).unwrap()["rustc"].as_str().unwrap().to_owned();
+    std::fs::write(&record_path, record.replace(rustc.as_str(), "rustc 1.94.0 (4a4ef493e 2026-03-02)")).unwrap();
+    refuse(&["publish-installer", "v1", "--artifacts", compilers.path().to_str().unwrap()], compilers.path());
+
     let other_tag = synthetic_artifacts("v1");
     refuse(&["publish-installer", "v2", "--artifacts", other_tag.path().to_str().unwrap()], other_tag.path());
 
@@ -203,6 +216,16 @@ fn bad_inputs_are_refused_with_nothing_written() {
         exit Some(1)
         error: refusing to publish v1; nothing was uploaded:
           - the builds disagree on commit: 0123456789abcdef0123456789abcdef01234567 in <artifacts>/agent-2/target/dist/v1/aarch64-apple-darwin.json, <artifacts>/agent-0/target/dist/v1/x86_64-unknown-linux-gnu.json; ffffffffffffffffffffffffffffffffffffffff in <artifacts>/agent-1/target/dist/v1/x86_64-apple-darwin.json
+
+        $ publish-installer v1 --artifacts <artifacts>
+        exit Some(1)
+        error: refusing to publish v1; nothing was uploaded:
+          - <artifacts>/agent-0/target/dist/v1/x86_64-unknown-linux-gnu.json and <artifacts>/agent-3/target/dist-again/v1/x86_64-unknown-linux-gnu.json are two builds of x86_64-unknown-linux-musl with different bytes (sha256 <sha256 #1> by test with rustc 1.95.0 (59807616e 2026-04-14); sha256 <sha256 #2> by test with rustc 1.95.0 (59807616e 2026-04-14)): the build is not reproducible or a build machine is not trustworthy; find out which before publishing
+
+        $ publish-installer v1 --artifacts <artifacts>
+        exit Some(1)
+        error: refusing to publish v1; nothing was uploaded:
+          - the builds disagree on the compiler (rust-toolchain.toml pins it): rustc 1.94.0 (4a4ef493e 2026-03-02) in <artifacts>/agent-1/target/dist/v1/x86_64-apple-darwin.json; rustc 1.95.0 (59807616e 2026-04-14) in <artifacts>/agent-2/target/dist/v1/aarch64-apple-darwin.json, <artifacts>/agent-0/target/dist/v1/x86_64-unknown-linux-gnu.json
 
         $ publish-installer v2 --artifacts <artifacts>
         exit Some(1)

@@ -84,6 +84,7 @@ fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
           ok      <time>  :amazon-ec2: Release AMIs (copies of the tested ones)  (12 copies of the internal AMIs the smoke test launched (SourceAmi checked in EC2))
           ok      <time>  :aws-cloudformation: Release templates
           ok      <time>  :linux: Installer for Linux
+          ok      <time>  :linux: Installer for Linux, built again to compare
           skip    <time>  :mac: Installers for macOS  (needs a macOS agent; its targets are left out of the publish)
           ok      <time>  :rocket: Publish the installer  (skipped the download of target/dist/*/*-apple-darwin* (its step did not run))
           ok      <time>  :white_check_mark: Verify the release
@@ -115,6 +116,7 @@ fn a_release_name_that_differs_from_the_constants_stops_the_rehearsal_at_the_che
           not run <time>  :amazon-ec2: Release AMIs (copies of the tested ones)  (an earlier step failed)
           not run <time>  :aws-cloudformation: Release templates  (an earlier step failed)
           not run <time>  :linux: Installer for Linux  (an earlier step failed)
+          not run <time>  :linux: Installer for Linux, built again to compare  (an earlier step failed)
           not run <time>  :mac: Installers for macOS  (an earlier step failed)
           not run <time>  :rocket: Publish the installer  (an earlier step failed)
           not run <time>  :white_check_mark: Verify the release  (an earlier step failed)

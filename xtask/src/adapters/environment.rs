@@ -13,6 +13,13 @@ pub struct Environment {
     /// The cargo that runs the xtask (`CARGO`, set by `cargo run`), else `cargo`.
     pub cargo: String,
     pub cargo_target_dir: Option<PathBuf>,
+    /// `CARGO_HOME`, else `$HOME/.cargo`: where dependency sources sit, a path that must
+    /// not end up in an installer.
+    pub cargo_home: Option<PathBuf>,
+    /// Names of the set variables that add compiler flags (`RUSTFLAGS`,
+    /// `CARGO_ENCODED_RUSTFLAGS`, `CARGO_BUILD_RUSTFLAGS`, `CARGO_TARGET_<triple>_RUSTFLAGS`):
+    /// an installer built with them would differ from every other machine's.
+    pub rustflags_variables: Vec<String>,
     /// `RUSTC`, `STRIP` and `PACKER`: the programs to run, else their usual names.
     pub rustc: String,
     pub strip: String,
@@ -57,6 +64,13 @@ impl Environment {
             buildkite,
             cargo: var("CARGO").unwrap_or_else(|| "cargo".into()),
             cargo_target_dir: var("CARGO_TARGET_DIR").map(PathBuf::from),
+            cargo_home: var("CARGO_HOME")
+                .map(PathBuf::from)
+                .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cargo"))),
+            rustflags_variables: std::env::vars_os()
+                .filter_map(|(name, value)| (!value.is_empty()).then_some(name.into_string().ok()?))
+                .filter(|name| name == "RUSTFLAGS" || name.starts_with("CARGO_") && name.ends_with("_RUSTFLAGS"))
+                .collect(),
             rustc: var("RUSTC").unwrap_or_else(|| "rustc".into()),
             strip: var("STRIP").unwrap_or_else(|| "strip".into()),
             packer: var("PACKER").unwrap_or_else(|| "packer".into()),

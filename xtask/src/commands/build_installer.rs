@@ -3,7 +3,7 @@
 //! the release, and leaves it in `target/dist/<tag>/` with its checksum and a partial
 //! manifest for the publish step to collect.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
@@ -24,7 +24,7 @@ const PACKAGE: &str = "readyset-installer";
 pub fn run(workspace: &Workspace, args: BuildInstallerArgs, dry_run: bool) -> Result<()> {
     let host = Host::detect(workspace)?;
     let target = workspace.config.select_target(args.target.as_deref(), &host.triple)?.clone();
-    let plan = BuildPlan::new(workspace, target, host)?;
+    let plan = BuildPlan::new(workspace, target, host, args.dist_dir.as_deref())?;
     if dry_run {
         print!("{}", plan.describe(workspace));
         return Ok(());
@@ -79,14 +79,24 @@ pub struct BuildPlan {
     /// Where the stripped binary, its checksum and its record go.
     pub out_dir: PathBuf,
     pub strip: String,
+    /// The compiler flags of the build, and the only ones (`CARGO_ENCODED_RUSTFLAGS`
+    /// overrides every other source of flags): they map the machine's paths to fixed ones.
+    pub rustflags: Vec<String>,
 }
 
 impl BuildPlan {
-    pub fn new(workspace: &Workspace, target: InstallerTarget, host: Host) -> Result<BuildPlan> {
+    pub fn new(
+        workspace: &Workspace,
+        target: InstallerTarget,
+        host: Host,
+        dist_dir: Option<&Path>,
+    ) -> Result<BuildPlan> {
         let tags = workspace.constants()?.tags().context("refusing to build the installer")?;
+        let dist_dir = dist_dir.map_or_else(|| workspace.dist_dir(), |dir| workspace.root.join(dir));
         Ok(BuildPlan {
             cargo_output: workspace.cargo_target_dir().join(&target.triple).join("release").join(PACKAGE),
-            out_dir: workspace.dist_dir().join(tags.readyset_tag.as_str()),
+            out_dir: dist_dir.join(tags.readyset_tag.as_str()),
+            rustflags: reproducible_rustflags(workspace)?,
             strip: workspace.env.strip.clone(),
             target,
             readyset_tag: tags.readyset_tag,
@@ -118,7 +128,12 @@ impl BuildPlan {
             "Plan for the installer of release {} (CFN_VERSION {}) for {} (dry run: nothing is built):\n",
             self.readyset_tag, self.cfn_version, self.target.triple
         );
-        text += &format!("  run: {} {}\n", workspace.env.cargo, self.cargo_args().join(" "));
+        text += &format!(
+            "  run: CARGO_ENCODED_RUSTFLAGS='{}' {} {}\n",
+            self.rustflags.join(" "),
+            workspace.env.cargo,
+            self.cargo_args().join(" ")
+        );
         text += &format!("  run: {} -o {} {}\n", self.strip, self.binary().display(), self.cargo_output.display());
         text += &format!("  check: the binary contains {:?}", self.readyset_tag.as_str());
         if self.host.can_run(&self.target.triple) {
@@ -130,6 +145,27 @@ impl BuildPlan {
         text += &format!("  write: {}\n", self.record_file().display());
         text
     }
+}
+
+/// Flags that replace the checkout's and CARGO_HOME's paths (which panic locations of
+/// dependencies carry into the binary) with fixed ones; flags from the environment
+/// are refused, since no other machine would have them.
+fn reproducible_rustflags(workspace: &Workspace) -> Result<Vec<String>> {
+    let env = &workspace.env;
+    if !env.rustflags_variables.is_empty() {
+        bail!(
+            "{} is set; installers are built with the repository's compiler flags only, so that every \
+             machine builds the same bytes. Unset it for build-installer",
+            env.rustflags_variables.join(" and ")
+        );
+    }
+    let Some(cargo_home) = &env.cargo_home else {
+        bail!("neither CARGO_HOME nor HOME is set; set CARGO_HOME to where cargo keeps its registry");
+    };
+    Ok(vec![
+        format!("--remap-path-prefix={}=/readyset", workspace.root.display()),
+        format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
+    ])
 }
 
 /// Runs the plan and returns what was recorded in the partial manifest.
@@ -147,7 +183,10 @@ pub fn build(workspace: &Workspace, plan: &BuildPlan) -> Result<BuildRecord> {
     let cargo = &workspace.env.cargo;
     let args = plan.cargo_args();
     let command_line = format!("{cargo} {}", args.join(" "));
-    cmd!(sh, "{cargo} {args...}").run().with_context(|| format!("the build failed: `{command_line}`"))?;
+    cmd!(sh, "{cargo} {args...}")
+        .env("CARGO_ENCODED_RUSTFLAGS", plan.rustflags.join("\x1f"))
+        .run()
+        .with_context(|| format!("the build failed: `{command_line}`"))?;
 
     std::fs::create_dir_all(&plan.out_dir).with_context(|| format!("cannot create {}", plan.out_dir.display()))?;
     let (binary, unstripped) = (plan.binary(), &plan.cargo_output);

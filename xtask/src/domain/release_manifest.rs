@@ -129,8 +129,10 @@ fn unknown_exclusions(config: &ReleaseConfig, allowed: &Allowances) -> Vec<Strin
         .collect()
 }
 
-/// The one build of each configured, included target (a second build of a target is a
-/// problem: which one ships would be a guess).
+/// The one build of each configured, included target. A second build of a target is
+/// the pipeline's check that the build is reproducible: the same bytes confirm the
+/// first, other bytes stop the release (which one ships would be a guess, and one of
+/// the machines may not be trustworthy).
 fn choose_builds<'a>(
     config: &ReleaseConfig,
     builds: &'a [CollectedBuild],
@@ -147,14 +149,26 @@ fn choose_builds<'a>(
                 build.record_path, record.target, target.published_name, record.published_name
             )),
             Some(_) if allowed.excluded_targets.contains(&record.target) => {}
-            Some(_) => {
-                if let Some(other) = chosen.insert(&record.target, build) {
-                    problems.push(format!(
-                        "{} and {} are both builds of {}",
-                        other.record_path, build.record_path, record.target
-                    ));
+            Some(_) => match chosen.get(record.target.as_str()) {
+                None => {
+                    chosen.insert(&record.target, build);
                 }
-            }
+                Some(first) if first.record.sha256 == record.sha256 => {}
+                Some(first) => problems.push(format!(
+                    "{} and {} are two builds of {} with different bytes (sha256 {} by {} with {}; sha256 {} by {} \
+                     with {}): the build is not reproducible or a build machine is not trustworthy; find out which \
+                     before publishing",
+                    first.record_path,
+                    build.record_path,
+                    record.target,
+                    first.record.sha256,
+                    first.record.build_host,
+                    first.record.rustc,
+                    record.sha256,
+                    record.build_host,
+                    record.rustc
+                )),
+            },
         }
     }
     chosen
@@ -213,7 +227,11 @@ type Agreed = (&'static str, fn(&BuildRecord) -> String);
 
 /// Builds of one release must come from one commit with one CFN version.
 fn disagreements(chosen: &BTreeMap<&str, &CollectedBuild>) -> Vec<String> {
-    let fields: [Agreed; 2] = [("CFN_VERSION", |r| r.cfn_version.to_string()), ("commit", |r| r.commit.to_string())];
+    let fields: [Agreed; 3] = [
+        ("CFN_VERSION", |r| r.cfn_version.to_string()),
+        ("commit", |r| r.commit.to_string()),
+        ("the compiler (rust-toolchain.toml pins it)", |r| r.rustc.clone()),
+    ];
     let mut problems = Vec::new();
     for (field, value_of) in fields {
         let mut values: BTreeMap<String, Vec<&str>> = BTreeMap::new();

@@ -22,7 +22,7 @@ use xtask_aws::adapters::{
     site::Site as AwsSite,
 };
 
-use super::{clear_aws_environment, config, expect_success, workspace, workspace_root, COMMIT, REGION};
+use super::{clear_aws_environment, config, expect_success, text, workspace, workspace_root, COMMIT, REGION};
 
 pub struct Site {
     pub emulator: Emulator,
@@ -241,13 +241,30 @@ pub fn write_build_of_commit(
         cfn_version: ReleaseTag::parse(tag).unwrap(),
         commit: CommitId::parse(commit).unwrap(),
         dirty: false,
-        rustc: "rustc 1.95.0".into(),
+        rustc: rustc_version(),
         build_host: "test".into(),
     };
     std::fs::write(dir.join(name), bytes).unwrap();
     std::fs::write(dir.join(format!("{name}.sha256")), checksum_line(&record.sha256, name)).unwrap();
     std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(&record).unwrap()).unwrap();
     record
+}
+
+/// `rustc --version` of the pinned toolchain, as a real build records it, so stand-ins
+/// agree with a real build on the compiler.
+pub fn rustc_version() -> String {
+    use std::sync::OnceLock;
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            let output = std::process::Command::new("rustc")
+                .arg("--version")
+                .current_dir(workspace_root())
+                .output()
+                .expect("rustc runs");
+            text(&output.stdout).trim().to_owned()
+        })
+        .clone()
 }
 
 /// Synthetic builds of every target for a tag, as if downloaded from three machines.
