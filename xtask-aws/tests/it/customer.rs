@@ -470,16 +470,23 @@ fn on_a_terminal_the_installer_asks_there_and_prints_the_console_link() {
     command.args(["--quiet", "--return", "--command", &served.customer_command(), "/dev/null"]);
     served.environment(&mut command);
     let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let screen = Screen::watch(child.stdout.take().unwrap());
     {
         use std::io::Write;
-        let mut answers = child.stdin.take().unwrap();
-        for answer in ["\n", "mars-1\n", "us-west-2\n"] {
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            answers.write_all(answer.as_bytes()).unwrap();
+        let mut keyboard = child.stdin.take().unwrap();
+        // Each answer is typed once its question is on the screen, as a person would:
+        // the terminal echoes what is typed when it is typed.
+        let region = "Region (us-east-1, us-east-2, us-west-2): ";
+        for (question, seen, answer) in
+            [("[readyset-mysql-super]: ", 1, "\n"), (region, 1, "mars-1\n"), (region, 2, "us-west-2\n")]
+        {
+            screen.wait_for(question, seen);
+            keyboard.write_all(answer.as_bytes()).unwrap();
         }
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        screen.wait_for("Create the stack from this link", 1);
     }
-    let output = child.wait_with_output().unwrap();
+    let mut output = child.wait_with_output().unwrap();
+    output.stdout = screen.contents();
     assert_eq!(served.leftovers(), Vec::<String>::new());
     expect![[r#"
         status: exit status: 0
@@ -502,6 +509,45 @@ fn on_a_terminal_the_installer_asks_there_and_prints_the_console_link() {
         https://console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/create/review?templateURL=https%3A%2F%2Freadysettech-cfn-public-us-east-2.s3.us-east-2.amazonaws.com%2F<tag>%2Freadyset%2Ftemplates%2Freadyset-mysql-super.yaml&stackName=readyset&param_TemplatePrefix=<tag>%2Freadyset%2Ftemplates
         --- stderr
     "#]].assert_eq(&served.normalise(&output));
+}
+
+/// What a terminal showed, read as it arrives.
+struct Screen {
+    shown: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Screen {
+    fn watch(mut from: impl std::io::Read + Send + 'static) -> Screen {
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = shown.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buffer = [0; 4096];
+            while let Ok(read @ 1..) = from.read(&mut buffer) {
+                sink.lock().unwrap().extend_from_slice(&buffer[..read]);
+            }
+        });
+        Screen { shown, reader: Some(reader) }
+    }
+
+    /// Waits (at most a minute) until `text` has been shown `times` times.
+    fn wait_for(&self, text: &str, times: usize) {
+        let started = std::time::Instant::now();
+        while self.text().matches(text).count() < times {
+            assert!(started.elapsed().as_secs() < 60, "the terminal never showed {text:?}:\n{}", self.text());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn text(&self) -> String {
+        text(&self.shown.lock().unwrap())
+    }
+
+    /// Everything shown, once the program has ended.
+    fn contents(mut self) -> Vec<u8> {
+        self.reader.take().unwrap().join().unwrap();
+        self.shown.lock().unwrap().clone()
+    }
 }
 
 /// `launch` checks the stack name by CloudFormation's rule before making a link, and
