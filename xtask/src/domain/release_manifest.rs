@@ -225,7 +225,7 @@ fn missing_targets(
 /// A field of a build record that every build of a release must agree on.
 type Agreed = (&'static str, fn(&BuildRecord) -> String);
 
-/// Builds of one release must come from one commit with one CFN version.
+/// Builds of one release must come from one commit, with one CFN version and one compiler.
 fn disagreements(chosen: &BTreeMap<&str, &CollectedBuild>) -> Vec<String> {
     let fields: [Agreed; 3] = [
         ("CFN_VERSION", |r| r.cfn_version.to_string()),
