@@ -420,7 +420,11 @@ fn check_copies(workspace: &Workspace, world: &World, stage: &str) -> Result<Str
     let internal: AmisFile = files::read_json(&dist.join("amis-internal.json"), "the internal AMIs file")?;
     let promoted: AmisFile = files::read_json(&dist.join(format!("amis-{stage}.json")), "the promoted AMIs file")?;
     if promoted.sources != internal.images {
-        bail!("the {stage} AMIs file names sources other than the internal AMIs the smoke test launched");
+        bail!(
+            "the {stage} AMIs file names sources other than the internal AMIs the smoke test launched; the \
+             pipeline's promote step must read the internal AMIs file (`amis promote --from \
+             target/dist/amis-internal.json`)"
+        );
     }
     let count = runtime()?.block_on(async {
         let client = SignedClient::new(&world.access.sdk_config(&workspace.config.region).await);
@@ -433,7 +437,10 @@ fn check_copies(workspace: &Workspace, world: &World, stage: &str) -> Result<Str
                     .await?;
                 let source = found.first().and_then(|i| i.tags.get("SourceAmi")).cloned().unwrap_or_default();
                 if source != internal.images[image][region] {
-                    bail!("{ami} ({image} in {region}) is tagged as a copy of {source:?}, not of the internal AMI");
+                    bail!(
+                        "{ami} ({image} in {region}) is tagged as a copy of {source:?}, not of the internal AMI; \
+                         promote from the internal AMIs file the smoke test used"
+                    );
                 }
                 count += 1;
             }

@@ -405,10 +405,11 @@ fn a_temporary_directory_that_cannot_run_programs_falls_back_or_says_what_to_set
     std::fs::write(scratch.join("not-a-directory"), "").unwrap();
     let wrapper = scratch.join("wrapper.sh").display().to_string();
     let unshare = system_tool("unshare", "util-linux").display().to_string();
+    let dash = shell_program(&["dash"]).display().to_string();
     let cases: [Case; 3] = [
         (
             "TMPDIR missing",
-            vec!["dash".into(), wrapper.clone(), "--version".into()],
+            vec![dash.clone(), wrapper.clone(), "--version".into()],
             vec![("TMPDIR", scratch.join("gone"))],
         ),
         (
@@ -416,15 +417,15 @@ fn a_temporary_directory_that_cannot_run_programs_falls_back_or_says_what_to_set
             vec![
                 unshare,
                 "-rm".into(),
-                "dash".into(),
+                dash.clone(),
                 "-c".into(),
-                format!("mount -t tmpfs -o noexec tmpfs {} && exec dash {wrapper} --version", noexec.display()),
+                format!("mount -t tmpfs -o noexec tmpfs {} && exec {dash} {wrapper} --version", noexec.display()),
             ],
             vec![("TMPDIR", noexec.clone())],
         ),
         (
             "TMPDIR missing, cache unusable",
-            vec!["dash".into(), wrapper, "--version".into()],
+            vec![dash, wrapper, "--version".into()],
             vec![("TMPDIR", scratch.join("gone")), ("XDG_CACHE_HOME", scratch.join("not-a-directory"))],
         ),
     ];

@@ -456,22 +456,22 @@ fn rollback_asks_what_to_do_with_platforms_the_release_left_out() {
     site.xtask_ok(&["rollback", "v2", "--left-out-keys", "keep"]);
     expect![[r#"
         Release v2 (CFN version v2): complete and live: customers who run the wrapper get it
-          present          manifest           s3://readysettech-orchestrator-us-east-2/binaries/v2/manifest.json
-          present          template           s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-mysql-super.yaml
-          present          template           s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-vpc.yaml
-          present          template           s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-server.yaml
-          present          template           s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-mysql-adapter.yaml
-          present          template           s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-postgres-adapter.yaml
-          present          template           s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-bastion.yaml
-          present          installer          s3://readysettech-orchestrator-us-east-2/binaries/v2/x86_64-apple-darwin
-          present          checksum           s3://readysettech-orchestrator-us-east-2/binaries/v2/x86_64-apple-darwin.sha256
-          present          installer          s3://readysettech-orchestrator-us-east-2/binaries/v2/x86_64-unknown-linux-gnu
-          present          checksum           s3://readysettech-orchestrator-us-east-2/binaries/v2/x86_64-unknown-linux-gnu.sha256
-          present          wrapper (kept)     s3://readysettech-orchestrator-us-east-2/binaries/v2/readyset-orchestrator.sh
-          serves v2        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-unknown-linux-gnu
-          serves v2        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin
+          present          manifest              s3://readysettech-orchestrator-us-east-2/binaries/v2/manifest.json
+          present          template              s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-mysql-super.yaml
+          present          template              s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-vpc.yaml
+          present          template              s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-server.yaml
+          present          template              s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-mysql-adapter.yaml
+          present          template              s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-postgres-adapter.yaml
+          present          template              s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-bastion.yaml
+          present          installer             s3://readysettech-orchestrator-us-east-2/binaries/v2/x86_64-apple-darwin
+          present          checksum              s3://readysettech-orchestrator-us-east-2/binaries/v2/x86_64-apple-darwin.sha256
+          present          installer             s3://readysettech-orchestrator-us-east-2/binaries/v2/x86_64-unknown-linux-gnu
+          present          checksum              s3://readysettech-orchestrator-us-east-2/binaries/v2/x86_64-unknown-linux-gnu.sha256
+          present          wrapper (kept)        s3://readysettech-orchestrator-us-east-2/binaries/v2/readyset-orchestrator.sh
+          serves v2        legacy key            s3://readysettech-orchestrator-us-east-2/binaries/x86_64-unknown-linux-gnu
+          serves v2        legacy key            s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin
           serves v3        legacy key (left out) s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin
-          serves v2        wrapper            s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh
+          serves v2        wrapper               s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh
     "#]].assert_eq(&site.xtask_ok(&["status", "v2"]));
     site.xtask_ok(&["rollback", "v3"]);
     let removed = site.xtask_ok(&["rollback", "v2", "--left-out-keys", "remove"]);

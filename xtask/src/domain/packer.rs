@@ -55,15 +55,19 @@ fn parse(file: &str, text: &str) -> Result<Body> {
     hcl_edit::parser::parse_body(text).map_err(|error| anyhow::anyhow!("{file} does not parse as HCL: {error}"))
 }
 
+/// The expression assigned to `name` in any `locals` block.
+fn local_value<'a>(body: &'a Body, file: &str, name: &str) -> Result<&'a Expression> {
+    body.blocks()
+        .filter(|block| block.ident.as_str() == "locals")
+        .find_map(|block| block.body.get_attribute(name))
+        .map(|attribute| &attribute.value)
+        .with_context(|| format!("{file} has no `{name}` in a locals block"))
+}
+
 /// A list of plain strings assigned in a `locals` block.
 pub fn local_list(file: &str, text: &str, name: &str) -> Result<LocalList> {
     let body = parse(file, text)?;
-    let attribute = body
-        .blocks()
-        .filter(|block| block.ident.as_str() == "locals")
-        .find_map(|block| block.body.get_attribute(name))
-        .with_context(|| format!("{file} has no `{name}` in a locals block"))?;
-    let Expression::Array(array) = &attribute.value else {
+    let Expression::Array(array) = local_value(&body, file, name)? else {
         bail!("{file}: `{name}` is not a list of quoted strings");
     };
     let items = array
@@ -87,12 +91,7 @@ pub fn local_strings(file: &str, text: &str, name: &str) -> Result<Vec<String>> 
 /// A map of plain strings assigned in a `locals` block (`{ "us-east-1" = "arn:..." }`).
 pub fn local_string_map(file: &str, text: &str, name: &str) -> Result<BTreeMap<String, String>> {
     let body = parse(file, text)?;
-    let attribute = body
-        .blocks()
-        .filter(|block| block.ident.as_str() == "locals")
-        .find_map(|block| block.body.get_attribute(name))
-        .with_context(|| format!("{file} has no `{name}` in a locals block"))?;
-    let Expression::Object(object) = &attribute.value else {
+    let Expression::Object(object) = local_value(&body, file, name)? else {
         bail!("{file}: `{name}` is not a map of quoted strings, such as {{ \"us-east-1\" = \"arn:aws:kms:...\" }}");
     };
     object
@@ -124,7 +123,10 @@ impl PackerVersion {
             .and_then(|parts: Option<Vec<u32>>| parts);
         match numbers.as_deref() {
             Some([major, minor, patch]) => Ok(PackerVersion(*major, *minor, *patch)),
-            _ => bail!("`packer version` printed {first:?}, not `Packer v<major>.<minor>.<patch>`"),
+            _ => bail!(
+                "`packer version` printed {first:?}, not `Packer v<major>.<minor>.<patch>`; check that PACKER (or \
+                 `packer` on PATH) is HashiCorp Packer"
+            ),
         }
     }
 

@@ -146,12 +146,13 @@ impl fmt::Display for ReleaseStatus {
             (false, _) => "incomplete: objects below are missing or differ",
         };
         writeln!(f, "Release {} (CFN version {}): {verdict}", self.tag, self.cfn_version)?;
+        let width = self.objects.iter().map(|object| object.kind.label().len()).max().unwrap_or(0).max(18);
         for object in &self.objects {
             let state = match (&object.serves, &object.state) {
                 (Some(tag), _) => format!("serves {tag}"),
                 (None, state) => format!("{state:?}").to_lowercase(),
             };
-            writeln!(f, "  {state:<16} {:<18} {}", object.kind.label(), object.url)?;
+            writeln!(f, "  {state:<16} {:<width$} {}", object.kind.label(), object.url)?;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use std::{
 
 use xtask::{
     adapters::toolchain,
+    commands::build_installer::Host,
     domain::{
         build_record::BuildRecord,
         commit::CommitId,
@@ -22,7 +23,7 @@ use xtask_aws::adapters::{
     site::Site as AwsSite,
 };
 
-use super::{clear_aws_environment, config, expect_success, text, workspace, workspace_root, COMMIT, REGION};
+use super::{clear_aws_environment, config, expect_success, workspace, workspace_root, COMMIT, REGION};
 
 pub struct Site {
     pub emulator: Emulator,
@@ -250,21 +251,11 @@ pub fn write_build_of_commit(
     record
 }
 
-/// `rustc --version` of the pinned toolchain, as a real build records it, so stand-ins
-/// agree with a real build on the compiler.
+/// The compiler as `build-installer` records it, so stand-ins agree with a real build.
 pub fn rustc_version() -> String {
     use std::sync::OnceLock;
     static VERSION: OnceLock<String> = OnceLock::new();
-    VERSION
-        .get_or_init(|| {
-            let output = std::process::Command::new("rustc")
-                .arg("--version")
-                .current_dir(workspace_root())
-                .output()
-                .expect("rustc runs");
-            text(&output.stdout).trim().to_owned()
-        })
-        .clone()
+    VERSION.get_or_init(|| Host::detect(&workspace()).unwrap().rustc).clone()
 }
 
 /// Synthetic builds of every target for a tag, as if downloaded from three machines.
