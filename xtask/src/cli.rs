@@ -141,8 +141,10 @@ pub struct BuildInstallerArgs {
 
 /// Publish the installers of a release to S3 and point customers at them.
 ///
-/// Refuses, before writing anything, when a build is missing or inconsistent, when the
-/// release's CloudFormation templates are not published, or when a versioned key
+/// Signs the manifest with the configured KMS key (the dry run signs too, and shows the
+/// signature in the plan). Refuses, before writing anything, when a build is missing or
+/// inconsistent, when the release's CloudFormation templates are not published, when
+/// the signature does not verify with the committed public key, or when a versioned key
 /// already holds other bytes. Running it again completes an interrupted publish.
 ///
 /// Example: cargo xtask publish-installer v2024.06.1 --artifacts target/dist/v2024.06.1 --dry-run
@@ -179,8 +181,9 @@ pub struct PublishInstallerArgs {
     pub invalidation_timeout: Duration,
 }
 
-/// Show every object of a release: present, missing or different, and which release
-/// the legacy keys and the wrapper serve now.
+/// Show every object of a release: present, missing or different, whether its
+/// manifest's signature verifies, and which release the legacy keys and the wrapper
+/// serve now.
 ///
 /// Example: cargo xtask status v2024.06.1
 #[derive(clap::Args, Debug)]
@@ -190,13 +193,18 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Check the signature with this public key (PEM) instead of the committed one.
+    #[arg(long, value_name = "PEM")]
+    pub public_key: Option<PathBuf>,
 }
 
 /// Download every published object of a release as customers do, and check it.
 ///
-/// Checks sizes and SHA-256 against the manifest, that the wrapper and legacy keys
-/// serve this release, and that the templates the installer points at can be read. It
-/// uses no AWS credentials: everything is read anonymously, through public URLs.
+/// Checks the manifest's signature with the committed public key, sizes and SHA-256
+/// against the manifest, that the wrapper and legacy keys serve this release, and that
+/// the templates the installer points at can be read. It uses no AWS credentials:
+/// everything is read anonymously, through public URLs.
 ///
 /// Example: cargo xtask verify v2024.06.1
 #[derive(clap::Args, Debug)]
@@ -213,11 +221,17 @@ pub struct VerifyArgs {
     /// instead of https://<bucket>.s3.<region>.amazonaws.com/<key>.
     #[arg(long, value_name = "URL")]
     pub s3_url: Option<String>,
+
+    /// Check the manifest's signature with this public key (PEM) instead of the
+    /// committed ops/release-signing-key.pem.
+    #[arg(long, value_name = "PEM")]
+    pub public_key: Option<PathBuf>,
 }
 
 /// Serve an earlier release again: legacy keys and wrapper back to <TAG>, then invalidate.
 ///
-/// Refuses a release whose versioned objects are incomplete.
+/// Refuses a release whose versioned objects are incomplete, or whose manifest's
+/// signature is missing or does not verify with the committed public key.
 ///
 /// Example: cargo xtask rollback v2024.05.2 --dry-run
 #[derive(clap::Args, Debug)]

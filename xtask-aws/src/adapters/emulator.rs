@@ -14,7 +14,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use xtask::adapters::{toolchain, workspace::Workspace};
 
-use crate::adapters::site::Site;
+use serde_json::json;
+
+use crate::adapters::{kms::Kms, signed::SignedClient, site::Site};
 
 const LAUNCHER: &str = include_str!("../../emulator/moto_launcher.py");
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -272,6 +274,7 @@ pub async fn create_site(site: &Site) -> Result<()> {
         );
         site.s3.put_bucket_policy().bucket(bucket).policy(policy).send().await?;
     }
+    create_signing_key(site).await?;
     let listed = site.cloudfront.list_distributions().send().await?;
     let exists =
         listed.distribution_list().is_some_and(|l| l.items().iter().any(|d| d.id == config.cloudfront_distribution));
@@ -286,6 +289,24 @@ pub async fn create_site(site: &Site) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// A P-256 signing key under the configured alias, as RELEASE.md has production make
+/// one; kept when the alias exists (a rehearsal against a running emulator).
+async fn create_signing_key(site: &Site) -> Result<()> {
+    let (region, alias) = (&site.config.region, &site.config.signing_key);
+    let client = SignedClient::new(&site.sdk);
+    let kms = Kms { client: &client };
+    match kms.call(region, "DescribeKey", json!({ "KeyId": alias })).await {
+        Ok(_) => return Ok(()),
+        Err(error) if format!("{error:#}").contains("NotFoundException") => {}
+        Err(error) => return Err(error),
+    }
+    let created =
+        kms.call(region, "CreateKey", json!({ "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY" })).await?;
+    let key = created["KeyMetadata"]["KeyId"].as_str().context("the emulator's CreateKey answered without a KeyId")?;
+    kms.call(region, "CreateAlias", json!({ "AliasName": alias, "TargetKeyId": key })).await?;
     Ok(())
 }
 

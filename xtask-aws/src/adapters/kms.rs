@@ -38,6 +38,16 @@ impl Kms<'_> {
         if answer.status != 200 {
             let code = value["__type"].as_str().unwrap_or_default().rsplit('#').next().unwrap_or_default().to_owned();
             let message = value["message"].as_str().or(value["Message"].as_str()).unwrap_or_default();
+            if answer.status == 403 || code.starts_with("AccessDenied") {
+                bail!(
+                    "{} was refused (HTTP {}{}): the credentials in use lack kms:{action} on that key. The policy of \
+                     each pipeline queue is printed by `cargo xtask iam-policy ops|release`; compare the role's \
+                     policy with it",
+                    call.what,
+                    answer.status,
+                    if code.is_empty() { String::new() } else { format!(", {code}") }
+                );
+            }
             bail!("{} was refused (HTTP {}): {code}: {message}", call.what, answer.status);
         }
         Ok(value)

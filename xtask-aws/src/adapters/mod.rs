@@ -12,4 +12,5 @@ pub mod publisher;
 pub mod release_state;
 pub mod s3;
 pub mod signed;
+pub mod signing;
 pub mod site;

@@ -42,14 +42,16 @@ pub async fn execute(bucket: &Bucket, plan: &PublishPlan) -> Result<Option<Strin
         let mut tasks = tokio::task::JoinSet::new();
         for (index, step) in writes.iter().enumerate() {
             let (bucket, limit, step, owner) = (bucket.clone(), limit.clone(), (*step).clone(), plan.owner.clone());
-            let id = (step.desired.key == WRAPPER_KEY).then(|| publish_id.clone());
-            wrapper_written |= id.is_some();
+            // Moving keys carry the run's ID, so a retried write whose first attempt
+            // landed (and whose answer was lost) knows the key holds its own write.
+            let id = step.desired.mutable.then(|| publish_id.clone());
+            wrapper_written |= step.desired.key == WRAPPER_KEY;
             tasks.spawn(async move {
                 let written = async {
                     let _permit = limit.acquire_owned().await?;
                     match bucket.write(&step.desired, &owner, id.as_deref(), &step.precondition()).await? {
                         Written::Done => Ok(()),
-                        Written::PreconditionFailed => lost_race(&bucket, &step).await,
+                        Written::PreconditionFailed => lost_race(&bucket, &step, id.as_deref()).await,
                     }
                 };
                 (index, written.await)
@@ -106,10 +108,19 @@ pub async fn invalidate(
 }
 
 /// Another writer got to a key between the plan and the write. A versioned key is fine
-/// if it now holds the same bytes; anything else stops the run, which planned against a
-/// bucket that has changed.
-async fn lost_race(bucket: &Bucket, step: &Step) -> Result<()> {
+/// if it now holds the same bytes, and a moving key if it holds this run's own write (an
+/// attempt that landed but whose answer was lost); anything else stops the run, which
+/// planned against a bucket that has changed.
+async fn lost_race(bucket: &Bucket, step: &Step, publish_id: Option<&str>) -> Result<()> {
     let desired = &step.desired;
+    if let (true, Some(id)) = (desired.mutable, publish_id) {
+        let head = bucket.head(&desired.key).await?;
+        if head.is_some_and(|h| h.publish_id.as_deref() == Some(id) && h.remote.sha256 == Some(desired.sha256.clone()))
+        {
+            eprintln!("  s3://{}/{} holds this run's own write (an earlier attempt landed)", bucket.name, desired.key);
+            return Ok(());
+        }
+    }
     let now = bucket.remote(&desired.key, true).await?;
     let same =
         now.as_ref().is_some_and(|r| r.sha256.as_deref() == Some(desired.sha256.as_str()) && r.size == desired.size);

@@ -11,17 +11,22 @@ use xtask::domain::{
     tag::ReleaseTag,
 };
 
-use crate::adapters::{s3::Bucket, site::Site};
+use crate::adapters::{s3::Bucket, signing::ReleaseKey, site::Site};
 
-/// Looks at every object of the release.
-pub async fn inspect(site: &Site, tag: &ReleaseTag) -> Result<ReleaseStatus> {
+/// Looks at every object of the release; its signature is checked with `key`.
+pub async fn inspect(site: &Site, key: &ReleaseKey, tag: &ReleaseTag) -> Result<ReleaseStatus> {
     let bucket = site.orchestrator();
     let manifest_key = layout::manifest(tag);
+    let manifest_bytes = bucket.get(&manifest_key).await?;
     let manifest: Option<ReleaseManifest> =
-        bucket.get(&manifest_key).await?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        manifest_bytes.as_deref().and_then(|bytes| serde_json::from_slice(bytes).ok());
     let cfn_version = manifest.as_ref().map_or_else(|| tag.clone(), |m| m.cfn_version.clone());
     let mut objects =
         vec![ObjectStatus::presence(ObjectKind::Manifest, url(&bucket, &manifest_key), manifest.is_some())];
+    let signature_key = layout::manifest_signature(tag);
+    let signature = bucket.get(&signature_key).await?;
+    let verifies = signature.map(|signature| manifest_bytes.map(|manifest| key.verifies(&manifest, &signature)));
+    objects.push(ObjectStatus::compared(ObjectKind::Signature, url(&bucket, &signature_key), verifies));
     objects.extend(template_objects(site, &cfn_version).await?);
     objects.extend(versioned_objects(&bucket, tag, manifest.as_ref(), site).await?);
     objects.extend(moving_objects(&bucket, manifest.as_ref(), site).await?);

@@ -174,8 +174,8 @@ impl Bucket {
     }
 
     /// Writes one object as the plan describes it, if the key still is as `precondition`
-    /// says (checked by S3 as it writes). `publish_id` labels a write of the wrapper (see
-    /// `caller_reference`).
+    /// says (checked by S3 as it writes). `publish_id` labels a write of a moving key (the
+    /// wrapper's is the invalidation's `caller_reference`).
     pub async fn write(
         &self,
         desired: &Desired,

@@ -21,6 +21,7 @@ use xtask::{
 use crate::adapters::{
     publisher, release_state,
     s3::Lookup,
+    signing::{self, ReleaseKey},
     site::{with_site, Site},
 };
 
@@ -33,7 +34,8 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
     let rendered = render_wrapper(workspace, &release)?;
     let published = with_site(workspace, async |site| {
         require_templates(site, &release.manifest, args.allow_missing_templates).await?;
-        let plan = plan_publish(site, &release, &rendered).await?;
+        let signature = signature(workspace, site, &release.manifest).await?;
+        let plan = plan_publish(site, &release, &rendered, signature).await?;
         refuse_downgrade(site, &plan, args.allow_downgrade).await?;
         println!(
             "Publish plan for {tag} to s3://{} (CFN version {}):",
@@ -106,8 +108,29 @@ async fn require_templates(site: &Site, manifest: &ReleaseManifest, allow_missin
     Ok(())
 }
 
-async fn plan_publish(site: &Site, release: &AssembledRelease, rendered: &str) -> Result<PublishPlan> {
-    let phases = desired_objects(release, rendered);
+/// The manifest's signature: the published one when it verifies (a rerun), else a new
+/// one from KMS, checked with the trusted key before anything is written.
+async fn signature(workspace: &Workspace, site: &Site, manifest: &ReleaseManifest) -> Result<Vec<u8>> {
+    let key = ReleaseKey::load(workspace, site, None).await?;
+    let bytes = manifest.to_json().into_bytes();
+    let published = site.orchestrator().get(&layout::manifest_signature(&manifest.tag)).await?;
+    if let Some(published) = published.filter(|signature| key.verifies(&bytes, signature)) {
+        return Ok(published);
+    }
+    println!(
+        "Signing the manifest with KMS key {}; the signature is checked with {}.",
+        site.config.signing_key, key.source
+    );
+    signing::sign(site, &key, &bytes).await
+}
+
+async fn plan_publish(
+    site: &Site,
+    release: &AssembledRelease,
+    rendered: &str,
+    signature: Vec<u8>,
+) -> Result<PublishPlan> {
+    let phases = desired_objects(release, rendered, signature);
     let lookups: Vec<Lookup> = phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect();
     let remote = site.orchestrator().remotes(lookups).await?;
     let plan = plan(Owner::Release(release.manifest.tag.clone()), phases, &remote, true);

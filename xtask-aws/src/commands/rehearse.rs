@@ -5,7 +5,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
@@ -29,6 +29,7 @@ use crate::{
         emulator::{self, Emulator, EMULATOR_BASE_IMAGE},
         iam::{self, AccessKey},
         signed::SignedClient,
+        signing::ReleaseKey,
         site::{runtime, Site},
     },
     pipeline::{CommandLine, Pipeline, Step, StepKind},
@@ -38,6 +39,9 @@ use crate::{
 const LAST_STEP: &str = "verify";
 /// The step that runs `cargo xtask ci`, which is what runs the rehearsal in the tests.
 const CHECKS_STEP: &str = "ci";
+/// The emulator signing key's public half, in the scratch directory.
+const PUBLIC_KEY_FILE: &str = "release-signing-key.pem";
+
 /// Where the pipeline's steps download artifacts (the stand-in marks it as its own).
 const ARTIFACTS_DIR: &str = "target/artifacts";
 
@@ -271,9 +275,17 @@ impl Rehearsal {
                 if world.dirty {
                     text += " --allow-dirty";
                 }
+                notes.push(
+                    "signed with the emulator's KMS key and checked with its public half, not the committed key \
+                     (whose private half is in production's KMS)"
+                        .to_owned(),
+                );
             }
             CommandLine::Xtask { args, .. } if args.first().is_some_and(|w| w == "verify") => {
                 text += &format!(" --base-url {} --s3-url {}", quote(&world.public_url), quote(&world.s3_url));
+                let key = world.scratch.path().join(PUBLIC_KEY_FILE);
+                text += &format!(" --public-key {}", quote(&key.display().to_string()));
+                notes.push("the signature checked with the emulator key's public half, written to a PEM file".into());
             }
             _ => {}
         }
@@ -328,7 +340,7 @@ impl World {
         std::fs::copy(workspace.root.join("xtask-aws/emulator/buildkite-agent"), bin.join("buildkite-agent"))?;
         let (emulator, access) = emulator::for_rehearsal(workspace)?;
         files::remove_output_dir(&workspace.root.join(ARTIFACTS_DIR))?;
-        prepare_world(workspace, &access)?;
+        prepare_world(workspace, &access, &scratch.path().join(PUBLIC_KEY_FILE))?;
         let queue_keys = queue_users(workspace, &access)?;
         let tmp = scratch.path().join("tmp");
         std::fs::create_dir_all(&tmp)?;
@@ -405,12 +417,16 @@ fn queue_users(workspace: &Workspace, admin: &emulator::EmulatorAccess) -> Resul
 }
 
 /// The buckets and the distribution the release configuration names, in the emulator.
-fn prepare_world(workspace: &Workspace, access: &emulator::EmulatorAccess) -> Result<()> {
+/// Makes the buckets, distribution and signing key; writes the key's public half where
+/// `verify` (which runs without credentials) reads it.
+fn prepare_world(workspace: &Workspace, access: &emulator::EmulatorAccess, public_key: &Path) -> Result<()> {
     let config = &workspace.config;
-    runtime()?.block_on(async {
+    let key = runtime()?.block_on(async {
         let site = Site::from_sdk_config(config, access.sdk_config(&config.region).await);
-        emulator::create_site(&site).await
-    })
+        emulator::create_site(&site).await?;
+        ReleaseKey::of_kms_key(&site).await
+    })?;
+    std::fs::write(public_key, key.pem()).with_context(|| format!("cannot write {}", public_key.display()))
 }
 
 /// What customers get must be what the smoke test launched: every promoted AMI is a copy

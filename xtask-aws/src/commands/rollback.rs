@@ -16,13 +16,14 @@ use xtask::{
 use crate::adapters::{
     publisher, release_state,
     s3::Lookup,
+    signing::ReleaseKey,
     site::{with_site, Site},
 };
 
 pub fn run(workspace: &Workspace, args: RollbackArgs, dry_run: bool) -> Result<()> {
     let tag = &args.tag;
     let rolled_back = with_site(workspace, async |site| {
-        let plan = plan_rollback(site, tag, args.left_out_keys).await?;
+        let plan = plan_rollback(workspace, site, tag, args.left_out_keys).await?;
         println!("Rollback plan: serve {tag} from s3://{}:", site.config.orchestrator_bucket);
         print!("{}", plan.describe());
         if dry_run {
@@ -40,12 +41,19 @@ pub fn run(workspace: &Workspace, args: RollbackArgs, dry_run: bool) -> Result<(
 
 /// The legacy keys and the wrapper as `tag` left them: server-side copies of its own
 /// versioned objects, so nothing is uploaded from this machine.
-async fn plan_rollback(site: &Site, tag: &ReleaseTag, left_out: Option<LeftOutKeys>) -> Result<PublishPlan> {
-    let status = release_state::inspect(site, tag).await?;
+async fn plan_rollback(
+    workspace: &Workspace,
+    site: &Site,
+    tag: &ReleaseTag,
+    left_out: Option<LeftOutKeys>,
+) -> Result<PublishPlan> {
+    let key = ReleaseKey::load(workspace, site, None).await?;
+    let status = release_state::inspect(site, &key, tag).await?;
     let Some(manifest) = status.complete_manifest() else {
         bail!(
-            "refusing to roll back to {tag}: it is not fully published, so customers would get a broken install.\n{status}\
-             Nothing was written."
+            "refusing to roll back to {tag}: it is not fully published with a manifest whose signature verifies \
+             with {}, so customers could get a broken or forged install.\n{status}Nothing was written.",
+            key.source
         );
     };
     let bucket = site.orchestrator();

@@ -3,14 +3,18 @@
 use anyhow::Result;
 use xtask::{adapters::workspace::Workspace, cli::StatusArgs};
 
-use crate::adapters::{release_state, site::with_site};
+use crate::adapters::{release_state, signing::ReleaseKey, site::with_site};
 
 pub fn run(workspace: &Workspace, args: StatusArgs) -> Result<()> {
-    let status = with_site(workspace, async |site| release_state::inspect(site, &args.tag).await)?;
+    let (status, key) = with_site(workspace, async |site| {
+        let key = ReleaseKey::load(workspace, site, args.public_key.as_deref()).await?;
+        Ok((release_state::inspect(site, &key, &args.tag).await?, key))
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
         print!("{status}");
+        println!("The signature was checked with {}.", key.source);
     }
     Ok(())
 }

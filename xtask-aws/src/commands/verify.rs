@@ -1,6 +1,7 @@
 //! `cargo xtask verify <tag>`: downloads a release the way customers do and checks
 //! every byte against its manifest.
 
+use crate::adapters::signing::ReleaseKey;
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 use xtask::{
@@ -58,12 +59,13 @@ pub fn run(workspace: &Workspace, args: VerifyArgs) -> Result<()> {
         bail!("verify downloads with curl, which is not on PATH; install it (`apt-get install curl`)");
     }
     let tag = buildkite::release_name(workspace, args.tag.clone())?;
+    let key = ReleaseKey::load_anonymously(workspace, args.public_key.as_deref())?;
     let base = args.base_url.clone().unwrap_or_else(|| workspace.config.public_base_url.clone());
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let downloader = Downloader { workspace, base: base.trim_end_matches('/').to_owned(), scratch };
     println!("Verifying release {tag} through {}:", downloader.base);
     let mut checks = Checks::default();
-    let manifest = check_installers(&downloader, &tag, &mut checks)?;
+    let manifest = check_installers(&downloader, &key, &tag, &mut checks)?;
     check_wrapper(&downloader, &manifest, &mut checks)?;
     check_templates(&downloader, &manifest, args.s3_url.as_deref(), &mut checks);
     if !checks.failed.is_empty() {
@@ -76,10 +78,20 @@ pub fn run(workspace: &Workspace, args: VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-/// The manifest, and each installer, checksum file and legacy key against it.
-fn check_installers(downloader: &Downloader, tag: &ReleaseTag, checks: &mut Checks) -> Result<ReleaseManifest> {
+/// The manifest and its signature, and each installer, checksum file and legacy key
+/// against the manifest.
+fn check_installers(
+    downloader: &Downloader,
+    key: &ReleaseKey,
+    tag: &ReleaseTag,
+    checks: &mut Checks,
+) -> Result<ReleaseManifest> {
     let manifest_key = layout::manifest(tag);
-    let manifest: ReleaseManifest = serde_json::from_slice(&downloader.fetch(&manifest_key)?)
+    let bytes = downloader.fetch(&manifest_key)?;
+    let signature_key = layout::manifest_signature(tag);
+    let verifies = downloader.fetch(&signature_key).is_ok_and(|signature| key.verifies(&bytes, &signature));
+    checks.check(verifies, format!("{signature_key} is a signature of the manifest by {}", key.source));
+    let manifest: ReleaseManifest = serde_json::from_slice(&bytes)
         .with_context(|| format!("{}/{manifest_key} is not a release manifest", downloader.base))?;
     checks.check(&manifest.tag == tag, format!("manifest names release {}", manifest.tag));
     for entry in &manifest.installers {

@@ -46,7 +46,8 @@ fn plan_for(site: &Site, artifacts: &Path, tag: &str) -> PublishPlan {
     let sums = release.manifest.installers.iter().map(|e| (e.published_name.clone(), Some(e.sha256.clone()))).collect();
     let template = std::fs::read_to_string(workspace_root().join("installer/readyset-orchestrator.sh")).unwrap();
     let rendered = wrapper::render(&template, &tag, &config().public_base_url, &sums).unwrap();
-    let phases = publish_plan::desired_objects(&release, &rendered);
+    let signature = site.runtime.block_on(site.sign(release.manifest.to_json().as_bytes()));
+    let phases = publish_plan::desired_objects(&release, &rendered, signature);
     let lookups: Vec<Lookup> = phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect();
     let remote = site.runtime.block_on(site.aws.orchestrator().remotes(lookups)).unwrap();
     publish_plan::plan(Owner::Release(tag), phases, &remote, true)
@@ -193,7 +194,8 @@ fn a_role_without_list_bucket_is_told_which_permission_is_missing() {
     assert_eq!(refused.status.code(), Some(1));
     expect![[r#"
         error: S3 refused to describe s3://readysettech-orchestrator-us-east-2/binaries/v1/aarch64-apple-darwin (403 Forbidden). Without s3:ListBucket on the bucket, S3 answers 403 instead of 404 for a key that does not exist, so the publish cannot tell a new key from one it may not read. Grant s3:ListBucket on arn:aws:s3:::readysettech-orchestrator-us-east-2 and s3:GetObject on its objects to this role (RELEASE.md lists the policy of each queue)
-    "#]].assert_eq(&text(&refused.stderr));
+    "#]]
+    .assert_eq(&text(&refused.stderr));
     assert!(site.keys().is_empty(), "nothing was written");
 }
 
@@ -457,6 +459,7 @@ fn rollback_asks_what_to_do_with_platforms_the_release_left_out() {
     expect![[r#"
         Release v2 (CFN version v2): complete and live: customers who run the wrapper get it
           present          manifest              s3://readysettech-orchestrator-us-east-2/binaries/v2/manifest.json
+          present          signature             s3://readysettech-orchestrator-us-east-2/binaries/v2/manifest.json.sig
           present          template              s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-mysql-super.yaml
           present          template              s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-vpc.yaml
           present          template              s3://readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-server.yaml
@@ -472,6 +475,7 @@ fn rollback_asks_what_to_do_with_platforms_the_release_left_out() {
           serves v2        legacy key            s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin
           serves v3        legacy key (left out) s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin
           serves v2        wrapper               s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh
+        The signature was checked with the emulator's key alias/readyset-release-manifest, standing in for the committed key.
     "#]].assert_eq(&site.xtask_ok(&["status", "v2"]));
     site.xtask_ok(&["rollback", "v3"]);
     let removed = site.xtask_ok(&["rollback", "v2", "--left-out-keys", "remove"]);

@@ -13,5 +13,6 @@ mod pipeline;
 mod publish;
 mod rehearse;
 mod release;
+mod signing;
 mod support;
 mod wrapper;

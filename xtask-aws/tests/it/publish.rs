@@ -4,7 +4,7 @@ use expect_test::expect;
 use xtask::domain::digest::sha256_hex;
 
 use crate::support::{
-    number_hashes,
+    any_signature_size, number_hashes,
     site::{commit_of, real_linux_build, synthetic_artifacts, targets, write_build, write_build_of_commit, Site},
     text, without_waiting, workspace_root, COMMIT,
 };
@@ -16,7 +16,7 @@ fn neutral(site: &Site, output: &str) -> String {
     if let Some(wrapper) = site.get("readyset-orchestrator.sh") {
         output = output.replace(&format!("{} bytes", wrapper.len()), "<n> bytes");
     }
-    number_hashes(&output)
+    number_hashes(&any_signature_size(&output))
 }
 
 #[test]
@@ -39,8 +39,9 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu (43 bytes, sha256 <sha256 #5>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu.sha256 (91 bytes, sha256 <sha256 #6>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-orchestrator.sh (<n> bytes, sha256 <sha256 #7>)
-        manifest: writing 1 object(s)
+        manifest and its signature: writing 2 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json (732 bytes, sha256 <sha256 #8>)
+          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig (<n> bytes, sha256 <sha256 #9>)
         legacy keys (server-side copies): writing 3 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin (39 bytes, sha256 <sha256 #1>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin (38 bytes, sha256 <sha256 #3>)
@@ -56,6 +57,7 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
 
     let mut expected: Vec<String> = vec![
         "binaries/v1/manifest.json".into(),
+        "binaries/v1/manifest.json.sig".into(),
         "binaries/v1/readyset-orchestrator.sh".into(),
         "readyset-orchestrator.sh".into(),
     ];
@@ -135,6 +137,7 @@ fn changed_bytes_under_a_published_tag_are_refused_and_nothing_moves() {
           binaries/v1/x86_64-unknown-linux-gnu.sha256 already holds sha256 <sha256 #3>; this release has sha256 <sha256 #4>
           binaries/v1/readyset-orchestrator.sh already holds sha256 <sha256 #5>; this release has sha256 <sha256 #6>
           binaries/v1/manifest.json already holds sha256 <sha256 #7>; this release has sha256 <sha256 #8>
+          binaries/v1/manifest.json.sig already holds sha256 <sha256 #9>; this release has sha256 <sha256 #10>
         Nothing was written. Publish the builds of that release's commit, or release under a new name.
     "#]].assert_eq(&number_hashes(&text(&output.stderr)));
     assert_eq!(site.get("readyset-orchestrator.sh").unwrap(), wrapper_before);
@@ -297,8 +300,10 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     let (plan, wrapper_diff) = stdout.split_once("\nWrapper change").unwrap();
     let rendered_wrapper =
         wrapper_diff.lines().filter_map(|l| l.strip_prefix('+')).skip(1).collect::<Vec<_>>().join("\n") + "\n";
-    let plan = number_hashes(&plan.replace(&format!("{} bytes", rendered_wrapper.len()), "<n> bytes"));
+    let plan =
+        number_hashes(&any_signature_size(&plan.replace(&format!("{} bytes", rendered_wrapper.len()), "<n> bytes")));
     expect![[r#"
+        Signing the manifest with KMS key alias/readyset-release-manifest; the signature is checked with the emulator's key alias/readyset-release-manifest, standing in for the committed key.
         Publish plan for v1 to s3://readysettech-orchestrator-us-east-2 (CFN version v1):
         1. versioned installers, checksums and wrapper
            new                    binaries/v1/aarch64-apple-darwin
@@ -315,9 +320,11 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
                                   91 bytes, sha256 <sha256 #6>, text/plain; charset=utf-8, public, max-age=31536000, immutable
            new                    binaries/v1/readyset-orchestrator.sh
                                   <n> bytes, sha256 <sha256 #7>, text/x-shellscript, public, max-age=31536000, immutable
-        2. manifest
+        2. manifest and its signature
            new                    binaries/v1/manifest.json
                                   732 bytes, sha256 <sha256 #8>, application/json, public, max-age=31536000, immutable
+           new                    binaries/v1/manifest.json.sig
+                                  <n> bytes, sha256 <sha256 #9>, application/octet-stream, public, max-age=31536000, immutable
         3. legacy keys (server-side copies)
            new                    binaries/aarch64-apple-darwin (copy of binaries/v1/aarch64-apple-darwin)
                                   39 bytes, sha256 <sha256 #1>, application/octet-stream, public, max-age=300
@@ -347,6 +354,7 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
     let stdout = site.verify("v1");
     expect![[r#"
         Verifying release v1 through <base>:
+          ok   binaries/v1/manifest.json.sig is a signature of the manifest by the emulator's key alias/readyset-release-manifest, standing in for the committed key
           ok   manifest names release v1
           ok   binaries/v1/aarch64-apple-darwin is 39 bytes with sha256 a40df4795c80a8bc767e3b2567682b5f6e0a924ed16024cb947bf7132fea1551
           ok   binaries/v1/aarch64-apple-darwin.sha256 holds the manifest's checksum
@@ -396,6 +404,7 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
     expect![[r#"
         Release v1 (CFN version v1): complete, not live: the wrapper or a legacy key serves another release
           present          manifest           s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json
+          present          signature          s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig
           present          template           s3://readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-super.yaml
           present          template           s3://readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-vpc.yaml
           present          template           s3://readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-server.yaml
@@ -413,6 +422,7 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
           serves v2        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin
           serves v2        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin
           serves v2        wrapper            s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh
+        The signature was checked with the emulator's key alias/readyset-release-manifest, standing in for the committed key.
     "#]].assert_eq(&site.xtask_ok(&["status", "v1"]));
 
     let dry = site.xtask_ok(&["rollback", "v1", "--dry-run"]);
@@ -470,9 +480,10 @@ fn rollback_refuses_an_incomplete_release() {
         seen += &text(&output.stderr);
     }
     expect![[r#"
-        error: refusing to roll back to v1: it is not fully published, so customers would get a broken install.
+        error: refusing to roll back to v1: it is not fully published with a manifest whose signature verifies with the emulator's key alias/readyset-release-manifest, standing in for the committed key, so customers could get a broken or forged install.
         Release v1 (CFN version v1): incomplete: objects below are missing or differ
           present          manifest           s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json
+          present          signature          s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig
           present          template           s3://readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-super.yaml
           present          template           s3://readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-vpc.yaml
           present          template           s3://readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-server.yaml
@@ -491,9 +502,10 @@ fn rollback_refuses_an_incomplete_release() {
           serves v1        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin
           serves v1        wrapper            s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh
         Nothing was written.
-        error: refusing to roll back to v0: it is not fully published, so customers would get a broken install.
+        error: refusing to roll back to v0: it is not fully published with a manifest whose signature verifies with the emulator's key alias/readyset-release-manifest, standing in for the committed key, so customers could get a broken or forged install.
         Release v0 (CFN version v0): incomplete: objects below are missing or differ
           missing          manifest           s3://readysettech-orchestrator-us-east-2/binaries/v0/manifest.json
+          missing          signature          s3://readysettech-orchestrator-us-east-2/binaries/v0/manifest.json.sig
           missing          template           s3://readysettech-cfn-public-us-east-2/v0/readyset/templates/readyset-mysql-super.yaml
           missing          template           s3://readysettech-cfn-public-us-east-2/v0/readyset/templates/readyset-vpc.yaml
           missing          template           s3://readysettech-cfn-public-us-east-2/v0/readyset/templates/readyset-server.yaml

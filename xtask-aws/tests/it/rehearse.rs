@@ -86,8 +86,8 @@ fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
           ok      <time>  :linux: Installer for Linux
           ok      <time>  :linux: Installer for Linux, built again to compare
           skip    <time>  :mac: Installers for macOS  (needs a macOS agent; its targets are left out of the publish)
-          ok      <time>  :rocket: Publish the installer  (skipped the download of target/dist/*/*-apple-darwin* (its step did not run))
-          ok      <time>  :white_check_mark: Verify the release
+          ok      <time>  :rocket: Publish the installer  (skipped the download of target/dist/*/*-apple-darwin* (its step did not run); signed with the emulator's KMS key and checked with its public half, not the committed key (whose private half is in production's KMS))
+          ok      <time>  :white_check_mark: Verify the release  (the signature checked with the emulator key's public half, written to a PEM file)
           ok      <time>  Run the installer through the published wrapper  (readyset-installer <tag> (CloudFormation templates <tag>))
           Not rehearsed (no macOS agent here): x86_64-apple-darwin, aarch64-apple-darwin
         The release path of .buildkite/pipeline.yml works end to end."#]].assert_eq(&report(&stdout));

@@ -23,6 +23,9 @@ pub struct ReleaseConfig {
     pub public_base_url: String,
     pub cfn_internal_bucket: String,
     pub cfn_public_bucket: String,
+    /// The KMS alias of the key that signs release manifests (`alias/<name>`): an alias,
+    /// so the key can be rotated without a commit, and so the IAM policy can name it.
+    pub signing_key: String,
     pub targets: Vec<InstallerTarget>,
     pub templates: Vec<Template>,
 }
@@ -142,6 +145,13 @@ impl ReleaseConfig {
             "an https:// URL of a host name and an optional path of letters, digits, '.', '-', '_', '~' and '/', \
              without a trailing '/' (it is written into the wrapper script, so nothing else is allowed)",
         )?;
+        check(
+            &self.signing_key,
+            "signing-key",
+            is_kms_alias,
+            "a KMS alias such as alias/readyset-release-manifest: 'alias/' and then letters, digits, '/', '_' and '-' \
+             (not 'alias/aws/', which names AWS-managed keys)",
+        )?;
         if self.targets.is_empty() {
             bail!("{TABLE} key `targets`: no installer targets are configured; expected at least one [[workspace.metadata.release.targets]]");
         }
@@ -239,6 +249,15 @@ fn check(value: &str, key: &str, valid: impl Fn(&str) -> bool, expected: &str) -
     }
 }
 
+fn is_kms_alias(alias: &str) -> bool {
+    alias.strip_prefix("alias/").is_some_and(|name| {
+        !name.is_empty()
+            && !name.starts_with("aws/")
+            && name.len() <= 250
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
+    })
+}
+
 fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
@@ -308,13 +327,14 @@ mod tests {
     fn the_repository_configuration_reads_in_full() {
         let config = repository();
         let summary = format!(
-            "{} {} {} {}\n{} {}\n{}\n{}\n",
+            "{} {} {} {}\n{} {} {}\n{}\n{}\n",
             config.region,
             config.orchestrator_bucket,
             config.cloudfront_distribution,
             config.public_base_url,
             config.cfn_internal_bucket,
             config.cfn_public_bucket,
+            config.signing_key,
             config
                 .targets
                 .iter()
@@ -325,7 +345,7 @@ mod tests {
         );
         expect![[r#"
             us-east-2 readysettech-orchestrator-us-east-2 EGUPZSIU4Q3J9 https://launch.readyset.io
-            readysettech-cfn-internal-us-east-2 readysettech-cfn-public-us-east-2
+            readysettech-cfn-internal-us-east-2 readysettech-cfn-public-us-east-2 alias/readyset-release-manifest
             x86_64-unknown-linux-musl as x86_64-unknown-linux-gnu on linux, x86_64-apple-darwin as x86_64-apple-darwin on macos, aarch64-apple-darwin as aarch64-apple-darwin on macos
             readyset-mysql-super Public, readyset-vpc Public, readyset-server Public, readyset-mysql-adapter Public, readyset-postgres-adapter Public, readyset-bastion Public, readyset-benchmark Internal
         "#]]
@@ -337,8 +357,14 @@ mod tests {
         let error = error_of("[workspace]\nmembers = []\n");
         assert!(error.contains("Cargo.toml has no [workspace.metadata.release] table"), "{error}");
         assert!(error.contains("has no defaults"), "{error}");
-        for key in ["region", "orchestrator-bucket", "cloudfront-distribution", "public-base-url", "cfn-public-bucket"]
-        {
+        for key in [
+            "region",
+            "orchestrator-bucket",
+            "cloudfront-distribution",
+            "public-base-url",
+            "cfn-public-bucket",
+            "signing-key",
+        ] {
             let line = WORKSPACE.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap();
             let error = error_of(&edited(&format!("{line}\n"), ""));
             assert!(error.contains(&format!("missing field `{key}`")), "{key}: {error}");
@@ -404,6 +430,18 @@ mod tests {
                 "cloudfront-distribution = \"e-1\"",
                 "`cloudfront-distribution`",
                 "distribution ID",
+            ),
+            (
+                "signing-key = \"alias/readyset-release-manifest\"",
+                "signing-key = \"arn:aws:kms:us-east-2:111122223333:key/1234abcd\"",
+                "`signing-key`",
+                "a KMS alias",
+            ),
+            (
+                "signing-key = \"alias/readyset-release-manifest\"",
+                "signing-key = \"alias/aws/ebs\"",
+                "`signing-key`",
+                "AWS-managed",
             ),
             ("https://launch.readyset.io\"", "http://launch.readyset.io\"", "`public-base-url`", "https://"),
             ("https://launch.readyset.io\"", "https://launch.readyset.io/\"", "`public-base-url`", "trailing"),

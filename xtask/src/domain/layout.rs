@@ -38,6 +38,17 @@ pub fn manifest(tag: &ReleaseTag) -> String {
     format!("binaries/{tag}/manifest.json")
 }
 
+/// The manifest's ECDSA signature (DER), made by the KMS key `signing-key` names: what
+/// `openssl dgst -verify` reads, so a customer needs nothing else to check it.
+pub fn manifest_signature(tag: &ReleaseTag) -> String {
+    format!("binaries/{tag}/manifest.json.sig")
+}
+
+/// Where the public half of the signing key is committed, as PEM (SubjectPublicKeyInfo).
+/// It is the only key `verify`, `status` and `rollback` trust outside the emulator.
+pub const SIGNING_PUBLIC_KEY: &str = "ops/release-signing-key.pem";
+pub const SIGNATURE_TYPE: &str = "application/octet-stream";
+
 /// The wrapper as rendered for one release, kept so a rollback restores exactly what
 /// was served.
 pub fn versioned_wrapper(tag: &ReleaseTag) -> String {

@@ -153,9 +153,15 @@ pub struct Removal {
 }
 
 /// The objects of a release, phase by phase: versioned installers, checksums and the
-/// rendered wrapper; then the manifest that declares them complete; then the legacy
-/// keys; then the wrapper customers download.
-pub fn desired_objects(release: &AssembledRelease, rendered_wrapper: &str) -> Vec<(&'static str, Vec<Desired>)> {
+/// rendered wrapper; then the manifest that declares them complete, with its signature;
+/// then the legacy keys; then the wrapper customers download. `signature` is made
+/// before planning: ECDSA signatures differ each time, so a rerun passes the one already
+/// published when it still verifies.
+pub fn desired_objects(
+    release: &AssembledRelease,
+    rendered_wrapper: &str,
+    signature: Vec<u8>,
+) -> Vec<(&'static str, Vec<Desired>)> {
     let tag = &release.manifest.tag;
     let mut versioned = Vec::new();
     let mut legacy = Vec::new();
@@ -180,7 +186,13 @@ pub fn desired_objects(release: &AssembledRelease, rendered_wrapper: &str) -> Ve
     let manifest = release.manifest.to_json().into_bytes();
     vec![
         ("versioned installers, checksums and wrapper", versioned),
-        ("manifest", vec![Desired::bytes(layout::manifest(tag), manifest, layout::JSON_TYPE, false)]),
+        (
+            "manifest and its signature",
+            vec![
+                Desired::bytes(layout::manifest(tag), manifest, layout::JSON_TYPE, false),
+                Desired::bytes(layout::manifest_signature(tag), signature, layout::SIGNATURE_TYPE, false),
+            ],
+        ),
         ("legacy keys (server-side copies)", legacy),
         ("wrapper", vec![Desired::bytes(layout::WRAPPER_KEY.to_owned(), wrapper, layout::WRAPPER_TYPE, true)]),
     ]
@@ -370,7 +382,7 @@ mod tests {
     }
 
     fn phases() -> Vec<(&'static str, Vec<Desired>)> {
-        desired_objects(&release(), "readyset_tag=\"v2\"\n")
+        desired_objects(&release(), "readyset_tag=\"v2\"\n", b"signature".to_vec())
     }
 
     fn remote_of(desired: &Desired, release: &str) -> Remote {
@@ -388,9 +400,11 @@ mod tests {
                                       91 bytes, sha256 e2499cc3045c8916a3afa29986f44627f4931bbd6cafd891adb82413d61cd9e6, text/plain; charset=utf-8, public, max-age=31536000, immutable
                new                    binaries/v2/readyset-orchestrator.sh
                                       18 bytes, sha256 5742449e41aa23e849ce52b88ec6a1a2cb9b4c6d42814f9fa255fa082b9fa5c0, text/x-shellscript, public, max-age=31536000, immutable
-            2. manifest
+            2. manifest and its signature
                new                    binaries/v2/manifest.json
                                       329 bytes, sha256 43c33499f64825aed5768d9372582f6785a153991a49b734920288359b1cf3cd, application/json, public, max-age=31536000, immutable
+               new                    binaries/v2/manifest.json.sig
+                                      9 bytes, sha256 1a2fc26dc7ea5a2a4748b7cb2b1ef193d96ab2c99f93092f69e63075b28d1278, application/octet-stream, public, max-age=31536000, immutable
             3. legacy keys (server-side copies)
                new                    binaries/x86_64-unknown-linux-gnu (copy of binaries/v2/x86_64-unknown-linux-gnu)
                                       3 bytes, sha256 51a1f05af85e342e3c849b47d387086476282d5f50dc240c19216d6edfb1eb5a, application/octet-stream, public, max-age=300

@@ -159,6 +159,8 @@ pub struct Statement {
     pub effect: &'static str,
     pub action: Vec<String>,
     pub resource: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<serde_json::Value>,
 }
 
 /// The IAM policy of a queue's agents, or `None` for a queue that holds no credentials.
@@ -197,6 +199,19 @@ fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
     vec![
         allow("PromoteAndShareReleaseImages", PROMOTE_EC2, &["*"]),
         allow("ShareEncryptedImages", KMS, &["arn:aws:kms:*:*:key/*"]),
+        // Only the key behind the configured alias: the alias can move to a new key
+        // without a policy change, and no other key signs a release. Its public half is
+        // public anyway; the rehearsal and RELEASE.md's setup read it.
+        Statement {
+            condition: Some(serde_json::json!({
+                "ForAnyValue:StringEquals": { "kms:ResourceAliases": config.signing_key }
+            })),
+            ..allow(
+                "SignReleaseManifests",
+                &["kms:GetPublicKey", "kms:Sign"],
+                &[&format!("arn:aws:kms:{}:*:key/*", config.region)],
+            )
+        },
         allow("ListReleaseBuckets", &["s3:ListBucket"], &[&bucket(orchestrator), &bucket(public)]),
         allow(
             "ReleaseTemplates",
@@ -222,7 +237,7 @@ fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
 
 fn allow(sid: &'static str, actions: &[&str], resources: &[&str]) -> Statement {
     let owned = |items: &[&str]| items.iter().map(|item| item.to_string()).collect();
-    Statement { sid, effect: "Allow", action: owned(actions), resource: owned(resources) }
+    Statement { sid, effect: "Allow", action: owned(actions), resource: owned(resources), condition: None }
 }
 
 fn bucket(name: &str) -> String {

@@ -13,6 +13,9 @@ use crate::domain::{release_manifest::ReleaseManifest, tag::ReleaseTag};
 pub enum ObjectKind {
     #[serde(rename = "manifest")]
     Manifest,
+    /// The manifest's signature, checked with the trusted public key.
+    #[serde(rename = "signature")]
+    Signature,
     #[serde(rename = "template")]
     Template,
     #[serde(rename = "installer")]
@@ -40,6 +43,7 @@ impl ObjectKind {
     fn label(self) -> &'static str {
         match self {
             ObjectKind::Manifest => "manifest",
+            ObjectKind::Signature => "signature",
             ObjectKind::Template => "template",
             ObjectKind::Installer => "installer",
             ObjectKind::Checksum => "checksum",
@@ -150,6 +154,7 @@ impl fmt::Display for ReleaseStatus {
         for object in &self.objects {
             let state = match (&object.serves, &object.state) {
                 (Some(tag), _) => format!("serves {tag}"),
+                (None, ObjectState::Differs) if object.kind == ObjectKind::Signature => "does not verify".to_owned(),
                 (None, state) => format!("{state:?}").to_lowercase(),
             };
             writeln!(f, "  {state:<16} {:<width$} {}", object.kind.label(), object.url)?;

@@ -20,6 +20,7 @@ use xtask::{
 };
 use xtask_aws::adapters::{
     emulator::{self, Emulator, Options},
+    signing::{self, ReleaseKey},
     site::Site as AwsSite,
 };
 
@@ -124,6 +125,12 @@ impl Site {
     pub fn verify(&self, tag: &str) -> String {
         let args = self.verify_args(tag);
         self.xtask_ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// A signature of `message` by the emulator's signing key, as publish makes one.
+    pub async fn sign(&self, message: &[u8]) -> Vec<u8> {
+        let key = ReleaseKey::of_kms_key(&self.aws).await.unwrap_or_else(|error| panic!("{error:#}"));
+        signing::sign(&self.aws, &key, message).await.unwrap_or_else(|error| panic!("{error:#}"))
     }
 
     /// Makes the emulator fail a share of the signed calls (see the launcher); `[]` stops it.

@@ -1,0 +1,221 @@
+//! Signed manifests: signed through the emulator's KMS, checked by `verify`, `status`
+//! and `rollback`, and by a customer with RELEASE.md's `openssl` commands. The key
+//! committed for production cannot sign here (its private half is in production's KMS),
+//! so the emulator's key is exported to a PEM file the way RELEASE.md exports the real one.
+
+use std::{path::Path, process::Output};
+
+use expect_test::expect;
+use xtask_aws::adapters::signing::{self, ReleaseKey};
+
+use crate::support::{
+    clear_aws_environment, expect_success, number_hashes,
+    site::{synthetic_artifacts, Site},
+    system_tool, text, venv_tool, workspace_root,
+};
+
+const MANIFEST: &str = "binaries/v1/manifest.json";
+const SIGNATURE: &str = "binaries/v1/manifest.json.sig";
+
+/// A site with v1 published and then v2, so v1 is a rollback target.
+fn two_releases() -> Site {
+    let site = Site::new();
+    for tag in ["v1", "v2"] {
+        site.publish_templates(tag);
+        let artifacts = synthetic_artifacts(tag);
+        site.xtask_ok(&["publish-installer", tag, "--artifacts", artifacts.path().to_str().unwrap()]);
+    }
+    site
+}
+
+/// The first fenced `sh` block of RELEASE.md that contains `marker`.
+fn release_md_block(marker: &str) -> String {
+    let text = std::fs::read_to_string(workspace_root().join("RELEASE.md")).unwrap();
+    let block = text
+        .split("```sh\n")
+        .skip(1)
+        .map(|rest| rest.split_once("```").unwrap().0)
+        .find(|block| block.contains(marker));
+    block.unwrap_or_else(|| panic!("RELEASE.md has no sh block with {marker:?}")).to_owned()
+}
+
+/// RELEASE.md's export of the signing key's public half, run against the emulator: the
+/// PEM file a release engineer commits.
+fn export_public_key(site: &Site, dir: &Path) -> std::path::PathBuf {
+    let export = release_md_block("aws kms get-public-key");
+    let export = export.lines().skip_while(|line| !line.starts_with("aws kms get-public-key")).collect::<Vec<_>>();
+    std::fs::create_dir_all(dir.join("ops")).unwrap();
+    let aws_dir = venv_tool("aws", "awscli").parent().unwrap().to_owned();
+    system_tool("openssl", "openssl");
+    let mut path = vec![aws_dir];
+    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    let mut command = site.command("sh");
+    command.args(["-euc", &export.join("\n")]).current_dir(dir);
+    command.env("PATH", std::env::join_paths(path).unwrap());
+    expect_success("RELEASE.md's public key export", &command.output().unwrap());
+    dir.join("ops/release-signing-key.pem")
+}
+
+/// RELEASE.md's customer check, run against the emulator's copy of the public URL.
+fn customer_check(site: &Site, dir: &Path, tag: &str) -> Output {
+    let script = release_md_block("openssl dgst -sha256 -verify")
+        .replace("https://launch.readyset.io/binaries/v2024.06.1", &format!("{}/binaries/{tag}", site.base_url()));
+    system_tool("openssl", "openssl");
+    system_tool("curl", "curl");
+    let mut command = std::process::Command::new("sh");
+    command.args(["-euc", &script]).current_dir(dir);
+    command.output().unwrap()
+}
+
+#[test]
+fn a_customer_checks_a_release_with_openssl_as_release_md_shows() {
+    let site = two_releases();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = export_public_key(&site, dir.path());
+    std::fs::copy(&pem, dir.path().join("readyset-release-signing-key.pem")).unwrap();
+
+    let checked = customer_check(&site, dir.path(), "v1");
+    assert!(checked.status.success(), "{}{}", text(&checked.stdout), text(&checked.stderr));
+    expect![[r#"
+        Verified OK
+        readyset-installer is listed in the signed manifest
+    "#]]
+    .assert_eq(&text(&checked.stdout));
+
+    let manifest = site.get(MANIFEST).unwrap();
+    site.put(MANIFEST, &String::from_utf8(manifest).unwrap().replace("\"v1\"", "\"v2\"").into_bytes());
+    let forged = customer_check(&site, dir.path(), "v1");
+    assert_eq!(forged.status.code(), Some(1), "{}", text(&forged.stderr));
+    expect![[r#"
+        Verification failure
+    "#]]
+    .assert_eq(&text(&forged.stdout));
+}
+
+/// `verify` as anyone runs it: no AWS variables at all, the committed key (here the
+/// exported emulator key, copied to where the real one is committed), anonymous reads.
+fn verify_without_aws(site: &Site, tag: &str, extra: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask-aws"));
+    clear_aws_environment(&mut command);
+    let args = site.verify_args(tag);
+    command.args(&args).args(extra).current_dir(site.checkout.path());
+    command.output().unwrap()
+}
+
+#[test]
+fn verify_and_signing_trust_the_committed_key_and_say_how_to_make_one() {
+    let site = two_releases();
+    let missing = verify_without_aws(&site, "v2", &[]);
+    assert_eq!(missing.status.code(), Some(1));
+    expect![[r#"
+        error: the release signing key's public half is not committed: ops/release-signing-key.pem does not exist, so no signature can be checked. Create the KMS key and commit its public key as RELEASE.md says ("Signing key"); to check against a key file of your own, pass --public-key <PEM>
+    "#]]
+    .assert_eq(&text(&missing.stderr));
+
+    export_public_key(&site, site.checkout.path());
+    let verified = verify_without_aws(&site, "v2", &[]);
+    let stdout = expect_success("verify with the committed key", &verified);
+    assert!(
+        stdout.contains("ok   binaries/v2/manifest.json.sig is a signature of the manifest by the committed key ops/release-signing-key.pem"),
+        "{stdout}"
+    );
+
+    let other = tempfile::tempdir().unwrap();
+    site.aws_cli(&["kms", "create-key", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY"]);
+    let other_key = other_signing_key(&site);
+    repoint_alias(&site, &other_key);
+    let wrong = export_public_key(&site, other.path());
+
+    // The alias now names a key whose public half is not the committed one: publish's
+    // signing refuses before anything is written.
+    let committed = std::fs::read_to_string(site.checkout.path().join("ops/release-signing-key.pem")).unwrap();
+    let committed = ReleaseKey::from_der(&signing::pem_public_key(&committed).unwrap(), "the committed key").unwrap();
+    let error = site.runtime.block_on(signing::sign(&site.aws, &committed, b"a manifest")).err().unwrap();
+    expect![[r#"KMS key alias/readyset-release-manifest signed the manifest, but the signature does not verify with the committed key: the key the alias names is not the one customers check against. Point the alias at the signing key, or commit that key's public half (RELEASE.md, "Signing key"). Nothing was written"#]].assert_eq(&format!("{error:#}"));
+    let refused = verify_without_aws(&site, "v2", &["--public-key", wrong.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stdout = text(&refused.stdout).replace(wrong.to_str().unwrap(), "<other key>.pem");
+    assert!(
+        stdout.contains("FAIL binaries/v2/manifest.json.sig is a signature of the manifest by <other key>.pem"),
+        "{stdout}"
+    );
+    expect![[r#"
+        error: release v2 failed 1 check(s):
+          - binaries/v2/manifest.json.sig is a signature of the manifest by <other key>.pem
+    "#]]
+    .assert_eq(&text(&refused.stderr).replace(wrong.to_str().unwrap(), "<other key>.pem"));
+}
+
+/// A second P-256 key in the emulator, other than the one the alias names.
+fn other_signing_key(site: &Site) -> String {
+    let listed = expect_success("aws kms list-keys", &site.aws_cli(&["kms", "list-keys", "--output", "json"]));
+    let current = expect_success(
+        "aws kms describe-key",
+        &site.aws_cli(&["kms", "describe-key", "--key-id", &crate::support::config().signing_key, "--output", "json"]),
+    );
+    let current: serde_json::Value = serde_json::from_str(&current).unwrap();
+    let current = current["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let keys = listed["Keys"].as_array().unwrap().iter().map(|k| k["KeyId"].as_str().unwrap().to_owned());
+    keys.into_iter().find(|key| *key != current).expect("a second key")
+}
+
+fn repoint_alias(site: &Site, key: &str) {
+    let alias = &crate::support::config().signing_key;
+    let args = ["kms", "update-alias", "--alias-name", alias, "--target-key-id", key];
+    expect_success("aws kms update-alias", &site.aws_cli(&args));
+}
+
+/// What `status` shows and `rollback` and `verify` do for a release whose signature is
+/// missing, does not match the manifest, or was made by another key. Nothing is written.
+#[test]
+fn a_missing_forged_or_foreign_signature_is_shown_and_refused() {
+    let site = two_releases();
+    let (manifest, signature) = (site.get(MANIFEST).unwrap(), site.get(SIGNATURE).unwrap());
+    let served = site.get("readyset-orchestrator.sh").unwrap();
+    let mut seen = String::new();
+    let mut try_all = |case: &str| {
+        seen += &format!("== {case}\n");
+        let status = site.xtask_ok(&["status", "v1"]);
+        seen += status.lines().find(|line| line.contains("signature ")).unwrap();
+        seen += "\n";
+        let rollback = site.xtask(&["rollback", "v1"]);
+        assert_eq!(rollback.status.code(), Some(1), "rollback of a {case}");
+        seen += text(&rollback.stderr).lines().next().unwrap();
+        seen += "\n";
+        let args = site.verify_args("v1");
+        let verify = site.xtask(&args);
+        assert_eq!(verify.status.code(), Some(1), "verify of a {case}");
+        seen += text(&verify.stdout).lines().find(|line| line.contains(".sig")).unwrap();
+        seen += "\n";
+        assert_eq!(site.get("readyset-orchestrator.sh").unwrap(), served, "rollback wrote nothing");
+    };
+
+    site.runtime.block_on(site.aws.s3.delete_object().bucket(site.orchestrator()).key(SIGNATURE).send()).unwrap();
+    try_all("missing signature");
+    site.put(SIGNATURE, &signature);
+
+    let forged = String::from_utf8(manifest.clone()).unwrap().replace("\"size\": ", "\"size\": 1");
+    site.put(MANIFEST, forged.as_bytes());
+    try_all("forged manifest");
+    site.put(MANIFEST, &manifest);
+
+    site.aws_cli(&["kms", "create-key", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY"]);
+    repoint_alias(&site, &other_signing_key(&site));
+    try_all("signature by another key");
+    expect![[r#"
+        == missing signature
+          missing          signature          s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig
+        error: refusing to roll back to v1: it is not fully published with a manifest whose signature verifies with the emulator's key alias/readyset-release-manifest, standing in for the committed key, so customers could get a broken or forged install.
+          FAIL binaries/v1/manifest.json.sig is a signature of the manifest by the emulator's key alias/readyset-release-manifest, standing in for the committed key
+        == forged manifest
+          does not verify  signature          s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig
+        error: refusing to roll back to v1: it is not fully published with a manifest whose signature verifies with the emulator's key alias/readyset-release-manifest, standing in for the committed key, so customers could get a broken or forged install.
+          FAIL binaries/v1/manifest.json.sig is a signature of the manifest by the emulator's key alias/readyset-release-manifest, standing in for the committed key
+        == signature by another key
+          does not verify  signature          s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig
+        error: refusing to roll back to v1: it is not fully published with a manifest whose signature verifies with the emulator's key alias/readyset-release-manifest, standing in for the committed key, so customers could get a broken or forged install.
+          FAIL binaries/v1/manifest.json.sig is a signature of the manifest by the emulator's key alias/readyset-release-manifest, standing in for the committed key
+    "#]]
+    .assert_eq(&number_hashes(&seen));
+}
