@@ -265,9 +265,12 @@ pub enum AmisCommand {
     /// (`amis promote`). They are shared with the internal accounts alone. Packer is found
     /// on PATH or through PACKER; credentials come from the xtask's AWS chain (SSO,
     /// profiles, roles) and reach Packer as short-lived environment variables;
-    /// AWS_ENDPOINT_URL, when set, is passed to it as the EC2 endpoint.
+    /// AWS_ENDPOINT_URL, when set, is passed to it as the EC2 endpoint. Packer connects
+    /// over SSH and runs ops/image-deploy/scripts on each image (security updates, the
+    /// ReadySet packages and units, SSH hardening for the bastion, cleanup); against the
+    /// emulator there is no instance, and provisioning is left out.
     ///
-    /// Example: cargo xtask amis build --dry-run
+    /// Example: cargo xtask amis build --package readyset_1.2.0_amd64.deb --dry-run
     Build(AmisBuildArgs),
     /// Copy the tested internal AMIs of a commit to alpha or release, and share the copies.
     ///
@@ -289,6 +292,13 @@ pub struct AmisBuildArgs {
     /// The commit the images are built from; by default BUILDKITE_COMMIT, else HEAD.
     #[arg(long)]
     pub commit: Option<CommitId>,
+
+    /// A ReadySet Debian package to install in the server and adapter images
+    /// (repeatable). Its SHA-256 goes into the AMIs' tags and the AMIs file, and the
+    /// build instance checks it before installing. Required for those images, except
+    /// against the emulator, which provisions nothing.
+    #[arg(long = "package", value_name = "FILE.deb")]
+    pub packages: Vec<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]

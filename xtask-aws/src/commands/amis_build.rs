@@ -1,14 +1,14 @@
 //! `cargo xtask amis build`: Packer builds the internal images of a commit, the only
 //! stage that is built; alpha and release are copies of these (`amis promote`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use aws_credential_types::Credentials;
 use xshell::cmd;
 use xtask::{
     adapters::{
-        buildkite,
+        artifacts, buildkite,
         files::{self, write_atomically, Protected},
         workspace::Workspace,
     },
@@ -16,7 +16,8 @@ use xtask::{
     domain::{
         accounts::Accounts,
         commit::CommitId,
-        packer::{self, amis_of_last_run, AmisFile, PackerVersion},
+        packer::{self, amis_of_last_run, AmisFile, Packages, PackerVersion},
+        provisioning,
         stage::{Audience, Stage},
     },
 };
@@ -31,6 +32,10 @@ use crate::adapters::{
 
 /// Where the plugin declaration lives; it is added to the staged templates for Packer 1.7+.
 const PLUGINS_FILE: &str = "plugins/required_plugins.pkr.hcl";
+/// The images file within the staged templates.
+const IMAGES_FILE_NAME: &str = "images.pkr.hcl";
+/// Where the packages are staged beside the templates, for Packer's file provisioner.
+const PACKAGES_DIR: &str = "packages";
 
 pub fn run(workspace: &Workspace, args: AmisBuildArgs, dry_run: bool) -> Result<()> {
     let plan = BuildPlan::decide(workspace, &args)?;
@@ -68,8 +73,12 @@ struct BuildPlan {
     packer: String,
     version: PackerVersion,
     /// The templates as Packer reads them: ops/image-deploy, with the plugin declaration
-    /// when this Packer takes one.
+    /// when this Packer takes one, the packages, and no provisioners for the emulator.
     staged: PathBuf,
+    /// False against the emulator: no instance runs there to connect to.
+    provision: bool,
+    packages: Packages,
+    package_files: Vec<(String, PathBuf)>,
     args: Vec<String>,
     manifest: PathBuf,
     output: PathBuf,
@@ -84,10 +93,18 @@ impl BuildPlan {
         let images = if args.only.is_empty() { all_images } else { args.only.clone() };
         let locals = workspace.read(packer::LOCALS_FILE)?;
         let commit = buildkite::commit(workspace, args.commit.clone())?;
+        let provision = workspace.env.aws_endpoint.is_none();
+        let (packages, package_files) = read_packages(&args.packages)?;
+        require_packages(workspace, &images, &packages, provision)?;
         let staged = workspace.output_dir().join("packer/templates");
         let manifest = workspace.output_dir().join("packer/manifest-internal.json");
-        let args = packer_args(workspace, args, &commit, &images, &manifest, &staged);
+        let run =
+            PackerRun { commit: &commit, images: &images, manifest: &manifest, staged: &staged, packages: &packages };
+        let args = packer_args(workspace, args, &run, provision);
         Ok(BuildPlan {
+            provision,
+            packages,
+            package_files,
             version: packer_version(workspace)?,
             packer: workspace.env.packer.clone(),
             output: workspace.dist_dir().join(format!("amis-{}.json", Stage::Internal)),
@@ -116,6 +133,7 @@ impl BuildPlan {
             );
         }
         text += &format!("  run: {} {}\n", self.packer, self.args.join(" "));
+        text += &self.describe_provisioning();
         let token = if session_token { ", AWS_SESSION_TOKEN" } else { "" };
         text += &format!(
             "  credentials: the xtask's AWS chain, given to Packer as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY{token} \
@@ -134,6 +152,19 @@ impl BuildPlan {
             self.regions.join(", "),
             self.output.display()
         );
+        text
+    }
+
+    fn describe_provisioning(&self) -> String {
+        if !self.provision {
+            return "  provision: left out; the emulator runs no instance to connect to (the scripts are tested in a \
+                    Debian 12 root)\n"
+                .to_owned();
+        }
+        let mut text = "  provision: over SSH, ops/image-deploy/scripts as each image's provisioners say\n".to_owned();
+        for (file, sha256) in &self.packages {
+            text += &format!("  package: {file} sha256 {sha256}\n");
+        }
         text
     }
 
@@ -165,6 +196,7 @@ impl BuildPlan {
             release: None,
             images,
             sources: Default::default(),
+            packages: self.packages.clone(),
         };
         std::fs::create_dir_all(workspace.dist_dir())?;
         write_atomically(&self.output, file.to_json().as_bytes())?;
@@ -177,6 +209,14 @@ impl BuildPlan {
         let mut files = files::read_tree(&source, &["plugins"])?;
         if self.version.declares_plugins() {
             files.push(("required_plugins.pkr.hcl".to_owned(), std::fs::read(source.join(PLUGINS_FILE))?));
+        }
+        if !self.provision {
+            let images = files.iter_mut().find(|(name, _)| name == IMAGES_FILE_NAME).context("no images file")?;
+            images.1 = provisioning::without_provisioners(&String::from_utf8_lossy(&images.1))?.into_bytes();
+        }
+        for (name, path) in &self.package_files {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read the package {}", path.display()))?;
+            files.push((format!("{PACKAGES_DIR}/{name}"), bytes));
         }
         let protected = Protected { checkout: &workspace.root, home: workspace.env.home.as_deref() };
         files::replace_output_dir(&self.staged, &files, &protected, "amis build")
@@ -219,29 +259,90 @@ fn packer_version(workspace: &Workspace) -> Result<PackerVersion> {
     PackerVersion::parse(&output)
 }
 
-fn packer_args(
-    workspace: &Workspace,
-    args: &AmisBuildArgs,
-    commit: &CommitId,
-    images: &[String],
-    manifest: &std::path::Path,
-    staged: &std::path::Path,
-) -> Vec<String> {
+/// What the Packer command line names.
+struct PackerRun<'a> {
+    commit: &'a CommitId,
+    images: &'a [String],
+    manifest: &'a Path,
+    staged: &'a Path,
+    packages: &'a Packages,
+}
+
+fn packer_args(workspace: &Workspace, args: &AmisBuildArgs, run: &PackerRun, provision: bool) -> Vec<String> {
     let endpoint = workspace.env.aws_endpoint.clone().unwrap_or_default();
     let mut packer_args = vec![
         "build".to_owned(),
         "-color=false".to_owned(),
-        format!("-var=commit={commit}"),
+        format!("-var=commit={}", run.commit),
         format!("-var=ec2_endpoint={endpoint}"),
-        format!("-var=manifest_path={}", manifest.display()),
+        format!("-var=manifest_path={}", run.manifest.display()),
+        format!("-var=package_dir={}", run.staged.join(PACKAGES_DIR).display()),
+        format!("-var=packages={}", packer::packages_text(run.packages)),
     ];
+    if !provision {
+        packer_args.push("-var=communicator=none".to_owned());
+    }
     if !args.only.is_empty() {
         // Without the source type Packer silently builds nothing.
-        let only: Vec<String> = images.iter().map(|image| format!("amazon-ebs.{image}")).collect();
+        let only: Vec<String> = run.images.iter().map(|image| format!("amazon-ebs.{image}")).collect();
         packer_args.push(format!("-only={}", only.join(",")));
     }
-    packer_args.push(staged.display().to_string());
+    packer_args.push(run.staged.display().to_string());
     packer_args
+}
+
+/// Each package's file name and SHA-256, refused unless it is a `.deb` file with a
+/// plain name (names and hashes travel as `<file>=<sha256>` words).
+fn read_packages(paths: &[PathBuf]) -> Result<(Packages, Vec<(String, PathBuf)>)> {
+    let mut packages = Packages::new();
+    let mut files = Vec::new();
+    for path in paths {
+        let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '~'));
+        if !name.ends_with(".deb") || !plain || name.starts_with('.') {
+            bail!(
+                "--package {}: expected a Debian package file named like readyset_1.2.0_amd64.deb (letters, digits, \
+                 '.', '_', '-', '+', '~', ending in .deb)",
+                path.display()
+            );
+        }
+        let (_, sha256) = artifacts::hash_file(path)
+            .with_context(|| format!("--package {}: cannot read it; pass an existing .deb file", path.display()))?;
+        if packages.insert(name.clone(), sha256).is_some() {
+            bail!("--package {}: two packages are named {name}; pass each package once", path.display());
+        }
+        files.push((name, path.clone()));
+    }
+    Ok((packages, files))
+}
+
+/// The server and adapter images install ReadySet: building them without a package
+/// would ship machines that run nothing.
+fn require_packages(workspace: &Workspace, images: &[String], packages: &Packages, provision: bool) -> Result<()> {
+    if !provision && !packages.is_empty() {
+        bail!(
+            "--package: against the emulator (AWS_ENDPOINT_URL is set) nothing is provisioned, so the AMIs would be \
+             tagged with packages they do not hold; leave --package out there"
+        );
+    }
+    if !provision || !packages.is_empty() {
+        return Ok(());
+    }
+    let text = workspace.read(packer::IMAGES_FILE)?;
+    let mut needing = Vec::new();
+    for image in images {
+        if provisioning::installs_packages(&text, image)? {
+            needing.push(image.as_str());
+        }
+    }
+    if needing.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "refusing to build {} without ReadySet: pass the Debian package(s) with --package <file.deb> (repeatable), \
+         or build only the bastion (--only readyset-bastion). Nothing was built",
+        needing.join(", ")
+    )
 }
 
 /// Internal images encrypted with a customer-managed key need grants for every account

@@ -69,7 +69,7 @@ pub fn run(workspace: &Workspace, args: AmisPromoteArgs, dry_run: bool) -> Resul
         let available = wait_until_available(&ec2, &amis, args.wait_timeout).await?;
         share(&ec2, &Kms { client: &client }, &request, &available).await?;
         let table = promotion::table(available.into_iter().map(|(image, region, found)| (image, region, found.id)));
-        Ok(Some(promotion::promoted_file(&request.placement, &request.commit, table, &request.from.images)))
+        Ok(Some(promotion::promoted_file(&request.placement, &request.commit, table, &request.from)))
     })?;
     let Some(file) = file else {
         println!("\nDry run: nothing was copied or shared, and no file was written.");
@@ -191,7 +191,13 @@ async fn make_copies(ec2: &Ec2<'_>, request: &Request, copies: &[Copy]) -> Resul
                 id
             }
         };
-        let tags = promotion::copy_tags(&copy.image, &request.placement, &request.commit, &copy.source);
+        let tags = promotion::copy_tags(
+            &copy.image,
+            &request.placement,
+            &request.commit,
+            &copy.source,
+            &request.from.packages,
+        );
         ec2.create_tags(&copy.region, &id, &tags).await?;
         made.push((copy.image.clone(), copy.region.clone(), id));
     }

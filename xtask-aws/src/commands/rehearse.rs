@@ -281,6 +281,13 @@ impl Rehearsal {
                         .to_owned(),
                 );
             }
+            CommandLine::Xtask { args, .. } if args.starts_with(&["amis".to_owned(), "build".to_owned()]) => {
+                notes.push(
+                    "the images are not provisioned: the emulator runs no instance (the provisioning scripts are \
+                     tested in a Debian 12 root)"
+                        .to_owned(),
+                );
+            }
             CommandLine::Xtask { args, .. } if args.first().is_some_and(|w| w == "verify") => {
                 text += &format!(" --base-url {} --s3-url {}", quote(&world.public_url), quote(&world.s3_url));
                 let key = world.scratch.path().join(PUBLIC_KEY_FILE);

@@ -383,7 +383,7 @@ fn current_packer_gets_the_pinned_plugin_and_init_before_build() {
     expect![[r#"
         version | AWS variables: 
         init <checkout>/target/packer/templates | AWS variables: AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-        build -color=false -var=commit=0123456789abcdef0123456789abcdef01234567 -var=ec2_endpoint=$AWS_ENDPOINT_URL -var=manifest_path=<checkout>/target/packer/manifest-internal.json <checkout>/target/packer/templates | AWS variables: AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+        build -color=false -var=commit=0123456789abcdef0123456789abcdef01234567 -var=ec2_endpoint=$AWS_ENDPOINT_URL -var=manifest_path=<checkout>/target/packer/manifest-internal.json -var=package_dir=<checkout>/target/packer/templates/packages -var=packages= -var=communicator=none <checkout>/target/packer/templates | AWS variables: AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
     "#]].assert_eq(&calls);
     let declared = std::fs::read_to_string(target.path().join("packer/templates/required_plugins.pkr.hcl")).unwrap();
     assert!(

@@ -306,6 +306,7 @@ fn render_templates(site: &Site, target: &Path) -> std::path::PathBuf {
         release: None,
         images,
         sources: Default::default(),
+        packages: Default::default(),
     };
     let amis = target.join("amis.json");
     std::fs::write(&amis, file.to_json()).unwrap();

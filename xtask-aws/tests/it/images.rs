@@ -12,7 +12,7 @@ use expect_test::expect;
 use xtask::domain::{commit::CommitId, packer::AmisFile, stage::Stage};
 
 use crate::support::{
-    config, expect_success,
+    clear_aws_environment, config, expect_success,
     images::{build_amis, describe_image, image_access, internal_accounts, packer_xtask, IMAGES, REGIONS},
     site::{OutputDir, Site},
     system_tool, text, venv_tool, COMMIT,
@@ -57,6 +57,56 @@ fn packer_builds_every_internal_image_in_every_region_for_the_internal_accounts_
 }
 
 #[test]
+fn amis_build_needs_readyset_packages_outside_the_emulator_and_checks_each() {
+    let site = Site::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (deb, other) = (dir.path().join("readyset_1.0_amd64.deb"), dir.path().join("again"));
+    std::fs::write(&deb, b"not really a package").unwrap();
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("readyset_1.0_amd64.deb"), b"another").unwrap();
+    let (deb, again) = (deb.to_str().unwrap(), other.join("readyset_1.0_amd64.deb"));
+    let notes = dir.path().join("notes.txt");
+    let mut seen = String::new();
+    // Without AWS_ENDPOINT_URL this would be a production build: every case here is
+    // refused before anything is read from AWS.
+    for args in [
+        vec!["amis", "build", "--commit", COMMIT],
+        vec!["amis", "build", "--commit", COMMIT, "--package", notes.to_str().unwrap()],
+        vec!["amis", "build", "--commit", COMMIT, "--package", "missing_1.0_amd64.deb"],
+        vec!["amis", "build", "--commit", COMMIT, "--package", deb, "--package", again.to_str().unwrap()],
+    ] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask-aws"));
+        clear_aws_environment(&mut command);
+        let output = command.args(&args).current_dir(site.checkout.path()).output().unwrap();
+        seen += &format!("$ {}\nexit {:?}\n{}\n", args[2..].join(" "), output.status.code(), text(&output.stderr));
+    }
+    let output = packer_xtask(&site, &["amis", "build", "--commit", COMMIT, "--package", deb]);
+    seen += &format!("$ (emulator) --package\nexit {:?}\n{}", output.status.code(), text(&output.stderr));
+    expect![[r#"
+        $ --commit 0123456789abcdef0123456789abcdef01234567
+        exit Some(1)
+        error: refusing to build readyset-server, readyset-mysql-adapter, readyset-postgres-adapter without ReadySet: pass the Debian package(s) with --package <file.deb> (repeatable), or build only the bastion (--only readyset-bastion). Nothing was built
+
+        $ --commit 0123456789abcdef0123456789abcdef01234567 --package <dir>/notes.txt
+        exit Some(1)
+        error: --package <dir>/notes.txt: expected a Debian package file named like readyset_1.2.0_amd64.deb (letters, digits, '.', '_', '-', '+', '~', ending in .deb)
+
+        $ --commit 0123456789abcdef0123456789abcdef01234567 --package missing_1.0_amd64.deb
+        exit Some(1)
+        error: --package missing_1.0_amd64.deb: cannot read it; pass an existing .deb file
+          because: No such file or directory (os error 2)
+
+        $ --commit 0123456789abcdef0123456789abcdef01234567 --package <dir>/readyset_1.0_amd64.deb --package <dir>/again/readyset_1.0_amd64.deb
+        exit Some(1)
+        error: --package <dir>/again/readyset_1.0_amd64.deb: two packages are named readyset_1.0_amd64.deb; pass each package once
+
+        $ (emulator) --package
+        exit Some(1)
+        error: --package: against the emulator (AWS_ENDPOINT_URL is set) nothing is provisioned, so the AMIs would be tagged with packages they do not hold; leave --package out there
+    "#]].assert_eq(&seen.replace(dir.path().to_str().unwrap(), "<dir>"));
+}
+
+#[test]
 fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
     let site = Site::new();
     let target = site.output_dir();
@@ -96,7 +146,8 @@ fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
     expect![[r#"
         Plan for the internal images of 0123456789abcdef0123456789abcdef01234567 (Packer 1.6.6):
           stage: ops/image-deploy -> <checkout>/target/packer/templates (Packer 1.6.6 takes no plugin declaration)
-          run: packer build -color=false -var=commit=0123456789abcdef0123456789abcdef01234567 -var=ec2_endpoint=$AWS_ENDPOINT_URL -var=manifest_path=<checkout>/target/packer/manifest-internal.json -only=amazon-ebs.readyset-server <checkout>/target/packer/templates
+          run: packer build -color=false -var=commit=0123456789abcdef0123456789abcdef01234567 -var=ec2_endpoint=$AWS_ENDPOINT_URL -var=manifest_path=<checkout>/target/packer/manifest-internal.json -var=package_dir=<checkout>/target/packer/templates/packages -var=packages= -var=communicator=none -only=amazon-ebs.readyset-server <checkout>/target/packer/templates
+          provision: left out; the emulator runs no instance to connect to (the scripts are tested in a Debian 12 root)
           credentials: the xtask's AWS chain, given to Packer as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (never printed); no other AWS_* variable reaches it
           share with: 888877776666, 999988887777 (internal accounts only; snapshots too)
           images: readyset-server
@@ -197,6 +248,7 @@ fn render_refuses_incomplete_amis_and_leaves_no_output() {
         release: None,
         images,
         sources: Default::default(),
+        packages: Default::default(),
     };
     let path = scratch.path().join("amis.json");
     std::fs::write(&path, serde_json::to_string(&amis).unwrap()).unwrap();
@@ -394,6 +446,7 @@ fn render_never_replaces_a_directory_it_did_not_make() {
         release: None,
         images,
         sources: Default::default(),
+        packages: Default::default(),
     };
     std::fs::write(&amis, file.to_json()).unwrap();
 

@@ -10,6 +10,7 @@ mod hardening;
 mod images;
 mod launcher;
 mod pipeline;
+mod provisioning;
 mod publish;
 mod rehearse;
 mod release;

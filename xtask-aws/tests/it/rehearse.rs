@@ -76,7 +76,7 @@ fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
           skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)
           ok      <time>  :rust: Build the xtask
           ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
-          ok      <time>  :packer: Internal AMIs
+          ok      <time>  :packer: Internal AMIs  (the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))
           ok      <time>  :aws-cloudformation: Internal templates
           ok      <time>  :fire: Smoke test of the templates
           ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = <tag>)
@@ -108,7 +108,7 @@ fn a_release_name_that_differs_from_the_constants_stops_the_rehearsal_at_the_che
           skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)
           ok      <time>  :rust: Build the xtask
           ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
-          ok      <time>  :packer: Internal AMIs
+          ok      <time>  :packer: Internal AMIs  (the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))
           ok      <time>  :aws-cloudformation: Internal templates
           ok      <time>  :fire: Smoke test of the templates
           ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = v-not-in-the-constants)

@@ -61,7 +61,7 @@ fn read_build(path: &Path) -> Result<CollectedBuild> {
 }
 
 /// The size and SHA-256 of a file, read in pieces rather than whole into memory.
-fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     use std::io::Read;
     let (mut file, mut hasher, mut size) = (std::fs::File::open(path)?, Sha256::new(), 0);
     let mut buffer = vec![0; 1 << 20];

@@ -27,6 +27,11 @@ const SYSTEM_TOOLS: &[(&str, &str)] = &[
     ("posh", "posh"),
     ("unshare", "util-linux"),
     ("shasum", "perl"),
+    // The images' provisioning runs in a Debian 12 root made with debootstrap; the
+    // stand-in ReadySet package is built with dpkg-deb; units are checked by systemd.
+    ("debootstrap", "debootstrap"),
+    ("dpkg-deb", "dpkg"),
+    ("systemd-analyze", "systemd"),
 ];
 const RUSTUP_COMPONENTS: &[&str] = &["clippy", "rustfmt"];
 const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];

@@ -16,6 +16,7 @@ pub mod digest;
 pub mod layout;
 pub mod packer;
 pub mod promotion;
+pub mod provisioning;
 pub mod publish_plan;
 pub mod queues;
 pub mod release_manifest;

@@ -16,6 +16,14 @@ pub const IMAGES_FILE: &str = "ops/image-deploy/images.pkr.hcl";
 
 /// image → region → AMI ID.
 pub type AmiTable = BTreeMap<String, BTreeMap<String, String>>;
+/// The ReadySet packages installed in the images: file name → SHA-256.
+pub type Packages = BTreeMap<String, String>;
+
+/// Packages as the `packages` Packer variable and the `ReadySetPackages` tag write
+/// them: `<file>=<sha256>`, separated by spaces.
+pub fn packages_text(packages: &Packages) -> String {
+    packages.iter().map(|(file, sha256)| format!("{file}={sha256}")).collect::<Vec<_>>().join(" ")
+}
 
 /// The AMIs file `amis build` writes and `cfn render` reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +37,10 @@ pub struct AmisFile {
     /// For promoted stages: the internal AMI each copy was made from.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sources: AmiTable,
+    /// The ReadySet packages in the images, as `amis build --package` hashed them;
+    /// promoted files carry their source's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub packages: Packages,
 }
 
 impl AmisFile {

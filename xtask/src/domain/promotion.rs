@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::domain::{
     commit::CommitId,
-    packer::{AmiTable, AmisFile},
+    packer::{packages_text, AmiTable, AmisFile, Packages},
     stage::{Placement, Stage},
 };
 
@@ -51,13 +51,22 @@ pub fn copy_name(image: &str, placement: &Placement, source_ami: &str) -> String
 }
 
 /// The tags every copy carries: what it is, and the internal AMI it was copied from.
-pub fn copy_tags(image: &str, placement: &Placement, commit: &CommitId, source_ami: &str) -> Vec<(String, String)> {
+pub fn copy_tags(
+    image: &str,
+    placement: &Placement,
+    commit: &CommitId,
+    source_ami: &str,
+    packages: &Packages,
+) -> Vec<(String, String)> {
     let mut tags = vec![
         ("Image".to_owned(), image.to_owned()),
         ("Commit".to_owned(), commit.to_string()),
         ("Stage".to_owned(), placement.stage().to_string()),
         ("SourceAmi".to_owned(), source_ami.to_owned()),
     ];
+    if !packages.is_empty() {
+        tags.push(("ReadySetPackages".to_owned(), packages_text(packages)));
+    }
     if let Placement::Release(name) = placement {
         tags.push(("Release".to_owned(), name.to_string()));
     }
@@ -94,15 +103,21 @@ pub fn release_conflicts(existing: &[Existing], sources: &AmiTable) -> Vec<Strin
         .collect()
 }
 
-/// The AMIs file of a promotion: the copies, and the internal AMIs they came from.
-pub fn promoted_file(placement: &Placement, commit: &CommitId, copies: AmiTable, sources: &AmiTable) -> AmisFile {
+/// The AMIs file of a promotion: the copies, the internal AMIs they came from, and the
+/// packages those hold.
+pub fn promoted_file(placement: &Placement, commit: &CommitId, copies: AmiTable, from: &AmisFile) -> AmisFile {
     let release = match placement {
         Placement::Release(name) => Some(name.clone()),
         _ => None,
     };
-    let sources: AmiTable =
-        sources.iter().filter(|(image, _)| copies.contains_key(*image)).map(|(i, r)| (i.clone(), r.clone())).collect();
-    AmisFile { stage: placement.stage(), commit: commit.clone(), release, images: copies, sources }
+    let sources: AmiTable = from
+        .images
+        .iter()
+        .filter(|(image, _)| copies.contains_key(*image))
+        .map(|(i, r)| (i.clone(), r.clone()))
+        .collect();
+    let packages = from.packages.clone();
+    AmisFile { stage: placement.stage(), commit: commit.clone(), release, images: copies, sources, packages }
 }
 
 /// image -> region -> AMI, from a flat list.
@@ -128,7 +143,8 @@ mod tests {
             ("server".into(), "us-east-1".into(), "ami-1".into()),
             ("server".into(), "us-west-2".into(), "ami-2".into()),
         ]);
-        AmisFile { stage: Stage::Internal, commit: commit(), release: None, images, sources: AmiTable::new() }
+        let packages = Packages::from([("readyset_1.0_amd64.deb".into(), "ab".repeat(32))]);
+        AmisFile { stage: Stage::Internal, commit: commit(), release: None, images, sources: AmiTable::new(), packages }
     }
 
     #[test]
@@ -154,7 +170,7 @@ mod tests {
         let release = Placement::Release(ReleaseTag::parse("v1.2").unwrap());
         assert_eq!(copy_name("server", &release, "ami-1"), "server-release-v1.2-from-ami-1");
         assert_eq!(copy_name("server", &Placement::Alpha(commit()), "ami-1"), "server-alpha-01234567-from-ami-1");
-        let tags = copy_tags("server", &release, &commit(), "ami-1");
+        let tags = copy_tags("server", &release, &commit(), "ami-1", &internal().packages);
         let names: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["Image", "Commit", "Stage", "SourceAmi", "Release"]);
     }

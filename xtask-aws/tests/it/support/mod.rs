@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the checkout, its configuration, the tools the
 //! tests run, and a release site in an emulator of its own per test.
 
+pub mod debian;
 pub mod https;
 pub mod images;
 pub mod site;

@@ -1,0 +1,262 @@
+//! The images' provisioning, run the way Packer runs it on a Debian 12 build instance:
+//! the provisioners `images.pkr.hcl` declares for each image, in its order, with its
+//! uploads and environment, inside a copy of a debootstrapped Debian 12 root (chroot).
+//! A Packer build over SSH cannot run here (no EC2 instance exists in the emulator),
+//! so this is where the scripts are proven. `sudo` is left out: the chroot runs as root.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use expect_test::expect;
+use xtask::domain::{
+    digest::sha256_hex,
+    packer::IMAGES_FILE,
+    provisioning::{self, Provisioner},
+};
+
+use crate::support::{
+    debian::{chroot, chroot_ok, copy_of_root},
+    expect_success, system_tool, text, workspace_root,
+};
+
+const STUB: &str = "readyset_1.0.0-stub_amd64.deb";
+
+/// A stand-in for the ReadySet package: both programs the units start, printing their
+/// arguments. Built with the real dpkg-deb; returns its directory and SHA-256.
+fn stub_package(dir: &Path) -> (PathBuf, String) {
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(tree.join("usr/bin")).unwrap();
+    std::fs::write(
+        tree.join("DEBIAN/control"),
+        "Package: readyset\nVersion: 1.0.0-stub\nArchitecture: amd64\nMaintainer: ReadySet tests <tests@invalid>\n\
+         Description: stand-in for ReadySet in the provisioning tests\n",
+    )
+    .unwrap();
+    for program in ["readyset", "readyset-server"] {
+        let path = tree.join("usr/bin").join(program);
+        std::fs::write(&path, "#!/bin/sh\necho \"$0\" \"$@\"\n").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let packages = dir.join("packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    let output = Command::new(system_tool("dpkg-deb", "dpkg"))
+        .args(["--root-owner-group", "--build"])
+        .arg(&tree)
+        .arg(packages.join(STUB))
+        .output()
+        .unwrap();
+    expect_success("dpkg-deb --build", &output);
+    let sha256 = sha256_hex(&std::fs::read(packages.join(STUB)).unwrap());
+    (packages, sha256)
+}
+
+/// What a booted build instance has that the image must not keep: Packer's key in
+/// authorized_keys (root's and the login user's), cloud-init's record of this instance.
+fn boot_like_a_build_instance(root: &Path) {
+    for dir in ["root/.ssh", "home/admin/.ssh", "var/lib/cloud/instances/i-0build"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for file in ["root/.ssh/authorized_keys", "home/admin/.ssh/authorized_keys"] {
+        std::fs::write(root.join(file), "ssh-ed25519 AAAA packer_build_key\n").unwrap();
+    }
+    std::os::unix::fs::symlink("/var/lib/cloud/instances/i-0build", root.join("var/lib/cloud/instance")).unwrap();
+    chroot_ok(root, "ssh-keygen -A > /dev/null; systemd-machine-id-setup > /dev/null 2>&1");
+}
+
+/// Runs the image's provisioners in `root` as Packer would; stops at the first failure
+/// and returns its output.
+fn provision(root: &Path, image: &str, package_dir: &Path, packages: &str) -> Result<(), Output> {
+    let text = std::fs::read_to_string(workspace_root().join(IMAGES_FILE)).unwrap();
+    let template_dir = workspace_root().join("ops/image-deploy");
+    let resolve = |value: &str| {
+        value
+            .replace("${path.root}", template_dir.to_str().unwrap())
+            .replace("${var.package_dir}", package_dir.to_str().unwrap())
+            .replace("${source.name}", image)
+            .replace("${var.packages}", packages)
+    };
+    for provisioner in provisioning::for_image(&text, image).unwrap() {
+        let output = match provisioner {
+            Provisioner::Script { path, env } => {
+                std::fs::copy(resolve(&path), root.join("tmp/packer-script.sh")).unwrap();
+                let env: Vec<(String, String)> = env
+                    .iter()
+                    .map(|pair| pair.split_once('=').unwrap())
+                    .map(|(name, value)| (name.to_owned(), resolve(value)))
+                    .collect();
+                let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                chroot(root, "sh -eu /tmp/packer-script.sh", &env)
+            }
+            Provisioner::Inline(commands) => chroot(root, &commands.join("\n"), &[]),
+            Provisioner::Upload { source, destination } => {
+                upload(&resolve(&source), &root.join(destination.trim_start_matches('/')));
+                continue;
+            }
+        };
+        if !output.status.success() {
+            return Err(output);
+        }
+    }
+    Ok(())
+}
+
+/// A file provisioner with a directory source ending in `/`: its contents go into the
+/// destination, which must exist (as Packer requires).
+fn upload(source: &str, destination: &Path) {
+    assert!(source.ends_with('/'), "the tests upload directories' contents only: {source}");
+    assert!(destination.is_dir(), "{} does not exist on the instance when Packer uploads to it", destination.display());
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), destination.join(entry.file_name())).unwrap();
+    }
+}
+
+/// What an image holds after provisioning, as one text for a snapshot.
+fn facts(root: &Path) -> String {
+    chroot_ok(
+        root,
+        r#"
+        say() { printf '%s: %s\n' "$1" "${2:-none}"; }
+        say "user readyset" "$(getent passwd readyset | cut -d: -f1,6,7)"
+        say "package" "$(dpkg-query -W -f '${Package} ${Version}' readyset 2>/dev/null)"
+        say "/etc/readyset" "$(stat -c '%a %U:%G' /etc/readyset 2>/dev/null)"
+        for unit in /etc/systemd/system/readyset-*.service; do
+            [ -e "$unit" ] || continue
+            name=${unit##*/}
+            enabled=no; [ -L "/etc/systemd/system/multi-user.target.wants/$name" ] && enabled=yes
+            say "unit $name" "enabled=$enabled $(grep -E '^(ConditionPathExists|ExecStart|User)=' "$unit" | paste -sd' ')"
+        done
+        say "authorized_keys left" "$(find /root /home -name authorized_keys | paste -sd' ')"
+        say "host keys left" "$(find /etc/ssh -name 'ssh_host_*' | paste -sd' ')"
+        say "machine-id bytes" "$(wc -c < /etc/machine-id)"
+        say "cloud-init state" "$(ls /var/lib/cloud 2>/dev/null | paste -sd' ')"
+        say "apt lists" "$(find /var/lib/apt/lists -type f | paste -sd' ')"
+        say "cached packages" "$(find /var/cache/apt -name '*.deb' | paste -sd' ')"
+        say "left in /tmp" "$(ls /tmp | grep -v packer-script | paste -sd' ')"
+        # As at first boot: new host keys, then the SSH server's effective settings.
+        ssh-keygen -A > /dev/null
+        mkdir -p /run/sshd
+        say "sshd" "$(/usr/sbin/sshd -T | grep -E '^(passwordauthentication|permitrootlogin|kbdinteractiveauthentication) ' | sort | paste -sd' ')"
+        "#,
+    )
+}
+
+/// Every image as Packer provisions it, then what it holds; and every unit passes
+/// `systemd-analyze verify` in the image it was installed into, without a warning.
+#[test]
+fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (package_dir, sha256) = stub_package(scratch.path());
+    let packages = format!("{STUB}={sha256}");
+    let images = ["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter", "readyset-bastion"];
+    let analyze = system_tool("systemd-analyze", "systemd");
+    let mut seen = String::new();
+    for image in images {
+        let copy = copy_of_root();
+        let root = copy.root.clone();
+        boot_like_a_build_instance(&root);
+        if let Err(failed) = provision(&root, image, &package_dir, &packages) {
+            panic!("provisioning {image} failed:\n{}\n{}", text(&failed.stdout), text(&failed.stderr));
+        }
+        seen += &format!("== {image}\n{}", facts(&root));
+        let unit = format!("{image}.service");
+        if root.join("etc/systemd/system").join(&unit).exists() {
+            let installed = std::fs::read(root.join("etc/systemd/system").join(&unit)).unwrap();
+            let source = std::fs::read(workspace_root().join("ops/image-deploy/units").join(&unit)).unwrap();
+            assert_eq!(installed, source, "{unit} is installed as written");
+            let verified = Command::new(&analyze)
+                .arg(format!("--root={}", root.display()))
+                .args(["verify", &unit])
+                .output()
+                .unwrap();
+            seen += &format!("systemd-analyze verify {unit}: {}{}\n", verified.status, text(&verified.stderr));
+        }
+    }
+    expect![[r#"
+        == readyset-server
+        user readyset: readyset:/var/lib/readyset:/usr/sbin/nologin
+        package: readyset 1.0.0-stub
+        /etc/readyset: 750 root:readyset
+        unit readyset-server.service: enabled=yes ConditionPathExists=/etc/readyset/readyset-server.env User=readyset ExecStart=/usr/bin/readyset-server
+        authorized_keys left: none
+        host keys left: none
+        machine-id bytes: 0
+        cloud-init state: none
+        apt lists: none
+        cached packages: none
+        left in /tmp: none
+        sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
+        systemd-analyze verify readyset-server.service: exit status: 0
+        == readyset-mysql-adapter
+        user readyset: readyset:/var/lib/readyset:/usr/sbin/nologin
+        package: readyset 1.0.0-stub
+        /etc/readyset: 750 root:readyset
+        unit readyset-mysql-adapter.service: enabled=yes ConditionPathExists=/etc/readyset/readyset-mysql-adapter.env User=readyset ExecStart=/usr/bin/readyset --database-type mysql
+        authorized_keys left: none
+        host keys left: none
+        machine-id bytes: 0
+        cloud-init state: none
+        apt lists: none
+        cached packages: none
+        left in /tmp: none
+        sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
+        systemd-analyze verify readyset-mysql-adapter.service: exit status: 0
+        == readyset-postgres-adapter
+        user readyset: readyset:/var/lib/readyset:/usr/sbin/nologin
+        package: readyset 1.0.0-stub
+        /etc/readyset: 750 root:readyset
+        unit readyset-postgres-adapter.service: enabled=yes ConditionPathExists=/etc/readyset/readyset-postgres-adapter.env User=readyset ExecStart=/usr/bin/readyset --database-type postgresql
+        authorized_keys left: none
+        host keys left: none
+        machine-id bytes: 0
+        cloud-init state: none
+        apt lists: none
+        cached packages: none
+        left in /tmp: none
+        sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
+        systemd-analyze verify readyset-postgres-adapter.service: exit status: 0
+        == readyset-bastion
+        user readyset: none
+        package: none
+        /etc/readyset: none
+        authorized_keys left: none
+        host keys left: none
+        machine-id bytes: 0
+        cloud-init state: none
+        apt lists: none
+        cached packages: none
+        left in /tmp: none
+        sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
+    "#]].assert_eq(&seen.replace(&sha256, "<sha256>"));
+}
+
+/// A package whose bytes are not what `amis build` hashed is refused before anything is
+/// installed: no user, no package, no unit.
+#[test]
+fn a_package_with_another_checksum_is_refused_before_anything_is_installed() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (package_dir, sha256) = stub_package(scratch.path());
+    let copy = copy_of_root();
+    let root = copy.root.clone();
+    boot_like_a_build_instance(&root);
+    let wrong = format!("{STUB}={}", "0".repeat(64));
+    let failed = provision(&root, "readyset-server", &package_dir, &wrong).expect_err("a wrong checksum is refused");
+    assert_eq!(failed.status.code(), Some(1));
+    expect![[r#"
+        readyset.sh: readyset_1.0.0-stub_amd64.deb has sha256 <sha256>, but amis build recorded 0000000000000000000000000000000000000000000000000000000000000000; refusing to install it
+    "#]].assert_eq(&text(&failed.stderr).replace(&sha256, "<sha256>"));
+    let installed = chroot_ok(
+        &root,
+        "getent passwd readyset || echo no user; dpkg-query -W readyset 2>/dev/null || echo no package; \
+         ls /etc/systemd/system/readyset-server.service 2>/dev/null || echo no unit",
+    );
+    expect![[r#"
+        no user
+        no package
+        no unit
+    "#]]
+    .assert_eq(&installed);
+}
