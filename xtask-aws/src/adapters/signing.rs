@@ -25,6 +25,8 @@ use crate::adapters::{
 
 /// The only algorithm releases are signed with: the committed key is a P-256 key.
 const SIGNING_ALGORITHM: &str = "ECDSA_SHA_256";
+/// KMS signs a raw message of at most this many bytes.
+const MAX_RAW_MESSAGE: usize = 4096;
 
 /// The public key signatures are checked with, and where it came from (for messages).
 pub struct ReleaseKey {
@@ -117,6 +119,13 @@ impl ReleaseKey {
 /// stop the release, not publish signatures no one can verify.
 pub async fn sign(site: &Site, key: &ReleaseKey, message: &[u8]) -> Result<Vec<u8>> {
     let alias = &site.config.signing_key;
+    if message.len() > MAX_RAW_MESSAGE {
+        bail!(
+            "the manifest is {} bytes, and KMS signs at most {MAX_RAW_MESSAGE} bytes as a raw message; signing its \
+             digest instead (MessageType DIGEST) is not implemented. Nothing was written",
+            message.len()
+        );
+    }
     let client = SignedClient::new(&site.sdk);
     let body = json!({
         "KeyId": alias,

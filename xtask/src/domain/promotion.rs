@@ -171,8 +171,15 @@ mod tests {
         assert_eq!(copy_name("server", &release, "ami-1"), "server-release-v1.2-from-ami-1");
         assert_eq!(copy_name("server", &Placement::Alpha(commit()), "ami-1"), "server-alpha-01234567-from-ami-1");
         let tags = copy_tags("server", &release, &commit(), "ami-1", &internal().packages);
-        let names: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["Image", "Commit", "Stage", "SourceAmi", "Release"]);
+        let tags: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        expect_test::expect![[r#"
+            Image=server
+            Commit=0123456789abcdef0123456789abcdef01234567
+            Stage=release
+            SourceAmi=ami-1
+            ReadySetPackages=readyset_1.0_amd64.deb=abababababababababababababababababababababababababababababababab
+            Release=v1.2"#]]
+        .assert_eq(&tags.join("\n"));
     }
 
     #[test]
