@@ -36,6 +36,8 @@ const PLUGINS_FILE: &str = "plugins/required_plugins.pkr.hcl";
 const IMAGES_FILE_NAME: &str = "images.pkr.hcl";
 /// Where the packages are staged beside the templates, for Packer's file provisioner.
 const PACKAGES_DIR: &str = "packages";
+/// The longest value an EC2 tag holds; Packer would fail on a longer one after the build.
+const MAX_TAG_VALUE: usize = 256;
 
 pub fn run(workspace: &Workspace, args: AmisBuildArgs, dry_run: bool) -> Result<()> {
     let plan = BuildPlan::decide(workspace, &args)?;
@@ -312,6 +314,14 @@ fn read_packages(paths: &[PathBuf]) -> Result<(Packages, Vec<(String, PathBuf)>)
             bail!("--package {}: two packages are named {name}; pass each package once", path.display());
         }
         files.push((name, path.clone()));
+    }
+    let tag = packer::packages_text(&packages);
+    if tag.len() > MAX_TAG_VALUE {
+        bail!(
+            "--package: the packages' names and hashes take {} characters, and the ReadySetPackages tag holds at most \
+             {MAX_TAG_VALUE}; pass fewer packages or shorter file names. Nothing was built",
+            tag.len()
+        );
     }
     Ok((packages, files))
 }

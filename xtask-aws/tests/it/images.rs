@@ -66,6 +66,13 @@ fn amis_build_needs_readyset_packages_outside_the_emulator_and_checks_each() {
     std::fs::write(other.join("readyset_1.0_amd64.deb"), b"another").unwrap();
     let (deb, again) = (deb.to_str().unwrap(), other.join("readyset_1.0_amd64.deb"));
     let notes = dir.path().join("notes.txt");
+    let many: Vec<String> = (1..=3)
+        .map(|n| {
+            let path = dir.path().join(format!("readyset-component-number-{n}_1.0.0_amd64.deb"));
+            std::fs::write(&path, format!("package {n}")).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
     let mut seen = String::new();
     // Without AWS_ENDPOINT_URL this would be a production build: every case here is
     // refused before anything is read from AWS.
@@ -74,6 +81,7 @@ fn amis_build_needs_readyset_packages_outside_the_emulator_and_checks_each() {
         vec!["amis", "build", "--commit", COMMIT, "--package", notes.to_str().unwrap()],
         vec!["amis", "build", "--commit", COMMIT, "--package", "missing_1.0_amd64.deb"],
         vec!["amis", "build", "--commit", COMMIT, "--package", deb, "--package", again.to_str().unwrap()],
+        vec!["amis", "build", "--commit", COMMIT, "--package", &many[0], "--package", &many[1], "--package", &many[2]],
     ] {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask-aws"));
         clear_aws_environment(&mut command);
@@ -99,6 +107,10 @@ fn amis_build_needs_readyset_packages_outside_the_emulator_and_checks_each() {
         $ --commit 0123456789abcdef0123456789abcdef01234567 --package <dir>/readyset_1.0_amd64.deb --package <dir>/again/readyset_1.0_amd64.deb
         exit Some(1)
         error: --package <dir>/again/readyset_1.0_amd64.deb: two packages are named readyset_1.0_amd64.deb; pass each package once
+
+        $ --commit 0123456789abcdef0123456789abcdef01234567 --package <dir>/readyset-component-number-1_1.0.0_amd64.deb --package <dir>/readyset-component-number-2_1.0.0_amd64.deb --package <dir>/readyset-component-number-3_1.0.0_amd64.deb
+        exit Some(1)
+        error: --package: the packages' names and hashes take 326 characters, and the ReadySetPackages tag holds at most 256; pass fewer packages or shorter file names. Nothing was built
 
         $ (emulator) --package
         exit Some(1)
