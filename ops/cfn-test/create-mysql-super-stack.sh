@@ -3,7 +3,7 @@
 # commit, waits for it, and prints how to connect. A failed creation is deleted unless
 # --keep-on-failure is given.
 #
-# Usage: create-mysql-super-stack.sh -c <commit> -k <ssh-key-name> [-r <region>] [-n <stack-name>] [--keep-on-failure]
+# Usage: create-mysql-super-stack.sh -c <commit> -k <ssh-key-name> -a <ssh-cidr> [-r <region>] [-n <stack-name>] [--keep-on-failure]
 #
 # Credentials and AWS_ENDPOINT_URL come from the environment, as for any `aws` command.
 set -euo pipefail
@@ -13,12 +13,13 @@ TEMPLATE_BUCKET="readysettech-cfn-internal-us-east-2"
 TEMPLATE_BUCKET_REGION="us-east-2"
 
 usage() {
-  echo "usage: $0 -c <commit> -k <ssh-key-name> [-r <region>] [-n <stack-name>] [--keep-on-failure]" >&2
+  echo "usage: $0 -c <commit> -k <ssh-key-name> -a <ssh-cidr> [-r <region>] [-n <stack-name>] [--keep-on-failure]" >&2
   exit 2
 }
 
 commit=""
 key=""
+ssh_cidr=""
 region="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-2}}"
 name=""
 keep_on_failure=0
@@ -26,6 +27,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -c) commit="${2:-}"; shift 2 || usage ;;
     -k) key="${2:-}"; shift 2 || usage ;;
+    -a) ssh_cidr="${2:-}"; shift 2 || usage ;;
     -r) region="${2:-}"; shift 2 || usage ;;
     -n) name="${2:-}"; shift 2 || usage ;;
     --keep-on-failure) keep_on_failure=1; shift ;;
@@ -34,6 +36,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$key" ] || { echo "error: -k <ssh-key-name> is required: the EC2 key pair to log in with" >&2; usage; }
+if ! [[ "$ssh_cidr" =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]]; then
+  echo "error: -a '$ssh_cidr' is not a CIDR such as 203.0.113.7/32: the addresses allowed to SSH to the bastion" >&2
+  usage
+fi
 if ! [[ "$commit" =~ ^[0-9a-f]{7,40}$ ]]; then
   echo "error: -c '$commit' does not look like a git commit (7 to 40 lowercase hex digits)" >&2
   usage
@@ -65,6 +71,7 @@ cf create-stack \
   --tags "Key=readyset:test-stack,Value=true" "Key=readyset:commit,Value=$commit" \
   --parameters \
   "ParameterKey=KeyName,ParameterValue=$key" \
+  "ParameterKey=SshCidr,ParameterValue=$ssh_cidr" \
   "ParameterKey=TemplateBucket,ParameterValue=$TEMPLATE_BUCKET" \
   "ParameterKey=TemplateBucketRegion,ParameterValue=$TEMPLATE_BUCKET_REGION" \
   "ParameterKey=TemplatePrefix,ParameterValue=$prefix" \
@@ -109,9 +116,9 @@ Stack $name is ready.
   MySQL adapter:          $adapter (port 3306)
 
 Connect through the bastion with the private key of key pair '$key':
-  ssh -i ~/.ssh/$key.pem ubuntu@$bastion
-  ssh -i ~/.ssh/$key.pem -J ubuntu@$bastion ubuntu@$server
-  ssh -i ~/.ssh/$key.pem -N -L 3306:$adapter:3306 ubuntu@$bastion   # then mysql -h 127.0.0.1 -P 3306
+  ssh -i ~/.ssh/$key.pem admin@$bastion
+  ssh -i ~/.ssh/$key.pem -J admin@$bastion admin@$server
+  ssh -i ~/.ssh/$key.pem -N -L 3306:$adapter:3306 admin@$bastion   # then mysql -h 127.0.0.1 -P 3306
 
 Delete it when done (it costs money while it runs):
   ops/cfn-test/delete-stack.sh -n $name -r $region

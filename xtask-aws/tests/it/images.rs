@@ -337,7 +337,10 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     let (site, _target) = site_with_internal_templates();
 
     let script = |name: &str, args: &[&str]| run_script(&site, name, args);
-    let created = script("create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "release-test", "-n", "smoke"]);
+    let created = script(
+        "create-mysql-super-stack.sh",
+        &["-c", COMMIT, "-k", "release-test", "-a", "203.0.113.7/32", "-n", "smoke"],
+    );
     assert!(
         created.status.success(),
         "{}\n{}\nemulator log:\n{}",
@@ -349,10 +352,13 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     assert!(report.contains("Stack smoke is ready."), "{report}");
     let bastion = report.lines().find_map(|l| l.strip_prefix("  bastion (public):")).unwrap().trim().to_owned();
     assert!(bastion.split('.').count() == 4, "a bastion address: {report}");
-    assert!(report.contains(&format!("ssh -i ~/.ssh/release-test.pem ubuntu@{bastion}")), "{report}");
+    assert!(report.contains(&format!("ssh -i ~/.ssh/release-test.pem admin@{bastion}")), "{report}");
     assert!(report.contains("ops/cfn-test/delete-stack.sh -n smoke"), "{report}");
 
-    let twice = script("create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "release-test", "-n", "smoke"]);
+    let twice = script(
+        "create-mysql-super-stack.sh",
+        &["-c", COMMIT, "-k", "release-test", "-a", "203.0.113.7/32", "-n", "smoke"],
+    );
     assert_eq!(twice.status.code(), Some(1));
     assert!(text(&twice.stderr).contains("stack smoke already exists"), "{}", text(&twice.stderr));
 
@@ -363,9 +369,14 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     let again = script("delete-stack.sh", &["-n", "smoke"]);
     assert!(again.status.success() && text(&again.stdout).contains("nothing to delete"));
 
-    let bad = script("create-mysql-super-stack.sh", &["-c", "not-a-sha", "-k", "k"]);
+    let bad = script("create-mysql-super-stack.sh", &["-c", "not-a-sha", "-k", "k", "-a", "203.0.113.7/32"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("does not look like a git commit"));
+    for cidr in ["", "0.0.0.0", "my-laptop"] {
+        let bad = script("create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "k", "-a", cidr]);
+        assert_eq!(bad.status.code(), Some(2), "-a {cidr:?}");
+        assert!(text(&bad.stderr).contains(&format!("error: -a '{cidr}' is not a CIDR")), "{}", text(&bad.stderr));
+    }
 }
 
 #[test]
@@ -388,7 +399,11 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
             .collect()
     };
 
-    let failed = run_script(&site, "create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "k", "-n", "broken"]);
+    let failed = run_script(
+        &site,
+        "create-mysql-super-stack.sh",
+        &["-c", COMMIT, "-k", "k", "-a", "203.0.113.7/32", "-n", "broken"],
+    );
     assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stdout));
     let stderr = text(&failed.stderr);
     assert!(stderr.contains("error: creating broken failed"), "{stderr}");
@@ -397,7 +412,7 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
     let kept = run_script(
         &site,
         "create-mysql-super-stack.sh",
-        &["-c", COMMIT, "-k", "k", "-n", "broken", "--keep-on-failure"],
+        &["-c", COMMIT, "-k", "k", "-a", "203.0.113.7/32", "-n", "broken", "--keep-on-failure"],
     );
     assert_eq!(kept.status.code(), Some(1));
     let stderr = text(&kept.stderr);
