@@ -17,4 +17,3 @@ rm -rf /var/lib/cloud/instances /var/lib/cloud/instance
 rm -f /var/lib/dbus/machine-id
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
-rm -rf /tmp/readyset-packages /tmp/readyset-units

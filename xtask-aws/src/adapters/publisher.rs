@@ -115,7 +115,8 @@ async fn lost_race(bucket: &Bucket, step: &Step, publish_id: Option<&str>) -> Re
     let desired = &step.desired;
     if let (true, Some(id)) = (desired.mutable, publish_id) {
         let head = bucket.head(&desired.key).await?;
-        if head.is_some_and(|h| h.publish_id.as_deref() == Some(id) && h.remote.sha256 == Some(desired.sha256.clone()))
+        if head
+            .is_some_and(|h| h.publish_id.as_deref() == Some(id) && h.remote.sha256.as_deref() == Some(&desired.sha256))
         {
             eprintln!("  s3://{}/{} holds this run's own write (an earlier attempt landed)", bucket.name, desired.key);
             return Ok(());

@@ -97,7 +97,10 @@ impl ReleaseKey {
 
     pub fn from_der(der: &[u8], source: &str) -> Result<ReleaseKey> {
         let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, der).map_err(|rejected| {
-            anyhow::anyhow!("{source} is not an ECDSA P-256 public key ({rejected}); release signing keys are P-256")
+            anyhow::anyhow!(
+                "{source} is not an ECDSA P-256 public key ({rejected}); release signing keys are P-256: export the \
+                 signing key's public half as RELEASE.md says (\"Signing key\")"
+            )
         })?;
         Ok(ReleaseKey { key, der: der.to_vec(), source: source.to_owned() })
     }

@@ -32,8 +32,6 @@ use crate::adapters::{
 
 /// Where the plugin declaration lives; it is added to the staged templates for Packer 1.7+.
 const PLUGINS_FILE: &str = "plugins/required_plugins.pkr.hcl";
-/// The images file within the staged templates.
-const IMAGES_FILE_NAME: &str = "images.pkr.hcl";
 /// Where the packages are staged beside the templates, for Packer's file provisioner.
 const PACKAGES_DIR: &str = "packages";
 /// The longest value an EC2 tag holds; Packer would fail on a longer one after the build.
@@ -213,7 +211,11 @@ impl BuildPlan {
             files.push(("required_plugins.pkr.hcl".to_owned(), std::fs::read(source.join(PLUGINS_FILE))?));
         }
         if !self.provision {
-            let images = files.iter_mut().find(|(name, _)| name == IMAGES_FILE_NAME).context("no images file")?;
+            let name = packer::IMAGES_FILE.strip_prefix(&format!("{}/", packer::TEMPLATE_DIR)).unwrap_or_default();
+            let images = files
+                .iter_mut()
+                .find(|(file, _)| file == name)
+                .with_context(|| format!("{} is missing from the staged templates", packer::IMAGES_FILE))?;
             images.1 = provisioning::without_provisioners(&String::from_utf8_lossy(&images.1))?.into_bytes();
         }
         for (name, path) in &self.package_files {
