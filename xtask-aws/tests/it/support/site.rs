@@ -291,9 +291,12 @@ pub fn real_linux_build(dir: &Path) -> String {
         (workspace().dist_dir().join(&tag), tag)
     });
     std::fs::create_dir_all(dir).unwrap();
-    for file in ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-gnu.sha256", "x86_64-unknown-linux-gnu.json"] {
-        std::fs::copy(dist.join(file), dir.join(file)).unwrap();
-    }
+    // Copied by `cp`, not by this process: tests run the installer, and a write handle
+    // this process held would be inherited by any child another test thread forks at
+    // that moment, making exec fail with "Text file busy" (ETXTBSY) until that child execs.
+    let files = ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-gnu.sha256", "x86_64-unknown-linux-gnu.json"];
+    let output = std::process::Command::new("cp").args(files.map(|file| dist.join(file))).arg(dir).output().unwrap();
+    expect_success("copying the built installer", &output);
     tag.clone()
 }
 
