@@ -7,7 +7,10 @@
 //!
 //! The bucket, region and template list below are copies of facts whose source is
 //! `[workspace.metadata.release]` in the root `Cargo.toml` (and the AMI regions of
-//! `ops/image-deploy/`); the xtask's tests fail when a copy drifts from its source.
+//! `ops/image-deploy/`, the templates' parameters); the xtask's tests fail when a copy
+//! drifts from its source.
+
+use crate::templates::Ask;
 
 /// The ReadySet release this installer deploys.
 ///
@@ -41,6 +44,21 @@ pub const PUBLIC_TEMPLATES: &[&str] = &[
 /// Templates that nest the others; the console link fills in their `TemplatePrefix`
 /// parameter with this release's template prefix.
 pub const NESTING_TEMPLATES: &[&str] = &["readyset-mysql-super"];
+
+/// What a template asks of the customer beyond its defaults; copied from the templates'
+/// parameters and resources (a test reads them). The guide and `launch` turn these into
+/// what to prepare before opening the console link.
+pub const TEMPLATE_ASKS: &[(&str, &[Ask])] = &[
+    (
+        "readyset-mysql-super",
+        &[Ask::DeploymentName, Ask::UpstreamSecret, Ask::KeyPair, Ask::SshCidr, Ask::IamCapability],
+    ),
+    ("readyset-vpc", &[]),
+    ("readyset-server", &[Ask::DeploymentName, Ask::KeyPair]),
+    ("readyset-mysql-adapter", &[Ask::DeploymentName, Ask::UpstreamSecret, Ask::KeyPair, Ask::IamCapability]),
+    ("readyset-postgres-adapter", &[Ask::DeploymentName, Ask::UpstreamSecret, Ask::KeyPair, Ask::IamCapability]),
+    ("readyset-bastion", &[Ask::KeyPair, Ask::SshCidr]),
+];
 
 /// Regions that hold the release's AMIs; a stack launched elsewhere could not find them.
 pub const SUPPORTED_REGIONS: &[&str] = &["us-east-1", "us-east-2", "us-west-2"];

@@ -13,7 +13,7 @@ use crate::{
     constants::{
         CFN_VERSION, DEFAULT_STACK_NAME, NESTING_TEMPLATES, PUBLIC_TEMPLATES, READYSET_TAG, SUPPORTED_REGIONS,
     },
-    templates::{launch_link, template_url, StackName},
+    templates::{launch_link, preparation, template_url, StackName},
 };
 
 pub fn run() -> ExitCode {
@@ -29,7 +29,11 @@ pub fn run() -> ExitCode {
         Some((template, region)) => {
             let stack_name = StackName::parse(DEFAULT_STACK_NAME).expect("the default stack name follows the rule");
             let link = launch_link(template, region, &stack_name).expect("both were chosen from the valid lists");
-            println!("Create the stack from this link, signed in to the AWS account that will run ReadySet:");
+            println!("Have ready:");
+            for step in preparation(template, region) {
+                println!("  - {step}");
+            }
+            println!("Then create the stack from this link, signed in to the AWS account that will run ReadySet:");
             println!("{link}");
         }
         None => println!("{}", next_step()),

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::templates::{launch_link, template_url, StackName};
+use crate::templates::{capabilities, launch_link, preparation, template_url, StackName};
 
 /// Installs ReadySet into your AWS account from the published CloudFormation templates.
 ///
@@ -33,6 +33,10 @@ enum Command {
     },
     /// Print the AWS console link that creates a stack from one template.
     ///
+    /// The link goes to standard output; what to have ready before opening it (a key
+    /// pair, the secret holding your database's URL, the IAM acknowledgement) goes to
+    /// standard error.
+    ///
     /// Example: readyset-installer launch --template readyset-mysql-super --region us-east-2
     Launch {
         /// Template to launch (see `readyset-installer templates`).
@@ -45,7 +49,8 @@ enum Command {
         /// at most 128 characters (CloudFormation's rule).
         #[arg(long, default_value = constants::DEFAULT_STACK_NAME, value_parser = StackName::parse)]
         stack_name: StackName,
-        /// Print one JSON object (template, region, stack_name, template_url, console_url).
+        /// Print one JSON object (template, region, stack_name, template_url, console_url,
+        /// prepare, capabilities) instead of the link and, on standard error, what to prepare.
         #[arg(long)]
         json: bool,
     },
@@ -101,10 +106,19 @@ fn launch(template: &str, region: &str, stack_name: &StackName, json: bool) -> E
             "stack_name": stack_name.as_str(),
             "template_url": template_url(template),
             "console_url": link,
+            "prepare": preparation(template, region),
+            "capabilities": capabilities(template),
         });
         println!("{object}");
     } else {
         println!("{link}");
+        let steps = preparation(template, region);
+        if !steps.is_empty() {
+            eprintln!("Before you create the stack from that link, have ready:");
+            for step in steps {
+                eprintln!("  - {step}");
+            }
+        }
     }
     ExitCode::SUCCESS
 }

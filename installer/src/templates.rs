@@ -4,7 +4,75 @@ use std::fmt;
 
 use crate::constants::{
     CFN_BUCKET_REGION, CFN_PUBLIC_BUCKET, CFN_VERSION, NESTING_TEMPLATES, PUBLIC_TEMPLATES, SUPPORTED_REGIONS,
+    TEMPLATE_ASKS,
 };
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ask {
+    /// `DeploymentName`: the link fills it in from the stack name.
+    DeploymentName,
+    /// `UpstreamDatabaseSecretArn`: a Secrets Manager secret holding the database's URL.
+    UpstreamSecret,
+    /// `KeyName`: an EC2 key pair in the region.
+    KeyPair,
+    /// `SshCidr`: the addresses allowed to SSH to the bastion.
+    SshCidr,
+    /// The stack creates an IAM role (the adapter's), so it needs `CAPABILITY_IAM`.
+    IamCapability,
+}
+
+/// What a template asks of the customer; nothing for a name this release does not have.
+pub fn asks(template: &str) -> &'static [Ask] {
+    TEMPLATE_ASKS.iter().find(|(name, _)| *name == template).map_or(&[], |(_, asks)| *asks)
+}
+
+/// The capabilities the console must be granted to create the stack.
+pub fn capabilities(template: &str) -> Vec<&'static str> {
+    if asks(template).contains(&Ask::IamCapability) {
+        vec!["CAPABILITY_IAM"]
+    } else {
+        Vec::new()
+    }
+}
+
+/// What the customer must have ready before opening the link, one line each, with the
+/// command that makes it where there is one.
+pub fn preparation(template: &str, region: &str) -> Vec<String> {
+    let url = if template.contains("postgres") {
+        "postgresql://user:password@host:5432/database"
+    } else {
+        "mysql://user:password@host:3306/database"
+    };
+    asks(template)
+        .iter()
+        .filter_map(|ask| match ask {
+            Ask::DeploymentName => None,
+            Ask::KeyPair => Some(format!(
+                "an EC2 key pair in {region} (KeyName), to reach the instances through the bastion; to make one: \
+                 aws ec2 create-key-pair --region {region} --key-name readyset --query KeyMaterial --output text > readyset.pem"
+            )),
+            Ask::UpstreamSecret => Some(format!(
+                "a Secrets Manager secret in {region} whose value is your database's URL; paste its ARN into \
+                 UpstreamDatabaseSecretArn (only the adapter may read it; keep the default encryption key). To make one: \
+                 aws secretsmanager create-secret --region {region} --name readyset-upstream-db-url --secret-string '{url}'"
+            )),
+            Ask::SshCidr => Some(
+                "your address as a CIDR for SshCidr, such as 203.0.113.7/32: only it may SSH to the bastion".to_owned(),
+            ),
+            Ask::IamCapability => Some(
+                "on the review page, tick \"I acknowledge that AWS CloudFormation might create IAM resources\" \
+                 (CAPABILITY_IAM): the adapter gets a role that may read that one secret"
+                    .to_owned(),
+            ),
+        })
+        .collect()
+}
+
+/// The deployment name the link fills in: the stack name in the form the templates'
+/// `DeploymentName` accepts (lowercase, at most 63 characters).
+pub fn deployment_name(stack_name: &StackName) -> String {
+    stack_name.as_str().chars().take(63).collect::<String>().to_ascii_lowercase()
+}
 
 /// The HTTPS URL of a published template of this release.
 pub fn template_url(template: &str) -> String {
@@ -79,6 +147,9 @@ pub fn launch_link(template: &str, region: &str, stack_name: &StackName) -> Resu
     if NESTING_TEMPLATES.contains(&template) {
         link += &format!("&param_TemplatePrefix={}", percent_encode(&format!("{CFN_VERSION}/readyset/templates")));
     }
+    if asks(template).contains(&Ask::DeploymentName) {
+        link += &format!("&param_DeploymentName={}", percent_encode(&deployment_name(stack_name)));
+    }
     Ok(link)
 }
 
@@ -118,11 +189,28 @@ mod tests {
             "https://console.aws.amazon.com/cloudformation/home?region=us-east-2#/stacks/create/review?templateURL=https%3A%2F%2F"
         ));
         assert!(link.contains(&format!("%2F{CFN_VERSION}%2Freadyset%2Ftemplates%2Freadyset-mysql-super.yaml")));
-        assert!(
-            link.ends_with(&format!("&stackName=my-stack&param_TemplatePrefix={CFN_VERSION}%2Freadyset%2Ftemplates"))
-        );
+        assert!(link.ends_with(&format!(
+            "&stackName=my-stack&param_TemplatePrefix={CFN_VERSION}%2Freadyset%2Ftemplates&param_DeploymentName=my-stack"
+        )));
         let plain = launch_link("readyset-vpc", "us-east-2", &name("s")).unwrap();
         assert!(plain.ends_with("&stackName=s"), "{plain}");
+    }
+
+    #[test]
+    fn the_deployment_is_named_after_the_stack_in_the_templates_form() {
+        assert_eq!(deployment_name(&name("ReadySet-Prod")), "readyset-prod");
+        assert_eq!(deployment_name(&name(&format!("a{}", "b".repeat(127)))).len(), 63);
+        let link = launch_link("readyset-server", "us-east-2", &name("Shop")).unwrap();
+        assert!(link.ends_with("&stackName=Shop&param_DeploymentName=shop"), "{link}");
+    }
+
+    #[test]
+    fn only_templates_that_make_a_role_ask_for_the_iam_capability() {
+        assert_eq!(capabilities("readyset-mysql-super"), ["CAPABILITY_IAM"]);
+        assert!(capabilities("readyset-vpc").is_empty() && capabilities("readyset-bastion").is_empty());
+        assert!(preparation("readyset-vpc", "us-east-2").is_empty());
+        let postgres = preparation("readyset-postgres-adapter", "us-west-2").join("\n");
+        assert!(postgres.contains("--region us-west-2 --name readyset-upstream-db-url --secret-string 'postgresql://"));
     }
 
     #[test]

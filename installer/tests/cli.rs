@@ -64,7 +64,13 @@ fn launch_prints_a_quick_create_link() {
     assert!(link.starts_with(
         "https://console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/create/review?templateURL="
     ));
-    assert!(link.trim_end().ends_with("readyset-server.yaml&stackName=readyset"));
+    assert!(link.trim_end().ends_with("readyset-server.yaml&stackName=readyset&param_DeploymentName=readyset"));
+    assert_eq!(
+        stderr(&output),
+        "Before you create the stack from that link, have ready:\n  - an EC2 key pair in us-west-2 (KeyName), to \
+         reach the instances through the bastion; to make one: aws ec2 create-key-pair --region us-west-2 --key-name \
+         readyset --query KeyMaterial --output text > readyset.pem\n"
+    );
 }
 
 #[test]

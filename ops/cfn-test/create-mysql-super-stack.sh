@@ -3,7 +3,11 @@
 # commit, waits for it, and prints how to connect. A failed creation is deleted unless
 # --keep-on-failure is given.
 #
-# Usage: create-mysql-super-stack.sh -c <commit> -k <ssh-key-name> -a <ssh-cidr> [-r <region>] [-n <stack-name>] [--keep-on-failure]
+# Usage: create-mysql-super-stack.sh -c <commit> -k <ssh-key-name> -a <ssh-cidr> -s <secret> [-r <region>] [-n <stack-name>] [--keep-on-failure]
+#
+# -s names the Secrets Manager secret (name or ARN) whose value is the upstream MySQL
+# URL the adapter reads at boot; it must exist. The stack creates an IAM role for the
+# adapter, so it is created with CAPABILITY_IAM.
 #
 # Credentials and AWS_ENDPOINT_URL come from the environment, as for any `aws` command.
 set -euo pipefail
@@ -13,13 +17,14 @@ TEMPLATE_BUCKET="readysettech-cfn-internal-us-east-2"
 TEMPLATE_BUCKET_REGION="us-east-2"
 
 usage() {
-  echo "usage: $0 -c <commit> -k <ssh-key-name> -a <ssh-cidr> [-r <region>] [-n <stack-name>] [--keep-on-failure]" >&2
+  echo "usage: $0 -c <commit> -k <ssh-key-name> -a <ssh-cidr> -s <secret> [-r <region>] [-n <stack-name>] [--keep-on-failure]" >&2
   exit 2
 }
 
 commit=""
 key=""
 ssh_cidr=""
+secret=""
 region="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-2}}"
 name=""
 keep_on_failure=0
@@ -28,6 +33,7 @@ while [ $# -gt 0 ]; do
     -c) commit="${2:-}"; shift 2 || usage ;;
     -k) key="${2:-}"; shift 2 || usage ;;
     -a) ssh_cidr="${2:-}"; shift 2 || usage ;;
+    -s) secret="${2:-}"; shift 2 || usage ;;
     -r) region="${2:-}"; shift 2 || usage ;;
     -n) name="${2:-}"; shift 2 || usage ;;
     --keep-on-failure) keep_on_failure=1; shift ;;
@@ -36,6 +42,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$key" ] || { echo "error: -k <ssh-key-name> is required: the EC2 key pair to log in with" >&2; usage; }
+[ -n "$secret" ] || { echo "error: -s <secret> is required: the Secrets Manager secret holding the upstream MySQL URL" >&2; usage; }
 if ! [[ "$ssh_cidr" =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]]; then
   echo "error: -a '$ssh_cidr' is not a CIDR such as 203.0.113.7/32: the addresses allowed to SSH to the bastion" >&2
   usage
@@ -45,6 +52,8 @@ if ! [[ "$commit" =~ ^[0-9a-f]{7,40}$ ]]; then
   usage
 fi
 name="${name:-readyset-test-${commit:0:8}}"
+# The deployment is named after the stack, in the form the template accepts.
+deployment=$(printf '%s' "${name:0:63}" | tr '[:upper:]' '[:lower:]')
 prefix="$commit/readyset/templates"
 
 if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
@@ -57,6 +66,12 @@ fi
 
 cf() { aws cloudformation --region "$region" "$@"; }
 
+if ! secret_arn=$(aws secretsmanager --region "$region" describe-secret --secret-id "$secret" --query ARN --output text); then
+  echo "error: no secret '$secret' in $region (see the message above); create it with:" >&2
+  echo "  aws secretsmanager create-secret --region $region --name $secret --secret-string 'mysql://user:password@host:3306/database'" >&2
+  exit 1
+fi
+
 if status=$(cf describe-stacks --stack-name "$name" --query 'Stacks[0].StackStatus' --output text 2>/dev/null); then
   echo "error: stack $name already exists ($status). Delete it with: ops/cfn-test/delete-stack.sh -n $name -r $region" >&2
   exit 1
@@ -68,8 +83,11 @@ cf create-stack \
   --stack-name "$name" \
   --template-url "$template_url" \
   --on-failure DO_NOTHING \
+  --capabilities CAPABILITY_IAM \
   --tags "Key=readyset:test-stack,Value=true" "Key=readyset:commit,Value=$commit" \
   --parameters \
+  "ParameterKey=DeploymentName,ParameterValue=$deployment" \
+  "ParameterKey=UpstreamDatabaseSecretArn,ParameterValue=$secret_arn" \
   "ParameterKey=KeyName,ParameterValue=$key" \
   "ParameterKey=SshCidr,ParameterValue=$ssh_cidr" \
   "ParameterKey=TemplateBucket,ParameterValue=$TEMPLATE_BUCKET" \

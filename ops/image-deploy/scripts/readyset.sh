@@ -2,6 +2,8 @@
 # The server and adapter images: ReadySet from the Debian packages `amis build
 # --package` uploaded, a system user for it, and the image's systemd unit. The unit
 # starts only once its configuration exists; the template's UserData writes it.
+# Adapters also get the AWS CLI: their UserData reads the upstream database URL from
+# Secrets Manager with the instance profile's credentials.
 #
 # READYSET_IMAGE      the image (readyset-server, readyset-mysql-adapter, ...)
 # READYSET_PACKAGES   "<file>=<sha256> ...", as the xtask hashed them; a package whose
@@ -43,9 +45,14 @@ if ! getent passwd readyset > /dev/null; then
         --shell /usr/sbin/nologin --comment "ReadySet" readyset
 fi
 
+case $READYSET_IMAGE in
+    *-adapter) tools=awscli ;;
+    *) tools="" ;;
+esac
+
 export DEBIAN_FRONTEND=noninteractive
-# shellcheck disable=SC2086 # one word per package path
-apt-get install -q -y --no-install-recommends $debs
+# shellcheck disable=SC2086 # one word per package path or tool
+apt-get install -q -y --no-install-recommends $debs $tools
 
 install -d -m 0750 -o root -g readyset /etc/readyset
 install -m 0644 "$unit" "/etc/systemd/system/$READYSET_IMAGE.service"

@@ -12,11 +12,18 @@ use std::{
 use anyhow::{bail, Context, Result};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
-use xtask::adapters::{toolchain, workspace::Workspace};
+use xtask::{
+    adapters::{toolchain, workspace::Workspace},
+    domain::queues::SMOKE_TEST_SECRET,
+};
 
 use serde_json::json;
 
-use crate::adapters::{kms::Kms, signed::SignedClient, site::Site};
+use crate::adapters::{
+    kms::Kms,
+    signed::{Call, SignedClient},
+    site::Site,
+};
 
 const LAUNCHER: &str = include_str!("../../emulator/moto_launcher.py");
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -275,6 +282,7 @@ pub async fn create_site(site: &Site) -> Result<()> {
         site.s3.put_bucket_policy().bucket(bucket).policy(policy).send().await?;
     }
     create_signing_key(site).await?;
+    create_smoke_test_secret(site).await?;
     let listed = site.cloudfront.list_distributions().send().await?;
     let exists =
         listed.distribution_list().is_some_and(|l| l.items().iter().any(|d| d.id == config.cloudfront_distribution));
@@ -308,6 +316,27 @@ async fn create_signing_key(site: &Site) -> Result<()> {
     let key = created["KeyMetadata"]["KeyId"].as_str().context("the emulator's CreateKey answered without a KeyId")?;
     kms.call(region, "CreateAlias", json!({ "AliasName": alias, "TargetKeyId": key })).await?;
     Ok(())
+}
+
+/// The secret the pipeline's smoke test names, as RELEASE.md has ops make it once; its
+/// value stands in for a real upstream database's URL. Kept when it exists.
+async fn create_smoke_test_secret(site: &Site) -> Result<()> {
+    let region = &site.config.region;
+    let body = json!({ "Name": SMOKE_TEST_SECRET, "SecretString": "mysql://readyset:emulator@upstream.invalid:3306/readyset" });
+    let call = Call {
+        service: "secretsmanager",
+        region,
+        what: format!("Secrets Manager CreateSecret {SMOKE_TEST_SECRET} in {region}"),
+        content_type: "application/x-amz-json-1.1",
+        target: Some("secretsmanager.CreateSecret".to_owned()),
+        body: serde_json::to_vec(&body)?,
+    };
+    let answer = SignedClient::new(&site.sdk).send(&call).await?;
+    let text = String::from_utf8_lossy(&answer.body);
+    if answer.status == 200 || text.contains("ResourceExistsException") {
+        return Ok(());
+    }
+    bail!("{} was refused (HTTP {}): {text}", call.what, answer.status)
 }
 
 /// Creates a CloudFront distribution in front of `bucket` in the emulator, standing in

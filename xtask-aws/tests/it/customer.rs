@@ -484,7 +484,7 @@ fn on_a_terminal_the_installer_asks_there_and_prints_the_console_link() {
             screen.wait_for(question, seen);
             keyboard.write_all(answer.as_bytes()).unwrap();
         }
-        screen.wait_for("Create the stack from this link", 1);
+        screen.wait_for("create the stack from this link", 1);
     }
     let mut output = child.wait_with_output().unwrap();
     output.stdout = screen.contents();
@@ -506,8 +506,13 @@ fn on_a_terminal_the_installer_asks_there_and_prints_the_console_link() {
         Region (us-east-1, us-east-2, us-west-2): mars-1
         `mars-1` is not one of them; type one as shown.
         Region (us-east-1, us-east-2, us-west-2): us-west-2
-        Create the stack from this link, signed in to the AWS account that will run ReadySet:
-        https://console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/create/review?templateURL=https%3A%2F%2Freadysettech-cfn-public-us-east-2.s3.us-east-2.amazonaws.com%2F<tag>%2Freadyset%2Ftemplates%2Freadyset-mysql-super.yaml&stackName=readyset&param_TemplatePrefix=<tag>%2Freadyset%2Ftemplates
+        Have ready:
+          - a Secrets Manager secret in us-west-2 whose value is your database's URL; paste its ARN into UpstreamDatabaseSecretArn (only the adapter may read it; keep the default encryption key). To make one: aws secretsmanager create-secret --region us-west-2 --name readyset-upstream-db-url --secret-string 'mysql://user:password@host:3306/database'
+          - an EC2 key pair in us-west-2 (KeyName), to reach the instances through the bastion; to make one: aws ec2 create-key-pair --region us-west-2 --key-name readyset --query KeyMaterial --output text > readyset.pem
+          - your address as a CIDR for SshCidr, such as 203.0.113.7/32: only it may SSH to the bastion
+          - on the review page, tick "I acknowledge that AWS CloudFormation might create IAM resources" (CAPABILITY_IAM): the adapter gets a role that may read that one secret
+        Then create the stack from this link, signed in to the AWS account that will run ReadySet:
+        https://console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/create/review?templateURL=https%3A%2F%2Freadysettech-cfn-public-us-east-2.s3.us-east-2.amazonaws.com%2F<tag>%2Freadyset%2Ftemplates%2Freadyset-mysql-super.yaml&stackName=readyset&param_TemplatePrefix=<tag>%2Freadyset%2Ftemplates&param_DeploymentName=readyset
         --- stderr
     "#]].assert_eq(&served.normalise(&output));
 }
@@ -587,7 +592,7 @@ fn launch_checks_the_stack_name_and_speaks_json() {
         ## readyset-installer launch --template readyset-mysql-super --region us-west-2 --stack-name prod-1 --json
         status: exit status: 0
         --- stdout
-        {"console_url":"https://console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/create/review?templateURL=https%3A%2F%2Freadysettech-cfn-public-us-east-2.s3.us-east-2.amazonaws.com%2F<tag>%2Freadyset%2Ftemplates%2Freadyset-mysql-super.yaml&stackName=prod-1&param_TemplatePrefix=<tag>%2Freadyset%2Ftemplates","region":"us-west-2","stack_name":"prod-1","template":"readyset-mysql-super","template_url":"https://readysettech-cfn-public-us-east-2.s3.us-east-2.amazonaws.com/<tag>/readyset/templates/readyset-mysql-super.yaml"}
+        {"capabilities":["CAPABILITY_IAM"],"console_url":"https://console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/create/review?templateURL=https%3A%2F%2Freadysettech-cfn-public-us-east-2.s3.us-east-2.amazonaws.com%2F<tag>%2Freadyset%2Ftemplates%2Freadyset-mysql-super.yaml&stackName=prod-1&param_TemplatePrefix=<tag>%2Freadyset%2Ftemplates&param_DeploymentName=prod-1","prepare":["a Secrets Manager secret in us-west-2 whose value is your database's URL; paste its ARN into UpstreamDatabaseSecretArn (only the adapter may read it; keep the default encryption key). To make one: aws secretsmanager create-secret --region us-west-2 --name readyset-upstream-db-url --secret-string 'mysql://user:password@host:3306/database'","an EC2 key pair in us-west-2 (KeyName), to reach the instances through the bastion; to make one: aws ec2 create-key-pair --region us-west-2 --key-name readyset --query KeyMaterial --output text > readyset.pem","your address as a CIDR for SshCidr, such as 203.0.113.7/32: only it may SSH to the bastion","on the review page, tick \"I acknowledge that AWS CloudFormation might create IAM resources\" (CAPABILITY_IAM): the adapter gets a role that may read that one secret"],"region":"us-west-2","stack_name":"prod-1","template":"readyset-mysql-super","template_url":"https://readysettech-cfn-public-us-east-2.s3.us-east-2.amazonaws.com/<tag>/readyset/templates/readyset-mysql-super.yaml"}
         --- stderr
     "###]].assert_eq(&report);
 }

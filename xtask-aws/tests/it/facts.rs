@@ -86,3 +86,70 @@ fn the_installer_fills_the_prefix_of_exactly_the_templates_that_nest_others() {
         .collect();
     assert_eq!(installer_constant("NESTING_TEMPLATES"), nesting);
 }
+
+/// `TEMPLATE_ASKS` in the installer, as (template, [ask]) with each ask's variant name.
+fn installer_asks() -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(workspace_root().join("installer/src/constants.rs")).unwrap();
+    let file = syn::parse_file(&text).unwrap();
+    let Some(Expr::Reference(list)) = file.items.iter().find_map(|item| match item {
+        Item::Const(constant) if constant.ident == "TEMPLATE_ASKS" => Some(&*constant.expr),
+        _ => None,
+    }) else {
+        panic!("installer/src/constants.rs defines TEMPLATE_ASKS as &[...]");
+    };
+    let Expr::Array(entries) = &*list.expr else { panic!("TEMPLATE_ASKS is &[(template, &[Ask::...]), ...]") };
+    let variant = |expr: &Expr| match expr {
+        Expr::Path(path) => path.path.segments.last().unwrap().ident.to_string(),
+        _ => panic!("an ask is Ask::<Variant>"),
+    };
+    let entry = |expr: &Expr| match expr {
+        Expr::Tuple(pair) => match (&pair.elems[0], &pair.elems[1]) {
+            (name, Expr::Reference(asks)) => match &*asks.expr {
+                Expr::Array(asks) => (strings(name).remove(0), asks.elems.iter().map(variant).collect()),
+                _ => panic!("the asks are &[Ask::...]"),
+            },
+            _ => panic!("an entry is (template, &[Ask::...])"),
+        },
+        _ => panic!("an entry is (template, &[Ask::...])"),
+    };
+    entries.elems.iter().map(entry).collect()
+}
+
+/// What each published template asks, read from its parameters and resources: a
+/// template that nests another asks for the IAM capability when the nested one does.
+fn template_asks(name: &str) -> Vec<String> {
+    let text = read(&format!("ops/cfn/{name}.yaml"));
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let has = |parameter: &str| template["Parameters"].get(parameter).is_some();
+    let makes_a_role = |text: &str| text.contains("Type: AWS::IAM::Role");
+    let nested_make_roles = config().templates.iter().any(|other| {
+        text.contains(&format!("/{}.yaml", other.name)) && makes_a_role(&read(&format!("ops/cfn/{}.yaml", other.name)))
+    });
+    [
+        ("DeploymentName", has("DeploymentName")),
+        ("UpstreamSecret", has("UpstreamDatabaseSecretArn")),
+        ("KeyPair", has("KeyName")),
+        ("SshCidr", has("SshCidr")),
+        ("IamCapability", makes_a_role(&text) || nested_make_roles),
+    ]
+    .into_iter()
+    .filter(|(_, asked)| *asked)
+    .map(|(ask, _)| ask.to_owned())
+    .collect()
+}
+
+#[test]
+fn the_installer_asks_for_what_each_template_needs() {
+    let from_templates: Vec<(String, Vec<String>)> =
+        installer_constant("PUBLIC_TEMPLATES").into_iter().map(|name| (name.clone(), template_asks(&name))).collect();
+    assert_eq!(installer_asks(), from_templates);
+}
+
+/// The smoke test's secret: named by the pipeline, described by the ops policy (derived
+/// from the same constant), made by RELEASE.md's command and by the rehearsal.
+#[test]
+fn the_pipeline_and_release_md_name_the_smoke_test_secret() {
+    use xtask::domain::queues::SMOKE_TEST_SECRET;
+    assert!(read(".buildkite/pipeline.yml").contains(&format!(" -s {SMOKE_TEST_SECRET} ")));
+    assert!(read("RELEASE.md").contains(&format!("create-secret --region us-east-2 --name {SMOKE_TEST_SECRET} ")));
+}

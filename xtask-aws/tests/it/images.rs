@@ -9,7 +9,7 @@ use std::{
 };
 
 use expect_test::expect;
-use xtask::domain::{commit::CommitId, packer::AmisFile, stage::Stage};
+use xtask::domain::{commit::CommitId, packer::AmisFile, queues::SMOKE_TEST_SECRET, stage::Stage};
 
 use crate::support::{
     clear_aws_environment, config, expect_success,
@@ -339,7 +339,7 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     let script = |name: &str, args: &[&str]| run_script(&site, name, args);
     let created = script(
         "create-mysql-super-stack.sh",
-        &["-c", COMMIT, "-k", "release-test", "-a", "203.0.113.7/32", "-n", "smoke"],
+        &["-c", COMMIT, "-k", "release-test", "-a", "203.0.113.7/32", "-s", SMOKE_TEST_SECRET, "-n", "smoke"],
     );
     assert!(
         created.status.success(),
@@ -354,10 +354,21 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     assert!(bastion.split('.').count() == 4, "a bastion address: {report}");
     assert!(report.contains(&format!("ssh -i ~/.ssh/release-test.pem admin@{bastion}")), "{report}");
     assert!(report.contains("ops/cfn-test/delete-stack.sh -n smoke"), "{report}");
+    let server = report.lines().find_map(|l| l.strip_prefix("  ReadySet server:")).unwrap().trim().to_owned();
+    expect![[r#"
+        parameters: DeploymentName=smoke ServerAddress=<server> UpstreamDatabaseSecretArn=<secret arn>
+        role policy: {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "<secret arn>"}]}
+        instance profile: yes
+        user data: env=/etc/readyset/readyset-mysql-adapter.env
+        user data: --secret-id '<secret arn>' --query SecretString --output text)
+        user data: DEPLOYMENT=smoke
+        user data: SERVER_ADDRESS=<server>:5433
+        user data: LISTEN_ADDRESS=0.0.0.0:3306
+    "#]].assert_eq(&launched_adapter(&site, "smoke").replace(&server, "<server>"));
 
     let twice = script(
         "create-mysql-super-stack.sh",
-        &["-c", COMMIT, "-k", "release-test", "-a", "203.0.113.7/32", "-n", "smoke"],
+        &["-c", COMMIT, "-k", "release-test", "-a", "203.0.113.7/32", "-s", SMOKE_TEST_SECRET, "-n", "smoke"],
     );
     assert_eq!(twice.status.code(), Some(1));
     assert!(text(&twice.stderr).contains("stack smoke already exists"), "{}", text(&twice.stderr));
@@ -369,11 +380,28 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     let again = script("delete-stack.sh", &["-n", "smoke"]);
     assert!(again.status.success() && text(&again.stdout).contains("nothing to delete"));
 
-    let bad = script("create-mysql-super-stack.sh", &["-c", "not-a-sha", "-k", "k", "-a", "203.0.113.7/32"]);
+    // A secret that does not exist is refused before any stack is created.
+    let missing = script(
+        "create-mysql-super-stack.sh",
+        &["-c", COMMIT, "-k", "k", "-a", "203.0.113.7/32", "-s", "no-such-secret", "-n", "nosecret"],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr)
+            .contains("error: no secret 'no-such-secret' in us-east-2 (see the message above); create it with:"),
+        "{}",
+        text(&missing.stderr)
+    );
+    assert!(!site.aws_cli(&["cloudformation", "describe-stacks", "--stack-name", "nosecret"]).status.success());
+    let bad = script(
+        "create-mysql-super-stack.sh",
+        &["-c", "not-a-sha", "-k", "k", "-a", "203.0.113.7/32", "-s", SMOKE_TEST_SECRET],
+    );
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("does not look like a git commit"));
     for cidr in ["", "0.0.0.0", "my-laptop"] {
-        let bad = script("create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "k", "-a", cidr]);
+        let bad =
+            script("create-mysql-super-stack.sh", &["-c", COMMIT, "-k", "k", "-a", cidr, "-s", SMOKE_TEST_SECRET]);
         assert_eq!(bad.status.code(), Some(2), "-a {cidr:?}");
         assert!(text(&bad.stderr).contains(&format!("error: -a '{cidr}' is not a CIDR")), "{}", text(&bad.stderr));
     }
@@ -402,7 +430,7 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
     let failed = run_script(
         &site,
         "create-mysql-super-stack.sh",
-        &["-c", COMMIT, "-k", "k", "-a", "203.0.113.7/32", "-n", "broken"],
+        &["-c", COMMIT, "-k", "k", "-a", "203.0.113.7/32", "-s", SMOKE_TEST_SECRET, "-n", "broken"],
     );
     assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stdout));
     let stderr = text(&failed.stderr);
@@ -412,7 +440,19 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
     let kept = run_script(
         &site,
         "create-mysql-super-stack.sh",
-        &["-c", COMMIT, "-k", "k", "-a", "203.0.113.7/32", "-n", "broken", "--keep-on-failure"],
+        &[
+            "-c",
+            COMMIT,
+            "-k",
+            "k",
+            "-a",
+            "203.0.113.7/32",
+            "-s",
+            SMOKE_TEST_SECRET,
+            "-n",
+            "broken",
+            "--keep-on-failure",
+        ],
     );
     assert_eq!(kept.status.code(), Some(1));
     let stderr = text(&kept.stderr);
@@ -421,6 +461,62 @@ fn a_failed_test_stack_is_deleted_unless_kept() {
     let deleted = run_script(&site, "delete-stack.sh", &["-n", "broken"]);
     assert!(deleted.status.success(), "{}", text(&deleted.stderr));
     assert!(live_stacks().is_empty(), "{:?}", live_stacks());
+}
+
+/// What the super stack's MySQL adapter was launched with: its stack's parameters (the
+/// secret's ARN, never its value), its instance profile's role policy, and the UserData
+/// lines that carry the parameters.
+fn launched_adapter(site: &Site, stack: &str) -> String {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let output = site.aws_cli(&[args, &["--output", "json"]].concat());
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{args:?}: {}", text(&output.stderr)))
+    };
+    let resource = |stack: &str, logical: &str| -> String {
+        let found = json(&[
+            "cloudformation",
+            "describe-stack-resource",
+            "--stack-name",
+            stack,
+            "--logical-resource-id",
+            logical,
+        ]);
+        found["StackResourceDetail"]["PhysicalResourceId"].as_str().unwrap().to_owned()
+    };
+    let adapter = resource(stack, "MysqlAdapter");
+    let mut out = String::new();
+    let described = json(&["cloudformation", "describe-stacks", "--stack-name", &adapter]);
+    let mut parameters: Vec<String> = described["Stacks"][0]["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}={}", p["ParameterKey"].as_str().unwrap(), p["ParameterValue"].as_str().unwrap()))
+        .filter(|p| ["DeploymentName", "UpstreamDatabaseSecretArn", "ServerAddress"].iter().any(|k| p.starts_with(k)))
+        .collect();
+    parameters.sort();
+    out += &format!("parameters: {}\n", parameters.join(" "));
+    let role = resource(&adapter, "Role");
+    let policy =
+        json(&["iam", "get-role-policy", "--role-name", &role, "--policy-name", "read-upstream-database-secret"]);
+    // The emulator answers with the document as Python prints it; quotes made JSON's.
+    out += &format!("role policy: {}\n", policy["PolicyDocument"].as_str().unwrap().replace('\'', "\""));
+    let instance = resource(&adapter, "Instance");
+    let described = json(&["ec2", "describe-instances", "--instance-ids", &instance]);
+    let profile = described["Reservations"][0]["Instances"][0]["IamInstanceProfile"]["Arn"].as_str().unwrap_or("none");
+    out += &format!("instance profile: {}\n", if profile.contains(":instance-profile/") { "yes" } else { profile });
+    let user_data =
+        json(&["ec2", "describe-instance-attribute", "--instance-id", &instance, "--attribute", "userData"]);
+    let user_data = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        user_data["UserData"]["Value"].as_str().unwrap(),
+    )
+    .unwrap();
+    let user_data = String::from_utf8(user_data).unwrap();
+    for line in user_data.lines().filter(|l| l.contains("--secret-id") || l.contains('=') && !l.contains('$')) {
+        out += &format!("user data: {}\n", line.trim());
+    }
+    let arn_start = out.find("arn:aws:secretsmanager:").unwrap();
+    let arn_end = arn_start + out[arn_start..].find(['\'', ' ', '"', '\n']).unwrap();
+    out.replace(&out[arn_start..arn_end].to_owned(), "<secret arn>")
 }
 
 /// A site whose internal bucket holds the rendered templates of COMMIT, as the

@@ -136,12 +136,86 @@ fn facts(root: &Path) -> String {
         say "apt lists" "$(find /var/lib/apt/lists -type f | paste -sd' ')"
         say "cached packages" "$(find /var/cache/apt -name '*.deb' | paste -sd' ')"
         say "left in /tmp" "$(ls /tmp | grep -v packer-script | paste -sd' ')"
+        say "aws cli" "$(command -v aws)"
         # As at first boot: new host keys, then the SSH server's effective settings.
         ssh-keygen -A > /dev/null
         mkdir -p /run/sshd
         say "sshd" "$(/usr/sbin/sshd -T | grep -E '^(passwordauthentication|permitrootlogin|kbdinteractiveauthentication) ' | sort | paste -sd' ')"
         "#,
     )
+}
+
+/// What the template's UserData is given in these tests, for each `${...}` it names.
+const LAUNCH_PARAMETERS: [(&str, &str); 4] = [
+    ("AWS::Region", "us-east-2"),
+    ("DeploymentName", "shop-cache"),
+    ("UpstreamDatabaseSecretArn", "arn:aws:secretsmanager:us-east-2:123456789012:secret:shop-db-AbCdEf"),
+    ("ServerAddress", "10.0.1.23"),
+];
+/// The upstream URL in the secret: every character that is special in a double-quoted
+/// value (shell's and systemd's EnvironmentFile's) is in the password.
+const UPSTREAM_URL: &str = r#"mysql://app:p"w\d$x`y @db.internal:3306/shop"#;
+
+/// The template's UserData with CloudFormation's `Fn::Sub` done, or `None` for a
+/// template that has none. A name without a value here fails the test.
+fn user_data(image: &str) -> Option<String> {
+    let path = workspace_root().join("ops/cfn").join(format!("{image}.yaml"));
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let user_data = template["Resources"]["Instance"]["Properties"].get("UserData")?;
+    let serde_yaml_ng::Value::Tagged(sub) = &user_data["Fn::Base64"] else {
+        panic!("{image}: UserData is not Fn::Base64 of !Sub: {user_data:?}");
+    };
+    assert_eq!(sub.tag, "Sub", "{image}");
+    let mut script = sub.value.as_str().unwrap().to_owned();
+    for (name, value) in LAUNCH_PARAMETERS {
+        script = script.replace(&format!("${{{name}}}"), value);
+    }
+    assert!(!script.contains("${"), "{image}: UserData names a parameter the test does not give:\n{script}");
+    Some(script)
+}
+
+/// Runs the UserData in the provisioned image as cloud-init would (as root, with
+/// /usr/local/bin first in PATH), with stand-ins there for `aws` (the instance's AWS CLI
+/// reads the secret through the instance profile, which no chroot has) and `systemctl`
+/// (no systemd runs in a chroot; the stand-in reports what it was asked). Then checks that
+/// it wrote the file the unit reads, with exactly the keys the unit names, and that the
+/// secret's value reads back unchanged; returns the file for the snapshot.
+fn configure_at_launch(root: &Path, image: &str, user_data: &str) -> String {
+    let secret_arn = LAUNCH_PARAMETERS[2].1;
+    let stub = format!(
+        "#!/bin/sh\n[ \"$*\" = 'secretsmanager get-secret-value --region us-east-2 --secret-id {secret_arn} --query \
+         SecretString --output text' ] || {{ echo \"unexpected: aws $*\" >&2; exit 9; }}\ncat <<'URL'\n{UPSTREAM_URL}\nURL\n"
+    );
+    let systemctl = "#!/bin/sh\necho \"systemctl $*\" >&2\n".to_owned();
+    for (name, script) in [("aws", stub), ("systemctl", systemctl)] {
+        let path = root.join("usr/local/bin").join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(root.join("tmp/user-data"), user_data).unwrap();
+    let ran = chroot(root, "PATH=/usr/local/bin:$PATH; sh /tmp/user-data", &[]);
+    expect_success(&format!("{image}'s UserData"), &ran);
+
+    let unit = std::fs::read_to_string(root.join("etc/systemd/system").join(format!("{image}.service"))).unwrap();
+    let setting =
+        |name: &str| unit.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_else(|| panic!("{image}: no {name}"));
+    let env_file = setting("EnvironmentFile=");
+    assert_eq!(setting("ConditionPathExists="), env_file, "{image}: the unit waits for the file it reads");
+    let keys: Vec<&str> = setting("# Keys: ").split_whitespace().collect();
+    let written = std::fs::read_to_string(root.join(env_file.trim_start_matches('/'))).unwrap();
+    let written_keys: Vec<&str> = written.lines().map(|l| l.split_once('=').unwrap().0).collect();
+    let (mut want, mut got) = (keys.clone(), written_keys.clone());
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "{image}: UserData writes exactly the keys the unit names");
+    let mode = chroot_ok(root, &format!("stat -c '%a %U:%G' {env_file}"));
+    let mut out = format!("UserData wrote {env_file} ({}), then: {}", mode.trim(), text(&ran.stderr));
+    out += &written;
+    if keys.contains(&"UPSTREAM_DB_URL") {
+        let read_back = chroot_ok(root, &format!(". {env_file}; printf '%s' \"$UPSTREAM_DB_URL\""));
+        assert_eq!(read_back, UPSTREAM_URL, "{image}: the URL reads back unchanged");
+    }
+    out
 }
 
 /// Every image as Packer provisions it, then what it holds; and every unit passes
@@ -162,6 +236,9 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
             panic!("provisioning {image} failed:\n{}\n{}", text(&failed.stdout), text(&failed.stderr));
         }
         seen += &format!("== {image}\n{}", facts(&root));
+        if let Some(user_data) = user_data(image) {
+            seen += &configure_at_launch(&root, image, &user_data);
+        }
         let unit = format!("{image}.service");
         if root.join("etc/systemd/system").join(&unit).exists() {
             let installed = std::fs::read(root.join("etc/systemd/system").join(&unit)).unwrap();
@@ -188,7 +265,11 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         apt lists: none
         cached packages: none
         left in /tmp: none
+        aws cli: none
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
+        UserData wrote /etc/readyset/readyset-server.env (640 root:readyset), then: systemctl start readyset-server.service
+        DEPLOYMENT=shop-cache
+        LISTEN_ADDRESS=0.0.0.0:5433
         systemd-analyze verify readyset-server.service: exit status: 0
         == readyset-mysql-adapter
         user readyset: readyset:/var/lib/readyset:/usr/sbin/nologin
@@ -202,7 +283,13 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         apt lists: none
         cached packages: none
         left in /tmp: none
+        aws cli: /usr/bin/aws
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
+        UserData wrote /etc/readyset/readyset-mysql-adapter.env (640 root:readyset), then: systemctl start readyset-mysql-adapter.service
+        DEPLOYMENT=shop-cache
+        UPSTREAM_DB_URL="mysql://app:p\"w\\d\$x\`y @db.internal:3306/shop"
+        SERVER_ADDRESS=10.0.1.23:5433
+        LISTEN_ADDRESS=0.0.0.0:3306
         systemd-analyze verify readyset-mysql-adapter.service: exit status: 0
         == readyset-postgres-adapter
         user readyset: readyset:/var/lib/readyset:/usr/sbin/nologin
@@ -216,7 +303,13 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         apt lists: none
         cached packages: none
         left in /tmp: none
+        aws cli: /usr/bin/aws
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
+        UserData wrote /etc/readyset/readyset-postgres-adapter.env (640 root:readyset), then: systemctl start readyset-postgres-adapter.service
+        DEPLOYMENT=shop-cache
+        UPSTREAM_DB_URL="mysql://app:p\"w\\d\$x\`y @db.internal:3306/shop"
+        SERVER_ADDRESS=10.0.1.23:5433
+        LISTEN_ADDRESS=0.0.0.0:5432
         systemd-analyze verify readyset-postgres-adapter.service: exit status: 0
         == readyset-bastion
         user readyset: none
@@ -229,6 +322,7 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         apt lists: none
         cached packages: none
         left in /tmp: none
+        aws cli: none
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
     "#]].assert_eq(&seen.replace(&sha256, "<sha256>"));
 }

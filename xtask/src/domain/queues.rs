@@ -135,6 +135,66 @@ const KMS: &[&str] = &[
     "kms:RevokeGrant",
 ];
 
+/// The Secrets Manager secret whose value the smoke test's adapter reads as its upstream
+/// database URL: `.buildkite/pipeline.yml` passes it to the test-stack script, the ops
+/// policy may describe it, and the rehearsal creates it in the emulator.
+pub const SMOKE_TEST_SECRET: &str = "readyset-ci-upstream-db-url";
+
+/// Stack names the smoke tests create (the pipeline's `smoke-<build>`, the test-stack
+/// script's default `readyset-test-<commit>`); nested stacks, and the roles and instance
+/// profiles CloudFormation names after them, start with the same prefix.
+const SMOKE_TEST_STACKS: [&str; 2] = ["smoke-", "readyset-test-"];
+
+/// What CloudFormation does with the caller's credentials to create and delete the
+/// test stack, beyond what Packer already may: the network template's resources and the
+/// adapter's instance profile.
+const SMOKE_TEST_EC2: &[&str] = &[
+    "ec2:AllocateAddress",
+    "ec2:AssociateAddress",
+    "ec2:AssociateRouteTable",
+    "ec2:AttachInternetGateway",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:CreateInternetGateway",
+    "ec2:CreateRoute",
+    "ec2:CreateRouteTable",
+    "ec2:CreateSubnet",
+    "ec2:CreateVpc",
+    "ec2:DeleteInternetGateway",
+    "ec2:DeleteRoute",
+    "ec2:DeleteRouteTable",
+    "ec2:DeleteSubnet",
+    "ec2:DeleteVpc",
+    "ec2:DescribeAddresses",
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeKeyPairs",
+    "ec2:DescribeRouteTables",
+    "ec2:DetachInternetGateway",
+    "ec2:DisassociateAddress",
+    "ec2:DisassociateRouteTable",
+    "ec2:ModifySubnetAttribute",
+    "ec2:ModifyVpcAttribute",
+    "ec2:ReleaseAddress",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupIngress",
+];
+
+/// The adapter template's role and instance profile (`ops/cfn/readyset-*-adapter.yaml`).
+const SMOKE_TEST_IAM: &[&str] = &[
+    "iam:AddRoleToInstanceProfile",
+    "iam:CreateInstanceProfile",
+    "iam:CreateRole",
+    "iam:DeleteInstanceProfile",
+    "iam:DeleteRole",
+    "iam:DeleteRolePolicy",
+    "iam:GetInstanceProfile",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:PassRole",
+    "iam:PutRolePolicy",
+    "iam:RemoveRoleFromInstanceProfile",
+];
+
 /// What CloudFormation is asked by the smoke-test scripts of `ops/cfn-test/`.
 const SMOKE_TEST_CLOUDFORMATION: &[&str] = &[
     "cloudformation:CreateStack",
@@ -188,9 +248,27 @@ fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
         allow(
             "SmokeTestStacks",
             SMOKE_TEST_CLOUDFORMATION,
-            &["arn:aws:cloudformation:*:*:stack/smoke-*/*", "arn:aws:cloudformation:*:*:stack/readyset-test-*/*"],
+            &smoke_test_arns("arn:aws:cloudformation:*:*:stack/", "*/*"),
+        ),
+        allow("SmokeTestNetwork", SMOKE_TEST_EC2, &["*"]),
+        allow("SmokeTestAdapterRoles", SMOKE_TEST_IAM, &smoke_test_iam_arns()),
+        allow(
+            "SmokeTestUpstreamSecret",
+            &["secretsmanager:DescribeSecret"],
+            // Secrets Manager appends six random characters to a secret's ARN.
+            &[&format!("arn:aws:secretsmanager:*:*:secret:{SMOKE_TEST_SECRET}-??????")],
         ),
     ]
+}
+
+fn smoke_test_arns(prefix: &str, suffix: &str) -> Vec<String> {
+    SMOKE_TEST_STACKS.iter().map(|stack| format!("{prefix}{stack}{suffix}")).collect()
+}
+
+fn smoke_test_iam_arns() -> Vec<String> {
+    let mut arns = smoke_test_arns("arn:aws:iam::*:role/", "*");
+    arns.extend(smoke_test_arns("arn:aws:iam::*:instance-profile/", "*"));
+    arns
 }
 
 fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
@@ -235,9 +313,10 @@ fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
     ]
 }
 
-fn allow(sid: &'static str, actions: &[&str], resources: &[&str]) -> Statement {
-    let owned = |items: &[&str]| items.iter().map(|item| item.to_string()).collect();
-    Statement { sid, effect: "Allow", action: owned(actions), resource: owned(resources), condition: None }
+fn allow(sid: &'static str, actions: &[&str], resources: &[impl AsRef<str>]) -> Statement {
+    let action = actions.iter().map(|action| action.to_string()).collect();
+    let resource = resources.iter().map(|resource| resource.as_ref().to_owned()).collect();
+    Statement { sid, effect: "Allow", action, resource, condition: None }
 }
 
 fn bucket(name: &str) -> String {
