@@ -476,6 +476,9 @@ pub struct BenchPublishArgs {
     /// Size of each of the three installers, in MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub size_mib: u64,
+    /// Rounds to run, each with its own release name; the medians are judged.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
+    pub rounds: u64,
 }
 
 /// Print the IAM policy that a pipeline queue's agents need, from the release configuration.

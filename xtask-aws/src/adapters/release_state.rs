@@ -11,7 +11,11 @@ use xtask::domain::{
     tag::ReleaseTag,
 };
 
-use crate::adapters::{s3::Bucket, signing::ReleaseKey, site::Site};
+use crate::adapters::{
+    s3::{Bucket, Lookup},
+    signing::ReleaseKey,
+    site::Site,
+};
 
 /// Looks at every object of the release; its signature is checked with `key`.
 pub async fn inspect(site: &Site, key: &ReleaseKey, tag: &ReleaseTag) -> Result<ReleaseStatus> {
@@ -41,13 +45,15 @@ pub async fn missing_templates(site: &Site, cfn_version: &ReleaseTag) -> Result<
 
 async fn template_objects(site: &Site, cfn_version: &ReleaseTag) -> Result<Vec<ObjectStatus>> {
     let templates = site.bucket(&site.config.cfn_public_bucket);
-    let mut objects = Vec::new();
-    for template in site.config.public_templates() {
-        let key = layout::release_template(cfn_version, &template.name);
-        let found = templates.head(&key).await?.is_some();
-        objects.push(ObjectStatus::presence(ObjectKind::Template, url(&templates, &key), found));
-    }
-    Ok(objects)
+    let keys: Vec<String> =
+        site.config.public_templates().map(|template| layout::release_template(cfn_version, &template.name)).collect();
+    // HEADs, not a listing: a present template is then seen with s3:GetObject alone.
+    let lookups = keys.iter().map(|key| Lookup { key: key.clone(), hash_unlabelled: false });
+    let found = templates.remotes(lookups).await?;
+    Ok(keys
+        .iter()
+        .map(|key| ObjectStatus::presence(ObjectKind::Template, url(&templates, key), found.contains_key(key)))
+        .collect())
 }
 
 /// The installers the release has: the manifest's, or without one, every configured

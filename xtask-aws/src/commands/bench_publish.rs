@@ -25,19 +25,28 @@ use crate::adapters::{
     site::{runtime, Site},
 };
 
-/// The release name the bench publishes (in the emulator only).
-const TAG: &str = "bench";
+/// The release names the bench publishes (in the emulator only): `bench-<round>`.
+const TAG_PREFIX: &str = "bench";
 const PUBLISH_GOAL: f64 = 0.5;
 const RERUN_GOAL: f64 = 0.1;
+
+/// One round's three timings.
+struct Round {
+    cli: Duration,
+    first: Duration,
+    rerun: Duration,
+}
 
 pub fn run(workspace: &Workspace, args: BenchPublishArgs, dry_run: bool) -> Result<()> {
     let size = args.size_mib * 1024 * 1024;
     println!(
-        "Bench of publish-installer: {} installers of {} MiB, against the AWS emulator (moto) on 127.0.0.1:\n  \
+        "Bench of publish-installer: {} installers of {} MiB, against the AWS emulator (moto) on 127.0.0.1, \
+         {} rounds (round n publishes release {TAG_PREFIX}-n), each:\n  \
          1. the manual steps: `aws s3 cp` of each installer and the wrapper, one CloudFront invalidation\n  \
-         2. `publish-installer {TAG}`\n  3. `publish-installer {TAG}` again, with nothing to do",
+         2. `publish-installer {TAG_PREFIX}-n`\n  3. `publish-installer {TAG_PREFIX}-n` again, with nothing to do",
         workspace.config.targets.len(),
-        args.size_mib
+        args.size_mib,
+        args.rounds
     );
     if dry_run {
         println!("Dry run: nothing was started or written.");
@@ -45,8 +54,11 @@ pub fn run(workspace: &Workspace, args: BenchPublishArgs, dry_run: bool) -> Resu
     }
     toolchain::ensure_tools(workspace, true)?;
     let scratch = tempfile::Builder::new().prefix("xtask-bench-").tempdir()?;
-    let artifacts = scratch.path().join("artifacts");
-    write_builds(workspace, &artifacts, size)?;
+    let tags: Vec<ReleaseTag> =
+        (1..=args.rounds).map(|round| ReleaseTag::parse(&format!("{TAG_PREFIX}-{round}"))).collect::<Result<_, _>>()?;
+    for tag in &tags {
+        write_builds(workspace, &scratch.path().join(tag.as_str()), size, tag)?;
+    }
     let options = Options {
         distribution_id: Some(&workspace.config.cloudfront_distribution),
         invalidation_seconds: Some(0.0),
@@ -54,19 +66,24 @@ pub fn run(workspace: &Workspace, args: BenchPublishArgs, dry_run: bool) -> Resu
     };
     let emulator = Emulator::start(&toolchain::python(workspace), &options)?;
     let access = emulator.access("127.0.0.1");
-    prepare(workspace, &access)?;
-    let cli = time(|| manual_steps(workspace, &access, &artifacts))?;
-    let first = time(|| publish(workspace, &access, &artifacts))?;
-    let rerun = time(|| publish(workspace, &access, &artifacts))?;
-    report(cli, first, rerun);
+    prepare(workspace, &access, &tags)?;
+    let mut rounds = Vec::new();
+    for tag in &tags {
+        let artifacts = scratch.path().join(tag.as_str());
+        rounds.push(Round {
+            cli: time(|| manual_steps(workspace, &access, &artifacts))?,
+            first: time(|| publish(workspace, &access, tag, &artifacts))?,
+            rerun: time(|| publish(workspace, &access, tag, &artifacts))?,
+        });
+    }
+    report(&rounds);
     Ok(())
 }
 
 /// One build output per configured target, of `size` bytes each, as `build-installer`
 /// writes them (binary, `.sha256`, record).
-fn write_builds(workspace: &Workspace, dir: &Path, size: u64) -> Result<()> {
+fn write_builds(workspace: &Workspace, dir: &Path, size: u64, tag: &ReleaseTag) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tag = ReleaseTag::parse(TAG)?;
     let commit = git::head_commit(&workspace.sh)?;
     for (index, target) in workspace.config.targets.iter().enumerate() {
         let bytes = filler(size as usize, index as u64 + 1);
@@ -104,16 +121,15 @@ fn filler(size: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
-/// The buckets and distribution, and the bench release's templates (publish refuses a
+/// The buckets and distribution, and the bench releases' templates (publish refuses a
 /// release whose templates are missing).
-fn prepare(workspace: &Workspace, access: &EmulatorAccess) -> Result<()> {
+fn prepare(workspace: &Workspace, access: &EmulatorAccess, tags: &[ReleaseTag]) -> Result<()> {
     let config = &workspace.config;
-    let tag = ReleaseTag::parse(TAG)?;
     runtime()?.block_on(async {
         let site = Site::from_sdk_config(config, access.sdk_config(&config.region).await);
         emulator::create_site(&site).await?;
-        for template in config.public_templates() {
-            let key = layout::release_template(&tag, &template.name);
+        for (tag, template) in tags.iter().flat_map(|tag| config.public_templates().map(move |t| (tag, t))) {
+            let key = layout::release_template(tag, &template.name);
             let body = format!("# stand-in for {}\n", template.name).into_bytes();
             site.s3.put_object().bucket(&config.cfn_public_bucket).key(key).body(body.into()).send().await?;
         }
@@ -156,9 +172,9 @@ fn aws(workspace: &Workspace, access: &EmulatorAccess, args: &[&str]) -> Result<
     Ok(())
 }
 
-fn publish(workspace: &Workspace, access: &EmulatorAccess, artifacts: &Path) -> Result<()> {
+fn publish(workspace: &Workspace, access: &EmulatorAccess, tag: &ReleaseTag, artifacts: &Path) -> Result<()> {
     let output = isolated(workspace, access, Command::new(std::env::current_exe()?))
-        .args(["publish-installer", TAG, "--artifacts"])
+        .args(["publish-installer", tag.as_str(), "--artifacts"])
         .arg(artifacts)
         .current_dir(&workspace.root)
         .output()?;
@@ -184,14 +200,33 @@ fn time(work: impl FnOnce() -> Result<()>) -> Result<Duration> {
     Ok(started.elapsed())
 }
 
-fn report(cli: Duration, publish: Duration, rerun: Duration) {
+/// Each round's figures, then the medians and their ratios against the goals: one
+/// round can be thrown by anything else the machine does.
+fn report(rounds: &[Round]) {
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     let verdict = |value: f64, goal: f64| if value <= goal { "meets" } else { "misses" };
-    let (publish_ratio, rerun_ratio) = (ratio(publish, cli), ratio(rerun, publish));
-    println!("\n  AWS CLI steps        {:>7.2}s", cli.as_secs_f64());
+    println!("\n  round  AWS CLI steps  publish-installer  rerun");
+    for (index, round) in rounds.iter().enumerate() {
+        println!(
+            "  {:>5}  {:>12.2}s  {:>16.2}s  {:>5.2}s",
+            index + 1,
+            round.cli.as_secs_f64(),
+            round.first.as_secs_f64(),
+            round.rerun.as_secs_f64()
+        );
+    }
+    let median = |pick: fn(&Round) -> Duration| {
+        let mut values: Vec<Duration> = rounds.iter().map(pick).collect();
+        values.sort();
+        values[values.len() / 2]
+    };
+    let (cli, first, rerun) = (median(|r| r.cli), median(|r| r.first), median(|r| r.rerun));
+    let (publish_ratio, rerun_ratio) = (ratio(first, cli), ratio(rerun, first));
+    println!("\nMedians of {} rounds:", rounds.len());
+    println!("  AWS CLI steps        {:>7.2}s", cli.as_secs_f64());
     println!(
         "  publish-installer    {:>7.2}s  {publish_ratio:.2} x the AWS CLI ({} the goal of {PUBLISH_GOAL})",
-        publish.as_secs_f64(),
+        first.as_secs_f64(),
         verdict(publish_ratio, PUBLISH_GOAL)
     );
     println!(

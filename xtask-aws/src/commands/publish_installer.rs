@@ -11,7 +11,7 @@ use xtask::{
     domain::{
         diff,
         layout::{self, WRAPPER_KEY},
-        publish_plan::{desired_objects, is_downgrade, plan, Owner, PublishPlan, State},
+        publish_plan::{desired_objects, is_downgrade, plan, Owner, PublishPlan, Remote, State},
         release_manifest::{Allowances, AssembledRelease, ReleaseManifest},
         tag::ReleaseTag,
         wrapper,
@@ -33,9 +33,16 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
     let release = assemble(workspace, &tag, &args)?;
     let rendered = render_wrapper(workspace, &release)?;
     let published = with_site(workspace, async |site| {
-        require_templates(site, &release.manifest, args.allow_missing_templates).await?;
-        let signature = signature(workspace, site, &release.manifest).await?;
-        let plan = plan_publish(site, &release, &rendered, signature).await?;
+        // Independent reads, done at once (a rerun with nothing to do is mostly these);
+        // their errors are judged in this order, so a run names the same one each time.
+        let (templates, signature, remote) = futures_util::future::join3(
+            require_templates(site, &release.manifest, args.allow_missing_templates),
+            signature(workspace, site, &release.manifest),
+            site.orchestrator().remotes(lookups(&release, &rendered)),
+        )
+        .await;
+        templates?;
+        let plan = plan_publish(&release, &rendered, signature?, &remote?)?;
         refuse_downgrade(site, &plan, args.allow_downgrade).await?;
         println!(
             "Publish plan for {tag} to s3://{} (CFN version {}):",
@@ -124,16 +131,22 @@ async fn signature(workspace: &Workspace, site: &Site, manifest: &ReleaseManifes
     signing::sign(site, &key, &bytes).await
 }
 
-async fn plan_publish(
-    site: &Site,
+/// What the plan must know of the bucket: every key it may write. The keys and whether
+/// each may move do not depend on the signature's bytes, so the lookups start before
+/// the signature is known.
+fn lookups(release: &AssembledRelease, rendered: &str) -> Vec<Lookup> {
+    let phases = desired_objects(release, rendered, Vec::new());
+    phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect()
+}
+
+fn plan_publish(
     release: &AssembledRelease,
     rendered: &str,
     signature: Vec<u8>,
+    remote: &BTreeMap<String, Remote>,
 ) -> Result<PublishPlan> {
     let phases = desired_objects(release, rendered, signature);
-    let lookups: Vec<Lookup> = phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect();
-    let remote = site.orchestrator().remotes(lookups).await?;
-    let plan = plan(Owner::Release(release.manifest.tag.clone()), phases, &remote, true);
+    let plan = plan(Owner::Release(release.manifest.tag.clone()), phases, remote, true);
     let conflicts = plan.conflicts();
     if !conflicts.is_empty() {
         bail!(

@@ -535,8 +535,8 @@ fn publishes_the_real_build_installer_output_and_a_large_installer_in_parts() {
     let tag = real_linux_build(&artifacts.path().join("linux"));
     let commit = commit_of(&artifacts.path().join("linux/x86_64-unknown-linux-gnu.json"));
     site.publish_templates(&tag);
-    // 17 MiB: above the multipart threshold, so it goes up in three parts.
-    let large: Vec<u8> = (0..17 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    // 101 MiB: above the multipart threshold (100 MiB), so it goes up in 8 MiB parts.
+    let large: Vec<u8> = (0..101 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
     let targets = targets();
     write_build_of_commit(&artifacts.path().join("mac"), &tag, &commit, &targets[1].0, &targets[1].1, &large);
     write_build_of_commit(&artifacts.path().join("mac"), &tag, &commit, &targets[2].0, &targets[2].1, b"arm");
@@ -544,7 +544,7 @@ fn publishes_the_real_build_installer_output_and_a_large_installer_in_parts() {
     let output = site.xtask(&["publish-installer", &tag, "--artifacts", dir, "--allow-dirty"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let log = text(&output.stderr);
-    assert!(log.contains("uploaded part 3 of 3 of binaries/"), "plain progress lines when not on a terminal: {log}");
+    assert!(log.contains("uploaded part 13 of 13 of binaries/"), "plain progress lines when not on a terminal: {log}");
     assert_eq!(site.get(&format!("binaries/{tag}/x86_64-apple-darwin")).unwrap(), large);
     assert_eq!(site.get("binaries/x86_64-apple-darwin").unwrap(), large, "the legacy copy of a multipart object");
     let linux = std::fs::read(artifacts.path().join("linux/x86_64-unknown-linux-gnu")).unwrap();
@@ -621,7 +621,8 @@ fn a_large_upload_shows_a_progress_bar_on_a_terminal() {
     let site = Site::new();
     site.publish_templates("v1");
     let artifacts = synthetic_artifacts("v1");
-    let large: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    // Above the multipart threshold (100 MiB): smaller files go up in one request.
+    let large: Vec<u8> = (0..101 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let (triple, name) = &targets()[1];
     write_build(&artifacts.path().join("agent-1/target/dist/v1"), "v1", triple, name, &large);
     // `script` (util-linux) runs the command on a pseudo-terminal, as a person's shell does.
@@ -635,7 +636,10 @@ fn a_large_upload_shows_a_progress_bar_on_a_terminal() {
         .unwrap();
     let screen = text(&output.stdout);
     assert!(output.status.success(), "{screen}");
-    assert!(screen.contains("binaries/v1/x86_64-apple-darwin [") && screen.contains("9.00 MiB/9.00 MiB"), "{screen}");
-    assert!(!screen.contains("uploaded part 1 of 2"), "plain lines are for logs, not terminals: {screen}");
+    assert!(
+        screen.contains("binaries/v1/x86_64-apple-darwin [") && screen.contains("101.00 MiB/101.00 MiB"),
+        "{screen}"
+    );
+    assert!(!screen.contains("uploaded part 1 of 13"), "plain lines are for logs, not terminals: {screen}");
     assert_eq!(site.get("binaries/v1/x86_64-apple-darwin").unwrap(), large);
 }

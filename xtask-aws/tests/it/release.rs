@@ -104,16 +104,16 @@ fn release_commits_the_constants_alone_on_a_release_branch() {
     expect![[r#"
         --- a/installer/src/constants.rs
         +++ b/installer/src/constants.rs
-        @@ -15,3 +15,3 @@
+        @@ -18,3 +18,3 @@
          /// `cargo xtask build-installer` to prove the binary belongs to the release.
         -pub const READYSET_TAG: &str = "<current>";
         +pub const READYSET_TAG: &str = "v2024.06.1";
- 
-        @@ -21,3 +21,3 @@
+
+        @@ -24,3 +24,3 @@
          /// under `<CFN_VERSION>/readyset/templates/` before an installer pointing there ships.
         -pub const CFN_VERSION: &str = "<current>";
         +pub const CFN_VERSION: &str = "v2024.06.1";
- 
+
 
         Committed "Release v2024.06.1" on branch release/v2024.06.1.
 
@@ -192,16 +192,16 @@ fn dry_run_prints_the_diff_and_changes_nothing() {
 
         --- a/installer/src/constants.rs
         +++ b/installer/src/constants.rs
-        @@ -15,3 +15,3 @@
+        @@ -18,3 +18,3 @@
          /// `cargo xtask build-installer` to prove the binary belongs to the release.
         -pub const READYSET_TAG: &str = "<current>";
         +pub const READYSET_TAG: &str = "v5";
- 
-        @@ -21,3 +21,3 @@
+
+        @@ -24,3 +24,3 @@
          /// under `<CFN_VERSION>/readyset/templates/` before an installer pointing there ships.
         -pub const CFN_VERSION: &str = "<current>";
         +pub const CFN_VERSION: &str = "v5";
- 
+
 
         would run: git switch --create release/v5
         would run: git commit -m "Release v5" -- installer/src/constants.rs
@@ -317,7 +317,7 @@ fn bad_input_is_refused_before_anything_is_written() {
 
         $ cargo xtask release v9 --no-commit
         exit Some(1)
-        error: installer/src/constants.rs cannot be edited safely: `CFN_VERSION` is defined 2 times (lines 22, 51), so which one ships is ambiguous; expected exactly one `pub const READYSET_TAG: &str = "...";` and one `pub const CFN_VERSION: &str = "...";` at the top level, without #[cfg]; nothing was written
+        error: installer/src/constants.rs cannot be edited safely: `CFN_VERSION` is defined 2 times (lines 25, 69), so which one ships is ambiguous; expected exactly one `pub const READYSET_TAG: &str = "...";` and one `pub const CFN_VERSION: &str = "...";` at the top level, without #[cfg]; nothing was written
 
         $ cargo xtask release v9 --no-commit
         exit Some(1)
