@@ -56,13 +56,8 @@ name="${name:-readyset-test-${commit:0:8}}"
 deployment=$(printf '%s' "${name:0:63}" | tr '[:upper:]' '[:lower:]')
 prefix="$commit/readyset/templates"
 
-if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
-  endpoint_override="$AWS_ENDPOINT_URL"
-  template_url="$AWS_ENDPOINT_URL/$TEMPLATE_BUCKET/$prefix/readyset-mysql-super.yaml"
-else
-  endpoint_override=""
-  template_url="https://$TEMPLATE_BUCKET.s3.$TEMPLATE_BUCKET_REGION.amazonaws.com/$prefix/readyset-mysql-super.yaml"
-fi
+# The emulator reads such a URL from its own S3, as CloudFormation reads the bucket.
+template_url="https://$TEMPLATE_BUCKET.s3.$TEMPLATE_BUCKET_REGION.amazonaws.com/$prefix/readyset-mysql-super.yaml"
 
 cf() { aws cloudformation --region "$region" "$@"; }
 
@@ -92,8 +87,7 @@ cf create-stack \
   "ParameterKey=SshCidr,ParameterValue=$ssh_cidr" \
   "ParameterKey=TemplateBucket,ParameterValue=$TEMPLATE_BUCKET" \
   "ParameterKey=TemplateBucketRegion,ParameterValue=$TEMPLATE_BUCKET_REGION" \
-  "ParameterKey=TemplatePrefix,ParameterValue=$prefix" \
-  "ParameterKey=S3EndpointOverride,ParameterValue=$endpoint_override" >/dev/null || created=0
+  "ParameterKey=TemplatePrefix,ParameterValue=$prefix" >/dev/null || created=0
 
 # A create call can fail after CloudFormation registered the stack, so every failure
 # takes the same path: report, then delete whatever exists unless asked to keep it.

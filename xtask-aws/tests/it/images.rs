@@ -532,12 +532,13 @@ fn site_with_internal_templates() -> (Site, OutputDir) {
     (site, target)
 }
 
-/// Runs a test-stack script with bash and the AWS CLI against the emulator. Nested
-/// stacks in moto fetch their templates from a `localhost` URL, so that is the endpoint.
+/// Runs a test-stack script with bash and the AWS CLI against the emulator. The stack's
+/// template URLs are the production bucket's; the emulator reads them from its own S3
+/// (it sends no request for them), so the templates carry no test-only parameter.
 fn run_script(site: &Site, name: &str, args: &[&str]) -> Output {
     let mut command = site.command("bash");
     command.arg(site.checkout.path().join("ops/cfn-test").join(name)).args(args);
-    command.env("AWS_ENDPOINT_URL", format!("http://localhost:{}", site.emulator.port()));
+    command.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", site.emulator.port()));
     let aws_dir = venv_tool("aws", "awscli").parent().unwrap().to_owned();
     command.env("PATH", format!("{}:{}", aws_dir.display(), std::env::var("PATH").unwrap()));
     command.output().unwrap()
