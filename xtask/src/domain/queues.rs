@@ -146,8 +146,8 @@ pub const SMOKE_TEST_SECRET: &str = "readyset-ci-upstream-db-url";
 const SMOKE_TEST_STACKS: [&str; 2] = ["smoke-", "readyset-test-"];
 
 /// What CloudFormation does with the caller's credentials to create and delete the
-/// test stack, beyond what Packer already may: the network template's resources and the
-/// adapter's instance profile.
+/// test stack's network and addresses, beyond the instance and security-group actions
+/// Packer already may.
 const SMOKE_TEST_EC2: &[&str] = &[
     "ec2:AllocateAddress",
     "ec2:AssociateAddress",
