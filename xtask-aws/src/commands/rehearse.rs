@@ -288,6 +288,13 @@ impl Rehearsal {
                         .to_owned(),
                 );
             }
+            CommandLine::Other(words) if words.first().is_some_and(|w| w.ends_with("create-mysql-super-stack.sh")) => {
+                notes.push(
+                    "the stack's instances do not boot, so no UserData runs; each template's UserData is \
+                     tested in a provisioned Debian 12 root"
+                        .to_owned(),
+                );
+            }
             CommandLine::Xtask { args, .. } if args.first().is_some_and(|w| w == "verify") => {
                 text += &format!(" --base-url {} --s3-url {}", quote(&world.public_url), quote(&world.s3_url));
                 let key = world.scratch.path().join(PUBLIC_KEY_FILE);

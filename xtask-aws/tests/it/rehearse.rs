@@ -78,7 +78,7 @@ fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
           ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
           ok      <time>  :packer: Internal AMIs  (the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))
           ok      <time>  :aws-cloudformation: Internal templates
-          ok      <time>  :fire: Smoke test of the templates
+          ok      <time>  :fire: Smoke test of the templates  (the stack's instances do not boot, so no UserData runs; each template's UserData is tested in a provisioned Debian 12 root)
           ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = <tag>)
           ok      <time>  :white_check_mark: Release name matches the constants
           ok      <time>  :amazon-ec2: Release AMIs (copies of the tested ones)  (12 copies of the internal AMIs the smoke test launched (SourceAmi checked in EC2))
@@ -110,7 +110,7 @@ fn a_release_name_that_differs_from_the_constants_stops_the_rehearsal_at_the_che
           ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
           ok      <time>  :packer: Internal AMIs  (the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))
           ok      <time>  :aws-cloudformation: Internal templates
-          ok      <time>  :fire: Smoke test of the templates
+          ok      <time>  :fire: Smoke test of the templates  (the stack's instances do not boot, so no UserData runs; each template's UserData is tested in a provisioned Debian 12 root)
           ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = v-not-in-the-constants)
           FAIL    <time>  :white_check_mark: Release name matches the constants  (`.buildkite/xtask.sh release --check` failed: bash exit status: 1)
           not run <time>  :amazon-ec2: Release AMIs (copies of the tested ones)  (an earlier step failed)
