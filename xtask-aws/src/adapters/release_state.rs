@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use xtask::domain::{
-    digest::checksum_line,
+    digest::{checksum_line, sha256_hex},
     layout,
     release_manifest::{ManifestEntry, ReleaseManifest},
     release_status::{ObjectKind, ObjectState, ObjectStatus, ReleaseStatus},
@@ -87,9 +87,17 @@ async fn versioned_objects(
             .map(|bytes| entry.map(|entry| bytes == checksum_line(&entry.sha256, &name).as_bytes()));
         objects.push(ObjectStatus::compared(ObjectKind::Checksum, url(bucket, &key), same));
     }
+    // The wrapper a rollback serves again: compared with the signed manifest where it
+    // lists one, so a changed wrapper is never put back in front of customers.
     let key = layout::versioned_wrapper(tag);
-    let found = bucket.head(&key).await?.is_some();
-    objects.push(ObjectStatus::presence(ObjectKind::KeptWrapper, url(bucket, &key), found));
+    let kept = match manifest.and_then(|manifest| manifest.wrapper_sha256.as_ref()) {
+        Some(signed) => {
+            let same = bucket.get(&key).await?.map(|bytes| Some(sha256_hex(&bytes) == *signed));
+            ObjectStatus::compared(ObjectKind::KeptWrapper, url(bucket, &key), same)
+        }
+        None => ObjectStatus::presence(ObjectKind::KeptWrapper, url(bucket, &key), bucket.head(&key).await?.is_some()),
+    };
+    objects.push(kept);
     Ok(objects)
 }
 

@@ -32,6 +32,7 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
     }
     let release = assemble(workspace, &tag, &args)?;
     let rendered = render_wrapper(workspace, &release)?;
+    let release = release.with_wrapper(&rendered);
     let published = with_site(workspace, async |site| {
         // Independent reads, done at once (a rerun with nothing to do is mostly these);
         // their errors are judged in this order, so a run names the same one each time.

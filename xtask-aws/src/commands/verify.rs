@@ -132,7 +132,8 @@ fn check_templates(downloader: &Downloader, manifest: &ReleaseManifest, s3_url: 
 
 fn check_wrapper(downloader: &Downloader, manifest: &ReleaseManifest, checks: &mut Checks) -> Result<()> {
     let tag = &manifest.tag;
-    let wrapper = String::from_utf8_lossy(&downloader.fetch(layout::WRAPPER_KEY)?).into_owned();
+    let wrapper_bytes = downloader.fetch(layout::WRAPPER_KEY)?;
+    let wrapper = String::from_utf8_lossy(&wrapper_bytes).into_owned();
     let served = served_tag(&wrapper);
     checks.check(
         served == Some(tag.as_str()),
@@ -142,6 +143,18 @@ fn check_wrapper(downloader: &Downloader, manifest: &ReleaseManifest, checks: &m
         checks.check(
             wrapper.contains(&format!("{}) echo \"{}\"", entry.published_name, entry.sha256)),
             format!("{} expects sha256 {} for {}", layout::WRAPPER_KEY, entry.sha256, entry.published_name),
+        );
+    }
+    if let Some(signed) = &manifest.wrapper_sha256 {
+        let versioned_key = layout::versioned_wrapper(tag);
+        let versioned = downloader.fetch(&versioned_key)?;
+        checks.check(
+            sha256_hex(&versioned) == *signed,
+            format!("{versioned_key} is the wrapper the signed manifest lists"),
+        );
+        checks.check(
+            sha256_hex(&wrapper_bytes) == *signed,
+            format!("{} is the wrapper the signed manifest lists", layout::WRAPPER_KEY),
         );
     }
     Ok(())

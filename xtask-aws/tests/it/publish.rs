@@ -40,7 +40,7 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu.sha256 (91 bytes, sha256 <sha256 #6>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-orchestrator.sh (<n> bytes, sha256 <sha256 #7>)
         manifest and its signature: writing 2 object(s)
-          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json (732 bytes, sha256 <sha256 #8>)
+          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json (820 bytes, sha256 <sha256 #8>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig (<n> bytes, sha256 <sha256 #9>)
         legacy keys (server-side copies): writing 3 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin (39 bytes, sha256 <sha256 #1>)
@@ -322,7 +322,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
                                   <n> bytes, sha256 <sha256 #7>, text/x-shellscript, public, max-age=31536000, immutable
         2. manifest and its signature
            new                    binaries/v1/manifest.json
-                                  732 bytes, sha256 <sha256 #8>, application/json, public, max-age=31536000, immutable
+                                  820 bytes, sha256 <sha256 #8>, application/json, public, max-age=31536000, immutable
            new                    binaries/v1/manifest.json.sig
                                   <n> bytes, sha256 <sha256 #9>, application/octet-stream, public, max-age=31536000, immutable
         3. legacy keys (server-side copies)
@@ -369,6 +369,8 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
           ok   readyset-orchestrator.sh expects sha256 a40df4795c80a8bc767e3b2567682b5f6e0a924ed16024cb947bf7132fea1551 for aarch64-apple-darwin
           ok   readyset-orchestrator.sh expects sha256 c99c6d7161a20b9425c5081ad151efae965e20372f3de4cdfd2f797b73688c26 for x86_64-apple-darwin
           ok   readyset-orchestrator.sh expects sha256 a5dcd9bfcdc262ec1906008e023dba1dc05e46c9fb6e54deba3df321967e8d2a for x86_64-unknown-linux-gnu
+          ok   binaries/v1/readyset-orchestrator.sh is the wrapper the signed manifest lists
+          ok   readyset-orchestrator.sh is the wrapper the signed manifest lists
           ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-super.yaml can be read without credentials
           ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-vpc.yaml can be read without credentials
           ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-server.yaml can be read without credentials
@@ -379,11 +381,13 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
     "#]].assert_eq(&stdout.replace(&site.base_url(), "<base>").replace(&site.emulator.endpoint(), "<s3>"));
 
     site.put("binaries/x86_64-apple-darwin", b"evil");
+    site.put("binaries/v1/readyset-orchestrator.sh", b"#!/bin/sh\necho evil\n");
     let output = site.xtask(&site.verify_args("v1"));
     assert_eq!(output.status.code(), Some(1));
     expect![[r#"
-        error: release v1 failed 1 check(s):
+        error: release v1 failed 2 check(s):
           - binaries/x86_64-apple-darwin serves v1's x86_64-apple-darwin
+          - binaries/v1/readyset-orchestrator.sh is the wrapper the signed manifest lists
     "#]]
     .assert_eq(&number_hashes(&text(&output.stderr)));
 }
@@ -472,6 +476,8 @@ fn rollback_refuses_an_incomplete_release() {
         let delete = site.aws.s3.delete_object().bucket(site.orchestrator()).key("binaries/v1/aarch64-apple-darwin");
         delete.send().await.unwrap();
     });
+    // The wrapper a rollback would serve again no longer is the one the manifest lists.
+    site.put("binaries/v1/readyset-orchestrator.sh", b"#!/bin/sh\necho evil\n");
     let before = site.get("readyset-orchestrator.sh");
     let mut seen = String::new();
     for tag in ["v1", "v0"] {
@@ -496,7 +502,7 @@ fn rollback_refuses_an_incomplete_release() {
           present          checksum           s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-apple-darwin.sha256
           present          installer          s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu
           present          checksum           s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu.sha256
-          present          wrapper (kept)     s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-orchestrator.sh
+          differs          wrapper (kept)     s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-orchestrator.sh
           serves v1        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-unknown-linux-gnu
           serves v1        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin
           serves v1        legacy key         s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin

@@ -79,6 +79,7 @@ fn a_customer_checks_a_release_with_openssl_as_release_md_shows() {
     expect![[r#"
         Verified OK
         readyset-installer is listed in the signed manifest
+        readyset-orchestrator.sh is the wrapper the signed manifest lists
     "#]]
     .assert_eq(&text(&checked.stdout));
 

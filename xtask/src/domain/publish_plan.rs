@@ -374,6 +374,7 @@ mod tests {
             cfn_version: tag(),
             commit: CommitId::parse(&"c".repeat(40)).unwrap(),
             installers: vec![entry.clone()],
+            wrapper_sha256: None,
         };
         AssembledRelease {
             manifest,

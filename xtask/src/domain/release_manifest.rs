@@ -8,7 +8,11 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    build_record::BuildRecord, commit::CommitId, config::ReleaseConfig, digest::checksum_line, tag::ReleaseTag,
+    build_record::BuildRecord,
+    commit::CommitId,
+    config::ReleaseConfig,
+    digest::{checksum_line, sha256_hex},
+    tag::ReleaseTag,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +23,11 @@ pub struct ReleaseManifest {
     pub commit: CommitId,
     /// One entry per published installer, ordered by published name.
     pub installers: Vec<ManifestEntry>,
+    /// The SHA-256 of the wrapper this release publishes (`binaries/<tag>/` and, while
+    /// the release is served, the root), so the signature also covers what `curl | sh`
+    /// runs. Manifests published before it was recorded have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapper_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +65,16 @@ pub struct Installer {
 pub struct AssembledRelease {
     pub manifest: ReleaseManifest,
     pub installers: Vec<Installer>,
+}
+
+impl AssembledRelease {
+    /// The release with its rendered wrapper recorded in the manifest. The wrapper is
+    /// made from the installers' entries, so it can be rendered first and signed with
+    /// them.
+    pub fn with_wrapper(mut self, rendered: &str) -> AssembledRelease {
+        self.manifest.wrapper_sha256 = Some(sha256_hex(rendered.as_bytes()));
+        self
+    }
 }
 
 /// What the person publishing allowed on purpose.
@@ -107,6 +126,7 @@ impl ReleaseManifest {
             cfn_version: first.cfn_version.clone(),
             commit: first.commit.clone(),
             installers: installers.iter().map(|installer| installer.entry.clone()).collect(),
+            wrapper_sha256: None,
         };
         Ok(AssembledRelease { manifest, installers })
     }
