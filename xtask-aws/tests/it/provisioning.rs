@@ -5,6 +5,7 @@
 //! so this is where the scripts are proven. `sudo` is left out: the chroot runs as root.
 
 use std::{
+    collections::BTreeSet,
     path::{Path, PathBuf},
     process::{Command, Output},
 };
@@ -145,11 +146,12 @@ fn facts(root: &Path) -> String {
     )
 }
 
+const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-2:123456789012:secret:shop-db-AbCdEf";
 /// What the template's UserData is given in these tests, for each `${...}` it names.
 const LAUNCH_PARAMETERS: [(&str, &str); 4] = [
     ("AWS::Region", "us-east-2"),
     ("DeploymentName", "shop-cache"),
-    ("UpstreamDatabaseSecretArn", "arn:aws:secretsmanager:us-east-2:123456789012:secret:shop-db-AbCdEf"),
+    ("UpstreamDatabaseSecretArn", SECRET_ARN),
     ("ServerAddress", "10.0.1.23"),
 ];
 /// The upstream URL in the secret: every character that is special in a double-quoted
@@ -181,9 +183,8 @@ fn user_data(image: &str) -> Option<String> {
 /// it wrote the file the unit reads, with exactly the keys the unit names, and that the
 /// secret's value reads back unchanged; returns the file for the snapshot.
 fn configure_at_launch(root: &Path, image: &str, user_data: &str) -> String {
-    let secret_arn = LAUNCH_PARAMETERS[2].1;
     let stub = format!(
-        "#!/bin/sh\n[ \"$*\" = 'secretsmanager get-secret-value --region us-east-2 --secret-id {secret_arn} --query \
+        "#!/bin/sh\n[ \"$*\" = 'secretsmanager get-secret-value --region us-east-2 --secret-id {SECRET_ARN} --query \
          SecretString --output text' ] || {{ echo \"unexpected: aws $*\" >&2; exit 9; }}\ncat <<'URL'\n{UPSTREAM_URL}\nURL\n"
     );
     let systemctl = "#!/bin/sh\necho \"systemctl $*\" >&2\n".to_owned();
@@ -201,13 +202,11 @@ fn configure_at_launch(root: &Path, image: &str, user_data: &str) -> String {
         |name: &str| unit.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_else(|| panic!("{image}: no {name}"));
     let env_file = setting("EnvironmentFile=");
     assert_eq!(setting("ConditionPathExists="), env_file, "{image}: the unit waits for the file it reads");
-    let keys: Vec<&str> = setting("# Keys: ").split_whitespace().collect();
+    let keys: BTreeSet<&str> = setting("# Keys: ").split_whitespace().collect();
     let written = std::fs::read_to_string(root.join(env_file.trim_start_matches('/'))).unwrap();
     let written_keys: Vec<&str> = written.lines().map(|l| l.split_once('=').unwrap().0).collect();
-    let (mut want, mut got) = (keys.clone(), written_keys.clone());
-    want.sort();
-    got.sort();
-    assert_eq!(got, want, "{image}: UserData writes exactly the keys the unit names");
+    assert_eq!(written_keys.len(), keys.len(), "{image}: each key written once:\n{written}");
+    assert_eq!(written_keys.into_iter().collect::<BTreeSet<_>>(), keys, "{image}: exactly the keys the unit names");
     let mode = chroot_ok(root, &format!("stat -c '%a %U:%G' {env_file}"));
     let mut out = format!("UserData wrote {env_file} ({}), then: {}", mode.trim(), text(&ran.stderr));
     out += &written;
@@ -236,11 +235,12 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
             panic!("provisioning {image} failed:\n{}\n{}", text(&failed.stdout), text(&failed.stderr));
         }
         seen += &format!("== {image}\n{}", facts(&root));
-        if let Some(user_data) = user_data(image) {
-            seen += &configure_at_launch(&root, image, &user_data);
-        }
         let unit = format!("{image}.service");
         if root.join("etc/systemd/system").join(&unit).exists() {
+            // A unit waits for its configuration: the image's template must write it.
+            let user_data =
+                user_data(image).unwrap_or_else(|| panic!("{image} has a unit but its template no UserData"));
+            seen += &configure_at_launch(&root, image, &user_data);
             let installed = std::fs::read(root.join("etc/systemd/system").join(&unit)).unwrap();
             let source = std::fs::read(workspace_root().join("ops/image-deploy/units").join(&unit)).unwrap();
             assert_eq!(installed, source, "{unit} is installed as written");
