@@ -177,7 +177,7 @@ pub struct PublishInstallerArgs {
     pub allow_downgrade: bool,
 
     /// How long to wait for the CloudFront invalidation (e.g. 900s, 15m).
-    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "15m", value_parser = duration, value_name = "DURATION")]
     pub invalidation_timeout: Duration,
 }
 
@@ -246,7 +246,7 @@ pub struct RollbackArgs {
     pub left_out_keys: Option<LeftOutKeys>,
 
     /// How long to wait for the CloudFront invalidation (e.g. 900s, 15m).
-    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "15m", value_parser = duration, value_name = "DURATION")]
     pub invalidation_timeout: Duration,
 }
 
@@ -322,8 +322,33 @@ pub struct AmisPromoteArgs {
     pub commit: Option<CommitId>,
 
     /// How long to wait for the copies to become available (e.g. 45m).
-    #[arg(long, default_value = "45m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "45m", value_parser = duration, value_name = "DURATION")]
     pub wait_timeout: Duration,
+}
+
+/// A duration such as `900s`, `15m`, `2h` or `1h 30m` (also `15 minutes`).
+fn duration(text: &str) -> Result<Duration, String> {
+    let expected = "expected whole numbers with units (s, m or h), such as 900s, 15m or 1h30m";
+    let mut rest = text.trim();
+    let mut total = Duration::ZERO;
+    if rest.is_empty() {
+        return Err(format!("the duration is empty; {expected}"));
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let amount: u64 = rest[..digits].parse().map_err(|_| expected.to_string())?;
+        rest = rest[digits..].trim_start();
+        let letters = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let seconds = match &rest[..letters] {
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
+            _ => return Err(expected.to_string()),
+        };
+        total += Duration::from_secs(amount.checked_mul(seconds).ok_or_else(|| format!("{text} is too long"))?);
+        rest = rest[letters..].trim_start();
+    }
+    Ok(total)
 }
 
 fn promotion_stage(text: &str) -> Result<Stage, String> {
@@ -566,19 +591,24 @@ mod tests {
     #[test]
     fn durations_take_seconds_minutes_and_hours() {
         let parse = |text: &str| {
-            Cli::try_parse_from(["cargo xtask", "rollback", "v1", "--invalidation-timeout", text]).map(|cli| match cli
-                .command
-            {
-                Command::Rollback(args) => args.invalidation_timeout,
-                _ => unreachable!(),
-            })
+            Cli::try_parse_from(["cargo xtask", "rollback", "v1", &format!("--invalidation-timeout={text}")]).map(
+                |cli| match cli.command {
+                    Command::Rollback(args) => args.invalidation_timeout,
+                    _ => unreachable!(),
+                },
+            )
         };
         assert_eq!(parse("900s").unwrap(), Duration::from_secs(900));
         assert_eq!(parse("15m").unwrap(), Duration::from_secs(900));
         assert_eq!(parse("2h").unwrap(), Duration::from_secs(7200));
         assert_eq!(parse("15 minutes").unwrap(), Duration::from_secs(900));
-        let error = parse("soon").unwrap_err().to_string();
-        assert!(error.contains("invalid value 'soon' for '--invalidation-timeout <DURATION>'"), "{error}");
+        assert_eq!(parse("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse("1h30m5s").unwrap(), Duration::from_secs(5405));
+        for bad in ["soon", "", "15", "m", "15 fortnights", "-5m", "1.5h", "99999999999999999999h"] {
+            let error = parse(bad).unwrap_err().to_string();
+            let start = format!("error: invalid value '{bad}' for '--invalidation-timeout <DURATION>': ");
+            assert!(error.starts_with(&start), "{error}");
+        }
     }
 
     #[test]

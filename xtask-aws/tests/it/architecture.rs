@@ -44,6 +44,77 @@ fn the_lean_xtask_never_links_an_aws_crate() {
     assert!(aws.is_empty(), "the lean xtask depends on {aws:?}; AWS code belongs in xtask-aws");
 }
 
+/// Every crate the lean build compiles, so adding one (and its seconds on a newcomer's
+/// first `cargo xtask release`) is a change someone reviews. Measure the cold build
+/// before accepting a new entry (README.md, "Build times").
+#[test]
+fn the_lean_xtask_links_only_these_crates() {
+    let listed = lean_dependencies().into_iter().collect::<Vec<_>>().join("\n");
+    expect_test::expect![[r#"
+        anstream
+        anstyle
+        anstyle-parse
+        anstyle-query
+        anyhow
+        bitflags
+        block-buffer
+        cfg-if
+        clap
+        clap_builder
+        clap_derive
+        clap_lex
+        cmov
+        colorchoice
+        const-oid
+        cpufeatures
+        crypto-common
+        ctutils
+        digest
+        equivalent
+        errno
+        fnv
+        foldhash
+        hashbrown
+        hcl-edit
+        hcl-primitives
+        heck
+        hex
+        hybrid-array
+        indexmap
+        is_terminal_polyfill
+        itoa
+        libc
+        linux-raw-sys
+        memchr
+        pratt
+        proc-macro2
+        quote
+        rustix
+        ryu
+        serde
+        serde_core
+        serde_derive
+        serde_json
+        serde_spanned
+        sha2
+        strsim
+        syn
+        terminal_size
+        toml_datetime
+        toml_edit
+        toml_parser
+        toml_writer
+        typenum
+        unicode-ident
+        utf8parse
+        vecmap-rs
+        winnow
+        xshell
+        xshell-macros
+        zmij"#]]
+    .assert_eq(&listed);
+}
+
 #[test]
 fn no_command_module_imports_another() {
     for dir in ["xtask/src/commands", "xtask-aws/src/commands"] {

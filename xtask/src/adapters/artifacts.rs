@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 
 use sha2::{Digest, Sha256};
 
+use super::files;
 use crate::domain::{build_record::BuildRecord, config::ReleaseConfig, release_manifest::CollectedBuild};
 
 /// Every `<published-name>.json` of a configured target below `dir`, with the binary
@@ -21,14 +22,10 @@ pub fn collect(dir: &Path, config: &ReleaseConfig) -> Result<Vec<CollectedBuild>
         );
     }
     let names: Vec<String> = config.targets.iter().map(|t| format!("{}.json", t.published_name)).collect();
-    let mut records = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name() {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        let name = entry.file_name().to_string_lossy();
-        if entry.file_type().is_file() && names.iter().any(|wanted| *wanted == name) {
-            records.push(entry.into_path());
-        }
-    }
+    let records: Vec<_> = files::files_below(dir, &|_| false)?
+        .into_iter()
+        .filter(|path| path.file_name().is_some_and(|name| names.iter().any(|wanted| name == wanted.as_str())))
+        .collect();
     // Each build is hashed on its own thread: hashing is most of a rerun's time.
     std::thread::scope(|scope| {
         let reads: Vec<_> = records.iter().map(|path| scope.spawn(|| read_build(path))).collect();

@@ -2,8 +2,10 @@
 //! are replaced whole only when the xtask made them.
 
 use std::{
+    ffi::OsStr,
     io::Write,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicU32, Ordering},
 };
 
 use anyhow::{bail, Context, Result};
@@ -17,17 +19,90 @@ pub const OUTPUT_MARKER: &str = ".xtask-output";
 /// permissions of the file it replaces.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let result = (|| -> Result<()> {
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (temporary, mut file) = create_unique(dir, &format!(".{name}.partial-"), |path| {
+        std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+    })
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    let result = (|| -> std::io::Result<()> {
         file.write_all(contents)?;
-        file.as_file().sync_all()?;
+        file.sync_all()?;
         if let Ok(metadata) = std::fs::metadata(path) {
-            std::fs::set_permissions(file.path(), metadata.permissions())?;
+            std::fs::set_permissions(&temporary, metadata.permissions())?;
         }
-        file.persist(path)?;
-        Ok(())
+        std::fs::rename(&temporary, path)
     })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
     result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Creates a new file or directory named `prefix` plus a suffix no other process or
+/// call uses, and returns its path. Creation fails rather than reuse an existing
+/// name, so nothing already there is ever opened or overwritten.
+fn create_unique<T>(
+    dir: &Path,
+    prefix: &str,
+    create: impl Fn(&Path) -> std::io::Result<T>,
+) -> std::io::Result<(PathBuf, T)> {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let call = CALLS.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{prefix}{}-{call}-{}", std::process::id(), nanos.subsec_nanos()));
+        match create(&path) {
+            Ok(made) => return Ok((path, made)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// A directory the xtask is filling; removed with its contents unless it is kept, so
+/// a failed run leaves nothing behind.
+struct Staging(Option<PathBuf>);
+
+impl Staging {
+    fn new_in(parent: &Path, prefix: &str) -> std::io::Result<Staging> {
+        create_unique(parent, prefix, |path| std::fs::create_dir(path)).map(|(path, ())| Staging(Some(path)))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("a staging directory is not used after it is kept")
+    }
+
+    fn keep(mut self) -> PathBuf {
+        self.0.take().expect("a staging directory is kept once")
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+}
+
+/// Every file below `dir`, sorted by path, without following symbolic links (a link
+/// cannot pull in files from elsewhere or send the walk round a loop); directories
+/// whose name `skip` accepts are not entered.
+pub fn files_below(dir: &Path, skip: &dyn Fn(&OsStr) -> bool) -> Result<Vec<PathBuf>> {
+    let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+        .and_then(|entries| entries.collect())
+        .with_context(|| format!("cannot list {}", dir.display()))?;
+    entries.sort_by_key(|entry| entry.file_name());
+    let mut files = Vec::new();
+    for entry in entries {
+        let kind = entry.file_type().with_context(|| format!("cannot list {}", entry.path().display()))?;
+        if kind.is_dir() && !skip(&entry.file_name()) {
+            files.extend(files_below(&entry.path(), skip)?);
+        } else if kind.is_file() {
+            files.push(entry.path());
+        }
+    }
+    Ok(files)
 }
 
 /// Reads a JSON file the xtask wrote earlier; `what` names it for the error message.
@@ -39,17 +114,11 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Res
 /// Every file below `dir` (not following links), by its path relative to `dir`, with
 /// its bytes; directories named in `skip` are left out.
 pub fn read_tree(dir: &Path, skip: &[&str]) -> Result<Vec<(String, Vec<u8>)>> {
-    let walk = walkdir::WalkDir::new(dir).sort_by_file_name().into_iter();
-    let skipped = |entry: &walkdir::DirEntry| entry.depth() > 0 && skip.iter().any(|s| entry.file_name() == *s);
     let mut files = Vec::new();
-    for entry in walk.filter_entry(|entry| !skipped(entry)) {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        if entry.file_type().is_file() {
-            let relative = entry.path().strip_prefix(dir)?.to_string_lossy().into_owned();
-            let bytes =
-                std::fs::read(entry.path()).with_context(|| format!("cannot read {}", entry.path().display()))?;
-            files.push((relative, bytes));
-        }
+    for path in files_below(dir, &|name| skip.iter().any(|s| name == *s))? {
+        let relative = path.strip_prefix(dir)?.to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        files.push((relative, bytes));
     }
     Ok(files)
 }
@@ -69,9 +138,7 @@ pub fn replace_output_dir(out: &Path, files: &[(String, Vec<u8>)], protected: &P
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let staging = tempfile::Builder::new()
-        .prefix(&format!(".{name}.partial-"))
-        .tempdir_in(parent)
+    let staging = Staging::new_in(parent, &format!(".{name}.partial-"))
         .with_context(|| format!("cannot create a staging directory in {}", parent.display()))?;
     for (file, bytes) in files {
         let path = staging.path().join(file);
@@ -99,10 +166,10 @@ pub fn remove_output_dir(dir: &Path) -> Result<()> {
     std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))
 }
 
-fn swap_in(staging: tempfile::TempDir, out: &Path) -> Result<()> {
+fn swap_in(staging: Staging, out: &Path) -> Result<()> {
     let old = if out.exists() {
         let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let old = tempfile::Builder::new().prefix(".old-output-").tempdir_in(parent)?.keep();
+        let old = Staging::new_in(parent, ".old-output-")?.keep();
         std::fs::remove_dir(&old)?;
         std::fs::rename(out, &old).with_context(|| format!("cannot move {} aside to replace it", out.display()))?;
         Some(old)
@@ -172,7 +239,8 @@ mod tests {
 
     #[test]
     fn replaces_only_what_it_made() {
-        let scratch = tempfile::tempdir().unwrap();
+        let shell = xshell::Shell::new().unwrap();
+        let scratch = shell.create_temp_dir().unwrap();
         let checkout = scratch.path().join("checkout");
         std::fs::create_dir_all(checkout.join(".git")).unwrap();
         let home = scratch.path().join("home");
@@ -207,15 +275,38 @@ mod tests {
     }
 
     #[test]
+    fn the_walk_is_sorted_skips_what_it_is_told_and_follows_no_link() {
+        let shell = xshell::Shell::new().unwrap();
+        let dir = shell.create_temp_dir().unwrap();
+        let root = dir.path();
+        for file in ["b/2", "b/1", "a", "target/x", "c/target/y", "outside/z"] {
+            std::fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            std::fs::write(root.join(file), file).unwrap();
+        }
+        std::os::unix::fs::symlink(root.join("outside"), root.join("b/linked-dir")).unwrap();
+        std::os::unix::fs::symlink(root.join("a"), root.join("b/linked-file")).unwrap();
+        std::os::unix::fs::symlink(root, root.join("b/loop")).unwrap();
+        let walk = files_below(root, &|name| name == "target" || name == "outside").unwrap();
+        let found: Vec<_> = walk.iter().map(|p| p.strip_prefix(root).unwrap().to_str().unwrap()).collect();
+        assert_eq!(found, ["a", "b/1", "b/2"]);
+        let error = files_below(&root.join("missing"), &|_| false).unwrap_err();
+        assert!(format!("{error:#}").starts_with(&format!("cannot list {}: ", root.join("missing").display())));
+    }
+
+    #[test]
     fn atomic_writes_keep_permissions_and_leave_no_temporary_file() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
+        let shell = xshell::Shell::new().unwrap();
+        let dir = shell.create_temp_dir().unwrap();
         let path = dir.path().join("script.sh");
         std::fs::write(&path, "old").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o750)).unwrap();
         write_atomically(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o750);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let error = write_atomically(&dir.path().join("missing/file"), b"new").unwrap_err();
+        assert!(format!("{error:#}").starts_with("cannot write "), "{error:#}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

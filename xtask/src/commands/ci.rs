@@ -12,6 +12,7 @@ use xshell::cmd;
 
 use crate::{
     adapters::{
+        files,
         toolchain::{self, Missing},
         workspace::Workspace,
     },
@@ -92,7 +93,7 @@ fn checks(workspace: &Workspace) -> Result<Vec<Check>> {
         Check::new("rustfmt", "cargo", ["fmt", "--all", "--", "--check"]),
         Check::new("clippy", "cargo", ["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
     ];
-    let scripts = files_matching(root, is_shell_script);
+    let scripts = files_matching(root, is_shell_script)?;
     if !scripts.is_empty() {
         checks.push(Check::new("shellcheck", "shellcheck", scripts));
     }
@@ -104,7 +105,7 @@ fn checks(workspace: &Workspace) -> Result<Vec<Check>> {
         ));
         checks.push(Check::new("yamllint", "yamllint", ["--strict", PIPELINE_PATH]));
     }
-    let templates = files_matching(&root.join("ops/cfn"), |path| path.extension().is_some_and(|e| e == "yaml"));
+    let templates = files_matching(&root.join("ops/cfn"), |path| path.extension().is_some_and(|e| e == "yaml"))?;
     if !templates.is_empty() {
         // W1034 checks that a mapped ImageId looks like an AMI ID; in the sources it is
         // a placeholder. The tests lint the rendered templates with no check ignored.
@@ -139,16 +140,16 @@ fn is_shell_script(path: &Path) -> bool {
 
 /// Files under `dir` (relative to it, sorted) that `wanted` accepts, skipping build
 /// output and git's own directory.
-fn files_matching(dir: &Path, wanted: impl Fn(&Path) -> bool) -> Vec<String> {
-    let skip =
-        |entry: &walkdir::DirEntry| entry.depth() > 0 && matches!(entry.file_name().to_str(), Some(".git" | "target"));
-    let mut found: Vec<String> = walkdir::WalkDir::new(dir)
+fn files_matching(dir: &Path, wanted: impl Fn(&Path) -> bool) -> Result<Vec<String>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let skip = |name: &std::ffi::OsStr| name == ".git" || name == "target";
+    let mut found: Vec<String> = files::files_below(dir, &skip)?
         .into_iter()
-        .filter_entry(|entry| !skip(entry))
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_file() && wanted(entry.path()))
-        .filter_map(|entry| Some(entry.path().strip_prefix(dir).ok()?.to_string_lossy().into_owned()))
+        .filter(|path| wanted(path))
+        .filter_map(|path| Some(path.strip_prefix(dir).ok()?.to_string_lossy().into_owned()))
         .collect();
     found.sort();
-    found
+    Ok(found)
 }
