@@ -178,23 +178,43 @@ fn user_data(image: &str) -> Option<String> {
 
 /// Runs the UserData in the provisioned image as cloud-init would (as root, with
 /// /usr/local/bin first in PATH), with stand-ins there for `aws` (the instance's AWS CLI
-/// reads the secret through the instance profile, which no chroot has) and `systemctl`
-/// (no systemd runs in a chroot; the stand-in reports what it was asked). Then checks that
-/// it wrote the file the unit reads, with exactly the keys the unit names, and that the
-/// secret's value reads back unchanged; returns the file for the snapshot.
+/// reads the secret through the instance profile, which no chroot has; it fails as many
+/// times as /tmp/aws-failures says first), `systemctl` (no systemd runs in a chroot) and
+/// `sleep` (so the retries take no time); each stand-in reports what it was asked.
+/// An image that reads the secret is run first with a secret it can never read: it must
+/// give up with a message, write nothing and start nothing. Then, with one failure before
+/// the secret comes, checks that it wrote the file the unit reads, with exactly the keys
+/// the unit names, and that the secret's value reads back unchanged; returns what it saw.
 fn configure_at_launch(root: &Path, image: &str, user_data: &str) -> String {
     let stub = format!(
         "#!/bin/sh\n[ \"$*\" = 'secretsmanager get-secret-value --region us-east-2 --secret-id {SECRET_ARN} --query \
-         SecretString --output text' ] || {{ echo \"unexpected: aws $*\" >&2; exit 9; }}\ncat <<'URL'\n{UPSTREAM_URL}\nURL\n"
+         SecretString --output text' ] || {{ echo \"unexpected: aws $*\" >&2; exit 9; }}\n\
+         left=$(cat /tmp/aws-failures)\n\
+         if [ \"$left\" -gt 0 ]; then echo $((left - 1)) > /tmp/aws-failures; \
+         echo 'aws (stand-in): Unable to locate credentials' >&2; exit 253; fi\n\
+         cat <<'URL'\n{UPSTREAM_URL}\nURL\n"
     );
     let systemctl = "#!/bin/sh\necho \"systemctl $*\" >&2\n".to_owned();
-    for (name, script) in [("aws", stub), ("systemctl", systemctl)] {
+    let sleep = "#!/bin/sh\necho \"sleep $*\" >&2\n".to_owned();
+    for (name, script) in [("aws", stub), ("systemctl", systemctl), ("sleep", sleep)] {
         let path = root.join("usr/local/bin").join(name);
         std::fs::write(&path, script).unwrap();
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     }
     std::fs::write(root.join("tmp/user-data"), user_data).unwrap();
-    let ran = chroot(root, "PATH=/usr/local/bin:$PATH; sh /tmp/user-data", &[]);
+    let run = |failures: u32| {
+        std::fs::write(root.join("tmp/aws-failures"), failures.to_string()).unwrap();
+        chroot(root, "PATH=/usr/local/bin:$PATH; sh /tmp/user-data", &[])
+    };
+    let mut out = String::new();
+    if user_data.contains("get-secret-value") {
+        let refused = run(99);
+        assert!(!refused.status.success(), "{image}: UserData without its secret succeeded");
+        let written = std::fs::read_dir(root.join("etc/readyset")).unwrap().count();
+        assert_eq!(written, 0, "{image}: nothing is written without the secret");
+        out += &format!("UserData without the secret: {}\n{}", refused.status, text(&refused.stderr));
+    }
+    let ran = run(1);
     expect_success(&format!("{image}'s UserData"), &ran);
 
     let unit = std::fs::read_to_string(root.join("etc/systemd/system").join(format!("{image}.service"))).unwrap();
@@ -208,13 +228,34 @@ fn configure_at_launch(root: &Path, image: &str, user_data: &str) -> String {
     assert_eq!(written_keys.len(), keys.len(), "{image}: each key written once:\n{written}");
     assert_eq!(written_keys.into_iter().collect::<BTreeSet<_>>(), keys, "{image}: exactly the keys the unit names");
     let mode = chroot_ok(root, &format!("stat -c '%a %U:%G' {env_file}"));
-    let mut out = format!("UserData wrote {env_file} ({}), then: {}", mode.trim(), text(&ran.stderr));
+    out += &format!("UserData wrote {env_file} ({}), saying:\n{}", mode.trim(), text(&ran.stderr));
     out += &written;
     if keys.contains(&"UPSTREAM_DB_URL") {
         let read_back = chroot_ok(root, &format!(". {env_file}; printf '%s' \"$UPSTREAM_DB_URL\""));
         assert_eq!(read_back, UPSTREAM_URL, "{image}: the URL reads back unchanged");
     }
     out
+}
+
+/// Each template's UserData, as CloudFormation substitutes it, passes shellcheck (the
+/// images' UserData runs under Debian's /bin/sh).
+#[test]
+fn every_user_data_passes_shellcheck() {
+    let mut checked = Vec::new();
+    for image in ["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter", "readyset-bastion"] {
+        let Some(script) = user_data(image) else { continue };
+        let mut shellcheck = Command::new(system_tool("shellcheck", "shellcheck"))
+            .args(["--shell", "sh", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut shellcheck.stdin.take().unwrap(), script.as_bytes()).unwrap();
+        let output = shellcheck.wait_with_output().unwrap();
+        assert!(output.status.success(), "{image}'s UserData:\n{}", text(&output.stdout));
+        checked.push(image);
+    }
+    assert_eq!(checked, ["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter"]);
 }
 
 /// Every image as Packer provisions it, then what it holds; and every unit passes
@@ -267,7 +308,8 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         left in /tmp: none
         aws cli: none
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
-        UserData wrote /etc/readyset/readyset-server.env (640 root:readyset), then: systemctl start readyset-server.service
+        UserData wrote /etc/readyset/readyset-server.env (640 root:readyset), saying:
+        systemctl start readyset-server.service
         DEPLOYMENT=shop-cache
         LISTEN_ADDRESS=0.0.0.0:5433
         systemd-analyze verify readyset-server.service: exit status: 0
@@ -285,7 +327,29 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         left in /tmp: none
         aws cli: /usr/bin/aws
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
-        UserData wrote /etc/readyset/readyset-mysql-adapter.env (640 root:readyset), then: systemctl start readyset-mysql-adapter.service
+        UserData without the secret: exit status: 1
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 2 s
+        sleep 2
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 4 s
+        sleep 4
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 8 s
+        sleep 8
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 16 s
+        sleep 16
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 32 s
+        sleep 32
+        aws (stand-in): Unable to locate credentials
+        cannot read the upstream database secret after 6 tries: readyset-mysql-adapter stays stopped. Let the instance role read the secret, then run this user data again as root (cloud-init keeps it in /var/lib/cloud/instance/scripts/) or replace the instance.
+        UserData wrote /etc/readyset/readyset-mysql-adapter.env (640 root:readyset), saying:
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 2 s
+        sleep 2
+        systemctl start readyset-mysql-adapter.service
         DEPLOYMENT=shop-cache
         UPSTREAM_DB_URL="mysql://app:p\"w\\d\$x\`y @db.internal:3306/shop"
         SERVER_ADDRESS=10.0.1.23:5433
@@ -305,7 +369,29 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         left in /tmp: none
         aws cli: /usr/bin/aws
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
-        UserData wrote /etc/readyset/readyset-postgres-adapter.env (640 root:readyset), then: systemctl start readyset-postgres-adapter.service
+        UserData without the secret: exit status: 1
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 2 s
+        sleep 2
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 4 s
+        sleep 4
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 8 s
+        sleep 8
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 16 s
+        sleep 16
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 32 s
+        sleep 32
+        aws (stand-in): Unable to locate credentials
+        cannot read the upstream database secret after 6 tries: readyset-postgres-adapter stays stopped. Let the instance role read the secret, then run this user data again as root (cloud-init keeps it in /var/lib/cloud/instance/scripts/) or replace the instance.
+        UserData wrote /etc/readyset/readyset-postgres-adapter.env (640 root:readyset), saying:
+        aws (stand-in): Unable to locate credentials
+        reading the upstream database secret failed; trying again in 2 s
+        sleep 2
+        systemctl start readyset-postgres-adapter.service
         DEPLOYMENT=shop-cache
         UPSTREAM_DB_URL="mysql://app:p\"w\\d\$x\`y @db.internal:3306/shop"
         SERVER_ADDRESS=10.0.1.23:5433
