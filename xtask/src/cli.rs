@@ -345,7 +345,9 @@ fn duration(text: &str) -> Result<Duration, String> {
             "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
             _ => return Err(expected.to_string()),
         };
-        total += Duration::from_secs(amount.checked_mul(seconds).ok_or_else(|| format!("{text} is too long"))?);
+        let too_long = || format!("{text} is too long to count in seconds; {expected}");
+        let part = amount.checked_mul(seconds).ok_or_else(too_long)?;
+        total = total.checked_add(Duration::from_secs(part)).ok_or_else(too_long)?;
         rest = rest[letters..].trim_start();
     }
     Ok(total)
@@ -604,7 +606,17 @@ mod tests {
         assert_eq!(parse("15 minutes").unwrap(), Duration::from_secs(900));
         assert_eq!(parse("1h 30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse("1h30m5s").unwrap(), Duration::from_secs(5405));
-        for bad in ["soon", "", "15", "m", "15 fortnights", "-5m", "1.5h", "99999999999999999999h"] {
+        for bad in [
+            "soon",
+            "",
+            "15",
+            "m",
+            "15 fortnights",
+            "-5m",
+            "1.5h",
+            "99999999999999999999h",
+            "5124095576030431h 5124095576030431h",
+        ] {
             let error = parse(bad).unwrap_err().to_string();
             let start = format!("error: invalid value '{bad}' for '--invalidation-timeout <DURATION>': ");
             assert!(error.starts_with(&start), "{error}");
