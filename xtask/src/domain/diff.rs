@@ -104,10 +104,10 @@ fn hunks(ops: &[Op]) -> Vec<std::ops::Range<usize>> {
     hunks
 }
 
-/// How many old and new lines come before the first op of `before`'s end.
-fn position(before: &[Op]) -> (usize, usize) {
-    let old = before.iter().filter(|op| **op != Op::Add).count();
-    let new = before.iter().filter(|op| **op != Op::Remove).count();
+/// How many old lines and new lines these ops cover.
+fn position(ops: &[Op]) -> (usize, usize) {
+    let old = ops.iter().filter(|op| **op != Op::Add).count();
+    let new = ops.iter().filter(|op| **op != Op::Remove).count();
     (old, new)
 }
 
