@@ -360,7 +360,7 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
         role policy: {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "<secret arn>"}]}
         instance profile: yes
         user data: env=/etc/readyset/readyset-mysql-adapter.env
-        user data: --secret-id '<secret arn>' --query SecretString --output text)
+        user data: --secret-id '<secret arn>' --query SecretString --output text); then
         user data: DEPLOYMENT=smoke
         user data: SERVER_ADDRESS=<server>:5433
         user data: LISTEN_ADDRESS=0.0.0.0:3306
