@@ -10,7 +10,7 @@
 //! `ops/image-deploy/`, the templates' parameters); the xtask's tests fail when a copy
 //! drifts from its source.
 
-use crate::templates::Ask;
+use crate::templates::{Ask, Database};
 
 /// The ReadySet release this installer deploys.
 ///
@@ -51,12 +51,18 @@ pub const NESTING_TEMPLATES: &[&str] = &["readyset-mysql-super"];
 pub const TEMPLATE_ASKS: &[(&str, &[Ask])] = &[
     (
         "readyset-mysql-super",
-        &[Ask::DeploymentName, Ask::UpstreamSecret, Ask::KeyPair, Ask::SshCidr, Ask::IamCapability],
+        &[Ask::DeploymentName, Ask::UpstreamSecret(Database::MySql), Ask::KeyPair, Ask::SshCidr, Ask::IamCapability],
     ),
     ("readyset-vpc", &[]),
     ("readyset-server", &[Ask::DeploymentName, Ask::KeyPair]),
-    ("readyset-mysql-adapter", &[Ask::DeploymentName, Ask::UpstreamSecret, Ask::KeyPair, Ask::IamCapability]),
-    ("readyset-postgres-adapter", &[Ask::DeploymentName, Ask::UpstreamSecret, Ask::KeyPair, Ask::IamCapability]),
+    (
+        "readyset-mysql-adapter",
+        &[Ask::DeploymentName, Ask::UpstreamSecret(Database::MySql), Ask::KeyPair, Ask::IamCapability],
+    ),
+    (
+        "readyset-postgres-adapter",
+        &[Ask::DeploymentName, Ask::UpstreamSecret(Database::Postgres), Ask::KeyPair, Ask::IamCapability],
+    ),
     ("readyset-bastion", &[Ask::KeyPair, Ask::SshCidr]),
 ];
 

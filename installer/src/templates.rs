@@ -11,14 +11,32 @@ use crate::constants::{
 pub enum Ask {
     /// `DeploymentName`: the link fills it in from the stack name.
     DeploymentName,
-    /// `UpstreamDatabaseSecretArn`: a Secrets Manager secret holding the database's URL.
-    UpstreamSecret,
+    /// `UpstreamDatabaseSecretArn`: a Secrets Manager secret holding the URL of a
+    /// database of this kind.
+    UpstreamSecret(Database),
     /// `KeyName`: an EC2 key pair in the region.
     KeyPair,
     /// `SshCidr`: the addresses allowed to SSH to the bastion.
     SshCidr,
     /// The stack creates an IAM role (the adapter's), so it needs `CAPABILITY_IAM`.
     IamCapability,
+}
+
+/// The upstream database an adapter speaks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Database {
+    MySql,
+    Postgres,
+}
+
+impl Database {
+    /// The form of the URL the adapter reads from the secret, for the example command.
+    fn example_url(self) -> &'static str {
+        match self {
+            Database::MySql => "mysql://user:password@host:3306/database",
+            Database::Postgres => "postgresql://user:password@host:5432/database",
+        }
+    }
 }
 
 /// What a template asks of the customer; nothing for a name this release does not have.
@@ -38,11 +56,6 @@ pub fn capabilities(template: &str) -> Vec<&'static str> {
 /// What the customer must have ready before opening the link, one line each, with the
 /// command that makes it where there is one.
 pub fn preparation(template: &str, region: &str) -> Vec<String> {
-    let url = if template.contains("postgres") {
-        "postgresql://user:password@host:5432/database"
-    } else {
-        "mysql://user:password@host:3306/database"
-    };
     asks(template)
         .iter()
         .filter_map(|ask| match ask {
@@ -51,10 +64,11 @@ pub fn preparation(template: &str, region: &str) -> Vec<String> {
                 "an EC2 key pair in {region} (KeyName), to reach the instances through the bastion; to make one: \
                  aws ec2 create-key-pair --region {region} --key-name readyset --query KeyMaterial --output text > readyset.pem"
             )),
-            Ask::UpstreamSecret => Some(format!(
+            Ask::UpstreamSecret(database) => Some(format!(
                 "a Secrets Manager secret in {region} whose value is your database's URL; paste its ARN into \
                  UpstreamDatabaseSecretArn (only the adapter may read it; keep the default encryption key). To make one: \
-                 aws secretsmanager create-secret --region {region} --name readyset-upstream-db-url --secret-string '{url}'"
+                 aws secretsmanager create-secret --region {region} --name readyset-upstream-db-url --secret-string '{}'",
+                database.example_url()
             )),
             Ask::SshCidr => Some(
                 "your address as a CIDR for SshCidr, such as 203.0.113.7/32: only it may SSH to the bastion".to_owned(),

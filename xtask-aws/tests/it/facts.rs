@@ -87,7 +87,8 @@ fn the_installer_fills_the_prefix_of_exactly_the_templates_that_nest_others() {
     assert_eq!(installer_constant("NESTING_TEMPLATES"), nesting);
 }
 
-/// `TEMPLATE_ASKS` in the installer, as (template, [ask]) with each ask's variant name.
+/// `TEMPLATE_ASKS` in the installer, as (template, [ask]) with each ask's variant name
+/// (and the variant it holds: `UpstreamSecret(MySql)`).
 fn installer_asks() -> Vec<(String, Vec<String>)> {
     let text = std::fs::read_to_string(workspace_root().join("installer/src/constants.rs")).unwrap();
     let file = syn::parse_file(&text).unwrap();
@@ -98,10 +99,13 @@ fn installer_asks() -> Vec<(String, Vec<String>)> {
         panic!("installer/src/constants.rs defines TEMPLATE_ASKS as &[...]");
     };
     let Expr::Array(entries) = &*list.expr else { panic!("TEMPLATE_ASKS is &[(template, &[Ask::...]), ...]") };
-    let variant = |expr: &Expr| match expr {
-        Expr::Path(path) => path.path.segments.last().unwrap().ident.to_string(),
-        _ => panic!("an ask is Ask::<Variant>"),
-    };
+    fn variant(expr: &Expr) -> String {
+        match expr {
+            Expr::Path(path) => path.path.segments.last().unwrap().ident.to_string(),
+            Expr::Call(call) if call.args.len() == 1 => format!("{}({})", variant(&call.func), variant(&call.args[0])),
+            _ => panic!("an ask is Ask::<Variant> or Ask::<Variant>(<Kind>::<Variant>)"),
+        }
+    }
     let entry = |expr: &Expr| match expr {
         Expr::Tuple(pair) => match (&pair.elems[0], &pair.elems[1]) {
             (name, Expr::Reference(asks)) => match &*asks.expr {
@@ -116,25 +120,37 @@ fn installer_asks() -> Vec<(String, Vec<String>)> {
 }
 
 /// What each published template asks, read from its parameters and resources: a
-/// template that nests another asks for the IAM capability when the nested one does.
+/// template that nests another asks for the IAM capability when the nested one does,
+/// and the database is the one the adapter (its own or a nested one) listens for.
 fn template_asks(name: &str) -> Vec<String> {
     let text = read(&format!("ops/cfn/{name}.yaml"));
     let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     let has = |parameter: &str| template["Parameters"].get(parameter).is_some();
-    let makes_a_role = |text: &str| text.contains("Type: AWS::IAM::Role");
-    let nested_make_roles = config().templates.iter().any(|other| {
-        text.contains(&format!("/{}.yaml", other.name)) && makes_a_role(&read(&format!("ops/cfn/{}.yaml", other.name)))
-    });
+    let nested: Vec<String> = config()
+        .templates
+        .iter()
+        .filter(|other| text.contains(&format!("/{}.yaml", other.name)))
+        .map(|other| read(&format!("ops/cfn/{}.yaml", other.name)))
+        .collect();
+    let with_nested = || std::iter::once(&text).chain(&nested);
+    let makes_a_role = with_nested().any(|text| text.contains("Type: AWS::IAM::Role"));
+    let listens = |port: &str| with_nested().any(|text| text.contains(&format!("LISTEN_ADDRESS=0.0.0.0:{port}")));
+    let database = || match (listens("3306"), listens("5432")) {
+        (true, false) => "MySql",
+        (false, true) => "Postgres",
+        both_or_neither => panic!("{name}: an adapter listening on 3306 xor 5432, not {both_or_neither:?}"),
+    };
+    let upstream = has("UpstreamDatabaseSecretArn");
     [
-        ("DeploymentName", has("DeploymentName")),
-        ("UpstreamSecret", has("UpstreamDatabaseSecretArn")),
-        ("KeyPair", has("KeyName")),
-        ("SshCidr", has("SshCidr")),
-        ("IamCapability", makes_a_role(&text) || nested_make_roles),
+        ("DeploymentName".to_owned(), has("DeploymentName")),
+        (if upstream { format!("UpstreamSecret({})", database()) } else { String::new() }, upstream),
+        ("KeyPair".to_owned(), has("KeyName")),
+        ("SshCidr".to_owned(), has("SshCidr")),
+        ("IamCapability".to_owned(), makes_a_role),
     ]
     .into_iter()
     .filter(|(_, asked)| *asked)
-    .map(|(ask, _)| ask.to_owned())
+    .map(|(ask, _)| ask)
     .collect()
 }
 

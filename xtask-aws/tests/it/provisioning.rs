@@ -212,7 +212,12 @@ fn configure_at_launch(root: &Path, image: &str, user_data: &str) -> String {
         assert!(!refused.status.success(), "{image}: UserData without its secret succeeded");
         let written = std::fs::read_dir(root.join("etc/readyset")).unwrap().count();
         assert_eq!(written, 0, "{image}: nothing is written without the secret");
-        out += &format!("UserData without the secret: {}\n{}", refused.status, text(&refused.stderr));
+        let said = text(&refused.stderr);
+        let tries = said.lines().filter(|line| line.starts_with("aws (stand-in)")).count();
+        let waits: Vec<&str> = said.lines().filter_map(|line| line.strip_prefix("sleep ")).collect();
+        assert_eq!((tries, waits.join(" ")), (6, "2 4 8 16 32".to_owned()), "{image}: the retries:\n{said}");
+        let last = said.lines().last().unwrap_or_default();
+        out += &format!("UserData without the secret: {} after {tries} tries; last: {last}\n", refused.status);
     }
     let ran = run(1);
     expect_success(&format!("{image}'s UserData"), &ran);
@@ -327,24 +332,7 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         left in /tmp: none
         aws cli: /usr/bin/aws
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
-        UserData without the secret: exit status: 1
-        aws (stand-in): Unable to locate credentials
-        reading the upstream database secret failed; trying again in 2 s
-        sleep 2
-        aws (stand-in): Unable to locate credentials
-        reading the upstream database secret failed; trying again in 4 s
-        sleep 4
-        aws (stand-in): Unable to locate credentials
-        reading the upstream database secret failed; trying again in 8 s
-        sleep 8
-        aws (stand-in): Unable to locate credentials
-        reading the upstream database secret failed; trying again in 16 s
-        sleep 16
-        aws (stand-in): Unable to locate credentials
-        reading the upstream database secret failed; trying again in 32 s
-        sleep 32
-        aws (stand-in): Unable to locate credentials
-        cannot read the upstream database secret after 6 tries: readyset-mysql-adapter stays stopped. Let the instance role read the secret, then run this user data again as root (cloud-init keeps it in /var/lib/cloud/instance/scripts/) or replace the instance.
+        UserData without the secret: exit status: 1 after 6 tries; last: cannot read the upstream database secret after 6 tries: readyset-mysql-adapter stays stopped. Let the instance role read the secret, then run this user data again as root (cloud-init keeps it in /var/lib/cloud/instance/scripts/) or replace the instance.
         UserData wrote /etc/readyset/readyset-mysql-adapter.env (640 root:readyset), saying:
         aws (stand-in): Unable to locate credentials
         reading the upstream database secret failed; trying again in 2 s
@@ -369,24 +357,7 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         left in /tmp: none
         aws cli: /usr/bin/aws
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
-        UserData without the secret: exit status: 1
-        aws (stand-in): Unable to locate credentials
-        reading the upstream database secret failed; trying again in 2 s
-        sleep 2
-        aws (stand-in): Unable to locate credentials
-        reading the upstream database secret failed; trying again in 4 s
-        sleep 4
-        aws (stand-in): Unable to locate credentials
-        reading the upstream database secret failed; trying again in 8 s
-        sleep 8
-        aws (stand-in): Unable to locate credentials
-        reading the upstream database secret failed; trying again in 16 s
-        sleep 16
-        aws (stand-in): Unable to locate credentials
-        reading the upstream database secret failed; trying again in 32 s
-        sleep 32
-        aws (stand-in): Unable to locate credentials
-        cannot read the upstream database secret after 6 tries: readyset-postgres-adapter stays stopped. Let the instance role read the secret, then run this user data again as root (cloud-init keeps it in /var/lib/cloud/instance/scripts/) or replace the instance.
+        UserData without the secret: exit status: 1 after 6 tries; last: cannot read the upstream database secret after 6 tries: readyset-postgres-adapter stays stopped. Let the instance role read the secret, then run this user data again as root (cloud-init keeps it in /var/lib/cloud/instance/scripts/) or replace the instance.
         UserData wrote /etc/readyset/readyset-postgres-adapter.env (640 root:readyset), saying:
         aws (stand-in): Unable to locate credentials
         reading the upstream database secret failed; trying again in 2 s
