@@ -317,7 +317,7 @@ fn bad_input_is_refused_before_anything_is_written() {
 
         $ cargo xtask release v9 --no-commit
         exit Some(1)
-        error: installer/src/constants.rs cannot be edited safely: `CFN_VERSION` is defined 2 times (lines 25, 69), so which one ships is ambiguous; expected exactly one `pub const READYSET_TAG: &str = "...";` and one `pub const CFN_VERSION: &str = "...";` at the top level, without #[cfg]; nothing was written
+        error: installer/src/constants.rs cannot be edited safely: `CFN_VERSION` is defined 2 times (lines 25, 75), so which one ships is ambiguous; expected exactly one `pub const READYSET_TAG: &str = "...";` and one `pub const CFN_VERSION: &str = "...";` at the top level, without #[cfg]; nothing was written
 
         $ cargo xtask release v9 --no-commit
         exit Some(1)
