@@ -140,17 +140,15 @@ fn template_asks(name: &str) -> Vec<String> {
         (false, true) => "Postgres",
         both_or_neither => panic!("{name}: an adapter listening on 3306 xor 5432, not {both_or_neither:?}"),
     };
-    let upstream = has("UpstreamDatabaseSecretArn");
     [
-        ("DeploymentName".to_owned(), has("DeploymentName")),
-        (if upstream { format!("UpstreamSecret({})", database()) } else { String::new() }, upstream),
-        ("KeyPair".to_owned(), has("KeyName")),
-        ("SshCidr".to_owned(), has("SshCidr")),
-        ("IamCapability".to_owned(), makes_a_role),
+        has("DeploymentName").then(|| "DeploymentName".to_owned()),
+        has("UpstreamDatabaseSecretArn").then(|| format!("UpstreamSecret({})", database())),
+        has("KeyName").then(|| "KeyPair".to_owned()),
+        has("SshCidr").then(|| "SshCidr".to_owned()),
+        makes_a_role.then(|| "IamCapability".to_owned()),
     ]
     .into_iter()
-    .filter(|(_, asked)| *asked)
-    .map(|(ask, _)| ask)
+    .flatten()
     .collect()
 }
 
