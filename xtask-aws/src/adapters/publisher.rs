@@ -20,9 +20,8 @@ use crate::adapters::{
 /// Carries out a plan against the orchestrator bucket, then invalidates what moved and
 /// waits (at most `timeout`): what `publish-installer` and `rollback` end with.
 pub async fn publish(site: &Site, plan: &PublishPlan, timeout: Duration) -> Result<()> {
-    let bucket = site.orchestrator();
-    execute(&bucket, plan).await?;
-    invalidate(&bucket, &site.cloudfront, &site.config.cloudfront_distribution, plan, timeout).await?;
+    let written = execute(&site.orchestrator(), plan).await?;
+    invalidate(&site.cloudfront, &site.config.cloudfront_distribution, plan, written, timeout).await?;
     Ok(())
 }
 
@@ -92,17 +91,18 @@ pub async fn execute(bucket: &Bucket, plan: &PublishPlan) -> Result<Option<Strin
 }
 
 /// Invalidates every mutable path of the plan and waits. The caller reference comes
-/// from the wrapper's publish ID as it is now in the bucket, so a rerun that wrote
-/// nothing gets the invalidation of the run that did.
-pub async fn invalidate(
-    bucket: &Bucket,
+/// from the publish ID the wrapper now carries: `written` when this run wrote it, else
+/// the one the plan read, so a rerun that wrote nothing gets the invalidation of the
+/// run that did.
+async fn invalidate(
     cloudfront: &aws_sdk_cloudfront::Client,
     distribution: &str,
     plan: &PublishPlan,
+    written: Option<String>,
     timeout: Duration,
 ) -> Result<String> {
-    let wrapper = bucket.head(WRAPPER_KEY).await?;
-    let publish_id = wrapper.and_then(|head| head.publish_id).unwrap_or_else(|| "unlabelled".into());
+    let found = || plan.steps().find(|step| step.desired.key == WRAPPER_KEY)?.found_publish_id.clone();
+    let publish_id = written.or_else(found).unwrap_or_else(|| "unlabelled".into());
     let reference = caller_reference(&plan.owner, &plan.invalidation_paths, &publish_id);
     cdn::invalidate_and_wait(cloudfront, distribution, &plan.invalidation_paths, &reference, timeout).await
 }
@@ -115,9 +115,9 @@ async fn lost_race(bucket: &Bucket, step: &Step, publish_id: Option<&str>) -> Re
     let desired = &step.desired;
     if let (true, Some(id)) = (desired.mutable, publish_id) {
         let head = bucket.head(&desired.key).await?;
-        if head
-            .is_some_and(|h| h.publish_id.as_deref() == Some(id) && h.remote.sha256.as_deref() == Some(&desired.sha256))
-        {
+        if head.is_some_and(|h| {
+            h.remote.publish_id.as_deref() == Some(id) && h.remote.sha256.as_deref() == Some(&desired.sha256)
+        }) {
             eprintln!("  s3://{}/{} holds this run's own write (an earlier attempt landed)", bucket.name, desired.key);
             return Ok(());
         }

@@ -2,7 +2,12 @@
 //! its SHA-256 and release tag as metadata, so later runs know what a key holds without
 //! downloading it (and without trusting an emulator's checksum handling).
 
-use std::{collections::BTreeMap, io::IsTerminal, path::Path, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::IsTerminal,
+    path::Path,
+    sync::Arc,
+};
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_s3::{
@@ -51,7 +56,6 @@ pub struct Bucket {
 #[derive(Debug, Clone)]
 pub struct Head {
     pub remote: Remote,
-    pub publish_id: Option<String>,
     pub last_modified: Option<std::time::SystemTime>,
 }
 
@@ -94,15 +98,8 @@ impl Bucket {
                 return Err(error).with_context(|| format!("cannot read s3://{}/{key}", self.name));
             }
         };
-        let metadata = response.metadata().cloned().unwrap_or_default();
         Ok(Some(Head {
-            remote: Remote {
-                sha256: metadata.get(SHA256_META).cloned(),
-                size: response.content_length().unwrap_or_default().max(0) as u64,
-                release: metadata.get(TAG_META).or_else(|| metadata.get(COMMIT_META)).cloned(),
-                etag: response.e_tag().map(String::from),
-            },
-            publish_id: metadata.get(PUBLISH_ID_META).cloned(),
+            remote: labelled(response.metadata(), response.content_length(), response.e_tag()),
             last_modified: response.last_modified().and_then(|time| std::time::SystemTime::try_from(*time).ok()),
         }))
     }
@@ -155,6 +152,12 @@ impl Bucket {
     /// An object's bytes. A body that breaks off part way is downloaded again (the SDK
     /// retries a request, not a body it has started to read).
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.download(key).await?.map(|(bytes, _)| bytes))
+    }
+
+    /// An object's bytes and what its answer says of it (as a head request would), for
+    /// a caller that needs both: one request instead of two.
+    pub async fn download(&self, key: &str) -> Result<Option<(Vec<u8>, Remote)>> {
         let mut attempt = 1;
         loop {
             let response = match self.client.get_object().bucket(&self.name).key(key).send().await {
@@ -167,8 +170,9 @@ impl Bucket {
                     return Err(error).with_context(|| format!("cannot download s3://{}/{key}", self.name));
                 }
             };
+            let remote = labelled(response.metadata(), response.content_length(), response.e_tag());
             match response.body.collect().await {
-                Ok(bytes) => return Ok(Some(bytes.into_bytes().to_vec())),
+                Ok(bytes) => return Ok(Some((bytes.into_bytes().to_vec(), remote))),
                 Err(error) if attempt < BODY_ATTEMPTS => {
                     attempt += 1;
                     eprintln!("  retrying the download of s3://{}/{key} after it broke off ({error}), attempt {attempt} of {BODY_ATTEMPTS}", self.name);
@@ -407,6 +411,18 @@ pub enum Written {
 
 /// A 412 (or a 409 conflict of two conditional writers) is the key's state, not an
 /// error: the caller judges it.
+/// What an object's answer (head or get) says of it, from the labels each write sets.
+fn labelled(metadata: Option<&HashMap<String, String>>, length: Option<i64>, etag: Option<&str>) -> Remote {
+    let label = |name: &str| metadata.and_then(|metadata| metadata.get(name)).cloned();
+    Remote {
+        sha256: label(SHA256_META),
+        size: length.unwrap_or_default().max(0) as u64,
+        release: label(TAG_META).or_else(|| label(COMMIT_META)),
+        etag: etag.map(String::from),
+        publish_id: label(PUBLISH_ID_META),
+    }
+}
+
 fn judge<T, E>(call: &str, result: std::result::Result<T, SdkError<E, HttpResponse>>) -> Result<Written>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,

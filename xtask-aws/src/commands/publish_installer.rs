@@ -10,6 +10,7 @@ use xtask::{
     cli::PublishInstallerArgs,
     domain::{
         diff,
+        digest::sha256_hex,
         layout::{self, WRAPPER_KEY},
         publish_plan::{desired_objects, is_downgrade, plan, Owner, PublishPlan, Remote, State},
         release_manifest::{Allowances, AssembledRelease, ReleaseManifest},
@@ -43,7 +44,11 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
         )
         .await;
         templates?;
-        let plan = plan_publish(&release, &rendered, signature?, &remote?)?;
+        let (signature, mut remote) = (signature?, remote?);
+        if let Some(published) = signature.published {
+            remote.insert(layout::manifest_signature(&tag), published);
+        }
+        let plan = plan_publish(&release, &rendered, signature.bytes, &remote)?;
         refuse_downgrade(site, &plan, args.allow_downgrade).await?;
         println!(
             "Publish plan for {tag} to s3://{} (CFN version {}):",
@@ -116,28 +121,42 @@ async fn require_templates(site: &Site, manifest: &ReleaseManifest, allow_missin
     Ok(())
 }
 
+/// The signature to publish, and what the bucket holds at its key (read with it, so
+/// the plan's lookups leave that key out).
+struct Signature {
+    bytes: Vec<u8>,
+    published: Option<Remote>,
+}
+
 /// The manifest's signature: the published one when it verifies (a rerun), else a new
 /// one from KMS, checked with the trusted key before anything is written.
-async fn signature(workspace: &Workspace, site: &Site, manifest: &ReleaseManifest) -> Result<Vec<u8>> {
+async fn signature(workspace: &Workspace, site: &Site, manifest: &ReleaseManifest) -> Result<Signature> {
     let key = ReleaseKey::load(workspace, site, None).await?;
     let bytes = manifest.to_json().into_bytes();
-    let published = site.orchestrator().get(&layout::manifest_signature(&manifest.tag)).await?;
-    if let Some(published) = published.filter(|signature| key.verifies(&bytes, signature)) {
-        return Ok(published);
+    let found = site.orchestrator().download(&layout::manifest_signature(&manifest.tag)).await?;
+    let found = found.map(|(signature, mut remote)| {
+        // One uploaded by hand has no label: judged on its bytes, as the lookups do.
+        remote.sha256.get_or_insert_with(|| sha256_hex(&signature));
+        (signature, remote)
+    });
+    let published = found.as_ref().map(|(_, remote)| remote.clone());
+    if let Some((valid, _)) = found.filter(|(signature, _)| key.verifies(&bytes, signature)) {
+        return Ok(Signature { bytes: valid, published });
     }
     println!(
         "Signing the manifest with KMS key {}; the signature is checked with {}.",
         site.config.signing_key, key.source
     );
-    signing::sign(site, &key, &bytes).await
+    Ok(Signature { bytes: signing::sign(site, &key, &bytes).await?, published })
 }
 
-/// What the plan must know of the bucket: every key it may write. The keys and whether
-/// each may move do not depend on the signature's bytes, so the lookups start before
-/// the signature is known.
+/// What the plan must know of the bucket: every key it may write but the signature's,
+/// which [`signature`] reads. The keys and whether each may move do not depend on the
+/// signature's bytes, so the lookups start before the signature is known.
 fn lookups(release: &AssembledRelease, rendered: &str) -> Vec<Lookup> {
+    let signature = layout::manifest_signature(&release.manifest.tag);
     let phases = desired_objects(release, rendered, Vec::new());
-    phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect()
+    phases.iter().flat_map(|(_, objects)| objects).filter(|object| object.key != signature).map(Lookup::of).collect()
 }
 
 fn plan_publish(

@@ -77,6 +77,8 @@ pub struct Remote {
     pub release: Option<String>,
     /// What a conditional write of a moving key must still find there.
     pub etag: Option<String>,
+    /// The run that wrote a moving key: its CDN invalidation is named after it.
+    pub publish_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +102,10 @@ pub struct Step {
     /// For a key that moves: the ETag read when the plan was made (the write is
     /// conditional on it, so a concurrent publish cannot be overwritten unseen).
     pub expected_etag: Option<String>,
+    /// For a key that moves: the publish ID it carried when the plan was made. A run
+    /// that leaves the wrapper as it is confirms the invalidation of the run that wrote
+    /// it, without reading the key again.
+    pub found_publish_id: Option<String>,
 }
 
 impl Step {
@@ -233,8 +239,10 @@ pub fn plan(
                     }
                     let found = remote.get(&desired.key);
                     let state = compare(&owner, &desired, found);
-                    let expected_etag = found.filter(|_| desired.mutable).and_then(|r| r.etag.clone());
-                    Step { desired, state, expected_etag }
+                    let moving = found.filter(|_| desired.mutable);
+                    let expected_etag = moving.and_then(|r| r.etag.clone());
+                    let found_publish_id = moving.and_then(|r| r.publish_id.clone());
+                    Step { desired, state, expected_etag, found_publish_id }
                 })
                 .collect(),
         })
@@ -387,7 +395,13 @@ mod tests {
     }
 
     fn remote_of(desired: &Desired, release: &str) -> Remote {
-        Remote { sha256: Some(desired.sha256.clone()), size: desired.size, release: Some(release.into()), etag: None }
+        Remote {
+            sha256: Some(desired.sha256.clone()),
+            size: desired.size,
+            release: Some(release.into()),
+            etag: None,
+            publish_id: None,
+        }
     }
 
     #[test]
