@@ -17,6 +17,8 @@ Why a launcher instead of `moto_server`:
   moto's nested stack has no attributes at all and fails the whole request. moto also
   splits the short form `!GetAtt A.Outputs.B` at every dot; CloudFormation splits at
   the first.
+- EC2's CopyImage is idempotent by ClientToken: a retried call whose first attempt
+  landed gets the first copy's ID back. moto ignores the token and copies again.
 
 With XTASK_EMULATOR_DISTRIBUTION_ID set, the first CloudFront distribution created gets
 that ID, so a rehearsal can use the release configuration's distribution unchanged.
@@ -115,6 +117,27 @@ def patch_nested_stack_outputs() -> None:
     # Looked up by name each time a template is parsed.
     for module in (models, responses, utils):
         module.yaml_tag_constructor = yaml_tag_constructor
+
+
+def patch_copy_image_client_token() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses import amis
+
+    original = amis.AmisResponse.copy_image
+    copies = {}
+    lock = threading.Lock()
+
+    def copy_image(self):
+        token = self._get_param("ClientToken")
+        if not token:
+            return original(self)
+        key = (self.current_account, self.region, token)
+        with lock:
+            if key not in copies:
+                copies[key] = original(self).result["ImageId"]
+            return ActionResult({"ImageId": copies[key]})
+
+    amis.AmisResponse.copy_image = copy_image
 
 
 def patch_distribution_id(wanted: str) -> None:
@@ -404,6 +427,7 @@ def main() -> None:
     patch_cloudfront_invalidations()
     patch_nested_stack_outputs()
     patch_atomic_conditional_writes()
+    patch_copy_image_client_token()
     if os.environ.get("XTASK_EMULATOR_DISTRIBUTION_ID"):
         patch_distribution_id(os.environ["XTASK_EMULATOR_DISTRIBUTION_ID"])
     port = serve()

@@ -1,7 +1,8 @@
 //! Build once, promote what was tested: copies of the internal AMIs for alpha and
-//! release, shared per stage, customers kept in sync, encryption that cannot be shared
-//! refused, current Packer handled, and Packer given the xtask's credentials. All against
-//! the emulator's EC2, checked with the AWS CLI.
+//! release, shared per stage, made once even when EC2 calls fail, customers kept in
+//! sync, encryption that cannot be shared refused, current Packer handled, and Packer
+//! given the xtask's credentials. All against the emulator's EC2, checked with the AWS
+//! CLI.
 
 use std::{collections::BTreeSet, path::Path};
 
@@ -207,6 +208,26 @@ fn promotion_copies_the_tested_amis_and_a_rerun_copies_nothing_twice() {
     assert_eq!(stderr.matches(", not of the AMIs being promoted").count(), IMAGES.len() * REGIONS.len(), "{stderr}");
     assert_eq!(owned_images(&site), rebuilt, "nothing was copied");
     assert_eq!(read_amis(&target.path().join("dist/amis-release.json")), release);
+}
+
+/// With a share of the EC2 calls failing (errors, throttling, connections dropped before
+/// an answer or in the middle of one, after the call took effect), a promotion still
+/// makes exactly one copy of each tested AMI, tags and shares every one, and says what
+/// it retried.
+#[test]
+fn with_flaky_ec2_a_promotion_makes_each_copy_once_and_shares_it() {
+    let site = Site::new();
+    let target = site.output_dir();
+    let internal = build_amis(&site);
+    let built = owned_images(&site);
+    site.set_faults(r#"[{"service": "ec2", "share": 0.15, "kinds": ["500", "503", "reset", "cut"]}]"#);
+    let promoted = promote(&site, target.path(), &["--stage", "alpha"]);
+    site.set_faults("[]");
+    expect_success("promote alpha under faults", &promoted);
+    let logs = text(&promoted.stderr);
+    assert!(logs.contains("retrying"), "the faults were retried and the retries reported:\n{logs}");
+    assert_eq!(owned_images(&site).len(), built.len() * 2, "one copy of each image, however often a call was retried");
+    check_copies(&site, &read_amis(&target.path().join("dist/amis-alpha.json")), &internal, "alpha");
 }
 
 /// Each kind of bad source or stage, with the exit code and the whole message: none
