@@ -409,9 +409,8 @@ pub enum Written {
     PreconditionFailed,
 }
 
-/// A 412 (or a 409 conflict of two conditional writers) is the key's state, not an
-/// error: the caller judges it.
-/// What an object's answer (head or get) says of it, from the labels each write sets.
+/// Head and get answers carry the same labels: read in one place, a plan sees a key the
+/// same whichever request read it.
 fn labelled(metadata: Option<&HashMap<String, String>>, length: Option<i64>, etag: Option<&str>) -> Remote {
     let label = |name: &str| metadata.and_then(|metadata| metadata.get(name)).cloned();
     Remote {
@@ -423,6 +422,8 @@ fn labelled(metadata: Option<&HashMap<String, String>>, length: Option<i64>, eta
     }
 }
 
+/// A 412 (or a 409 conflict of two conditional writers) is the key's state, not an
+/// error: the caller judges it.
 fn judge<T, E>(call: &str, result: std::result::Result<T, SdkError<E, HttpResponse>>) -> Result<Written>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
