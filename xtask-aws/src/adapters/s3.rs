@@ -110,12 +110,10 @@ impl Bucket {
         let Some(head) = self.head(key).await? else {
             return Ok(None);
         };
-        let mut remote = head.remote;
-        if remote.sha256.is_none() && hash_unlabelled {
-            let bytes = self.get(key).await?.unwrap_or_default();
-            remote.sha256 = Some(sha256_hex(&bytes));
+        if head.remote.sha256.is_some() || !hash_unlabelled {
+            return Ok(Some(head.remote));
         }
-        Ok(Some(remote))
+        Ok(self.download(key).await?.map(|(_, remote)| remote))
     }
 
     /// The remote state of many keys, looked up concurrently.
@@ -152,12 +150,21 @@ impl Bucket {
     /// An object's bytes. A body that breaks off part way is downloaded again (the SDK
     /// retries a request, not a body it has started to read).
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.download(key).await?.map(|(bytes, _)| bytes))
+        Ok(self.fetch(key).await?.map(|(bytes, _)| bytes))
     }
 
-    /// An object's bytes and what its answer says of it (as a head request would), for
-    /// a caller that needs both: one request instead of two.
+    /// An object's bytes and its state as [`Bucket::remote`] judges it (an object without
+    /// the xtask's labels by these bytes), for a caller that needs both: one request
+    /// instead of a HEAD and a GET.
     pub async fn download(&self, key: &str) -> Result<Option<(Vec<u8>, Remote)>> {
+        let fetched = self.fetch(key).await?;
+        Ok(fetched.map(|(bytes, mut remote)| {
+            remote.sha256.get_or_insert_with(|| sha256_hex(&bytes));
+            (bytes, remote)
+        }))
+    }
+
+    async fn fetch(&self, key: &str) -> Result<Option<(Vec<u8>, Remote)>> {
         let mut attempt = 1;
         loop {
             let response = match self.client.get_object().bucket(&self.name).key(key).send().await {

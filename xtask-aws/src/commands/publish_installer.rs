@@ -10,7 +10,6 @@ use xtask::{
     cli::PublishInstallerArgs,
     domain::{
         diff,
-        digest::sha256_hex,
         layout::{self, WRAPPER_KEY},
         publish_plan::{desired_objects, is_downgrade, plan, Owner, PublishPlan, Remote, State},
         release_manifest::{Allowances, AssembledRelease, ReleaseManifest},
@@ -134,11 +133,6 @@ async fn signature(workspace: &Workspace, site: &Site, manifest: &ReleaseManifes
     let key = ReleaseKey::load(workspace, site, None).await?;
     let bytes = manifest.to_json().into_bytes();
     let found = site.orchestrator().download(&layout::manifest_signature(&manifest.tag)).await?;
-    let found = found.map(|(signature, mut remote)| {
-        // One uploaded by hand has no label: judged on its bytes, as the lookups do.
-        remote.sha256.get_or_insert_with(|| sha256_hex(&signature));
-        (signature, remote)
-    });
     let published = found.as_ref().map(|(_, remote)| remote.clone());
     if let Some((valid, _)) = found.filter(|(signature, _)| key.verifies(&bytes, signature)) {
         return Ok(Signature { bytes: valid, published });
