@@ -10,7 +10,7 @@
 //! `ops/image-deploy/`, the templates' parameters); the xtask's tests fail when a copy
 //! drifts from its source.
 
-use crate::templates::{Ask, Database};
+use crate::asks::{Ask, Database};
 
 /// The ReadySet release this installer deploys.
 ///

@@ -2,6 +2,7 @@
 //! release it was built for. It talks to no AWS API itself; the customer launches the
 //! stack from the console link it prints.
 
+mod asks;
 mod constants;
 mod guide;
 mod templates;

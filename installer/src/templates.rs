@@ -2,42 +2,11 @@
 
 use std::fmt;
 
+use crate::asks::Ask;
 use crate::constants::{
     CFN_BUCKET_REGION, CFN_PUBLIC_BUCKET, CFN_VERSION, NESTING_TEMPLATES, PUBLIC_TEMPLATES, SUPPORTED_REGIONS,
     TEMPLATE_ASKS,
 };
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ask {
-    /// `DeploymentName`: the link fills it in from the stack name.
-    DeploymentName,
-    /// `UpstreamDatabaseSecretArn`: a Secrets Manager secret holding the URL of a
-    /// database of this kind.
-    UpstreamSecret(Database),
-    /// `KeyName`: an EC2 key pair in the region.
-    KeyPair,
-    /// `SshCidr`: the addresses allowed to SSH to the bastion.
-    SshCidr,
-    /// The stack creates an IAM role (the adapter's), so it needs `CAPABILITY_IAM`.
-    IamCapability,
-}
-
-/// The upstream database an adapter speaks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Database {
-    MySql,
-    Postgres,
-}
-
-impl Database {
-    /// The form of the URL the adapter reads from the secret, for the example command.
-    fn example_url(self) -> &'static str {
-        match self {
-            Database::MySql => "mysql://user:password@host:3306/database",
-            Database::Postgres => "postgresql://user:password@host:5432/database",
-        }
-    }
-}
 
 /// What a template asks of the customer; nothing for a name this release does not have.
 pub fn asks(template: &str) -> &'static [Ask] {

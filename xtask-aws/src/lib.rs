@@ -5,12 +5,12 @@
 pub mod adapters;
 pub mod commands;
 pub mod pipeline;
+pub mod pipeline_use;
 
 use anyhow::Result;
 use xtask::{
     adapters::workspace::Workspace,
-    cli::{AmisCommand, Command},
-    AwsCommand,
+    cli::{AmisCommand, CfnCommand, Command, CustomersCommand},
 };
 
 /// Runs any command: the lean ones in `xtask`, the AWS ones here.
@@ -19,15 +19,18 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
         return Ok(());
     };
     match command {
-        AwsCommand::PublishInstaller(args) => commands::publish_installer::run(workspace, args, dry_run),
-        AwsCommand::Status(args) => commands::status::run(workspace, args),
-        AwsCommand::Verify(args) => commands::verify::run(workspace, args),
-        AwsCommand::Rollback(args) => commands::rollback::run(workspace, args, dry_run),
-        AwsCommand::Amis(AmisCommand::Build(args)) => commands::amis_build::run(workspace, args, dry_run),
-        AwsCommand::Amis(AmisCommand::Promote(args)) => commands::amis_promote::run(workspace, args, dry_run),
-        AwsCommand::CfnUpload(args) => commands::cfn_upload::run(workspace, args, dry_run),
-        AwsCommand::CustomersSync(args) => commands::customers_sync::run(workspace, args, dry_run),
-        AwsCommand::Rehearse(args) => commands::rehearse::run(workspace, args, dry_run),
-        AwsCommand::BenchPublish(args) => commands::bench_publish::run(workspace, args, dry_run),
+        Command::PublishInstaller(args) => commands::publish_installer::run(workspace, args, dry_run),
+        Command::Status(args) => commands::status::run(workspace, args),
+        Command::Verify(args) => commands::verify::run(workspace, args),
+        Command::Rollback(args) => commands::rollback::run(workspace, args, dry_run),
+        Command::Amis(AmisCommand::Build(args)) => commands::amis_build::run(workspace, args, dry_run),
+        Command::Amis(AmisCommand::Promote(args)) => commands::amis_promote::run(workspace, args, dry_run),
+        Command::Cfn(CfnCommand::Upload(args)) => commands::cfn_upload::run(workspace, args, dry_run),
+        Command::Customers(CustomersCommand::Sync(args)) => commands::customers_sync::run(workspace, args, dry_run),
+        Command::Rehearse(args) => commands::rehearse::run(workspace, args, dry_run),
+        Command::Bench(xtask::cli::BenchCommand::Publish(args)) => {
+            commands::bench_publish::run(workspace, args, dry_run)
+        }
+        local => unreachable!("xtask::run_local runs every command that needs no AWS, and it ran {local:?} here"),
     }
 }

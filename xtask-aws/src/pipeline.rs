@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
-pub use xtask::domain::buildkite::{
+pub use xtask::domain::pipeline::buildkite::{
     AwsUse, XtaskUse, PIPELINE_PATH, RELEASE_BLOCK_LABEL, RELEASE_CONCURRENCY_GROUP, RELEASE_NAME_FIELD,
 };
-use xtask::domain::{queues::Queue, tag};
+use xtask::domain::{names::tag, pipeline::queues::Queue};
 
 /// How a pipeline command reaches the xtask: through cargo, or the prebuilt binary.
 const CARGO_XTASK: &[&str] = &["cargo", "xtask"];

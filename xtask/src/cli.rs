@@ -1,18 +1,15 @@
 //! The whole command line, for both binaries: `xtask` parses it and runs the commands
-//! that need no AWS, `xtask-aws` parses the same definition and runs the rest. The
-//! pipeline check parses `.buildkite/pipeline.yml`'s command lines with it too.
+//! that need no AWS, and hands the rest to `xtask-aws`, which parses the same
+//! definition. The pipeline check parses `.buildkite/pipeline.yml`'s command lines
+//! with it too (`xtask-aws/src/pipeline.rs` says what each command does with AWS).
 
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand};
 
 use crate::domain::{
-    buildkite::{AwsUse, XtaskUse},
-    commit::CommitId,
-    customers::AccountId,
-    queues::Queue,
-    stage::Stage,
-    tag::ReleaseTag,
+    images::accounts::AccountId, names::commit::CommitId, names::stage::Stage, names::tag::ReleaseTag,
+    pipeline::queues::Queue,
 };
 
 const EXAMPLES: &str = "\
@@ -326,31 +323,10 @@ pub struct AmisPromoteArgs {
     pub wait_timeout: Duration,
 }
 
-/// A duration such as `900s`, `15m`, `2h` or `1h 30m` (also `15 minutes`).
+/// A duration such as `900s`, `15m`, `2h` or `1h 30m`, as humantime reads them.
 fn duration(text: &str) -> Result<Duration, String> {
-    let expected = "expected whole numbers with units (s, m or h), such as 900s, 15m or 1h30m";
-    let mut rest = text.trim();
-    let mut total = Duration::ZERO;
-    if rest.is_empty() {
-        return Err(format!("the duration is empty; {expected}"));
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let amount: u64 = rest[..digits].parse().map_err(|_| expected.to_string())?;
-        rest = rest[digits..].trim_start();
-        let letters = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
-        let seconds = match &rest[..letters] {
-            "s" | "sec" | "secs" | "second" | "seconds" => 1,
-            "m" | "min" | "mins" | "minute" | "minutes" => 60,
-            "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
-            _ => return Err(expected.to_string()),
-        };
-        let too_long = || format!("{text} is too long to count in seconds; {expected}");
-        let part = amount.checked_mul(seconds).ok_or_else(too_long)?;
-        total = total.checked_add(Duration::from_secs(part)).ok_or_else(too_long)?;
-        rest = rest[letters..].trim_start();
-    }
-    Ok(total)
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{error}; expected a duration with units, such as 900s, 15m or 1h30m"))
 }
 
 fn promotion_stage(text: &str) -> Result<Stage, String> {
@@ -543,49 +519,6 @@ pub struct CiArgs {
     pub no_install: bool,
 }
 
-impl Cli {
-    /// Parses the arguments of a `cargo xtask` line of the pipeline with the real command
-    /// line definition, and says what the pipeline checks need to know about it.
-    pub fn pipeline_use(args: &[String]) -> anyhow::Result<XtaskUse> {
-        let cli = Cli::try_parse_from(std::iter::once("cargo xtask".to_owned()).chain(args.iter().cloned()))?;
-        Ok(cli.command.pipeline_use(cli.dry_run))
-    }
-}
-
-impl Command {
-    /// What each command does with AWS and Buildkite meta-data. Every command answers
-    /// here, so a new command cannot pass the pipeline's queue check by default.
-    pub fn pipeline_use(&self, dry_run: bool) -> XtaskUse {
-        let writes = |stage| if dry_run { AwsUse::Reads } else { AwsUse::Writes(stage) };
-        let (reads_release_name, aws) = match self {
-            Command::Release(args) => (args.tag.is_none(), AwsUse::None),
-            Command::BuildInstaller(_) => (false, AwsUse::None),
-            Command::PublishInstaller(args) => (args.tag.is_none(), writes(Stage::Release)),
-            Command::Status(_) => (false, AwsUse::Reads),
-            // Anonymous reads of public URLs only.
-            Command::Verify(args) => (args.tag.is_none(), AwsUse::None),
-            Command::Rollback(_) => (false, writes(Stage::Release)),
-            Command::Amis(AmisCommand::Build(_)) => (false, writes(Stage::Internal)),
-            Command::Amis(AmisCommand::Promote(args)) => {
-                (args.stage == Stage::Release && args.release.is_none(), writes(args.stage))
-            }
-            Command::Cfn(CfnCommand::Render(_)) => (false, AwsUse::None),
-            Command::Cfn(CfnCommand::Upload(args)) => {
-                (matches!(args.stage.release, Some(None)), writes(args.stage.stage()))
-            }
-            Command::Customers(
-                CustomersCommand::List | CustomersCommand::Add { .. } | CustomersCommand::Remove { .. },
-            ) => (false, AwsUse::None),
-            // Customer access to every alpha and release AMI: a release-stage write.
-            Command::Customers(CustomersCommand::Sync(_)) => (false, writes(Stage::Release)),
-            // The rehearsal talks to its own emulator only, and refuses any other endpoint.
-            Command::Rehearse(_) | Command::Bench(_) => (false, AwsUse::None),
-            Command::IamPolicy(_) | Command::Ci(_) => (false, AwsUse::None),
-        };
-        XtaskUse { reads_release_name, aws }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,6 +539,7 @@ mod tests {
         assert_eq!(parse("15 minutes").unwrap(), Duration::from_secs(900));
         assert_eq!(parse("1h 30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse("1h30m5s").unwrap(), Duration::from_secs(5405));
+        assert_eq!(parse("1.5h").unwrap(), Duration::from_secs(5400));
         for bad in [
             "soon",
             "",
@@ -613,7 +547,6 @@ mod tests {
             "m",
             "15 fortnights",
             "-5m",
-            "1.5h",
             "99999999999999999999h",
             "5124095576030431h 5124095576030431h",
         ] {

@@ -14,25 +14,11 @@ use anyhow::Result;
 
 use crate::{
     adapters::workspace::Workspace,
-    cli::{AmisCommand, CfnCommand, Command, CustomersCommand},
+    cli::{CfnCommand, Command, CustomersCommand},
 };
 
-/// A command that runs in the `xtask-aws` binary, handed over with its arguments.
-#[derive(Debug)]
-pub enum AwsCommand {
-    PublishInstaller(cli::PublishInstallerArgs),
-    Status(cli::StatusArgs),
-    Verify(cli::VerifyArgs),
-    Rollback(cli::RollbackArgs),
-    Amis(AmisCommand),
-    CfnUpload(cli::CfnUploadArgs),
-    CustomersSync(cli::CustomersSyncArgs),
-    Rehearse(cli::RehearseArgs),
-    BenchPublish(cli::BenchPublishArgs),
-}
-
-/// Runs a command that needs no AWS, or says which AWS command it is.
-pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Result<Option<AwsCommand>> {
+/// Runs a command that needs no AWS, or returns it untouched for `xtask-aws` to run.
+pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Result<Option<Command>> {
     match command {
         Command::Release(args) => commands::release::run(workspace, args, dry_run)?,
         Command::BuildInstaller(args) => commands::build_installer::run(workspace, args, dry_run)?,
@@ -44,15 +30,16 @@ pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Resu
         Command::Customers(CustomersCommand::Remove { id }) => commands::customers::remove(workspace, &id, dry_run)?,
         Command::Ci(args) => commands::ci::run(workspace, args, dry_run)?,
         Command::IamPolicy(args) => commands::iam_policy::run(workspace, args)?,
-        Command::PublishInstaller(args) => return Ok(Some(AwsCommand::PublishInstaller(args))),
-        Command::Status(args) => return Ok(Some(AwsCommand::Status(args))),
-        Command::Verify(args) => return Ok(Some(AwsCommand::Verify(args))),
-        Command::Rollback(args) => return Ok(Some(AwsCommand::Rollback(args))),
-        Command::Amis(command) => return Ok(Some(AwsCommand::Amis(command))),
-        Command::Cfn(CfnCommand::Upload(args)) => return Ok(Some(AwsCommand::CfnUpload(args))),
-        Command::Customers(CustomersCommand::Sync(args)) => return Ok(Some(AwsCommand::CustomersSync(args))),
-        Command::Rehearse(args) => return Ok(Some(AwsCommand::Rehearse(args))),
-        Command::Bench(cli::BenchCommand::Publish(args)) => return Ok(Some(AwsCommand::BenchPublish(args))),
+        // Listed rather than matched by `_`, so a new command must say where it runs.
+        aws @ (Command::PublishInstaller(_)
+        | Command::Status(_)
+        | Command::Verify(_)
+        | Command::Rollback(_)
+        | Command::Amis(_)
+        | Command::Cfn(CfnCommand::Upload(_))
+        | Command::Customers(CustomersCommand::Sync(_))
+        | Command::Rehearse(_)
+        | Command::Bench(_)) => return Ok(Some(aws)),
     }
     Ok(None)
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
-use xtask::domain::{access::Change, accounts::AccountId};
+use xtask::domain::{images::access::Change, images::accounts::AccountId};
 
 use crate::adapters::{
     ec2::{Ec2, Image},

@@ -4,10 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 
-use crate::adapters::site::aws_error;
+use crate::adapters::{
+    aws_error::aws_error,
+    tasks::{poll_until, Poll, Polling},
+};
 
 const FIRST_POLL: Duration = Duration::from_secs(1);
 const LONGEST_POLL: Duration = Duration::from_secs(15);
@@ -32,30 +35,42 @@ pub async fn invalidate_and_wait(
     println!("CloudFront invalidation {id} on {distribution} for {}", paths.join(" "));
 
     let started = Instant::now();
-    let mut status = invalidation.status;
-    let mut pause = FIRST_POLL;
-    while status != "Completed" {
-        let elapsed = started.elapsed();
-        if elapsed >= timeout {
-            bail!(
-                "CloudFront invalidation {id} is still {status} after {}s (the limit, --invalidation-timeout); \
-                 the objects are published, but caches may serve the old ones until it completes. \
-                 Check it with `aws cloudfront get-invalidation --distribution-id {distribution} --id {id}`",
-                elapsed.as_secs()
-            );
+    let mut status = Some(invalidation.status);
+    let check = || {
+        let (id, known) = (&id, status.take());
+        async move {
+            let status = match known {
+                Some(status) => status,
+                None => current_status(cloudfront, distribution, id).await?,
+            };
+            Ok(if status == "Completed" {
+                Poll::Done(())
+            } else {
+                Poll::Pending(format!("invalidation {id}, still {status}"))
+            })
         }
-        println!("  waiting for invalidation {id}: {status}, {}s of at most {}s", elapsed.as_secs(), timeout.as_secs());
-        tokio::time::sleep(pause.min(timeout.saturating_sub(elapsed))).await;
-        pause = (pause * 2).min(LONGEST_POLL);
-        let current = cloudfront
-            .get_invalidation()
-            .distribution_id(distribution)
-            .id(&id)
-            .send()
-            .await
-            .map_err(|error| aws_error(&format!("CloudFront GetInvalidation of {id} on {distribution}"), error))?;
-        status = current.invalidation.context("CloudFront returned no invalidation")?.status;
-    }
+    };
+    let polling = Polling { first: FIRST_POLL, longest: LONGEST_POLL, timeout };
+    poll_until(polling, check, |pending, elapsed| {
+        anyhow::anyhow!(
+            "waited {}s (the limit, --invalidation-timeout) for CloudFront {pending}; the objects are published, but \
+             caches may serve the old ones until it completes. Check it with \
+             `aws cloudfront get-invalidation --distribution-id {distribution} --id {id}`",
+            elapsed.as_secs(),
+        )
+    })
+    .await?;
     println!("  invalidation {id} completed after {}s", started.elapsed().as_secs());
     Ok(id)
+}
+
+async fn current_status(cloudfront: &aws_sdk_cloudfront::Client, distribution: &str, id: &str) -> Result<String> {
+    let current = cloudfront
+        .get_invalidation()
+        .distribution_id(distribution)
+        .id(id)
+        .send()
+        .await
+        .map_err(|error| aws_error(&format!("CloudFront GetInvalidation of {id} on {distribution}"), error))?;
+    Ok(current.invalidation.context("CloudFront returned no invalidation")?.status)
 }

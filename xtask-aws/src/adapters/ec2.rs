@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use xtask::domain::access::{Change, Permissions};
+use xtask::domain::images::access::{Change, Permissions};
 
-use crate::adapters::signed::{first_text, Query, SignedClient};
+use crate::adapters::sigv4_http::{first_text, Query, SignedClient};
 
 const VERSION: &str = "2016-11-15";
 

@@ -14,14 +14,14 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use xtask::{
     adapters::{toolchain, workspace::Workspace},
-    domain::queues::SMOKE_TEST_SECRET,
+    domain::pipeline::queues::SMOKE_TEST_SECRET,
 };
 
 use serde_json::json;
 
 use crate::adapters::{
     kms::Kms,
-    signed::{Call, SignedClient},
+    sigv4_http::{Call, SignedClient},
     site::Site,
 };
 

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::adapters::signed::{first_text, Query, SignedClient};
+use crate::adapters::sigv4_http::{first_text, Query, SignedClient};
 
 const VERSION: &str = "2010-05-08";
 /// IAM is global; its calls are signed for this region.

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::adapters::signed::{Call, SignedClient};
+use crate::adapters::sigv4_http::{Call, SignedClient};
 
 /// What the grants of a key let an account do with EBS volumes encrypted with it.
 const EBS_OPERATIONS: [&str; 6] =

@@ -3,14 +3,16 @@
 //! `xtask` crate.
 
 pub mod access;
+pub mod aws_error;
 pub mod cdn;
 pub mod ec2;
 pub mod emulator;
 pub mod iam;
 pub mod kms;
+pub mod manifest_signature;
 pub mod publisher;
 pub mod release_state;
 pub mod s3;
-pub mod signed;
-pub mod signing;
+pub mod sigv4_http;
 pub mod site;
+pub mod tasks;

@@ -2,19 +2,19 @@
 //! independent writes concurrently, and the invalidation last. Shared by
 //! `publish-installer`, `rollback` and `cfn upload`.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use anyhow::{bail, Result};
-use tokio::sync::Semaphore;
 use xtask::domain::{
-    layout::WRAPPER_KEY,
-    publish_plan::{caller_reference, PublishPlan, Step},
+    publishing::layout::WRAPPER_KEY,
+    publishing::publish_plan::{caller_reference, PublishPlan, Step},
 };
 
 use crate::adapters::{
     cdn,
     s3::{Bucket, Written, CONCURRENCY},
     site::Site,
+    tasks::join_in_order,
 };
 
 /// Carries out a plan against the orchestrator bucket, then invalidates what moved and
@@ -37,36 +37,22 @@ pub async fn execute(bucket: &Bucket, plan: &PublishPlan) -> Result<Option<Strin
             continue;
         }
         println!("{}: writing {} object(s)", phase.name, writes.len());
-        let limit = Arc::new(Semaphore::new(CONCURRENCY));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, step) in writes.iter().enumerate() {
-            let (bucket, limit, step, owner) = (bucket.clone(), limit.clone(), (*step).clone(), plan.owner.clone());
+        wrapper_written |= writes.iter().any(|step| step.desired.key == WRAPPER_KEY);
+        let jobs = writes.iter().map(|step| {
+            let (bucket, step, owner) = (bucket.clone(), (*step).clone(), plan.owner.clone());
             // Moving keys carry the run's ID, so a retried write whose first attempt
             // landed (and whose answer was lost) knows the key holds its own write.
             let id = step.desired.mutable.then(|| publish_id.clone());
-            wrapper_written |= step.desired.key == WRAPPER_KEY;
-            tasks.spawn(async move {
-                let written = async {
-                    let _permit = limit.acquire_owned().await?;
-                    match bucket.write(&step.desired, &owner, id.as_deref(), &step.precondition()).await? {
-                        Written::Done => Ok(()),
-                        Written::PreconditionFailed => lost_race(&bucket, &step, id.as_deref()).await,
-                    }
-                };
-                (index, written.await)
-            });
-        }
+            async move {
+                match bucket.write(&step.desired, &owner, id.as_deref(), &step.precondition()).await? {
+                    Written::Done => Ok(()),
+                    Written::PreconditionFailed => lost_race(&bucket, &step, id.as_deref()).await,
+                }
+            }
+        });
         // Every write of the phase finishes (or fails) before the next phase or an
         // error; the error reported is the first in plan order, the same on a rerun.
-        let mut failures = std::collections::BTreeMap::new();
-        while let Some(joined) = tasks.join_next().await {
-            if let (index, Err(error)) = joined? {
-                failures.insert(index, error);
-            }
-        }
-        if let Some(first) = failures.into_values().next() {
-            return Err(first);
-        }
+        join_in_order(CONCURRENCY, jobs).await?;
         // Reported in plan order once the phase is complete, so a log reads the same
         // however the concurrent writes finished.
         for step in writes {

@@ -4,16 +4,16 @@
 
 use anyhow::Result;
 use xtask::domain::{
-    digest::{checksum_line, sha256_hex},
-    layout,
-    release_manifest::{ManifestEntry, ReleaseManifest},
-    release_status::{ObjectKind, ObjectState, ObjectStatus, ReleaseStatus},
-    tag::ReleaseTag,
+    names::tag::ReleaseTag,
+    publishing::digest::{checksum_line, sha256_hex},
+    publishing::layout,
+    publishing::release_manifest::{ManifestEntry, ReleaseManifest},
+    publishing::release_status::{ObjectKind, ObjectState, ObjectStatus, ReleaseStatus},
 };
 
 use crate::adapters::{
+    manifest_signature::ReleaseKey,
     s3::{Bucket, Lookup},
-    signing::ReleaseKey,
     site::Site,
 };
 

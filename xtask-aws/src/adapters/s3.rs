@@ -6,7 +6,6 @@ use std::{
     collections::{BTreeMap, HashMap},
     io::IsTerminal,
     path::Path,
-    sync::Arc,
 };
 
 use anyhow::{bail, Context, Result};
@@ -16,14 +15,14 @@ use aws_sdk_s3::{
 };
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use tokio::{io::AsyncReadExt, sync::Semaphore};
+use tokio::io::AsyncReadExt;
 
-use crate::adapters::site::aws_error;
+use crate::adapters::{aws_error::aws_error, tasks::join_in_order};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use xtask::domain::{
-    digest::sha256_hex,
-    publish_plan::{Content, Desired, Owner, Precondition, Remote},
+    publishing::digest::sha256_hex,
+    publishing::publish_plan::{Content, Desired, Owner, Precondition, Remote},
 };
 
 const SHA256_META: &str = "sha256";
@@ -121,30 +120,11 @@ impl Bucket {
     /// When several lookups fail, the error reported is the first in the order given, so
     /// that a rerun names the same key.
     pub async fn remotes(&self, lookups: impl IntoIterator<Item = Lookup>) -> Result<BTreeMap<String, Remote>> {
-        let limit = Arc::new(Semaphore::new(LOOKUPS));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, Lookup { key, hash_unlabelled }) in lookups.into_iter().enumerate() {
-            let (bucket, limit) = (self.clone(), limit.clone());
-            tasks.spawn(async move {
-                let remote = async {
-                    let _permit = limit.acquire_owned().await?;
-                    bucket.remote(&key, hash_unlabelled).await
-                };
-                (index, key.clone(), remote.await)
-            });
-        }
-        let (mut found, mut failures) = (BTreeMap::new(), BTreeMap::new());
-        while let Some(joined) = tasks.join_next().await {
-            match joined? {
-                (_, key, Ok(Some(remote))) => drop(found.insert(key, remote)),
-                (_, _, Ok(None)) => {}
-                (index, _, Err(error)) => drop(failures.insert(index, error)),
-            }
-        }
-        match failures.into_values().next() {
-            Some(first) => Err(first),
-            None => Ok(found),
-        }
+        let jobs = lookups.into_iter().map(|Lookup { key, hash_unlabelled }| {
+            let bucket = self.clone();
+            async move { Ok(bucket.remote(&key, hash_unlabelled).await?.map(|remote| (key, remote))) }
+        });
+        Ok(join_in_order(LOOKUPS, jobs).await?.into_iter().flatten().collect())
     }
 
     /// An object's bytes. A body that breaks off part way is downloaded again (the SDK
@@ -318,14 +298,11 @@ impl Bucket {
     async fn upload_parts(&self, desired: &Desired, path: &Path, upload_id: &str) -> Result<Vec<CompletedPart>> {
         let count = desired.size.div_ceil(PART_SIZE);
         let progress = Progress::new(&desired.key, desired.size);
-        let limit = Arc::new(Semaphore::new(CONCURRENCY));
-        let mut tasks = tokio::task::JoinSet::new();
-        for index in 0..count {
-            let (bucket, limit, progress) = (self.clone(), limit.clone(), progress.clone());
+        let jobs = (0..count).map(|index| {
+            let (bucket, progress) = (self.clone(), progress.clone());
             let (path, key, upload_id) = (path.to_owned(), desired.key.clone(), upload_id.to_owned());
             let length = PART_SIZE.min(desired.size - index * PART_SIZE);
-            tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await?;
+            async move {
                 let mut file = tokio::fs::File::open(&path).await?;
                 tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(index * PART_SIZE)).await?;
                 let mut data = vec![0; length as usize];
@@ -346,20 +323,14 @@ impl Bucket {
                     .await
                     .with_context(|| format!("part {part_number} of {key} failed"))?;
                 progress.advance(length, part_number, count);
-                Ok::<_, anyhow::Error>(
-                    CompletedPart::builder()
-                        .part_number(part_number)
-                        .set_e_tag(response.e_tag)
-                        .checksum_sha256(checksum)
-                        .build(),
-                )
-            });
-        }
-        let mut parts = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            parts.push(joined??);
-        }
-        parts.sort_by_key(|part| part.part_number);
+                Ok(CompletedPart::builder()
+                    .part_number(part_number)
+                    .set_e_tag(response.e_tag)
+                    .checksum_sha256(checksum)
+                    .build())
+            }
+        });
+        let parts = join_in_order(CONCURRENCY, jobs).await?;
         progress.finish();
         Ok(parts)
     }

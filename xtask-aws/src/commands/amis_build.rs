@@ -14,11 +14,11 @@ use xtask::{
     },
     cli::AmisBuildArgs,
     domain::{
-        accounts::Accounts,
-        commit::CommitId,
-        packer::{self, amis_of_last_run, AmisFile, Packages, PackerVersion},
-        provisioning,
-        stage::{Audience, Stage},
+        images::accounts::Accounts,
+        images::packer::{self, amis_of_last_run, AmisFile, Packages, PackerVersion},
+        images::provisioning,
+        names::commit::CommitId,
+        names::stage::{Audience, Stage},
     },
 };
 
@@ -26,7 +26,7 @@ use crate::adapters::{
     access,
     ec2::Ec2,
     kms::Kms,
-    signed::SignedClient,
+    sigv4_http::SignedClient,
     site::{credentials, with_site},
 };
 

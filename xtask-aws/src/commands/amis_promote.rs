@@ -5,7 +5,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::PathBuf,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{bail, Result};
@@ -13,12 +13,12 @@ use xtask::{
     adapters::{buildkite, files, workspace::Workspace},
     cli::AmisPromoteArgs,
     domain::{
-        accounts::{AccountId, Accounts},
-        commit::CommitId,
-        digest::sha256_hex,
-        packer::{self, AmisFile},
-        promotion::{self, Existing},
-        stage::{Placement, Stage},
+        images::accounts::{AccountId, Accounts},
+        images::packer::{self, AmisFile},
+        images::promotion::{self, Existing},
+        names::commit::CommitId,
+        names::stage::{Placement, Stage},
+        publishing::digest::sha256_hex,
     },
 };
 
@@ -26,11 +26,11 @@ use crate::adapters::{
     access,
     ec2::{CopyImage, Ec2, Image, ImageQuery},
     kms::Kms,
-    signed::SignedClient,
+    sigv4_http::SignedClient,
     site::with_site,
+    tasks::{poll_until, Poll, Polling},
 };
 
-const AMIS_FILE_WHAT: &str = "an AMIs file written by `cargo xtask amis build`";
 const FIRST_POLL: Duration = Duration::from_secs(2);
 const LONGEST_POLL: Duration = Duration::from_secs(30);
 
@@ -92,7 +92,7 @@ fn decide(workspace: &Workspace, args: &AmisPromoteArgs) -> Result<Request> {
         (_, Some(_)) => bail!("--release is only for --stage release; alpha images carry the commit instead"),
         (_, None) => Placement::Alpha(commit.clone()),
     };
-    let from: AmisFile = files::read_json(&args.from, AMIS_FILE_WHAT)?;
+    let from: AmisFile = files::read_json(&args.from, AmisFile::WHAT)?;
     let regions = workspace.ami_regions()?;
     promotion::check_source(&from, &commit, &regions, &workspace.images()?)?;
     if matches!(placement, Placement::Release(_)) {
@@ -211,45 +211,41 @@ async fn wait_until_available(
     amis: &[(String, String, String)],
     timeout: Duration,
 ) -> Result<Vec<(String, String, Image)>> {
-    let started = Instant::now();
-    let mut pause = FIRST_POLL;
-    loop {
-        let mut ready = Vec::new();
-        let mut pending = Vec::new();
-        for (image, region, id) in amis {
-            let found =
-                ec2.describe_images(region, &ImageQuery { ids: std::slice::from_ref(id), filters: vec![] }).await?;
-            match found.into_iter().next() {
-                Some(found) if found.state == "available" => ready.push((image.clone(), region.clone(), found)),
-                Some(found) if found.state == "failed" => {
-                    bail!("the copy {id} of {image} in {region} failed; promote again to retry it")
-                }
-                _ => pending.push(format!("{id} ({region})")),
+    let polling = Polling { first: FIRST_POLL, longest: LONGEST_POLL, timeout };
+    poll_until(
+        polling,
+        || look_at_copies(ec2, amis),
+        |pending, elapsed| {
+            anyhow::anyhow!(
+            "waited {}s (--wait-timeout) for {pending}. They keep copying; run the same command again later and it \
+             continues with them",
+            elapsed.as_secs()
+        )
+        },
+    )
+    .await
+}
+
+async fn look_at_copies(
+    ec2: &Ec2<'_>,
+    amis: &[(String, String, String)],
+) -> Result<Poll<Vec<(String, String, Image)>>> {
+    let mut ready = Vec::new();
+    let mut pending = Vec::new();
+    for (image, region, id) in amis {
+        let found = ec2.describe_images(region, &ImageQuery { ids: std::slice::from_ref(id), filters: vec![] }).await?;
+        match found.into_iter().next() {
+            Some(found) if found.state == "available" => ready.push((image.clone(), region.clone(), found)),
+            Some(found) if found.state == "failed" => {
+                bail!("the copy {id} of {image} in {region} failed; promote again to retry it")
             }
+            _ => pending.push(format!("{id} ({region})")),
         }
-        if pending.is_empty() {
-            return Ok(ready);
-        }
-        let elapsed = started.elapsed();
-        if elapsed >= timeout {
-            bail!(
-                "{} copies are still pending after {}s (--wait-timeout): {}. They keep copying; run the same command \
-                 again later and it continues with them",
-                pending.len(),
-                elapsed.as_secs(),
-                pending.join(", ")
-            );
-        }
-        println!(
-            "  waiting for {} copies: {} ({}s of at most {}s)",
-            pending.len(),
-            pending.join(", "),
-            elapsed.as_secs(),
-            timeout.as_secs()
-        );
-        tokio::time::sleep(pause.min(timeout.saturating_sub(elapsed))).await;
-        pause = (pause * 2).min(LONGEST_POLL);
     }
+    Ok(match pending.is_empty() {
+        true => Poll::Done(ready),
+        false => Poll::Pending(format!("{} copies: {}", pending.len(), pending.join(", "))),
+    })
 }
 
 /// Makes each copy's launch permission and snapshots' create-volume permission exactly

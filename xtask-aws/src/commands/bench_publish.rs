@@ -13,10 +13,10 @@ use xtask::{
     adapters::{git, toolchain, workspace::Workspace},
     cli::BenchPublishArgs,
     domain::{
-        build_record::BuildRecord,
-        digest::{checksum_line, sha256_hex},
-        layout,
-        tag::ReleaseTag,
+        names::tag::ReleaseTag,
+        publishing::build_record::BuildRecord,
+        publishing::digest::{checksum_line, sha256_hex},
+        publishing::layout,
     },
 };
 

@@ -9,10 +9,10 @@ use xtask::{
     cli::CfnUploadArgs,
     domain::{
         config::Visibility,
-        digest::sha256_hex,
-        layout::{self, AMIS_FILE, IMMUTABLE_CACHE, MUTABLE_CACHE},
-        publish_plan::{plan, Content, Desired, Owner},
-        stage::Placement,
+        names::stage::Placement,
+        publishing::digest::sha256_hex,
+        publishing::layout::{self, AMIS_FILE, IMMUTABLE_CACHE, MUTABLE_CACHE},
+        publishing::publish_plan::{plan, Content, Desired, Owner},
     },
 };
 

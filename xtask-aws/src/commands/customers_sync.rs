@@ -9,9 +9,9 @@ use xtask::{
     adapters::workspace::Workspace,
     cli::CustomersSyncArgs,
     domain::{
-        accounts::{AccountId, Accounts},
-        packer,
-        stage::{Audience, Stage},
+        images::accounts::{AccountId, Accounts},
+        images::packer,
+        names::stage::{Audience, Stage},
     },
 };
 
@@ -19,7 +19,7 @@ use crate::adapters::{
     access::{self, ImageAccess, KeyAccess},
     ec2::{Ec2, ImageQuery},
     kms::Kms,
-    signed::SignedClient,
+    sigv4_http::SignedClient,
     site::with_site,
 };
 

@@ -10,18 +10,18 @@ use xtask::{
     cli::PublishInstallerArgs,
     domain::{
         diff,
-        layout::{self, WRAPPER_KEY},
-        publish_plan::{desired_objects, is_downgrade, plan, Owner, PublishPlan, Remote, State},
-        release_manifest::{Allowances, AssembledRelease, ReleaseManifest},
-        tag::ReleaseTag,
-        wrapper,
+        names::tag::ReleaseTag,
+        publishing::layout::{self, WRAPPER_KEY},
+        publishing::publish_plan::{desired_objects, is_downgrade, plan, Owner, PublishPlan, Remote, State},
+        publishing::release_manifest::{Allowances, AssembledRelease, ReleaseManifest},
+        publishing::wrapper,
     },
 };
 
 use crate::adapters::{
+    manifest_signature::{self, ReleaseKey},
     publisher, release_state,
     s3::Lookup,
-    signing::{self, ReleaseKey},
     site::{with_site, Site},
 };
 
@@ -141,7 +141,7 @@ async fn signature(workspace: &Workspace, site: &Site, manifest: &ReleaseManifes
         "Signing the manifest with KMS key {}; the signature is checked with {}.",
         site.config.signing_key, key.source
     );
-    Ok(Signature { bytes: signing::sign(site, &key, &bytes).await?, published })
+    Ok(Signature { bytes: manifest_signature::sign(site, &key, &bytes).await?, published })
 }
 
 /// What the plan must know of the bucket: every key it may write but the signature's,

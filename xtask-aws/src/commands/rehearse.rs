@@ -13,13 +13,13 @@ use std::{
 use anyhow::{bail, Context, Result};
 use xtask::{
     adapters::{files, git, toolchain, workspace::Workspace},
-    cli::{Cli, RehearseArgs},
+    cli::RehearseArgs,
     domain::{
-        buildkite::{PIPELINE_PATH, RELEASE_NAME_FIELD},
-        commit::CommitId,
-        packer::AmisFile,
-        queues::{self, Queue},
-        tag::ReleaseTag,
+        images::packer::AmisFile,
+        names::commit::CommitId,
+        names::tag::ReleaseTag,
+        pipeline::buildkite::{PIPELINE_PATH, RELEASE_NAME_FIELD},
+        pipeline::queues::{self, Queue},
     },
 };
 
@@ -28,11 +28,12 @@ use crate::{
         ec2::{Ec2, ImageQuery},
         emulator::{self, Emulator, EMULATOR_BASE_IMAGE},
         iam::{self, AccessKey},
-        signed::SignedClient,
-        signing::ReleaseKey,
+        manifest_signature::ReleaseKey,
+        sigv4_http::SignedClient,
         site::{runtime, Site},
     },
     pipeline::{CommandLine, Pipeline, Step, StepKind},
+    pipeline_use,
 };
 
 /// The last step of the release path; the rehearsal runs it and everything it needs.
@@ -101,7 +102,7 @@ pub fn run(workspace: &Workspace, args: RehearseArgs, dry_run: bool) -> Result<(
 impl Rehearsal {
     fn decide(workspace: &Workspace, args: &RehearseArgs) -> Result<Rehearsal> {
         let pipeline = Pipeline::parse(&workspace.read(PIPELINE_PATH)?)?;
-        let problems = pipeline.check(&Cli::pipeline_use);
+        let problems = pipeline.check(&pipeline_use::of_args);
         if !problems.is_empty() {
             bail!("{PIPELINE_PATH} is inconsistent; fix it before rehearsing:\n  - {}", problems.join("\n  - "));
         }

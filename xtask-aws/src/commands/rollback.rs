@@ -6,17 +6,17 @@ use xtask::{
     adapters::workspace::Workspace,
     cli::{LeftOutKeys, RollbackArgs},
     domain::{
-        layout::{self, MUTABLE_CACHE},
-        publish_plan::{legacy_copy, plan, Content, Desired, Owner, PublishPlan, Removal},
-        release_status::{ObjectStatus, ReleaseStatus},
-        tag::ReleaseTag,
+        names::tag::ReleaseTag,
+        publishing::layout::{self, MUTABLE_CACHE},
+        publishing::publish_plan::{legacy_copy, plan, Content, Desired, Owner, PublishPlan, Removal},
+        publishing::release_status::{ObjectStatus, ReleaseStatus},
     },
 };
 
 use crate::adapters::{
+    manifest_signature::ReleaseKey,
     publisher, release_state,
     s3::Lookup,
-    signing::ReleaseKey,
     site::{with_site, Site},
 };
 

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use xtask::{adapters::workspace::Workspace, cli::StatusArgs};
 
-use crate::adapters::{release_state, signing::ReleaseKey, site::with_site};
+use crate::adapters::{manifest_signature::ReleaseKey, release_state, site::with_site};
 
 pub fn run(workspace: &Workspace, args: StatusArgs) -> Result<()> {
     let (status, key) = with_site(workspace, async |site| {

@@ -1,18 +1,18 @@
 //! `cargo xtask verify <tag>`: downloads a release the way customers do and checks
 //! every byte against its manifest.
 
-use crate::adapters::signing::ReleaseKey;
+use crate::adapters::manifest_signature::ReleaseKey;
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 use xtask::{
     adapters::{buildkite, workspace::Workspace},
     cli::VerifyArgs,
     domain::{
-        digest::{checksum_line, sha256_hex},
-        layout,
-        release_manifest::ReleaseManifest,
-        tag::ReleaseTag,
-        wrapper::served_tag,
+        names::tag::ReleaseTag,
+        publishing::digest::{checksum_line, sha256_hex},
+        publishing::layout,
+        publishing::release_manifest::ReleaseManifest,
+        publishing::wrapper::served_tag,
     },
 };
 

@@ -7,7 +7,7 @@
 use std::{collections::BTreeSet, path::Path};
 
 use expect_test::expect;
-use xtask::domain::{packer::AmisFile, stage::Stage};
+use xtask::domain::{images::packer::AmisFile, names::stage::Stage};
 
 use crate::support::{
     expect_success,
@@ -251,7 +251,8 @@ fn promotion_refuses_what_was_not_tested_with_nothing_copied() {
         );
     };
     let mut other_commit = internal.clone();
-    other_commit.commit = xtask::domain::commit::CommitId::parse("fedcba9876543210fedcba9876543210fedcba98").unwrap();
+    other_commit.commit =
+        xtask::domain::names::commit::CommitId::parse("fedcba9876543210fedcba9876543210fedcba98").unwrap();
     refuse(&other_commit, &["--stage", "alpha"]);
     let mut missing_region = internal.clone();
     missing_region.images.get_mut("readyset-bastion").unwrap().remove("us-west-2");

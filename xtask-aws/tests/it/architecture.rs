@@ -5,32 +5,20 @@ use std::{collections::BTreeSet, process::Command};
 use crate::support::{text, workspace_root};
 
 /// The crates `xtask` links, following only normal dependencies (what `cargo xtask
-/// release` compiles), read from `cargo metadata`.
+/// release` compiles), as `cargo tree` resolves them for this platform.
 fn lean_dependencies() -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked", "--filter-platform", "x86_64-unknown-linux-gnu"])
+        .args(["tree", "--package", "xtask", "--edges", "normal", "--prefix", "none", "--format", "{p}", "--locked"])
+        .args(["--target", "x86_64-unknown-linux-gnu"])
         .current_dir(workspace_root())
         .output()
         .unwrap();
-    assert!(output.status.success(), "cargo metadata: {}", text(&output.stderr));
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let nodes = metadata["resolve"]["nodes"].as_array().unwrap();
-    let name_of = |id: &str| id.split(['#', '@']).rev().nth(1).unwrap_or(id).rsplit('/').next().unwrap().to_owned();
-    let root = nodes.iter().find(|n| name_of(n["id"].as_str().unwrap()) == "xtask").unwrap()["id"].as_str().unwrap();
-    let mut seen = BTreeSet::new();
-    let mut pending = vec![root.to_owned()];
-    while let Some(id) = pending.pop() {
-        let node = nodes.iter().find(|n| n["id"] == id.as_str()).unwrap();
-        for dep in node["deps"].as_array().unwrap() {
-            let normal = dep["dep_kinds"].as_array().unwrap().iter().any(|kind| kind["kind"].is_null());
-            let id = dep["pkg"].as_str().unwrap().to_owned();
-            if normal && seen.insert(name_of(&id)) {
-                pending.push(id);
-            }
-        }
-    }
-    seen
+    assert!(output.status.success(), "cargo tree: {}", text(&output.stderr));
+    let names = text(&output.stdout).lines().filter_map(|line| line.split(' ').next().map(str::to_owned)).collect();
+    let mut names: BTreeSet<String> = names;
+    names.remove("xtask");
+    names
 }
 
 #[test]
@@ -63,22 +51,21 @@ fn the_lean_xtask_links_only_these_crates() {
         clap_builder
         clap_derive
         clap_lex
-        cmov
         colorchoice
         const-oid
         cpufeatures
         crypto-common
-        ctutils
         digest
         equivalent
-        errno
+        fastrand
         fnv
-        foldhash
+        getrandom
         hashbrown
         hcl-edit
         hcl-primitives
         heck
         hex
+        humantime
         hybrid-array
         indexmap
         is_terminal_polyfill
@@ -86,19 +73,23 @@ fn the_lean_xtask_links_only_these_crates() {
         libc
         linux-raw-sys
         memchr
+        once_cell
         pratt
         proc-macro2
         quote
         rustix
         ryu
+        same-file
         serde
         serde_core
         serde_derive
         serde_json
         serde_spanned
         sha2
+        similar
         strsim
         syn
+        tempfile
         terminal_size
         toml_datetime
         toml_edit
@@ -108,6 +99,7 @@ fn the_lean_xtask_links_only_these_crates() {
         unicode-ident
         utf8parse
         vecmap-rs
+        walkdir
         winnow
         xshell
         xshell-macros

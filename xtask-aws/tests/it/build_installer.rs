@@ -7,8 +7,8 @@ use expect_test::expect;
 use xtask::{
     commands::build_installer::{build, BuildPlan, Host},
     domain::{
-        build_record::BuildRecord,
         config::{BuildHost, InstallerTarget},
+        publishing::build_record::BuildRecord,
     },
 };
 

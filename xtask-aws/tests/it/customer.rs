@@ -16,9 +16,9 @@ use std::{
 
 use expect_test::expect;
 use xtask::domain::{
-    digest::sha256_hex,
-    tag::ReleaseTag,
-    wrapper::{self, customer_command},
+    names::tag::ReleaseTag,
+    publishing::digest::sha256_hex,
+    publishing::wrapper::{self, customer_command},
 };
 
 use crate::support::{config, https::Https, path_with, site::real_linux_build, system_tool, text, workspace_root};

@@ -58,8 +58,8 @@ fn read(path: &str) -> String {
 
 #[test]
 fn the_installer_supports_exactly_the_regions_packer_builds() {
-    let locals = read(xtask::domain::packer::LOCALS_FILE);
-    let regions = xtask::domain::packer::local_strings("locals", &locals, "ami_regions").unwrap();
+    let locals = read(xtask::domain::images::packer::LOCALS_FILE);
+    let regions = xtask::domain::images::packer::local_strings("locals", &locals, "ami_regions").unwrap();
     assert_eq!(installer_constant("SUPPORTED_REGIONS"), regions);
 }
 
@@ -163,7 +163,7 @@ fn the_installer_asks_for_what_each_template_needs() {
 /// from the same constant), made by RELEASE.md's command and by the rehearsal.
 #[test]
 fn the_pipeline_and_release_md_name_the_smoke_test_secret() {
-    use xtask::domain::queues::SMOKE_TEST_SECRET;
+    use xtask::domain::pipeline::queues::SMOKE_TEST_SECRET;
     assert!(read(".buildkite/pipeline.yml").contains(&format!(" -s {SMOKE_TEST_SECRET} ")));
     assert!(read("RELEASE.md").contains(&format!("create-secret --region us-east-2 --name {SMOKE_TEST_SECRET} ")));
 }

@@ -16,12 +16,12 @@ use expect_test::expect;
 use xtask::{
     adapters::artifacts,
     domain::{
-        digest::sha256_hex,
-        publish_plan::{self, Owner, PublishPlan},
-        queues::{self, Queue},
-        release_manifest::{Allowances, ReleaseManifest},
-        tag::ReleaseTag,
-        wrapper,
+        names::tag::ReleaseTag,
+        pipeline::queues::{self, Queue},
+        publishing::digest::sha256_hex,
+        publishing::publish_plan::{self, Owner, PublishPlan},
+        publishing::release_manifest::{Allowances, ReleaseManifest},
+        publishing::wrapper,
     },
 };
 use xtask_aws::adapters::{publisher, s3::Lookup};
@@ -300,9 +300,9 @@ fn render_templates(site: &Site, target: &Path) -> std::path::PathBuf {
             (image.to_string(), REGIONS.iter().map(|r| (r.to_string(), "ami-0123456789abcdef0".to_string())).collect())
         })
         .collect();
-    let file = xtask::domain::packer::AmisFile {
-        stage: xtask::domain::stage::Stage::Release,
-        commit: xtask::domain::commit::CommitId::parse(COMMIT).unwrap(),
+    let file = xtask::domain::images::packer::AmisFile {
+        stage: xtask::domain::names::stage::Stage::Release,
+        commit: xtask::domain::names::commit::CommitId::parse(COMMIT).unwrap(),
         release: None,
         images,
         sources: Default::default(),

@@ -9,7 +9,9 @@ use std::{
 };
 
 use expect_test::expect;
-use xtask::domain::{commit::CommitId, packer::AmisFile, queues::SMOKE_TEST_SECRET, stage::Stage};
+use xtask::domain::{
+    images::packer::AmisFile, names::commit::CommitId, names::stage::Stage, pipeline::queues::SMOKE_TEST_SECRET,
+};
 
 use crate::support::{
     clear_aws_environment, config, expect_success,

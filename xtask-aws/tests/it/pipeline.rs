@@ -4,15 +4,15 @@
 use std::process::Command;
 
 use expect_test::expect;
-use xtask::{
-    cli::Cli,
-    domain::{
-        digest::sha256_hex,
-        queues::{self, Queue},
-        tag::{self, ReleaseTag},
-    },
+use xtask::domain::{
+    names::tag::{self, ReleaseTag},
+    pipeline::queues::{self, Queue},
+    publishing::digest::sha256_hex,
 };
-use xtask_aws::pipeline::{Pipeline, RELEASE_BLOCK_LABEL, RELEASE_NAME_FIELD};
+use xtask_aws::{
+    pipeline::{Pipeline, RELEASE_BLOCK_LABEL, RELEASE_NAME_FIELD},
+    pipeline_use,
+};
 
 use crate::support::{config, system_tool, text, venv_tool, workspace_root};
 
@@ -21,7 +21,7 @@ fn pipeline_text() -> String {
 }
 
 fn problems(text: &str) -> Vec<String> {
-    Pipeline::parse(text).unwrap().check(&Cli::pipeline_use)
+    Pipeline::parse(text).unwrap().check(&pipeline_use::of_args)
 }
 
 /// The pipeline with one exact piece of text replaced; the piece must be there.
@@ -263,7 +263,7 @@ fn every_command_in_the_release_documents_parses() {
             let command = line.split(" #").next().unwrap().trim();
             if in_code && command.starts_with("cargo xtask ") {
                 let words = shlex::split(command).unwrap();
-                let parsed = xtask::cli::Cli::pipeline_use(&words[2..]);
+                let parsed = xtask_aws::pipeline_use::of_args(&words[2..]);
                 assert!(parsed.is_ok(), "{document}: `{command}` does not parse: {}", parsed.unwrap_err());
                 checked += 1;
             }

@@ -12,9 +12,9 @@ use std::{
 
 use expect_test::expect;
 use xtask::domain::{
-    digest::sha256_hex,
-    packer::IMAGES_FILE,
-    provisioning::{self, Provisioner},
+    images::packer::IMAGES_FILE,
+    images::provisioning::{self, Provisioner},
+    publishing::digest::sha256_hex,
 };
 
 use crate::support::{

@@ -1,7 +1,7 @@
 //! Publishing the installer against the emulator, over HTTP, through the real CLI.
 
 use expect_test::expect;
-use xtask::domain::digest::sha256_hex;
+use xtask::domain::publishing::digest::sha256_hex;
 
 use crate::support::{
     any_signature_size, number_hashes,
@@ -558,7 +558,7 @@ fn publishes_the_real_build_installer_output_and_a_large_installer_in_parts() {
     site.verify(&tag);
 
     let dirty_refused = site.xtask(&["publish-installer", &tag, "--artifacts", dir]);
-    let record: xtask::domain::build_record::BuildRecord =
+    let record: xtask::domain::publishing::build_record::BuildRecord =
         serde_json::from_slice(&std::fs::read(artifacts.path().join("linux/x86_64-unknown-linux-gnu.json")).unwrap())
             .unwrap();
     if record.dirty {

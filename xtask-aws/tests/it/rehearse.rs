@@ -3,7 +3,7 @@
 use std::{process::Command, sync::Mutex};
 
 use expect_test::expect;
-use xtask::domain::digest::sha256_hex;
+use xtask::domain::publishing::digest::sha256_hex;
 
 use crate::support::{text, workspace, workspace_root, xtask_command};
 

@@ -331,7 +331,7 @@ fn bad_input_is_refused_before_anything_is_written() {
 /// the branch `release` makes).
 #[test]
 fn the_release_name_rule_includes_git_s_branch_rule() {
-    use xtask::domain::tag::ReleaseTag;
+    use xtask::domain::names::tag::ReleaseTag;
     for name in [
         "v1",
         "v1.2.3",

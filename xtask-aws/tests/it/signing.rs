@@ -6,7 +6,7 @@
 use std::{path::Path, process::Output};
 
 use expect_test::expect;
-use xtask_aws::adapters::signing::{self, ReleaseKey};
+use xtask_aws::adapters::manifest_signature::{self, ReleaseKey};
 
 use crate::support::{
     clear_aws_environment, expect_success, number_hashes,
@@ -130,8 +130,9 @@ fn verify_and_signing_trust_the_committed_key_and_say_how_to_make_one() {
     // The alias now names a key whose public half is not the committed one: publish's
     // signing refuses before anything is written.
     let committed = std::fs::read_to_string(site.checkout.path().join("ops/release-signing-key.pem")).unwrap();
-    let committed = ReleaseKey::from_der(&signing::pem_public_key(&committed).unwrap(), "the committed key").unwrap();
-    let error = site.runtime.block_on(signing::sign(&site.aws, &committed, b"a manifest")).err().unwrap();
+    let committed =
+        ReleaseKey::from_der(&manifest_signature::pem_public_key(&committed).unwrap(), "the committed key").unwrap();
+    let error = site.runtime.block_on(manifest_signature::sign(&site.aws, &committed, b"a manifest")).err().unwrap();
     expect![[r#"KMS key alias/readyset-release-manifest signed the manifest, but the signature does not verify with the committed key: the key the alias names is not the one customers check against. Point the alias at the signing key, or commit that key's public half (RELEASE.md, "Signing key"). Nothing was written"#]].assert_eq(&format!("{error:#}"));
     let refused = verify_without_aws(&site, "v2", &["--public-key", wrong.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(1));

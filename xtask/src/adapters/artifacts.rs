@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::files;
-use crate::domain::{build_record::BuildRecord, config::ReleaseConfig, release_manifest::CollectedBuild};
+use crate::domain::{
+    config::ReleaseConfig, publishing::build_record::BuildRecord, publishing::release_manifest::CollectedBuild,
+};
 
 /// Every `<published-name>.json` of a configured target below `dir`, with the binary
 /// and checksum file beside it, hashed from disk. Symbolic links are not followed, so a

@@ -7,7 +7,7 @@ use xshell::cmd;
 
 use crate::{
     adapters::{git, workspace::Workspace},
-    domain::{buildkite::RELEASE_NAME_FIELD, commit::CommitId, tag::ReleaseTag},
+    domain::{names::commit::CommitId, names::tag::ReleaseTag, pipeline::buildkite::RELEASE_NAME_FIELD},
 };
 
 /// The release name given on the command line, or else, in Buildkite, the one typed

@@ -5,7 +5,6 @@ use std::{
     ffi::OsStr,
     io::Write,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU32, Ordering},
 };
 
 use anyhow::{bail, Context, Result};
@@ -16,90 +15,38 @@ pub const OUTPUT_MARKER: &str = ".xtask-output";
 
 /// Writes through a temporary file in the same directory and renames it into place, so
 /// a reader (or a crash) sees the old contents or the new, never a mix. Keeps the
-/// permissions of the file it replaces.
+/// permissions of the file it replaces; a new file is readable by all, as a checkout's
+/// files are (the temporary file itself is private until it is complete).
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let (temporary, mut file) = create_unique(dir, &format!(".{name}.partial-"), |path| {
-        std::fs::OpenOptions::new().write(true).create_new(true).open(path)
-    })
-    .with_context(|| format!("cannot write {}", path.display()))?;
-    let result = (|| -> std::io::Result<()> {
+    let written = (|| -> std::io::Result<()> {
+        let mut file = tempfile::Builder::new().prefix(&format!(".{name}.partial-")).tempfile_in(dir)?;
         file.write_all(contents)?;
-        file.sync_all()?;
-        if let Ok(metadata) = std::fs::metadata(path) {
-            std::fs::set_permissions(&temporary, metadata.permissions())?;
-        }
-        std::fs::rename(&temporary, path)
+        file.as_file().sync_all()?;
+        let permissions = match std::fs::metadata(path) {
+            Ok(metadata) => metadata.permissions(),
+            Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        };
+        file.as_file().set_permissions(permissions)?;
+        file.persist(path).map(drop).map_err(|error| error.error)
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Creates a new file or directory named `prefix` plus a suffix no other process or
-/// call uses, and returns its path. Creation fails rather than reuse an existing
-/// name, so nothing already there is ever opened or overwritten.
-fn create_unique<T>(
-    dir: &Path,
-    prefix: &str,
-    create: impl Fn(&Path) -> std::io::Result<T>,
-) -> std::io::Result<(PathBuf, T)> {
-    static CALLS: AtomicU32 = AtomicU32::new(0);
-    loop {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let call = CALLS.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("{prefix}{}-{call}-{}", std::process::id(), nanos.subsec_nanos()));
-        match create(&path) {
-            Ok(made) => return Ok((path, made)),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(error) => return Err(error),
-        }
-    }
-}
-
-/// A directory the xtask is filling; removed with its contents unless it is kept, so
-/// a failed run leaves nothing behind.
-struct Staging(Option<PathBuf>);
-
-impl Staging {
-    fn new_in(parent: &Path, prefix: &str) -> std::io::Result<Staging> {
-        create_unique(parent, prefix, |path| std::fs::create_dir(path)).map(|(path, ())| Staging(Some(path)))
-    }
-
-    fn path(&self) -> &Path {
-        self.0.as_deref().expect("a staging directory is not used after it is kept")
-    }
-
-    fn keep(mut self) -> PathBuf {
-        self.0.take().expect("a staging directory is kept once")
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_dir_all(path);
-        }
-    }
+    written.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Every file below `dir`, sorted by path, without following symbolic links (a link
 /// cannot pull in files from elsewhere or send the walk round a loop); directories
 /// whose name `skip` accepts are not entered.
 pub fn files_below(dir: &Path, skip: &dyn Fn(&OsStr) -> bool) -> Result<Vec<PathBuf>> {
-    let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
-        .and_then(|entries| entries.collect())
-        .with_context(|| format!("cannot list {}", dir.display()))?;
-    entries.sort_by_key(|entry| entry.file_name());
+    let walk = walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name();
+    let entries = walk
+        .into_iter()
+        .filter_entry(|entry| entry.depth() == 0 || !entry.file_type().is_dir() || !skip(entry.file_name()));
     let mut files = Vec::new();
     for entry in entries {
-        let kind = entry.file_type().with_context(|| format!("cannot list {}", entry.path().display()))?;
-        if kind.is_dir() && !skip(&entry.file_name()) {
-            files.extend(files_below(&entry.path(), skip)?);
-        } else if kind.is_file() {
-            files.push(entry.path());
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        if entry.file_type().is_file() {
+            files.push(entry.into_path());
         }
     }
     Ok(files)
@@ -138,7 +85,9 @@ pub fn replace_output_dir(out: &Path, files: &[(String, Vec<u8>)], protected: &P
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let staging = Staging::new_in(parent, &format!(".{name}.partial-"))
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}.partial-"))
+        .tempdir_in(parent)
         .with_context(|| format!("cannot create a staging directory in {}", parent.display()))?;
     for (file, bytes) in files {
         let path = staging.path().join(file);
@@ -166,21 +115,24 @@ pub fn remove_output_dir(dir: &Path) -> Result<()> {
     std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))
 }
 
-fn swap_in(staging: Staging, out: &Path) -> Result<()> {
-    let old = if out.exists() {
+/// Moves `out` aside (into a fresh directory beside it), the staging directory into its
+/// place, and only then removes the old contents: a failure part way leaves either the
+/// old output in place or the new one.
+fn swap_in(staging: tempfile::TempDir, out: &Path) -> Result<()> {
+    let aside = if out.exists() {
         let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let old = Staging::new_in(parent, ".old-output-")?.keep();
-        std::fs::remove_dir(&old)?;
-        std::fs::rename(out, &old).with_context(|| format!("cannot move {} aside to replace it", out.display()))?;
-        Some(old)
+        let aside = tempfile::Builder::new().prefix(".old-output-").tempdir_in(parent)?;
+        std::fs::rename(out, aside.path().join("old"))
+            .with_context(|| format!("cannot move {} aside to replace it", out.display()))?;
+        Some(aside.keep())
     } else {
         None
     };
-    let staging = staging.keep();
-    std::fs::rename(&staging, out).with_context(|| format!("cannot move the new output to {}", out.display()))?;
-    if let Some(old) = old {
-        std::fs::remove_dir_all(&old).with_context(|| {
-            format!("{} is in place, but its old contents at {} could not be removed", out.display(), old.display())
+    std::fs::rename(staging.path(), out).with_context(|| format!("cannot move the new output to {}", out.display()))?;
+    let _moved = staging.keep();
+    if let Some(aside) = aside {
+        std::fs::remove_dir_all(&aside).with_context(|| {
+            format!("{} is in place, but its old contents at {} could not be removed", out.display(), aside.display())
         })?;
     }
     Ok(())
@@ -305,6 +257,14 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o750);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let new = dir.path().join("new.json");
+        write_atomically(&new, b"{}").unwrap();
+        assert_eq!(
+            std::fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+            0o644,
+            "readable as a checkout's files"
+        );
+        std::fs::remove_file(&new).unwrap();
         let error = write_atomically(&dir.path().join("missing/file"), b"new").unwrap_err();
         assert!(format!("{error:#}").starts_with("cannot write "), "{error:#}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);

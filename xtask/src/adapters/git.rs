@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::domain::commit::CommitId;
+use crate::domain::names::commit::CommitId;
 
 /// Files with uncommitted changes or untracked, as `git status --porcelain` lists them.
 pub fn uncommitted_files(sh: &Shell) -> Result<Vec<String>> {

@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::{
     adapters::environment::Environment,
-    domain::{config::ReleaseConfig, constants_file::ConstantsFile, constants_file::ReleaseConstants, packer},
+    domain::{config::ReleaseConfig, constants_file::ConstantsFile, constants_file::ReleaseConstants, images::packer},
 };
 
 pub const CONSTANTS_FILE: &str = "installer/src/constants.rs";

@@ -12,10 +12,10 @@ use crate::{
     adapters::{files::write_atomically, git, workspace::Workspace},
     cli::BuildInstallerArgs,
     domain::{
-        build_record::{contains, BuildRecord},
         config::InstallerTarget,
-        digest::{checksum_line, sha256_hex},
-        tag::ReleaseTag,
+        names::tag::ReleaseTag,
+        publishing::build_record::{contains, BuildRecord},
+        publishing::digest::{checksum_line, sha256_hex},
     },
 };
 

@@ -9,13 +9,13 @@ use crate::{
         workspace::Workspace,
     },
     cli::CfnRenderArgs,
-    domain::{cfn, config::TABLE, digest::sha256_hex, layout::AMIS_FILE, packer::AmisFile},
+    domain::{
+        cfn, config::TABLE, images::packer::AmisFile, publishing::digest::sha256_hex, publishing::layout::AMIS_FILE,
+    },
 };
 
-pub const AMIS_FILE_WHAT: &str = "an AMIs file written by `cargo xtask amis build`";
-
 pub fn run(workspace: &Workspace, args: CfnRenderArgs, dry_run: bool) -> Result<()> {
-    let amis: AmisFile = files::read_json(&args.amis, AMIS_FILE_WHAT)?;
+    let amis: AmisFile = files::read_json(&args.amis, AmisFile::WHAT)?;
     let mut rendered = render_all(workspace, &amis)
         .map_err(|error| anyhow::anyhow!("{error:#}\nNothing was written to {}.", args.out.display()))?;
     if dry_run {

@@ -17,7 +17,7 @@ use crate::{
         workspace::Workspace,
     },
     cli::CiArgs,
-    domain::buildkite::PIPELINE_PATH,
+    domain::pipeline::buildkite::PIPELINE_PATH,
 };
 
 pub fn run(workspace: &Workspace, args: CiArgs, dry_run: bool) -> Result<()> {

@@ -6,11 +6,7 @@ use anyhow::Result;
 
 use crate::{
     adapters::{files::write_atomically, workspace::Workspace},
-    domain::{
-        customers::{self, AccountId},
-        diff,
-        packer::LOCALS_FILE,
-    },
+    domain::{diff, images::accounts::AccountId, images::customers, images::packer::LOCALS_FILE},
 };
 
 pub fn list(workspace: &Workspace) -> Result<()> {

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::{adapters::workspace::Workspace, cli::IamPolicyArgs, domain::queues};
+use crate::{adapters::workspace::Workspace, cli::IamPolicyArgs, domain::pipeline::queues};
 
 pub fn run(workspace: &Workspace, args: IamPolicyArgs) -> Result<()> {
     let policy = queues::policy(args.queue, &workspace.config)

@@ -12,10 +12,10 @@ use crate::{
     },
     cli::ReleaseArgs,
     domain::{
-        buildkite::RELEASE_BLOCK_LABEL,
         constants_file::{ConstantsFile, NewConstants, ReleaseConstants, CFN_VERSION, READYSET_TAG},
         diff,
-        tag::ReleaseTag,
+        names::tag::ReleaseTag,
+        pipeline::buildkite::RELEASE_BLOCK_LABEL,
     },
 };
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
 
-use crate::domain::packer::AmiTable;
+use crate::domain::images::packer::AmiTable;
 
 pub const SOURCE_DIR: &str = "ops/cfn";
 

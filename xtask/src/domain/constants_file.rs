@@ -8,7 +8,7 @@ use std::{fmt, ops::Range};
 
 use syn::{Expr, Item, Lit, Type};
 
-use crate::domain::tag::ReleaseTag;
+use crate::domain::names::tag::ReleaseTag;
 
 pub const READYSET_TAG: &str = "READYSET_TAG";
 pub const CFN_VERSION: &str = "CFN_VERSION";

@@ -6,7 +6,7 @@ use std::{
     process::Output,
 };
 
-use xtask::domain::packer::AmisFile;
+use xtask::domain::images::packer::AmisFile;
 use xtask_aws::adapters::emulator::EMULATOR_BASE_IMAGE;
 
 use super::{expect_success, site::Site, workspace_root, COMMIT};
@@ -93,8 +93,8 @@ pub fn image_access(site: &Site, region: &str, ami: &str) -> Access {
 }
 
 fn accounts(name: &str) -> BTreeSet<String> {
-    let locals = std::fs::read_to_string(workspace_root().join(xtask::domain::packer::LOCALS_FILE)).unwrap();
-    xtask::domain::packer::local_strings("locals", &locals, name).unwrap().into_iter().collect()
+    let locals = std::fs::read_to_string(workspace_root().join(xtask::domain::images::packer::LOCALS_FILE)).unwrap();
+    xtask::domain::images::packer::local_strings("locals", &locals, name).unwrap().into_iter().collect()
 }
 
 pub fn internal_accounts() -> BTreeSet<String> {

@@ -12,15 +12,15 @@ use xtask::{
     adapters::toolchain,
     commands::build_installer::Host,
     domain::{
-        build_record::BuildRecord,
-        commit::CommitId,
-        digest::{checksum_line, sha256_hex},
-        tag::ReleaseTag,
+        names::commit::CommitId,
+        names::tag::ReleaseTag,
+        publishing::build_record::BuildRecord,
+        publishing::digest::{checksum_line, sha256_hex},
     },
 };
 use xtask_aws::adapters::{
     emulator::{self, Emulator, Options},
-    signing::{self, ReleaseKey},
+    manifest_signature::{self, ReleaseKey},
     site::Site as AwsSite,
 };
 
@@ -130,7 +130,7 @@ impl Site {
     /// A signature of `message` by the emulator's signing key, as publish makes one.
     pub async fn sign(&self, message: &[u8]) -> Vec<u8> {
         let key = ReleaseKey::of_kms_key(&self.aws).await.unwrap_or_else(|error| panic!("{error:#}"));
-        signing::sign(&self.aws, &key, message).await.unwrap_or_else(|error| panic!("{error:#}"))
+        manifest_signature::sign(&self.aws, &key, message).await.unwrap_or_else(|error| panic!("{error:#}"))
     }
 
     /// Makes the emulator fail a share of the signed calls (see the launcher); `[]` stops it.

@@ -4,8 +4,8 @@
 
 use crate::domain::{
     config::ReleaseConfig,
-    stage::{Placement, Stage},
-    tag::ReleaseTag,
+    names::stage::{Placement, Stage},
+    names::tag::ReleaseTag,
 };
 
 /// The wrapper customers pipe into `sh`; it moves to each new release.
@@ -96,7 +96,7 @@ pub fn cdn_path(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::commit::CommitId;
+    use crate::domain::names::commit::CommitId;
 
     #[test]
     fn keys_follow_the_bucket_layout() {

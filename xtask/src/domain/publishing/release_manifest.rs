@@ -8,11 +8,11 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    build_record::BuildRecord,
-    commit::CommitId,
     config::ReleaseConfig,
-    digest::{checksum_line, sha256_hex},
-    tag::ReleaseTag,
+    names::commit::CommitId,
+    names::tag::ReleaseTag,
+    publishing::build_record::BuildRecord,
+    publishing::digest::{checksum_line, sha256_hex},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

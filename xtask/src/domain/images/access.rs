@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeSet, fmt};
 
-use crate::domain::accounts::AccountId;
+use crate::domain::images::accounts::AccountId;
 
 /// An image's (or a snapshot's) permissions as EC2 reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,7 +5,10 @@ use std::{collections::BTreeSet, fmt};
 
 use anyhow::{bail, Result};
 
-use crate::domain::{customers::account_list, stage::Audience};
+use crate::domain::{
+    images::packer::{local_list, LOCALS_FILE},
+    names::stage::Audience,
+};
 
 /// An AWS account ID: exactly 12 ASCII digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,6 +41,27 @@ impl fmt::Display for AccountId {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub id: AccountId,
+    /// The comment after the ID on its line.
+    pub note: String,
+}
+
+/// The accounts of a list in the locals, each with the comment on its line. An entry
+/// that is not an account ID is an error naming it.
+pub fn account_list(text: &str, name: &str) -> Result<Vec<Customer>> {
+    local_list(LOCALS_FILE, text, name)?
+        .items
+        .into_iter()
+        .map(|item| {
+            let note = item.comment(text).to_owned();
+            let id = AccountId::parse(&item.value).map_err(|e| anyhow::anyhow!("{LOCALS_FILE}, `{name}`: {e}"))?;
+            Ok(Customer { id, note })
+        })
+        .collect()
+}
+
 /// The two account lists of the locals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accounts {
@@ -65,7 +89,7 @@ impl Accounts {
 mod tests {
     use super::*;
 
-    const LOCALS: &str = include_str!("../../../ops/image-deploy/locals.pkr.hcl");
+    const LOCALS: &str = include_str!("../../../../ops/image-deploy/locals.pkr.hcl");
 
     #[test]
     fn account_ids_are_twelve_digits() {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{commit::CommitId, tag::ReleaseTag};
+use crate::domain::{names::commit::CommitId, names::tag::ReleaseTag};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +37,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::digest::sha256_hex;
+    use crate::domain::publishing::digest::sha256_hex;
 
     #[test]
     fn contains_finds_a_byte_string_anywhere() {

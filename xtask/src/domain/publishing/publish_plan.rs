@@ -6,11 +6,11 @@
 use std::{collections::BTreeMap, fmt, path::PathBuf};
 
 use crate::domain::{
-    commit::CommitId,
-    digest::{checksum_line, sha256_hex},
-    layout::{self, IMMUTABLE_CACHE, MUTABLE_CACHE},
-    release_manifest::{AssembledRelease, ManifestEntry},
-    tag::ReleaseTag,
+    names::commit::CommitId,
+    names::tag::ReleaseTag,
+    publishing::digest::{checksum_line, sha256_hex},
+    publishing::layout::{self, IMMUTABLE_CACHE, MUTABLE_CACHE},
+    publishing::release_manifest::{AssembledRelease, ManifestEntry},
 };
 
 /// Where the bytes of an object come from.
@@ -364,7 +364,7 @@ mod tests {
     use expect_test::expect;
 
     use super::*;
-    use crate::domain::release_manifest::{Installer, ReleaseManifest};
+    use crate::domain::publishing::release_manifest::{Installer, ReleaseManifest};
 
     fn tag() -> ReleaseTag {
         ReleaseTag::parse("v2").unwrap()

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use hcl_edit::{expr::Expression, structure::Body, Span};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{commit::CommitId, stage::Stage, tag::ReleaseTag};
+use crate::domain::{names::commit::CommitId, names::stage::Stage, names::tag::ReleaseTag};
 
 pub const TEMPLATE_DIR: &str = "ops/image-deploy";
 pub const LOCALS_FILE: &str = "ops/image-deploy/locals.pkr.hcl";
@@ -25,7 +25,8 @@ pub fn packages_text(packages: &Packages) -> String {
     packages.iter().map(|(file, sha256)| format!("{file}={sha256}")).collect::<Vec<_>>().join(" ")
 }
 
-/// The AMIs file `amis build` writes and `cfn render` reads.
+/// The AMIs file `amis build` and `amis promote` write, and `cfn render` and `amis
+/// promote` read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmisFile {
@@ -44,6 +45,9 @@ pub struct AmisFile {
 }
 
 impl AmisFile {
+    /// What such a file is, for the message when a file is not one.
+    pub const WHAT: &'static str = "an AMIs file written by `cargo xtask amis build` or `cargo xtask amis promote`";
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("an AMIs file serialises") + "\n"
     }
@@ -54,6 +58,16 @@ impl AmisFile {
 pub struct ListItem {
     pub value: String,
     pub bytes: Range<usize>,
+}
+
+impl ListItem {
+    /// The comment after the item on its line (`# ...` or `// ...`), trimmed; empty
+    /// when there is none.
+    pub fn comment<'a>(&self, text: &'a str) -> &'a str {
+        let line_end = text[self.bytes.end..].find('\n').map_or(text.len(), |i| self.bytes.end + i);
+        let rest = text[self.bytes.end..line_end].trim_start().trim_start_matches(',').trim_start();
+        rest.strip_prefix('#').or_else(|| rest.strip_prefix("//")).unwrap_or("").trim()
+    }
 }
 
 /// A list attribute of the `locals` block: its items and the byte range of `[ ... ]`.
@@ -236,8 +250,8 @@ pub fn amis_of_last_run(manifest: &str, expected_images: &[String], regions: &[S
 mod tests {
     use super::*;
 
-    const LOCALS: &str = include_str!("../../../ops/image-deploy/locals.pkr.hcl");
-    const IMAGES: &str = include_str!("../../../ops/image-deploy/images.pkr.hcl");
+    const LOCALS: &str = include_str!("../../../../ops/image-deploy/locals.pkr.hcl");
+    const IMAGES: &str = include_str!("../../../../ops/image-deploy/images.pkr.hcl");
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()

@@ -4,17 +4,12 @@
 
 use anyhow::{bail, Result};
 
-pub use crate::domain::accounts::AccountId;
-use crate::domain::packer::{local_list, LocalList, LOCALS_FILE};
+use crate::domain::{
+    images::accounts::{account_list, AccountId, Customer},
+    images::packer::{local_list, LocalList, LOCALS_FILE},
+};
 
 const LIST: &str = "customer_account_ids";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Customer {
-    pub id: AccountId,
-    /// The comment after the ID on its line.
-    pub note: String,
-}
 
 fn list(text: &str) -> Result<LocalList> {
     local_list(LOCALS_FILE, text, LIST)
@@ -26,22 +21,6 @@ fn line_start(text: &str, at: usize) -> usize {
 
 fn line_end(text: &str, at: usize) -> usize {
     text[at..].find('\n').map_or(text.len(), |i| at + i + 1)
-}
-
-/// The accounts of a list in the locals, each with the comment on its line. An entry
-/// that is not an account ID is an error naming it.
-pub fn account_list(text: &str, name: &str) -> Result<Vec<Customer>> {
-    local_list(LOCALS_FILE, text, name)?
-        .items
-        .into_iter()
-        .map(|item| {
-            let rest = &text[item.bytes.end..line_end(text, item.bytes.end)];
-            let note = rest.trim_start().trim_start_matches(',').trim_start();
-            let note = note.strip_prefix('#').or_else(|| note.strip_prefix("//")).unwrap_or("").trim();
-            let id = AccountId::parse(&item.value).map_err(|e| anyhow::anyhow!("{LOCALS_FILE}, `{name}`: {e}"))?;
-            Ok(Customer { id, note: note.to_owned() })
-        })
-        .collect()
 }
 
 pub fn customers(text: &str) -> Result<Vec<Customer>> {
@@ -101,7 +80,7 @@ pub fn remove(text: &str, id: &AccountId) -> Result<String> {
 mod tests {
     use super::*;
 
-    const LOCALS: &str = include_str!("../../../ops/image-deploy/locals.pkr.hcl");
+    const LOCALS: &str = include_str!("../../../../ops/image-deploy/locals.pkr.hcl");
 
     fn id(text: &str) -> AccountId {
         AccountId::parse(text).unwrap()

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::domain::{release_manifest::ReleaseManifest, tag::ReleaseTag};
+use crate::domain::{names::tag::ReleaseTag, publishing::release_manifest::ReleaseManifest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ObjectKind {

@@ -12,7 +12,7 @@ use hcl_edit::{
     Span,
 };
 
-use crate::domain::packer::IMAGES_FILE;
+use crate::domain::images::packer::IMAGES_FILE;
 
 /// One provisioner as the file writes it (`${...}` left for the caller to resolve).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +116,7 @@ fn strings(text: &str, value: &Expression) -> Result<Vec<String>> {
 mod tests {
     use super::*;
 
-    const IMAGES: &str = include_str!("../../../ops/image-deploy/images.pkr.hcl");
+    const IMAGES: &str = include_str!("../../../../ops/image-deploy/images.pkr.hcl");
 
     #[test]
     fn each_image_runs_its_provisioners_and_the_emulator_copy_has_none() {

@@ -2,7 +2,7 @@
 //! pipeline is, the release block step and its field, and what a command line of the
 //! xtask does with AWS (the check in `xtask-aws` enforces the queue rules with it).
 
-use crate::domain::stage::Stage;
+use crate::domain::names::stage::Stage;
 
 pub const PIPELINE_PATH: &str = ".buildkite/pipeline.yml";
 

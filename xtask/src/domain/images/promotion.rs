@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 
 use crate::domain::{
-    commit::CommitId,
-    packer::{packages_text, AmiTable, AmisFile, Packages},
-    stage::{Placement, Stage},
+    images::packer::{packages_text, AmiTable, AmisFile, Packages},
+    names::commit::CommitId,
+    names::stage::{Placement, Stage},
 };
 
 /// Refuses, naming every problem, an AMIs file that is not the tested internal AMIs of
@@ -132,7 +132,7 @@ pub fn table(entries: impl IntoIterator<Item = (String, String, String)>) -> Ami
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::tag::ReleaseTag;
+    use crate::domain::names::tag::ReleaseTag;
 
     fn commit() -> CommitId {
         CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap()

@@ -14,12 +14,12 @@ use anyhow::{bail, Context, Result};
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::json;
-use xtask::{adapters::workspace::Workspace, domain::layout};
+use xtask::{adapters::workspace::Workspace, domain::publishing::layout};
 
 use crate::adapters::{
     emulator,
     kms::Kms,
-    signed::SignedClient,
+    sigv4_http::SignedClient,
     site::{with_site, Site},
 };
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use crate::domain::{layout::WRAPPER_KEY, tag::ReleaseTag};
+use crate::domain::{names::tag::ReleaseTag, publishing::layout::WRAPPER_KEY};
 
 pub const TEMPLATE_PATH: &str = "installer/readyset-orchestrator.sh";
 
@@ -78,7 +78,7 @@ pub fn served_tag(rendered: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    const TEMPLATE: &str = include_str!("../../../installer/readyset-orchestrator.sh");
+    const TEMPLATE: &str = include_str!("../../../../installer/readyset-orchestrator.sh");
 
     fn checksums(entries: &[(&str, Option<&str>)]) -> BTreeMap<String, Option<String>> {
         entries.iter().map(|(name, sha)| (name.to_string(), sha.map(String::from))).collect()

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::domain::{config::ReleaseConfig, stage::Stage};
+use crate::domain::{config::ReleaseConfig, names::stage::Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Queue {
@@ -332,7 +332,7 @@ mod tests {
     use super::*;
 
     fn sample() -> ReleaseConfig {
-        ReleaseConfig::from_workspace_manifest(include_str!("../../../Cargo.toml")).unwrap()
+        ReleaseConfig::from_workspace_manifest(include_str!("../../../../Cargo.toml")).unwrap()
     }
 
     #[test]

@@ -1,0 +1,5 @@
+//! Names and identities parsed at the boundary: release names, commits, stages.
+
+pub mod commit;
+pub mod stage;
+pub mod tag;

@@ -1,0 +1,9 @@
+//! Publishing installers: build records, the signed manifest, the bucket layout, the plan of writes, the wrapper, and where a release stands.
+
+pub mod build_record;
+pub mod digest;
+pub mod layout;
+pub mod publish_plan;
+pub mod release_manifest;
+pub mod release_status;
+pub mod wrapper;
