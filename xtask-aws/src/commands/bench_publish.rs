@@ -4,11 +4,11 @@
 
 use std::{
     path::Path,
-    process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
+use xshell::{cmd, Cmd};
 use xtask::{
     adapters::{git, toolchain, workspace::Workspace},
     cli::BenchPublishArgs,
@@ -161,22 +161,19 @@ fn manual_steps(workspace: &Workspace, access: &EmulatorAccess, artifacts: &Path
 }
 
 fn aws(workspace: &Workspace, access: &EmulatorAccess, args: &[&str]) -> Result<()> {
-    let program = toolchain::ci_venv(workspace).join("bin/aws");
-    let output = isolated(workspace, access, Command::new(&program))
-        .args(args)
-        .output()
-        .with_context(|| format!("cannot run {}; `cargo xtask ci` installs the AWS CLI", program.display()))?;
-    if !output.status.success() {
-        bail!("aws {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
-    }
-    Ok(())
+    let (sh, program) = (&workspace.sh, toolchain::ci_venv(workspace).join("bin/aws"));
+    isolated(workspace, access, cmd!(sh, "{program} {args...}"))
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("aws {} failed; `cargo xtask ci` installs the AWS CLI", args.join(" ")))
 }
 
 fn publish(workspace: &Workspace, access: &EmulatorAccess, tag: &ReleaseTag, artifacts: &Path) -> Result<()> {
-    let output = isolated(workspace, access, Command::new(std::env::current_exe()?))
-        .args(["publish-installer", tag.as_str(), "--artifacts"])
-        .arg(artifacts)
-        .current_dir(&workspace.root)
+    let (sh, xtask, tag) = (&workspace.sh, std::env::current_exe()?, tag.as_str());
+    let output = isolated(workspace, access, cmd!(sh, "{xtask} publish-installer {tag} --artifacts {artifacts}"))
+        .quiet()
+        .ignore_status()
         .output()?;
     if !output.status.success() {
         bail!("publish-installer failed:\n{}", String::from_utf8_lossy(&output.stderr));
@@ -186,12 +183,11 @@ fn publish(workspace: &Workspace, access: &EmulatorAccess, tag: &ReleaseTag, art
 
 /// A command that reaches the emulator and nothing else: every `AWS_*` variable of this
 /// process removed, the emulator's put in.
-fn isolated(workspace: &Workspace, access: &EmulatorAccess, mut command: Command) -> Command {
+fn isolated<'a>(workspace: &Workspace, access: &EmulatorAccess, mut command: Cmd<'a>) -> Cmd<'a> {
     for name in &workspace.env.aws_variables {
-        command.env_remove(name);
+        command = command.env_remove(name);
     }
-    command.envs(access.env(&workspace.config.region));
-    command
+    command.envs(access.env(&workspace.config.region))
 }
 
 fn time(work: impl FnOnce() -> Result<()>) -> Result<Duration> {

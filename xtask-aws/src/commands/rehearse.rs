@@ -5,12 +5,13 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
+use xshell::cmd;
 use xtask::{
     adapters::{files, git, toolchain, workspace::Workspace},
     cli::RehearseArgs,
@@ -187,7 +188,7 @@ impl Rehearsal {
         }
         if !failed {
             let started = Instant::now();
-            let result = run_installer_through_wrapper(world, &self.release_name);
+            let result = run_installer_through_wrapper(workspace, world, &self.release_name);
             outcomes.push(Outcome::of("Run the installer through the published wrapper", result, started.elapsed()));
         }
         outcomes
@@ -393,7 +394,9 @@ impl World {
     /// Runs a program of a step in the checkout with the environment an agent of the
     /// step's queue gives it: the queue's keys, or none. Every other `AWS_*` variable of
     /// this process is removed, so a profile or a service endpoint cannot send a step
-    /// anywhere but the emulator.
+    /// anywhere but the emulator. A `std::process::Command` rather than xshell's `cmd!`:
+    /// the step's output streams to the log as it runs, and its exit status goes into
+    /// the report, which xshell gives only for captured output.
     fn run(&self, workspace: &Workspace, step: &Step, program: &str, args: &[&str]) -> Result<()> {
         let mut command = Command::new(program);
         command.args(args).current_dir(&workspace.root);
@@ -482,21 +485,17 @@ fn check_copies(workspace: &Workspace, world: &World, stage: &str) -> Result<Str
 }
 
 /// Downloads the published wrapper and runs the installer through it, as a customer does.
-fn run_installer_through_wrapper(world: &World, release: &ReleaseTag) -> Result<String> {
-    let script: PathBuf = world.scratch.path().join("readyset-orchestrator.sh");
-    let download = Command::new("curl")
-        .args(["--fail", "--silent", "--show-error", "--output"])
-        .arg(&script)
-        .arg(format!("{}/readyset-orchestrator.sh", world.public_url))
-        .status()
-        .context("cannot run curl")?;
-    if !download.success() {
-        bail!("cannot download the published wrapper");
-    }
-    let output = Command::new("sh")
-        .arg(&script)
-        .arg("--version")
+fn run_installer_through_wrapper(workspace: &Workspace, world: &World, release: &ReleaseTag) -> Result<String> {
+    let (sh, script) = (&workspace.sh, world.scratch.path().join("readyset-orchestrator.sh"));
+    let url = format!("{}/readyset-orchestrator.sh", world.public_url);
+    cmd!(sh, "curl --fail --silent --show-error --output {script} {url}")
+        .quiet()
+        .run()
+        .context("cannot download the published wrapper")?;
+    let output = cmd!(sh, "sh {script} --version")
         .env("READYSET_INSTALLER_BASE_URL", &world.public_url)
+        .quiet()
+        .ignore_status()
         .output()
         .context("cannot run sh")?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -1,8 +1,7 @@
 //! Build once, promote what was tested: copies of the internal AMIs for alpha and
 //! release, shared per stage, made once even when EC2 calls fail, customers kept in
 //! sync, encryption that cannot be shared refused, current Packer handled, and Packer
-//! given the xtask's credentials. All against the emulator's EC2, checked with the AWS
-//! CLI.
+//! given the xtask's credentials. All against the emulator's EC2, checked with boto3.
 
 use std::{collections::BTreeSet, path::Path};
 
@@ -12,26 +11,13 @@ use xtask::domain::{images::packer::AmisFile, names::stage::Stage};
 use crate::support::{
     expect_success,
     images::{
-        build_amis, customer_accounts, describe_image, image_access, internal_accounts, packer_xtask,
+        build_amis, customer_accounts, image_access, inspect, internal_accounts, owned_images, packer_xtask,
         packer_xtask_with_env, IMAGES, REGIONS,
     },
     number_ids,
     site::Site,
     text, xtask_command, COMMIT,
 };
-
-/// Every image the account owns, in every region.
-fn owned_images(site: &Site) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for region in REGIONS {
-        let output =
-            site.aws_cli(&["ec2", "describe-images", "--owners", "self", "--region", region, "--output", "json"]);
-        let images: serde_json::Value =
-            serde_json::from_slice(expect_success("describe-images", &output).as_bytes()).unwrap();
-        found.extend(images["Images"].as_array().unwrap().iter().map(|i| i["ImageId"].as_str().unwrap().to_owned()));
-    }
-    found
-}
 
 fn read_amis(path: &Path) -> AmisFile {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
@@ -57,21 +43,22 @@ fn everyone() -> BTreeSet<String> {
 /// shared with exactly the internal and customer accounts, snapshots too.
 fn check_copies(site: &Site, promoted: &AmisFile, internal: &AmisFile, stage: &str) {
     assert_eq!(promoted.sources, internal.images, "every copy records the tested AMI it came from");
+    let mut copies = Vec::new();
     for (image, by_region) in &promoted.images {
         assert_eq!(by_region.keys().map(String::as_str).collect::<Vec<_>>(), REGIONS, "{image}");
-        for (region, ami) in by_region {
-            let source = &internal.images[image][region];
-            assert_ne!(ami, source, "a copy, not the internal image itself");
-            let described = describe_image(site, region, ami);
-            assert_eq!(described.tags.get("SourceAmi"), Some(source), "{image} in {region}");
-            assert_eq!(described.tags.get("Stage").map(String::as_str), Some(stage));
-            assert_eq!(described.tags.get("Image"), Some(image));
-            assert_eq!(described.tags.get("Commit").map(String::as_str), Some(COMMIT));
-            assert!(described.name.starts_with(&format!("{image}-{stage}-")) && described.name.ends_with(source));
-            let access = image_access(site, region, ami);
-            assert_eq!((access.launch.clone(), access.public), (everyone(), false), "{image} in {region}");
-            assert!(!access.volumes.is_empty() && access.volumes.iter().all(|users| *users == everyone()));
-        }
+        copies.extend(by_region.iter().map(|(region, ami)| (image, region.as_str(), ami.as_str())));
+    }
+    let pairs: Vec<(&str, &str)> = copies.iter().map(|(_, region, ami)| (*region, *ami)).collect();
+    for ((image, region, ami), (described, access)) in copies.iter().zip(inspect(site, &pairs)) {
+        let source = &internal.images[*image][*region];
+        assert_ne!(ami, source, "a copy, not the internal image itself");
+        assert_eq!(described.tags.get("SourceAmi"), Some(source), "{image} in {region}");
+        assert_eq!(described.tags.get("Stage").map(String::as_str), Some(stage));
+        assert_eq!(described.tags.get("Image"), Some(*image));
+        assert_eq!(described.tags.get("Commit").map(String::as_str), Some(COMMIT));
+        assert!(described.name.starts_with(&format!("{image}-{stage}-")) && described.name.ends_with(source));
+        assert_eq!((access.launch.clone(), access.public), (everyone(), false), "{image} in {region}");
+        assert!(!access.volumes.is_empty() && access.volumes.iter().all(|users| *users == everyone()));
     }
 }
 
@@ -337,12 +324,14 @@ fn customers_sync_grants_the_added_and_revokes_the_removed_on_every_promoted_ima
     );
     let expected: BTreeSet<String> =
         internal_accounts().into_iter().chain(["418275639014".to_owned(), "123456789012".to_owned()]).collect();
-    for file in [&alpha, &release] {
-        for (region, ami) in file.images.values().flat_map(|by_region| by_region.iter()) {
-            let access = image_access(&site, region, ami);
-            assert_eq!(access.launch, expected, "{ami} in {region}");
-            assert!(access.volumes.iter().all(|users| *users == expected), "{ami} in {region}");
-        }
+    let images: Vec<(&str, &str)> = [&alpha, &release]
+        .into_iter()
+        .flat_map(|file| file.images.values().flat_map(|by_region| by_region.iter()))
+        .map(|(region, ami)| (region.as_str(), ami.as_str()))
+        .collect();
+    for ((region, ami), (_, access)) in images.iter().zip(inspect(&site, &images)) {
+        assert_eq!(access.launch, expected, "{ami} in {region}");
+        assert!(access.volumes.iter().all(|users| *users == expected), "{ami} in {region}");
     }
     let again = site.xtask_ok(&["customers", "sync", "--stage", "release"]);
     assert!(

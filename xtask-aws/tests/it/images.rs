@@ -15,7 +15,7 @@ use xtask::domain::{
 
 use crate::support::{
     clear_aws_environment, config, expect_success,
-    images::{build_amis, describe_image, image_access, internal_accounts, packer_xtask, IMAGES, REGIONS},
+    images::{build_amis, inspect, internal_accounts, packer_xtask, IMAGES, REGIONS},
     site::{OutputDir, Site},
     system_tool, text, venv_tool, COMMIT,
 };
@@ -36,19 +36,20 @@ fn packer_builds_every_internal_image_in_every_region_for_the_internal_accounts_
     assert_eq!((amis.stage, amis.commit.as_str(), amis.release.as_ref()), (Stage::Internal, COMMIT, None));
     assert_eq!(amis.images.keys().map(String::as_str).collect::<BTreeSet<_>>(), IMAGES.into_iter().collect());
     let internal: BTreeSet<String> = internal_accounts();
+    let mut built = Vec::new();
     for (image, by_region) in &amis.images {
         assert_eq!(by_region.keys().map(String::as_str).collect::<Vec<_>>(), REGIONS, "{image}");
-        for (region, ami) in by_region {
-            let described = describe_image(&site, region, ami);
-            assert!(described.name.starts_with(&format!("{image}-{}-", &COMMIT[..8])), "{image}: {}", described.name);
-            if region == "us-east-2" {
-                assert_eq!(described.tags.get("Commit").map(String::as_str), Some(COMMIT), "{image}");
-                assert_eq!(described.tags.get("Stage").map(String::as_str), Some("internal"));
-            }
-            let access = image_access(&site, region, ami);
-            assert_eq!(access.launch, internal, "{image} in {region}: internal accounts only, never customers");
-            assert!(!access.public, "{image} in {region} is public");
+        built.extend(by_region.iter().map(|(region, ami)| (image, region.as_str(), ami.as_str())));
+    }
+    let pairs: Vec<(&str, &str)> = built.iter().map(|(_, region, ami)| (*region, *ami)).collect();
+    for ((image, region, _), (described, access)) in built.iter().zip(inspect(&site, &pairs)) {
+        assert!(described.name.starts_with(&format!("{image}-{}-", &COMMIT[..8])), "{image}: {}", described.name);
+        if *region == "us-east-2" {
+            assert_eq!(described.tags.get("Commit").map(String::as_str), Some(COMMIT), "{image}");
+            assert_eq!(described.tags.get("Stage").map(String::as_str), Some("internal"));
         }
+        assert_eq!(access.launch, internal, "{image} in {region}: internal accounts only, never customers");
+        assert!(!access.public, "{image} in {region} is public");
     }
 
     let only = packer_xtask(&site, &["amis", "build", "--commit", COMMIT, "--only", "readyset-bastion"]);

@@ -1,5 +1,5 @@
 //! AMIs in the emulator: Packer runs of the xtask, and what EC2 says about an image,
-//! read with the AWS CLI so the checks do not trust the xtask's own EC2 code.
+//! read with boto3 (`ec2_facts.py`) so the checks do not trust the xtask's own EC2 code.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -40,27 +40,6 @@ pub fn build_amis(site: &Site) -> AmisFile {
 pub struct Described {
     pub name: String,
     pub tags: BTreeMap<String, String>,
-    pub snapshots: Vec<String>,
-}
-
-fn cli_json(site: &Site, args: &[&str]) -> serde_json::Value {
-    let output = site.aws_cli(args);
-    serde_json::from_slice(expect_success(&format!("aws {}", args.join(" ")), &output).as_bytes()).unwrap()
-}
-
-pub fn describe_image(site: &Site, region: &str, ami: &str) -> Described {
-    let images =
-        cli_json(site, &["ec2", "describe-images", "--region", region, "--image-ids", ami, "--output", "json"]);
-    let image = &images["Images"][0];
-    let tags = image["Tags"].as_array().map(|tags| {
-        tags.iter().map(|t| (t["Key"].as_str().unwrap().to_owned(), t["Value"].as_str().unwrap().to_owned())).collect()
-    });
-    let snapshots = image["BlockDeviceMappings"].as_array().unwrap().iter();
-    Described {
-        name: image["Name"].as_str().unwrap().to_owned(),
-        tags: tags.unwrap_or_default(),
-        snapshots: snapshots.filter_map(|m| m["Ebs"]["SnapshotId"].as_str().map(String::from)).collect(),
-    }
 }
 
 /// Who may launch an image, and who may create volumes from its snapshots.
@@ -72,24 +51,49 @@ pub struct Access {
     pub volumes: Vec<BTreeSet<String>>,
 }
 
+#[derive(serde::Deserialize)]
+struct Facts {
+    name: String,
+    tags: BTreeMap<String, String>,
+    launch: BTreeSet<String>,
+    launch_groups: Vec<String>,
+    volumes: Vec<BTreeSet<String>>,
+    volume_groups: Vec<String>,
+}
+
+/// Runs the boto3 reader against the site's emulator.
+fn ec2_facts(site: &Site, request: serde_json::Value) -> serde_json::Value {
+    let python = xtask::adapters::toolchain::python(&super::workspace());
+    let script = workspace_root().join("xtask-aws/tests/it/support/ec2_facts.py");
+    let output = site.command(python).arg(script).arg(request.to_string()).output().expect("python runs");
+    serde_json::from_str(&expect_success("ec2_facts.py", &output)).unwrap()
+}
+
+/// What EC2 says about each image (region, AMI), in one process.
+pub fn inspect(site: &Site, images: &[(&str, &str)]) -> Vec<(Described, Access)> {
+    let request = images.iter().map(|(region, ami)| serde_json::json!({"region": region, "ami": ami})).collect();
+    let answer = ec2_facts(site, serde_json::json!({ "images": serde_json::Value::Array(request) }));
+    let facts: Vec<Facts> = serde_json::from_value(answer["images"].clone()).unwrap();
+    images
+        .iter()
+        .zip(facts)
+        .map(|((_, ami), facts)| {
+            assert!(facts.volume_groups.is_empty(), "a snapshot of {ami} is shared with {:?}", facts.volume_groups);
+            let described = Described { name: facts.name, tags: facts.tags };
+            let public = facts.launch_groups.iter().any(|group| group == "all");
+            (described, Access { launch: facts.launch, public, volumes: facts.volumes })
+        })
+        .collect()
+}
+
 pub fn image_access(site: &Site, region: &str, ami: &str) -> Access {
-    let attribute = ["ec2", "describe-image-attribute", "--region", region, "--image-id", ami];
-    let launch = cli_json(site, &[&attribute[..], &["--attribute", "launchPermission", "--output", "json"]].concat());
-    let launch = launch["LaunchPermissions"].as_array().unwrap().clone();
-    let snapshots = describe_image(site, region, ami).snapshots;
-    let volumes = snapshots.iter().map(|snapshot| {
-        let args = ["ec2", "describe-snapshot-attribute", "--region", region, "--snapshot-id", snapshot];
-        let found =
-            cli_json(site, &[&args[..], &["--attribute", "createVolumePermission", "--output", "json"]].concat());
-        let permissions = found["CreateVolumePermissions"].as_array().unwrap();
-        assert!(permissions.iter().all(|p| p.get("Group").is_none()), "snapshot {snapshot} is public");
-        permissions.iter().filter_map(|p| p["UserId"].as_str().map(String::from)).collect()
-    });
-    Access {
-        launch: launch.iter().filter_map(|p| p["UserId"].as_str().map(String::from)).collect(),
-        public: launch.iter().any(|p| p["Group"] == "all"),
-        volumes: volumes.collect(),
-    }
+    inspect(site, &[(region, ami)]).remove(0).1
+}
+
+/// Every image the account owns, in every region.
+pub fn owned_images(site: &Site) -> BTreeSet<String> {
+    let answer = ec2_facts(site, serde_json::json!({ "owned": REGIONS }));
+    serde_json::from_value(answer["images"].clone()).unwrap()
 }
 
 fn accounts(name: &str) -> BTreeSet<String> {
