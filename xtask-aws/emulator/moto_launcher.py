@@ -42,6 +42,12 @@ reads are allowed where a bucket policy makes objects public, as S3 allows them.
   connection before answering, `cut` sends half of the real answer and drops it; `delay`
   (seconds) slows every matching call. An empty list turns faults off.
 
+- Reset, so that a test binary can hand one emulator to test after test instead of
+  starting one per test (about a second of CPU each): `POST /xtask/reset` empties every
+  service as moto's own reset does, and also what the launcher keeps (faults off,
+  CopyImage's tokens forgotten, the next distribution gets the configured ID again).
+  An emulator that enforces IAM is not reset (its administrator would go with it).
+
 Prints one line, `port=<port>` (and ` admin=<key id>:<secret>` with IAM), once the server
 accepts connections.
 """
@@ -57,6 +63,9 @@ import threading
 import time
 
 INVALIDATION_SECONDS = float(os.environ.get("XTASK_EMULATOR_INVALIDATION_SECONDS", "1.5"))
+
+# What each patch must forget on `POST /xtask/reset`, besides moto's own state.
+RESETS = []
 
 
 def patch_cloudfront_invalidations() -> None:
@@ -126,6 +135,7 @@ def patch_copy_image_client_token() -> None:
     original = amis.AmisResponse.copy_image
     copies = {}
     lock = threading.Lock()
+    RESETS.append(copies.clear)
 
     def copy_image(self):
         token = self._get_param("ClientToken")
@@ -153,6 +163,7 @@ def patch_distribution_id(wanted: str) -> None:
             self.arn = self.arn.rsplit("/", 1)[0] + "/" + wanted
 
     models.Distribution.__init__ = init
+    RESETS.append(lambda: setattr(models.Distribution, "_wanted_id_used", False))
 
 
 def patch_atomic_conditional_writes() -> None:
@@ -193,8 +204,12 @@ class Faults:
     def __init__(self, app):
         self.app = app
         self.rules = []
-        self.random = random.Random(int(os.environ.get("XTASK_EMULATOR_FAULT_SEED", "7")))
+        self.random = Faults.seeded()
         self.lock = threading.Lock()
+
+    @staticmethod
+    def seeded():
+        return random.Random(int(os.environ.get("XTASK_EMULATOR_FAULT_SEED", "7")))
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == "/xtask/faults" and environ.get("REQUEST_METHOD") == "POST":
@@ -202,6 +217,8 @@ class Faults:
             self.rules = json.loads(environ["wsgi.input"].read(length) or b"[]")
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok"]
+        if environ.get("PATH_INFO") == "/xtask/reset" and environ.get("REQUEST_METHOD") == "POST":
+            return self.reset(start_response)
         rule = self.matching(environ)
         if rule is None:
             return self.app(environ, start_response)
@@ -210,6 +227,19 @@ class Faults:
             kinds = rule.get("kinds", [])
             fault = self.random.choice(kinds) if kinds and self.random.random() < rule.get("share", 0) else None
         return self.fail(fault, environ, start_response)
+
+    def reset(self, start_response):
+        if os.environ.get("XTASK_EMULATOR_IAM") == "1":
+            return error(start_response, "409 Conflict", "IamEnforced", "An emulator that enforces IAM is not reset.")
+        from moto.moto_api._internal.models import moto_api_backend
+
+        self.rules = []
+        self.random = Faults.seeded()
+        moto_api_backend.reset()
+        for forget in RESETS:
+            forget()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
 
     def matching(self, environ):
         scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1].split(",")[0].split("/")

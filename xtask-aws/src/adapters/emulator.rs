@@ -116,6 +116,36 @@ impl Emulator {
         self.port
     }
 
+    /// Makes the emulator fail a share of the signed calls (see the launcher); `[]` stops it.
+    pub fn set_faults(&self, rules: &str) -> Result<()> {
+        self.control("/xtask/faults", rules)
+    }
+
+    /// Empties every service and the launcher's own state, so the emulator can serve
+    /// another test as if new (refused by one that enforces IAM).
+    pub fn reset(&self) -> Result<()> {
+        self.control("/xtask/reset", "")?;
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(())
+    }
+
+    /// A POST to one of the launcher's own endpoints, by hand: no SDK serves them.
+    fn control(&self, path: &str, body: &str) -> Result<()> {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        let length = body.len();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n{body}"
+        )?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        if !(answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200")) {
+            bail!("the emulator refused POST {path}: {}", answer.lines().next().unwrap_or_default());
+        }
+        Ok(())
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

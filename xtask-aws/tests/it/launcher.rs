@@ -97,3 +97,40 @@ fn only_this_machine_counts_as_loopback() {
         assert!(!is_loopback_url(url), "{url}");
     }
 }
+
+/// A reset emulator serves the next test as if new: every service empty, faults off,
+/// the configured distribution ID given again. One that enforces IAM refuses a reset,
+/// so its administrator cannot vanish under a test.
+#[test]
+fn a_reset_emulator_is_as_new_and_an_iam_one_is_never_reset() {
+    let options = Options { distribution_id: Some("EXAMPLEID123"), ..Options::default() };
+    let emulator = Emulator::start(&toolchain::python(&workspace()), &options).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let sdk = emulator.sdk_config(REGION).await;
+        let (s3, cloudfront) = (aws_sdk_s3::Client::new(&sdk), aws_sdk_cloudfront::Client::new(&sdk));
+        for round in ["first", "after the reset"] {
+            s3.create_bucket()
+                .bucket("left-behind")
+                .create_bucket_configuration(
+                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsEast2)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap_or_else(|error| panic!("{round}: {error:?}"));
+            let distribution = create_distribution(&cloudfront, "left-behind").await.unwrap();
+            assert_eq!(distribution, "EXAMPLEID123", "{round}");
+            emulator.set_faults(r#"[{"service": "s3", "share": 1.0, "kinds": ["500"]}]"#).unwrap();
+            emulator.reset().unwrap();
+            let buckets = s3.list_buckets().send().await.unwrap_or_else(|error| panic!("{round}: {error:?}"));
+            assert!(buckets.buckets().is_empty(), "{round}: {:?}", buckets.buckets());
+        }
+    });
+
+    let iam = Options { iam: true, ..Options::default() };
+    let enforcing = Emulator::start(&toolchain::python(&workspace()), &iam).unwrap();
+    let refused = enforcing.reset().unwrap_err().to_string();
+    assert_eq!(refused, "the emulator refused POST /xtask/reset: HTTP/1.1 409 Conflict");
+}
