@@ -361,7 +361,12 @@ fn a_publish_killed_anywhere_completes_when_run_again_and_customers_never_see_a_
     site.set_faults("[]");
     let (runs, failures) = checker.stop();
     assert!(runs > 20, "the customer ran the wrapper only {runs} times");
-    assert!(failures.is_empty(), "a customer saw a broken release:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "a customer saw a broken release:\n{}\nemulator log:\n{}",
+        failures.join("\n"),
+        site.emulator.log()
+    );
 }
 
 fn versioned(site: &Site, tag: &str) -> usize {

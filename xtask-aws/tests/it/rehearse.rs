@@ -34,7 +34,8 @@ fn report(stdout: &str) -> String {
 fn other_target_dir() -> (tempfile::TempDir, String) {
     let target = workspace_root().join("target");
     let other = tempfile::Builder::new().prefix("other-target-").tempdir_in(&target).unwrap();
-    for dir in ["debug", "x86_64-unknown-linux-musl"] {
+    // `release` holds the host's build scripts and proc macros of the installer's build.
+    for dir in ["debug", "release", "x86_64-unknown-linux-musl"].into_iter().filter(|dir| target.join(dir).exists()) {
         let status = Command::new("cp").arg("-al").arg(target.join(dir)).arg(other.path()).status().unwrap();
         assert!(status.success(), "cannot hard-link {dir} into {}", other.path().display());
     }

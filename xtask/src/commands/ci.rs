@@ -123,7 +123,9 @@ fn checks(workspace: &Workspace) -> Result<Vec<Check>> {
         let commit = format!("-var=commit={}", "0".repeat(40));
         checks.push(Check::new("packer validate", "packer", ["validate", commit.as_str(), "ops/image-deploy"]));
     }
-    checks.push(Check::new("tests", "cargo", ["test", "--workspace", "--locked"]));
+    // Most integration tests wait on an emulator or a child process: four test threads
+    // keep two cores busy where the default (one per core) left a quarter idle.
+    checks.push(Check::new("tests", "cargo", ["test", "--workspace", "--locked", "--", "--test-threads=4"]));
     Ok(checks)
 }
 

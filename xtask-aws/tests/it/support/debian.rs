@@ -1,6 +1,8 @@
 //! A minimal Debian 12 root for running the images' provisioning scripts, made with
-//! debootstrap once and kept under target/ (it takes minutes, and the scripts never
-//! change it: each test works on a copy). Debian's own mirror is debootstrap's default.
+//! debootstrap once and kept under target/ (it takes a minute or more, and the scripts
+//! never change it: each test works on an overlay). It is kept by a key of what it holds
+//! (suite, variant, packages), so a change to the package list makes a new one instead
+//! of testing against a stale root. Debian's own mirror is debootstrap's default.
 
 use std::{
     path::{Path, PathBuf},
@@ -8,12 +10,15 @@ use std::{
     sync::Mutex,
 };
 
+use xtask::domain::publishing::digest::sha256_hex;
+
 use super::{expect_success, system_tool, text, workspace};
 
 /// What the official Debian 12 AMIs have that the scripts touch: systemd, OpenSSH's
 /// server, cloud-init (and a dependency debootstrap does not resolve by itself).
 const PACKAGES: &str = "systemd,systemd-sysv,openssh-server,cloud-init,python3-cffi-backend,ca-certificates";
 const SUITE: &str = "bookworm";
+const VARIANT: &str = "minbase";
 /// Written last, so a root that a killed run left half made is made again.
 const COMPLETE: &str = ".xtask-debootstrap-complete";
 
@@ -22,7 +27,8 @@ static MAKING: Mutex<()> = Mutex::new(());
 /// The cached root, made first if needed.
 pub fn root() -> PathBuf {
     let _one = MAKING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let dir = workspace().output_dir().join("debian-12-root");
+    let key = &sha256_hex(format!("{SUITE} {VARIANT} {PACKAGES}").as_bytes())[..12];
+    let dir = workspace().output_dir().join(format!("debian-12-root-{key}"));
     if dir.join(COMPLETE).exists() {
         return dir;
     }
@@ -33,7 +39,7 @@ pub fn root() -> PathBuf {
         std::fs::remove_dir_all(&dir).unwrap();
     }
     let output = Command::new(debootstrap)
-        .args(["--variant=minbase", &format!("--include={PACKAGES}"), SUITE])
+        .args([&format!("--variant={VARIANT}"), &format!("--include={PACKAGES}"), SUITE])
         .arg(&dir)
         .output()
         .unwrap();
