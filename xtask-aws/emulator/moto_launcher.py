@@ -41,6 +41,9 @@ reads are allowed where a bucket policy makes objects public, as S3 allows them.
   are never faulted). `500` answers InternalError, `503` SlowDown, `reset` drops the
   connection before answering, `cut` sends half of the real answer and drops it; `delay`
   (seconds) slows every matching call. An empty list turns faults off.
+  `{"service": "ec2", "not_found_first": 2}` plays EC2's eventual consistency instead: an
+  image that CopyImage makes is unknown (`InvalidAMIID.NotFound`) to the first 2 calls
+  that name it, as AWS warns a new ID can be.
 
 - Reset, so that a test binary can hand one emulator to test after test instead of
   starting one per test (about a second of CPU each): `POST /xtask/reset` empties every
@@ -52,6 +55,7 @@ Prints one line, `port=<port>` (and ` admin=<key id>:<secret>` with IAM), once t
 accepts connections.
 """
 
+import io
 import json
 import logging
 import os
@@ -61,6 +65,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.parse
 
 INVALIDATION_SECONDS = float(os.environ.get("XTASK_EMULATOR_INVALIDATION_SECONDS", "1.5"))
 
@@ -206,6 +211,8 @@ class Faults:
         self.rules = []
         self.random = Faults.seeded()
         self.lock = threading.Lock()
+        # New images, and how many more calls they stay unknown to (`not_found_first`).
+        self.unknown_for = {}
 
     @staticmethod
     def seeded():
@@ -222,6 +229,8 @@ class Faults:
         rule = self.matching(environ)
         if rule is None:
             return self.app(environ, start_response)
+        if "not_found_first" in rule:
+            return self.eventually_consistent(rule["not_found_first"], environ, start_response)
         time.sleep(rule.get("delay", 0))
         with self.lock:
             kinds = rule.get("kinds", [])
@@ -235,11 +244,37 @@ class Faults:
 
         self.rules = []
         self.random = Faults.seeded()
+        self.unknown_for = {}
         moto_api_backend.reset()
         for forget in RESETS:
             forget()
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
+
+    def eventually_consistent(self, count, environ, start_response):
+        """EC2 answers for a while as if a new image did not exist."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        form = urllib.parse.parse_qs(body.decode())
+        named = [form[name][0] for name in ("ImageId", "ImageId.1", "ResourceId.1") if name in form]
+        with self.lock:
+            unknown = next((image for image in named if self.unknown_for.get(image, 0) > 0), None)
+            if unknown is not None:
+                self.unknown_for[unknown] -= 1
+        if unknown is not None:
+            body = (
+                "<Response><Errors><Error><Code>InvalidAMIID.NotFound</Code>"
+                f"<Message>The image id '[{unknown}]' does not exist</Message></Error></Errors></Response>"
+            )
+            start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+            return [body.encode()]
+        answer = b"".join(self.app(environ, start_response))
+        if form.get("Action") == ["CopyImage"]:
+            made = answer.decode(errors="replace").split("<imageId>")[-1].split("</imageId>")[0]
+            with self.lock:
+                self.unknown_for.setdefault(made, count)
+        return [answer]
 
     def matching(self, environ):
         scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1].split(",")[0].split("/")

@@ -2,12 +2,18 @@
 //! copying and tagging images, their launch and snapshot permissions, and whether EBS
 //! encryption by default is on.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, Result};
 use xtask::domain::images::access::{Change, Permissions};
 
-use crate::adapters::sigv4_http::{first_text, Query, SignedClient};
+use crate::adapters::{
+    retry::{self, EVENTUAL_CONSISTENCY},
+    sigv4_http::{first_text, Query, Refused, SignedClient},
+};
 
 const VERSION: &str = "2016-11-15";
 
@@ -76,13 +82,42 @@ impl Ec2<'_> {
         first_text(document.root(), "imageId").context("CopyImage answered without an imageId")
     }
 
-    pub async fn create_tags(&self, region: &str, resource: &str, tags: &[(String, String)]) -> Result<()> {
+    /// Tags a resource this run has just made (CopyImage's image): EC2 may not know its
+    /// ID for a while, so `*.NotFound` is retried for at most `EVENTUAL_CONSISTENCY`.
+    pub async fn create_tags_on_new(&self, region: &str, resource: &str, tags: &[(String, String)]) -> Result<()> {
         let mut params = vec![("ResourceId.1".to_owned(), resource.to_owned())];
         for (index, (key, value)) in tags.iter().enumerate() {
             params.push((format!("Tag.{}.Key", index + 1), key.clone()));
             params.push((format!("Tag.{}.Value", index + 1), value.clone()));
         }
-        self.call(region, "CreateTags", &params).await.map(drop)
+        let started = Instant::now();
+        for retry in 1.. {
+            match self.call(region, "CreateTags", &params).await {
+                Err(error) if Refused::is_not_found(&error) && started.elapsed() < EVENTUAL_CONSISTENCY => {
+                    let pause = retry::pause(retry).max(Duration::from_secs(1));
+                    eprintln!(
+                        "  EC2 does not know {resource} in {region} yet (it catches up after a new image); \
+                         tagging again in {}s",
+                        pause.as_secs()
+                    );
+                    tokio::time::sleep(pause).await;
+                }
+                outcome => return outcome.map(drop),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Describes images by ID that this run has just made, `None` for each one EC2 does not
+    /// know yet (eventual consistency) instead of an error.
+    pub async fn describe_new_image(&self, region: &str, id: &str) -> Result<Option<Image>> {
+        let ids = [id.to_owned()];
+        let query = ImageQuery { ids: &ids, filters: vec![] };
+        match self.describe_images(region, &query).await {
+            Ok(found) => Ok(found.into_iter().next()),
+            Err(error) if Refused::is_not_found(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     pub async fn launch_permissions(&self, region: &str, image: &str) -> Result<Permissions> {

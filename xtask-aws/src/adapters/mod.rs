@@ -12,6 +12,7 @@ pub mod kms;
 pub mod manifest_signature;
 pub mod publisher;
 pub mod release_state;
+pub mod retry;
 pub mod s3;
 pub mod sigv4_http;
 pub mod site;

@@ -21,12 +21,14 @@ use aws_smithy_runtime_api::client::{
 };
 use aws_smithy_types::{body::SdkBody, byte_stream::ByteStream};
 
-use crate::adapters::site::credentials;
+use crate::adapters::{
+    retry::{self, ATTEMPTS},
+    site::credentials,
+};
 
-/// Attempts of one call before giving up: transient failures (throttling, 5xx,
-/// connection errors) are retried with a growing pause, and each retry is reported.
-const ATTEMPTS: u32 = 6;
-const FIRST_PAUSE: Duration = Duration::from_millis(200);
+/// Credentials that expire sooner than this are fetched again before a call: a call
+/// signed with them could still be in flight (or retried) when they expire.
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 
 /// A request to one service in one region.
 pub struct Call<'a> {
@@ -61,6 +63,35 @@ pub struct Answer {
 pub struct SignedClient {
     sdk: SdkConfig,
     connector: Connector,
+    /// The chain's credentials, kept until shortly before they expire: asking the chain
+    /// for every call meant an instance-metadata or SSO round trip each, many times a
+    /// second while a promotion polls.
+    cached: tokio::sync::Mutex<Option<aws_credential_types::Credentials>>,
+}
+
+/// A service's refusal of a call: its HTTP status and error code (`InvalidAMIID.NotFound`,
+/// `AccessDenied`, ...), for callers that act on the code.
+#[derive(Debug)]
+pub struct Refused {
+    pub what: String,
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} was refused (HTTP {}): {}: {}", self.what, self.status, self.code, self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl Refused {
+    /// Whether the error is a refusal because the service does not (yet) know an ID.
+    pub fn is_not_found(error: &anyhow::Error) -> bool {
+        error.downcast_ref::<Refused>().is_some_and(|refused| refused.code.ends_with(".NotFound"))
+    }
 }
 
 impl SignedClient {
@@ -74,7 +105,19 @@ impl SignedClient {
             builder = builder.sleep_impl(sleep);
         }
         let connector = builder.tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build();
-        SignedClient { sdk: sdk.clone(), connector }
+        SignedClient { sdk: sdk.clone(), connector, cached: tokio::sync::Mutex::new(None) }
+    }
+
+    /// The cached credentials, or the chain's when there are none or they expire soon.
+    async fn credentials(&self) -> Result<aws_credential_types::Credentials> {
+        let mut cached = self.cached.lock().await;
+        let fresh = |c: &aws_credential_types::Credentials| {
+            c.expiry().is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_BEFORE_EXPIRY)
+        };
+        match cached.as_ref().filter(|credentials| fresh(credentials)) {
+            Some(credentials) => Ok(credentials.clone()),
+            None => Ok(cached.insert(credentials(&self.sdk).await?).clone()),
+        }
     }
 
     /// `AWS_ENDPOINT_URL` when set (the emulator), else the service's regional endpoint.
@@ -85,12 +128,13 @@ impl SignedClient {
         }
     }
 
-    /// Sends a call, retrying what is transient. Any answer that is not transient is
-    /// returned, errors included, for the protocol to read.
+    /// Sends a call, retrying what is transient (`retry`'s policy). Any answer that is not
+    /// transient is returned, errors included, for the protocol to read. Missing or
+    /// refused credentials are an error at once, never retried.
     pub async fn send(&self, call: &Call<'_>) -> Result<Answer> {
-        let mut pause = FIRST_PAUSE;
         for attempt in 1..=ATTEMPTS {
-            let outcome = self.send_once(call).await;
+            let credentials = self.credentials().await?;
+            let outcome = self.send_once(call, credentials).await;
             let why = match &outcome {
                 Ok(answer) if !is_transient(answer) => return outcome,
                 Ok(answer) => format!("HTTP {}", answer.status),
@@ -102,22 +146,20 @@ impl SignedClient {
                 });
             }
             eprintln!("  retrying {} after {why} (attempt {} of {ATTEMPTS})", call.what, attempt + 1);
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
+            tokio::time::sleep(retry::pause(attempt)).await;
         }
         unreachable!("the last attempt returns")
     }
 
-    async fn send_once(&self, call: &Call<'_>) -> Result<Answer> {
-        let request = self.signed_request(call).await?;
+    async fn send_once(&self, call: &Call<'_>, credentials: aws_credential_types::Credentials) -> Result<Answer> {
+        let request = self.signed_request(call, credentials)?;
         let response = self.connector.call(request).await.map_err(|error| anyhow!("{error:?}"))?;
         let status = response.status().as_u16();
         let body = ByteStream::new(response.into_body()).collect().await.context("the answer's body broke off")?;
         Ok(Answer { status, body: body.into_bytes().to_vec() })
     }
 
-    async fn signed_request(&self, call: &Call<'_>) -> Result<HttpRequest> {
-        let credentials = credentials(&self.sdk).await?;
+    fn signed_request(&self, call: &Call<'_>, credentials: aws_credential_types::Credentials) -> Result<HttpRequest> {
         let identity = credentials.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -171,7 +213,8 @@ impl SignedClient {
         if answer.status != 200 {
             let document = roxmltree::Document::parse(&text).ok();
             let field = |name: &str| document.as_ref().and_then(|d| first_text(d.root(), name)).unwrap_or_default();
-            bail!("{} was refused (HTTP {}): {}: {}", call.what, answer.status, field("Code"), field("Message"));
+            let (code, message) = (field("Code"), field("Message"));
+            return Err(Refused { what: call.what, status: answer.status, code, message }.into());
         }
         Ok(text)
     }

@@ -16,7 +16,10 @@ use aws_smithy_runtime_api::{
 use aws_smithy_types::config_bag::ConfigBag;
 use xtask::{adapters::workspace::Workspace, domain::config::ReleaseConfig};
 
-use crate::adapters::s3::Bucket;
+use crate::adapters::{
+    retry::{self, ATTEMPTS},
+    s3::Bucket,
+};
 
 pub struct Site {
     pub config: ReleaseConfig,
@@ -33,7 +36,12 @@ impl Site {
         let timeouts = TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).read_timeout(READ_TIMEOUT).build();
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
-            .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(ATTEMPTS)
+                    .with_initial_backoff(retry::INITIAL_BACKOFF)
+                    .with_max_backoff(retry::MAX_BACKOFF),
+            )
             .timeout_config(timeouts)
             .load()
             .await;
@@ -86,9 +94,6 @@ pub async fn credentials(sdk: &SdkConfig) -> Result<aws_credential_types::Creden
     )
 }
 
-/// Attempts of one SDK call: throttling, 5xx answers and broken connections are retried
-/// with backoff, each retry reported.
-const ATTEMPTS: u32 = 8;
 /// The SDK waits forever for a stalled connection by default; a release must not.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

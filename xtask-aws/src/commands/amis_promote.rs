@@ -198,7 +198,7 @@ async fn make_copies(ec2: &Ec2<'_>, request: &Request, copies: &[Copy]) -> Resul
             &copy.source,
             &request.from.packages,
         );
-        ec2.create_tags(&copy.region, &id, &tags).await?;
+        ec2.create_tags_on_new(&copy.region, &id, &tags).await?;
         made.push((copy.image.clone(), copy.region.clone(), id));
     }
     Ok(made)
@@ -233,8 +233,7 @@ async fn look_at_copies(
     let mut ready = Vec::new();
     let mut pending = Vec::new();
     for (image, region, id) in amis {
-        let found = ec2.describe_images(region, &ImageQuery { ids: std::slice::from_ref(id), filters: vec![] }).await?;
-        match found.into_iter().next() {
+        match ec2.describe_new_image(region, id).await? {
             Some(found) if found.state == "available" => ready.push((image.clone(), region.clone(), found)),
             Some(found) if found.state == "failed" => {
                 bail!("the copy {id} of {image} in {region} failed; promote again to retry it")

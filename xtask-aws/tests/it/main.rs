@@ -3,6 +3,7 @@
 
 mod amis;
 mod architecture;
+mod aws_calls;
 mod build_installer;
 mod customer;
 mod facts;
