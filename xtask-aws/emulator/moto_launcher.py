@@ -44,6 +44,10 @@ reads are allowed where a bucket policy makes objects public, as S3 allows them.
   `{"service": "ec2", "not_found_first": 2}` plays EC2's eventual consistency instead: an
   image that CopyImage makes is unknown (`InvalidAMIID.NotFound`) to the first 2 calls
   that name it, as AWS warns a new ID can be.
+- Pages: moto answers EC2 DescribeImages and KMS ListGrants in one piece; AWS pages them
+  (`MaxResults`/`NextToken`, `Limit`/`Marker`). Here they page as AWS does, and the rule
+  `{"page_size": 1}` makes every page hold one item, so a caller that reads only the
+  first page misses the rest.
 
 - Reset, so that a test binary can hand one emulator to test after test instead of
   starting one per test (about a second of CPU each): `POST /xtask/reset` empties every
@@ -71,6 +75,53 @@ INVALIDATION_SECONDS = float(os.environ.get("XTASK_EMULATOR_INVALIDATION_SECONDS
 
 # What each patch must forget on `POST /xtask/reset`, besides moto's own state.
 RESETS = []
+
+# The most items a paged answer holds whatever the caller asks (the `page_size` rule).
+FORCED_PAGE_SIZE = {"items": None}
+
+
+def page_size(asked):
+    sizes = [int(size) for size in (asked, FORCED_PAGE_SIZE["items"]) if size not in (None, "")]
+    return min(sizes) if sizes else None
+
+
+def patch_pagination() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses import amis
+    from moto.kms import responses as kms
+
+    original_images = amis.AmisResponse.describe_images
+
+    def describe_images(self):
+        result = original_images(self).result
+        size = page_size(self._get_param("MaxResults"))
+        if size is None:
+            return ActionResult(result)
+        images = sorted(result["Images"], key=lambda image: image.id)
+        start = int(self._get_param("NextToken") or 0)
+        page = {"Images": images[start : start + size]}
+        if start + size < len(images):
+            page["NextToken"] = str(start + size)
+        return ActionResult(page)
+
+    amis.AmisResponse.describe_images = describe_images
+
+    original_grants = kms.KmsResponse.list_grants
+
+    def list_grants(self):
+        answer = json.loads(original_grants(self))
+        size = page_size(self._get_param("Limit"))
+        if size is None:
+            return json.dumps(answer)
+        grants = answer["Grants"]
+        start = int(self._get_param("Marker") or 0)
+        answer["Grants"] = grants[start : start + size]
+        answer["Truncated"] = start + size < len(grants)
+        if answer["Truncated"]:
+            answer["NextMarker"] = str(start + size)
+        return json.dumps(answer)
+
+    kms.KmsResponse.list_grants = list_grants
 
 
 def patch_cloudfront_invalidations() -> None:
@@ -222,6 +273,7 @@ class Faults:
         if environ.get("PATH_INFO") == "/xtask/faults" and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             self.rules = json.loads(environ["wsgi.input"].read(length) or b"[]")
+            FORCED_PAGE_SIZE["items"] = next((r["page_size"] for r in self.rules if "page_size" in r), None)
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok"]
         if environ.get("PATH_INFO") == "/xtask/reset" and environ.get("REQUEST_METHOD") == "POST":
@@ -245,6 +297,7 @@ class Faults:
         self.rules = []
         self.random = Faults.seeded()
         self.unknown_for = {}
+        FORCED_PAGE_SIZE["items"] = None
         moto_api_backend.reset()
         for forget in RESETS:
             forget()
@@ -493,6 +546,7 @@ def main() -> None:
     patch_nested_stack_outputs()
     patch_atomic_conditional_writes()
     patch_copy_image_client_token()
+    patch_pagination()
     if os.environ.get("XTASK_EMULATOR_DISTRIBUTION_ID"):
         patch_distribution_id(os.environ["XTASK_EMULATOR_DISTRIBUTION_ID"])
     port = serve()

@@ -16,6 +16,8 @@ use crate::adapters::{
 };
 
 const VERSION: &str = "2016-11-15";
+/// Images asked for per DescribeImages page (EC2 allows 1000 at most).
+const PAGE_SIZE: &str = "1000";
 
 /// An image as DescribeImages reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,8 @@ impl Ec2<'_> {
         self.client.query(&Query { service: "ec2", region, version: VERSION, action, params, what }).await
     }
 
+    /// The images a query finds, every page of them: by filters EC2 answers in pages
+    /// (`MaxResults`, `NextToken`); by ID it takes no page size and answers whole.
     pub async fn describe_images(&self, region: &str, query: &ImageQuery<'_>) -> Result<Vec<Image>> {
         let mut params = vec![("Owner.1".to_owned(), "self".to_owned())];
         params.extend(numbered("ImageId", query.ids));
@@ -55,12 +59,24 @@ impl Ec2<'_> {
             params.push((format!("Filter.{}.Name", index + 1), name.to_string()));
             params.extend(numbered(&format!("Filter.{}.Value", index + 1), values));
         }
-        let text = self.call(region, "DescribeImages", &params).await?;
-        let document = roxmltree::Document::parse(&text).context("DescribeImages answered with malformed XML")?;
-        let Some(set) = child(document.root_element(), "imagesSet") else {
-            return Ok(Vec::new());
-        };
-        Ok(items(set).map(image).collect())
+        if query.ids.is_empty() {
+            params.push(("MaxResults".to_owned(), PAGE_SIZE.to_owned()));
+        }
+        let mut images = Vec::new();
+        loop {
+            let text = self.call(region, "DescribeImages", &params).await?;
+            let document = roxmltree::Document::parse(&text).context("DescribeImages answered with malformed XML")?;
+            if let Some(set) = child(document.root_element(), "imagesSet") {
+                images.extend(items(set).map(image));
+            }
+            match child(document.root_element(), "nextToken").and_then(|token| token.text()) {
+                Some(token) if !token.is_empty() => {
+                    params.retain(|(name, _)| name != "NextToken");
+                    params.push(("NextToken".to_owned(), token.to_owned()));
+                }
+                _ => return Ok(images),
+            }
+        }
     }
 
     /// Copies an image within a region; returns the new image's ID. `client_token` makes

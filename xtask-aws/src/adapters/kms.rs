@@ -9,6 +9,8 @@ use crate::adapters::sigv4_http::{Call, SignedClient};
 /// What the grants of a key let an account do with EBS volumes encrypted with it.
 const EBS_OPERATIONS: [&str; 6] =
     ["Decrypt", "DescribeKey", "CreateGrant", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo"];
+/// Grants asked for per ListGrants page (KMS allows 100 at most).
+const PAGE_SIZE: u32 = 100;
 /// Grants the xtask made carry this prefix; others are never touched.
 pub const GRANT_PREFIX: &str = "readyset-ami-access-";
 
@@ -53,22 +55,24 @@ impl Kms<'_> {
         Ok(value)
     }
 
-    /// The grants this xtask made on a key.
+    /// The grants this xtask made on a key, every page of them (KMS answers at most
+    /// `Limit` grants at a time).
     pub async fn grants(&self, region: &str, key: &str) -> Result<Vec<Grant>> {
-        let listed = self.call(region, "ListGrants", json!({ "KeyId": key })).await?;
-        let grants = listed["Grants"].as_array().context("ListGrants answered without Grants")?;
-        Ok(grants
-            .iter()
-            .filter_map(|grant| {
-                let name = grant["Name"].as_str()?;
-                Some(Grant {
-                    id: grant["GrantId"].as_str()?.to_owned(),
-                    name: name.to_owned(),
-                    grantee: grant["GranteePrincipal"].as_str().unwrap_or_default().to_owned(),
-                })
-            })
-            .filter(|grant| grant.name.starts_with(GRANT_PREFIX))
-            .collect())
+        let mut grants = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let mut body = json!({ "KeyId": key, "Limit": PAGE_SIZE });
+            if let Some(marker) = &marker {
+                body["Marker"] = json!(marker);
+            }
+            let listed = self.call(region, "ListGrants", body).await?;
+            let page = listed["Grants"].as_array().context("ListGrants answered without Grants")?;
+            grants.extend(page.iter().filter_map(grant).filter(|grant| grant.name.starts_with(GRANT_PREFIX)));
+            match (listed["Truncated"].as_bool(), listed["NextMarker"].as_str()) {
+                (Some(true), Some(next)) => marker = Some(next.to_owned()),
+                _ => return Ok(grants),
+            }
+        }
     }
 
     pub async fn grant_account(&self, region: &str, key: &str, account: &str) -> Result<()> {
@@ -84,4 +88,12 @@ impl Kms<'_> {
     pub async fn revoke(&self, region: &str, key: &str, grant: &Grant) -> Result<()> {
         self.call(region, "RevokeGrant", json!({ "KeyId": key, "GrantId": grant.id })).await.map(drop)
     }
+}
+
+fn grant(listed: &Value) -> Option<Grant> {
+    Some(Grant {
+        id: listed["GrantId"].as_str()?.to_owned(),
+        name: listed["Name"].as_str()?.to_owned(),
+        grantee: listed["GranteePrincipal"].as_str().unwrap_or_default().to_owned(),
+    })
 }
