@@ -98,6 +98,33 @@ fn builds_for_the_host_triple() {
     }
 }
 
+/// A Mac agent builds both darwin targets with a toolchain that has one: a target the
+/// pinned toolchain lacks is added with rustup first (asked of the real rustup here, with
+/// a Linux target this machine does not have; nothing is downloaded in a plan).
+#[test]
+fn a_target_the_toolchain_lacks_is_added_before_the_build() {
+    let workspace = workspace();
+    let host = Host::detect(&workspace).unwrap();
+    let plan_for = |triple: &str| {
+        let target = InstallerTarget {
+            triple: triple.into(),
+            published_name: "test-build".into(),
+            build_host: BuildHost::of_triple(triple).unwrap(),
+        };
+        BuildPlan::new(&workspace, target, host.clone(), None).unwrap()
+    };
+    let lacking = plan_for("aarch64-unknown-linux-musl");
+    assert!(lacking.add_target);
+    let first = lacking.describe(&workspace).lines().nth(1).unwrap().to_owned();
+    assert_eq!(
+        first,
+        "  run: rustup target add aarch64-unknown-linux-musl  (the pinned toolchain lacks this target; once per machine)"
+    );
+    let pinned = plan_for("x86_64-unknown-linux-musl");
+    assert!(!pinned.add_target, "rust-toolchain.toml installs the musl target");
+    assert!(!pinned.describe(&workspace).contains("rustup"));
+}
+
 #[test]
 fn dry_run_prints_the_commands_and_paths_and_builds_nothing() {
     let target_dir = tempfile::tempdir().unwrap();

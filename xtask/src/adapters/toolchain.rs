@@ -37,6 +37,14 @@ const RUSTUP_COMPONENTS: &[&str] = &["clippy", "rustfmt"];
 const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 pub const PYTHON_REQUIREMENTS: &str = "xtask/ci-requirements.txt";
 
+/// The targets whose standard library this checkout's toolchain has, or `None` where
+/// rustup does not manage the toolchain (then cargo says what is missing).
+pub fn installed_rust_targets(workspace: &Workspace) -> Option<Vec<String>> {
+    let sh = &workspace.sh;
+    let listed = cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().ok()?;
+    Some(listed.lines().map(|line| line.trim().to_owned()).filter(|line| !line.is_empty()).collect())
+}
+
 /// Where the Python tools (moto, cfn-lint, the AWS CLI, ...) are installed.
 pub fn ci_venv(workspace: &Workspace) -> PathBuf {
     workspace.output_dir().join("ci-venv")
@@ -100,9 +108,9 @@ impl Missing {
                 missing.rustup_components.push(component);
             }
         }
-        let installed = cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().unwrap_or_default();
+        let installed = installed_rust_targets(workspace).unwrap_or_default();
         for target in RUST_TARGETS {
-            if !installed.lines().any(|line| line.trim() == *target) {
+            if !installed.iter().any(|line| line == target) {
                 missing.rust_targets.push(target);
             }
         }

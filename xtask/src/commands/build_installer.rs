@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
 use crate::{
-    adapters::{files::write_atomically, git, workspace::Workspace},
+    adapters::{files::write_atomically, git, toolchain, workspace::Workspace},
     cli::BuildInstallerArgs,
     domain::{
         config::InstallerTarget,
@@ -82,6 +82,10 @@ pub struct BuildPlan {
     /// The compiler flags of the build, and the only ones (`CARGO_ENCODED_RUSTFLAGS`
     /// overrides every other source of flags): they map the machine's paths to fixed ones.
     pub rustflags: Vec<String>,
+    /// The pinned toolchain lacks the target's standard library (a Mac builds both
+    /// darwin targets, and `rust-toolchain.toml` lists only the one every Linux
+    /// machine needs): `rustup target add` it first.
+    pub add_target: bool,
 }
 
 impl BuildPlan {
@@ -93,7 +97,9 @@ impl BuildPlan {
     ) -> Result<BuildPlan> {
         let tags = workspace.constants()?.tags().context("refusing to build the installer")?;
         let dist_dir = dist_dir.map_or_else(|| workspace.dist_dir(), |dir| workspace.root.join(dir));
+        let installed = toolchain::installed_rust_targets(workspace);
         Ok(BuildPlan {
+            add_target: installed.is_some_and(|installed| !installed.contains(&target.triple)),
             cargo_output: workspace.cargo_target_dir().join(&target.triple).join("release").join(PACKAGE),
             out_dir: dist_dir.join(tags.readyset_tag.as_str()),
             rustflags: reproducible_rustflags(workspace)?,
@@ -128,6 +134,12 @@ impl BuildPlan {
             "Plan for the installer of release {} (CFN_VERSION {}) for {} (dry run: nothing is built):\n",
             self.readyset_tag, self.cfn_version, self.target.triple
         );
+        if self.add_target {
+            text += &format!(
+                "  run: rustup target add {}  (the pinned toolchain lacks this target; once per machine)\n",
+                self.target.triple
+            );
+        }
         text += &format!(
             "  run: CARGO_ENCODED_RUSTFLAGS='{}' {} {}\n",
             self.rustflags.join(" "),
@@ -179,6 +191,13 @@ pub fn build(workspace: &Workspace, plan: &BuildPlan) -> Result<BuildRecord> {
              (`xcode-select --install`), or point STRIP at a strip for {}",
             plan.target.triple
         );
+    }
+    if plan.add_target {
+        let triple = &plan.target.triple;
+        println!("The pinned toolchain lacks {triple}; adding it once for this machine: rustup target add {triple}");
+        cmd!(sh, "rustup target add {triple}").run().with_context(|| {
+            format!("cannot add the Rust target {triple}; run `rustup target add {triple}` in this checkout and build again")
+        })?;
     }
     let cargo = &workspace.env.cargo;
     let args = plan.cargo_args();
