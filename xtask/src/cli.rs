@@ -260,9 +260,10 @@ pub enum AmisCommand {
     ///
     /// The only stage Packer builds: alpha and release AMIs are copies of these
     /// (`amis promote`). They are shared with the internal accounts alone. Packer is found
-    /// on PATH or through PACKER; credentials come from the xtask's AWS chain (SSO,
-    /// profiles, roles) and reach Packer as short-lived environment variables;
-    /// AWS_ENDPOINT_URL, when set, is passed to it as the EC2 endpoint. Packer connects
+    /// on PATH or through PACKER; it gets AWS_PROFILE when that names a profile it can
+    /// read (it renews what it assumes), else the keys the xtask's chain resolved (SSO,
+    /// environment, instance role); AWS_ENDPOINT_URL, when set, is passed to it as the
+    /// EC2 endpoint. Packer connects
     /// over SSH and runs ops/image-deploy/scripts on each image (security updates, the
     /// ReadySet packages and units, SSH hardening for the bastion, cleanup); against the
     /// emulator there is no instance, and provisioning is left out.

@@ -44,12 +44,13 @@ pub fn run(workspace: &Workspace, args: AmisBuildArgs, dry_run: bool) -> Result<
         access::require_shareable_encryption(&Ec2 { client: &client }, &plan.regions, &plan.kms_keys).await?;
         credentials(&site.sdk).await
     })?;
-    print!("{}", plan.describe(credentials.session_token().is_some()));
+    let handoff = Handoff::decide(workspace, credentials);
+    print!("{}", plan.describe(workspace, &handoff));
     if dry_run {
         println!("\nDry run: Packer was not run and nothing was written.");
         return Ok(());
     }
-    let file = plan.run(workspace, &credentials)?;
+    let file = plan.run(workspace, &handoff)?;
     if !plan.kms_keys.is_empty() {
         grant_keys(workspace, &plan)?;
     }
@@ -119,7 +120,7 @@ impl BuildPlan {
         })
     }
 
-    fn describe(&self, session_token: bool) -> String {
+    fn describe(&self, workspace: &Workspace, handoff: &Handoff) -> String {
         let staged = self.staged.display();
         let mut text = format!("Plan for the internal images of {} (Packer {}):\n", self.commit, self.version);
         if self.version.declares_plugins() {
@@ -134,11 +135,10 @@ impl BuildPlan {
         }
         text += &format!("  run: {} {}\n", self.packer, self.args.join(" "));
         text += &self.describe_provisioning();
-        let token = if session_token { ", AWS_SESSION_TOKEN" } else { "" };
-        text += &format!(
-            "  credentials: the xtask's AWS chain, given to Packer as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY{token} \
-             (never printed); no other AWS_* variable reaches it\n"
-        );
+        text += &format!("  credentials: {}\n", handoff.describe());
+        for (name, value) in &workspace.env.packer_polling {
+            text += &format!("  passed to Packer's amazon plugin: {name}={value}\n");
+        }
         let internal: Vec<String> =
             self.accounts.audience(Audience::InternalAccounts).iter().map(ToString::to_string).collect();
         text += &format!("  share with: {} (internal accounts only; snapshots too)\n", internal.join(", "));
@@ -168,17 +168,17 @@ impl BuildPlan {
         text
     }
 
-    fn run(&self, workspace: &Workspace, credentials: &Credentials) -> Result<AmisFile> {
+    fn run(&self, workspace: &Workspace, handoff: &Handoff) -> Result<AmisFile> {
         self.stage(workspace)?;
         std::fs::create_dir_all(self.manifest.parent().expect("has a parent"))?;
         let before = std::fs::read_to_string(&self.manifest).ok();
         if self.version.declares_plugins() {
             let staged = &self.staged;
-            self.packer_command(workspace, credentials, &["init".to_owned(), staged.display().to_string()])
+            self.packer_command(workspace, handoff, &["init".to_owned(), staged.display().to_string()])
                 .run()
                 .context("`packer init` could not install the amazon plugin; its output is above")?;
         }
-        self.packer_command(workspace, credentials, &self.args)
+        self.packer_command(workspace, handoff, &self.args)
             .run()
             .context("Packer failed building the internal images; its output is above")?;
         let text = std::fs::read_to_string(&self.manifest)
@@ -226,26 +226,76 @@ impl BuildPlan {
         files::replace_output_dir(&self.staged, &files, &protected, "amis build")
     }
 
-    /// Packer with the credentials the xtask resolved, and no other AWS variable: Packer
-    /// 1.6 cannot read SSO profiles, and a profile or endpoint of the caller's shell must
-    /// not send it elsewhere.
-    fn packer_command<'a>(
-        &self,
-        workspace: &'a Workspace,
-        credentials: &Credentials,
-        args: &[String],
-    ) -> xshell::Cmd<'a> {
+    /// Packer with its credentials (`Handoff`), the plugin's polling variables, and no
+    /// other AWS variable: a profile or endpoint of the caller's shell must not send it
+    /// elsewhere.
+    fn packer_command<'a>(&self, workspace: &'a Workspace, handoff: &Handoff, args: &[String]) -> xshell::Cmd<'a> {
         let (sh, packer) = (&workspace.sh, &self.packer);
         let mut command = cmd!(sh, "{packer} {args...}");
         for name in &workspace.env.aws_variables {
             command = command.env_remove(name);
         }
-        command = command
-            .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
-            .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key());
-        match credentials.session_token() {
-            Some(token) => command.env("AWS_SESSION_TOKEN", token),
-            None => command,
+        command = command.envs(workspace.env.packer_polling.iter().map(|(name, value)| (name, value)));
+        match handoff {
+            Handoff::Profile(name) => {
+                let env = &workspace.env;
+                let files = [
+                    ("AWS_CONFIG_FILE", &env.aws_config_file),
+                    ("AWS_SHARED_CREDENTIALS_FILE", &env.aws_credentials_file),
+                ];
+                let files = files.into_iter().filter_map(|(variable, file)| Some((variable, file.as_ref()?)));
+                // aws-sdk-go reads role_arn and source_profile from the config file only when asked.
+                command.env("AWS_PROFILE", name).env("AWS_SDK_LOAD_CONFIG", "1").envs(files)
+            }
+            Handoff::Keys(credentials) => {
+                command = command
+                    .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
+                    .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key());
+                match credentials.session_token() {
+                    Some(token) => command.env("AWS_SESSION_TOKEN", token),
+                    None => command,
+                }
+            }
+        }
+    }
+}
+
+/// How Packer gets AWS credentials. A profile it can read (static keys, a role it
+/// assumes, a credential process) is handed over by name, so Packer renews what it
+/// assumes during a long build; otherwise (keys in the environment, an instance role
+/// the xtask already resolved, or an SSO profile, which Packer 1.6 cannot read) it gets
+/// the keys the xtask's chain resolved, which it cannot renew.
+enum Handoff {
+    Profile(String),
+    Keys(Credentials),
+}
+
+impl Handoff {
+    fn decide(workspace: &Workspace, credentials: Credentials) -> Handoff {
+        let env = &workspace.env;
+        let keys_in_environment = env.aws_variables.iter().any(|name| name == "AWS_ACCESS_KEY_ID");
+        let Some(profile) = env.aws_profile.clone().filter(|_| !keys_in_environment) else {
+            return Handoff::Keys(credentials);
+        };
+        let config_file =
+            env.aws_config_file.clone().or_else(|| env.home.as_ref().map(|home| home.join(".aws/config")));
+        let config = config_file.and_then(|file| std::fs::read_to_string(file).ok()).unwrap_or_default();
+        match packer::profile_uses_sso(&config, &profile) {
+            true => Handoff::Keys(credentials),
+            false => Handoff::Profile(profile),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Handoff::Profile(name) => {
+                format!("profile {name}, read by Packer itself (it renews what it assumes); no other AWS_* variable")
+            }
+            Handoff::Keys(credentials) => format!(
+                "the xtask's AWS chain, given to Packer as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY{} (never printed; \
+                 Packer cannot renew them); no other AWS_* variable reaches it",
+                if credentials.session_token().is_some() { ", AWS_SESSION_TOKEN" } else { "" }
+            ),
         }
     }
 }

@@ -449,10 +449,12 @@ case "$1" in
 esac
 "#;
 
-/// Packer 1.6.6 cannot read SSO profiles; the xtask resolves credentials with its own
-/// chain and hands Packer environment keys, removing every other AWS variable. Here the
-/// keys exist only in a profile file, and the emulator enforces IAM, so the build can
-/// succeed only if Packer got the profile's keys from the xtask.
+/// A profile Packer can read is handed to it by name (it renews what it assumes during a
+/// long build); every other AWS variable is removed, and the amazon plugin's polling
+/// variables are passed through. Here the keys exist only in a profile file, and the
+/// emulator enforces IAM, so the build can succeed only if Packer read that profile.
+/// (An SSO profile, which Packer 1.6 cannot read, gets the keys the xtask resolved:
+/// `domain::images::packer::profile_uses_sso` decides, tested beside it.)
 #[test]
 fn packer_gets_the_credentials_that_only_a_profile_file_holds() {
     let site = Site::with_iam();
@@ -497,10 +499,15 @@ fn packer_gets_the_credentials_that_only_a_profile_file_holds() {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("PKR_VAR_base_image_name", xtask_aws::adapters::emulator::EMULATOR_BASE_IMAGE.0)
             .env("PKR_VAR_base_image_owner", xtask_aws::adapters::emulator::EMULATOR_BASE_IMAGE.1);
-        command.output().unwrap()
+        command.env("AWS_MAX_ATTEMPTS", "90").output().unwrap()
     };
     let built = run("release");
     let stdout = expect_success("amis build with a profile", &built);
+    assert!(
+        stdout.contains("  credentials: profile release, read by Packer itself (it renews what it assumes)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  passed to Packer's amazon plugin: AWS_MAX_ATTEMPTS=90\n"), "{stdout}");
     assert!(stdout.contains("Written to"), "{stdout}");
     assert!(
         !text(&built.stdout).contains(key["AccessKey"]["SecretAccessKey"].as_str().unwrap()),

@@ -163,7 +163,7 @@ fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
           stage: ops/image-deploy -> <checkout>/target/packer/templates (Packer 1.6.6 takes no plugin declaration)
           run: packer build -color=false -var=commit=0123456789abcdef0123456789abcdef01234567 -var=ec2_endpoint=$AWS_ENDPOINT_URL -var=manifest_path=<checkout>/target/packer/manifest-internal.json -var=package_dir=<checkout>/target/packer/templates/packages -var=packages= -var=communicator=none -only=amazon-ebs.readyset-server <checkout>/target/packer/templates
           provision: left out; the emulator runs no instance to connect to (the scripts are tested in a Debian 12 root)
-          credentials: the xtask's AWS chain, given to Packer as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (never printed); no other AWS_* variable reaches it
+          credentials: the xtask's AWS chain, given to Packer as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (never printed; Packer cannot renew them); no other AWS_* variable reaches it
           share with: 888877776666, 999988887777 (internal accounts only; snapshots too)
           images: readyset-server
           regions: us-east-1, us-east-2, us-west-2

@@ -34,6 +34,14 @@ pub struct Environment {
     /// Names of every `AWS_*` variable set, so a child that must talk to an emulator
     /// only can be given none of them (a profile, a token, a service endpoint).
     pub aws_variables: Vec<String>,
+    /// `AWS_PROFILE` and the files it is read from (`AWS_CONFIG_FILE`,
+    /// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`).
+    pub aws_profile: Option<String>,
+    pub aws_config_file: Option<PathBuf>,
+    pub aws_credentials_file: Option<PathBuf>,
+    /// `AWS_MAX_ATTEMPTS` and `AWS_POLL_DELAY_SECONDS` with their values: how long
+    /// Packer's amazon plugin waits for an image, which an agent may tune.
+    pub packer_polling: Vec<(String, String)>,
     pub path: OsString,
     pub home: Option<PathBuf>,
 }
@@ -80,6 +88,13 @@ impl Environment {
             aws_variables: std::env::vars_os()
                 .filter_map(|(name, _)| name.into_string().ok())
                 .filter(|name| name.starts_with("AWS_"))
+                .collect(),
+            aws_profile: var("AWS_PROFILE"),
+            aws_config_file: var("AWS_CONFIG_FILE").map(PathBuf::from),
+            aws_credentials_file: var("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from),
+            packer_polling: ["AWS_MAX_ATTEMPTS", "AWS_POLL_DELAY_SECONDS"]
+                .into_iter()
+                .filter_map(|name| Some((name.to_owned(), var(name)?)))
                 .collect(),
             path: std::env::var_os("PATH").unwrap_or_default(),
             home: var("HOME").map(PathBuf::from),

@@ -53,6 +53,22 @@ impl AmisFile {
     }
 }
 
+/// Whether a profile of an AWS config file signs in through IAM Identity Center (SSO),
+/// which Packer 1.6 (aws-sdk-go 1.36) cannot read: its `sso_*` keys, or an
+/// `sso_session` it names. A profile that is not in the file is not SSO.
+pub fn profile_uses_sso(config: &str, profile: &str) -> bool {
+    let wanted = if profile == "default" { "default".to_owned() } else { format!("profile {profile}") };
+    let mut inside = false;
+    for line in config.lines().map(str::trim) {
+        if let Some(section) = line.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+            inside = section.trim() == wanted || (profile == "default" && section.trim() == "profile default");
+        } else if inside && line.split('=').next().is_some_and(|key| key.trim().starts_with("sso_")) {
+            return true;
+        }
+    }
+    false
+}
+
 /// A string element of an HCL list, with where it sits in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListItem {
@@ -248,6 +264,18 @@ pub fn amis_of_last_run(manifest: &str, expected_images: &[String], regions: &[S
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_profile_signs_in_through_sso_when_its_section_has_sso_keys() {
+        let config =
+            "[default]\nregion = us-east-2\n\n[profile release]\nrole_arn = arn:aws:iam::111122223333:role/r\n\
+                      source_profile = default\n\n[profile sso]\nsso_session = corp\nsso_account_id = 111122223333\n\n\
+                      [sso-session corp]\nsso_start_url = https://example.awsapps.com/start\n";
+        assert!(super::profile_uses_sso(config, "sso"));
+        assert!(!super::profile_uses_sso(config, "release"), "a role profile Packer assumes itself");
+        assert!(!super::profile_uses_sso(config, "default"));
+        assert!(!super::profile_uses_sso(config, "absent"));
+    }
+
     use super::*;
 
     const LOCALS: &str = include_str!("../../../../ops/image-deploy/locals.pkr.hcl");
