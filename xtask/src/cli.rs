@@ -297,6 +297,12 @@ pub struct AmisBuildArgs {
     /// against the emulator, which provisions nothing.
     #[arg(long = "package", value_name = "FILE.deb")]
     pub packages: Vec<PathBuf>,
+
+    /// Take the packages from where ReadySet's build publishes them for this checkout's
+    /// READYSET_TAG (`packages-prefix` in the internal bucket), each checked against its
+    /// SHA256SUMS before Packer starts. What the pipeline runs.
+    #[arg(long, conflicts_with = "packages")]
+    pub fetch_packages: bool,
 }
 
 #[derive(clap::Args, Debug)]

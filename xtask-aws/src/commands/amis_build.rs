@@ -15,10 +15,13 @@ use xtask::{
     cli::AmisBuildArgs,
     domain::{
         images::accounts::Accounts,
+        images::packages,
         images::packer::{self, amis_of_last_run, AmisFile, Packages, PackerVersion},
         images::provisioning,
         names::commit::CommitId,
         names::stage::{Audience, Stage},
+        names::tag::ReleaseTag,
+        publishing::digest::sha256_hex,
     },
 };
 
@@ -27,7 +30,7 @@ use crate::adapters::{
     ec2::Ec2,
     kms::Kms,
     sigv4_http::SignedClient,
-    site::{credentials, with_site},
+    site::{credentials, with_site, Site},
 };
 
 /// Where the plugin declaration lives; it is added to the staged templates for Packer 1.7+.
@@ -37,7 +40,16 @@ const PACKAGES_DIR: &str = "packages";
 /// The longest value an EC2 tag holds; Packer would fail on a longer one after the build.
 const MAX_TAG_VALUE: usize = 256;
 
-pub fn run(workspace: &Workspace, args: AmisBuildArgs, dry_run: bool) -> Result<()> {
+pub fn run(workspace: &Workspace, mut args: AmisBuildArgs, dry_run: bool) -> Result<()> {
+    let _staged_for_a_dry_run = if args.fetch_packages {
+        let (files, scratch) = fetch_packages(workspace, dry_run)?;
+        if workspace.env.aws_endpoint.is_none() {
+            args.packages = files;
+        }
+        scratch
+    } else {
+        None
+    };
     let plan = BuildPlan::decide(workspace, &args)?;
     let credentials = with_site(workspace, async |site| {
         let client = SignedClient::new(&site.sdk);
@@ -345,6 +357,69 @@ fn packer_args(workspace: &Workspace, args: &AmisBuildArgs, run: &PackerRun, pro
     packer_args
 }
 
+/// The packages of this checkout's READYSET_TAG from where ReadySet's build publishes
+/// them, each checked against SHA256SUMS, written to `target/packages/<tag>/` (to a
+/// scratch directory, removed with the returned handle, for a dry run). Against the
+/// emulator they are fetched and checked, and then left out: nothing is provisioned.
+fn fetch_packages(workspace: &Workspace, dry_run: bool) -> Result<(Vec<PathBuf>, Option<tempfile::TempDir>)> {
+    let tag = workspace.constants()?.tags().context("refusing to build the images")?.readyset_tag;
+    let fetched = with_site(workspace, async |site| fetch_checked(site, &tag).await)?;
+    let (dir, scratch) = if dry_run {
+        let scratch = tempfile::Builder::new().prefix("xtask-packages-").tempdir()?;
+        (scratch.path().to_owned(), Some(scratch))
+    } else {
+        (workspace.output_dir().join("packages").join(tag.as_str()), None)
+    };
+    let protected = Protected { checkout: &workspace.root, home: workspace.env.home.as_deref() };
+    files::replace_output_dir(&dir, &fetched, &protected, "amis build --fetch-packages")?;
+    println!("Packages of READYSET_TAG {tag}, checked against {}:", packages::SUMS_FILE);
+    for (name, bytes) in &fetched {
+        println!("  {name}  {} bytes  sha256 {}", bytes.len(), sha256_hex(bytes));
+    }
+    if workspace.env.aws_endpoint.is_some() {
+        println!("  (against the emulator nothing is provisioned, so they are neither installed nor recorded)");
+    }
+    Ok((fetched.iter().map(|(name, _)| dir.join(name)).collect(), scratch))
+}
+
+/// Every package `SHA256SUMS` lists under the tag's prefix, with its bytes; refused,
+/// naming the key, when the list or a package is missing or a package's SHA-256 differs.
+async fn fetch_checked(site: &Site, tag: &ReleaseTag) -> Result<Vec<(String, Vec<u8>)>> {
+    let bucket = site.bucket(&site.config.cfn_internal_bucket);
+    let prefix = packages::prefix(&site.config, tag);
+    let at = |name: &str| format!("s3://{}/{prefix}{name}", bucket.name);
+    let sums = at(packages::SUMS_FILE);
+    let Some(listed) = bucket.get(&format!("{prefix}{}", packages::SUMS_FILE)).await? else {
+        bail!(
+            "refusing to build the images: {sums} does not exist. ReadySet's build publishes the packages of \
+             READYSET_TAG {tag} and their {} there (RELEASE.md, What the images hold); publish them, or set \
+             READYSET_TAG to a tag that has them. Nothing was built",
+            packages::SUMS_FILE
+        );
+    };
+    let listed = packages::parse_sums(&String::from_utf8_lossy(&listed))
+        .with_context(|| format!("refusing to build the images: {sums} is not usable. Nothing was built"))?;
+    let mut fetched = Vec::new();
+    for (name, expected) in listed {
+        let Some(bytes) = bucket.get(&format!("{prefix}{name}")).await? else {
+            bail!(
+                "refusing to build the images: {name} is listed in {sums}, but {} does not exist. Nothing was built",
+                at(&name)
+            );
+        };
+        let actual = sha256_hex(&bytes);
+        if actual != expected {
+            bail!(
+                "refusing to build the images: {} has SHA-256 {actual}, but {sums} lists {expected} for it. The \
+                 package was changed after the build published it; publish it again. Nothing was built",
+                at(&name)
+            );
+        }
+        fetched.push((name, bytes));
+    }
+    Ok(fetched)
+}
+
 /// Each package's file name and SHA-256, refused unless it is a `.deb` file with a
 /// plain name (names and hashes travel as `<file>=<sha256>` words).
 fn read_packages(paths: &[PathBuf]) -> Result<(Packages, Vec<(String, PathBuf)>)> {
@@ -352,8 +427,7 @@ fn read_packages(paths: &[PathBuf]) -> Result<(Packages, Vec<(String, PathBuf)>)
     let mut files = Vec::new();
     for path in paths {
         let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-        let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '~'));
-        if !name.ends_with(".deb") || !plain || name.starts_with('.') {
+        if !packages::is_package_name(&name) {
             bail!(
                 "--package {}: expected a Debian package file named like readyset_1.2.0_amd64.deb (letters, digits, \
                  '.', '_', '-', '+', '~', ending in .deb)",

@@ -16,16 +16,19 @@ use xtask::{
     adapters::{files, git, toolchain, workspace::Workspace},
     cli::RehearseArgs,
     domain::{
+        images::packages,
         images::packer::AmisFile,
         names::commit::CommitId,
         names::tag::ReleaseTag,
         pipeline::buildkite::{PIPELINE_PATH, RELEASE_NAME_FIELD},
         pipeline::queues::{self, Queue},
+        publishing::digest::sha256_hex,
     },
 };
 
 use crate::{
     adapters::{
+        aws_error::aws_error,
         ec2::{Ec2, ImageQuery},
         emulator::{self, Emulator, EMULATOR_BASE_IMAGE},
         iam::{self, AccessKey},
@@ -356,7 +359,7 @@ impl World {
         std::fs::copy(workspace.root.join("xtask-aws/emulator/buildkite-agent"), bin.join("buildkite-agent"))?;
         let (emulator, access) = emulator::for_rehearsal(workspace)?;
         files::remove_output_dir(&workspace.root.join(ARTIFACTS_DIR))?;
-        prepare_world(workspace, &access, &scratch.path().join(PUBLIC_KEY_FILE))?;
+        prepare_world(workspace, &access, scratch.path())?;
         let queue_keys = queue_users(workspace, &access)?;
         let tmp = scratch.path().join("tmp");
         std::fs::create_dir_all(&tmp)?;
@@ -437,14 +440,56 @@ fn queue_users(workspace: &Workspace, admin: &emulator::EmulatorAccess) -> Resul
 /// The buckets and the distribution the release configuration names, in the emulator.
 /// Makes the buckets, distribution and signing key; writes the key's public half where
 /// `verify` (which runs without credentials) reads it.
-fn prepare_world(workspace: &Workspace, access: &emulator::EmulatorAccess, public_key: &Path) -> Result<()> {
+/// The buckets, distribution and signing key of a release site, the key's public half
+/// written where verify reads it, and the stand-in packages ReadySet's build would have
+/// published for this checkout's READYSET_TAG.
+fn prepare_world(workspace: &Workspace, access: &emulator::EmulatorAccess, scratch: &Path) -> Result<()> {
     let config = &workspace.config;
+    let package = stand_in_package(workspace, scratch)?;
+    let tag = workspace.constants()?.tags()?.readyset_tag;
     let key = runtime()?.block_on(async {
         let site = Site::from_sdk_config(config, access.sdk_config(&config.region).await);
         emulator::create_site(&site).await?;
+        publish_packages(&site, &tag, &package).await?;
         ReleaseKey::of_kms_key(&site).await
     })?;
-    std::fs::write(public_key, key.pem()).with_context(|| format!("cannot write {}", public_key.display()))
+    let public_key = scratch.join(PUBLIC_KEY_FILE);
+    std::fs::write(&public_key, key.pem()).with_context(|| format!("cannot write {}", public_key.display()))
+}
+
+/// A Debian package standing in for ReadySet's, made with dpkg-deb as the product build
+/// makes its own: (file name, bytes).
+fn stand_in_package(workspace: &Workspace, scratch: &Path) -> Result<(String, Vec<u8>)> {
+    let (sh, tree) = (&workspace.sh, scratch.join("stand-in-package"));
+    std::fs::create_dir_all(tree.join("DEBIAN"))?;
+    std::fs::write(
+        tree.join("DEBIAN/control"),
+        "Package: readyset\nVersion: 0.0.0-rehearsal\nArchitecture: amd64\nMaintainer: ReadySet release rehearsal \
+         <rehearsal@invalid>\nDescription: stand-in for ReadySet in the release rehearsal\n",
+    )?;
+    let name = "readyset_0.0.0-rehearsal_amd64.deb";
+    let deb = scratch.join(name);
+    cmd!(sh, "dpkg-deb --root-owner-group --build {tree} {deb}")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("cannot make the stand-in ReadySet package; `cargo xtask ci` installs dpkg-deb (Debian's dpkg)")?;
+    Ok((name.to_owned(), std::fs::read(&deb)?))
+}
+
+/// What ReadySet's build publishes for a tag: the package and its SHA256SUMS.
+async fn publish_packages(site: &Site, tag: &ReleaseTag, (name, bytes): &(String, Vec<u8>)) -> Result<()> {
+    let prefix = packages::prefix(&site.config, tag);
+    let sums = format!("{}  {name}\n", sha256_hex(bytes));
+    let bucket = &site.config.cfn_internal_bucket;
+    for (key, body) in
+        [(format!("{prefix}{name}"), bytes.clone()), (format!("{prefix}{}", packages::SUMS_FILE), sums.into_bytes())]
+    {
+        let put = site.s3.put_object().bucket(bucket).key(&key).body(body.into());
+        put.send().await.map_err(|error| aws_error(&format!("S3 PutObject of s3://{bucket}/{key}"), error))?;
+    }
+    println!("  - ReadySet's build is stood in for: a stub package and its SHA256SUMS under s3://{bucket}/{prefix}");
+    Ok(())
 }
 
 /// What customers get must be what the smoke test launched: every promoted AMI is a copy

@@ -11,11 +11,13 @@ use std::{
 use expect_test::expect;
 use xtask::domain::{
     images::packer::AmisFile, names::commit::CommitId, names::stage::Stage, pipeline::queues::SMOKE_TEST_SECRET,
+    publishing::digest::sha256_hex,
 };
 
 use crate::support::{
     clear_aws_environment, config, expect_success,
     images::{build_amis, inspect, internal_accounts, packer_xtask, IMAGES, REGIONS},
+    number_hashes,
     site::{OutputDir, Site},
     system_tool, text, venv_tool, COMMIT,
 };
@@ -57,6 +59,69 @@ fn packer_builds_every_internal_image_in_every_region_for_the_internal_accounts_
     let amis: AmisFile =
         serde_json::from_slice(&std::fs::read(target.path().join("dist/amis-internal.json")).unwrap()).unwrap();
     assert_eq!(amis.images.keys().collect::<Vec<_>>(), vec!["readyset-bastion"]);
+}
+
+/// The pipeline's AMI step takes the packages ReadySet's build published for the
+/// checkout's READYSET_TAG: no SHA256SUMS, a package it lists but missing, and a package
+/// with other bytes are each refused by name before Packer starts; the right ones are
+/// written to target/packages/<tag>/ (against the emulator, checked but not installed).
+#[test]
+fn amis_build_fetches_the_tags_packages_and_refuses_a_missing_or_changed_one() {
+    let site = Site::new();
+    let target = site.output_dir();
+    let prefix = format!("{}unreleased/", config().packages_prefix);
+    let put = |name: &str, bytes: &[u8]| {
+        let request = site
+            .aws
+            .s3
+            .put_object()
+            .bucket(&config().cfn_internal_bucket)
+            .key(format!("{prefix}{name}"))
+            .body(bytes.to_vec().into());
+        site.runtime.block_on(request.send()).unwrap();
+    };
+    let fetch = || {
+        packer_xtask(&site, &["amis", "build", "--commit", COMMIT, "--only", "readyset-bastion", "--fetch-packages"])
+    };
+    let (server, adapter) = (b"readyset server package".as_slice(), b"readyset adapter package".as_slice());
+    let sums = format!(
+        "{}  readyset-server_1.0_amd64.deb\n{}  readyset-adapter_1.0_amd64.deb\n",
+        sha256_hex(server),
+        sha256_hex(adapter)
+    );
+    let mut seen = String::new();
+    let mut refused = |case: &str| {
+        let output = fetch();
+        seen += &format!("{case}: exit {:?}\n{}", output.status.code(), text(&output.stderr));
+        assert!(!target.path().join("packer").exists() && !target.path().join("packages").exists(), "{case}");
+    };
+    refused("no SHA256SUMS");
+    put("SHA256SUMS", sums.as_bytes());
+    put("readyset-server_1.0_amd64.deb", server);
+    refused("a listed package missing");
+    put("readyset-adapter_1.0_amd64.deb", b"other bytes");
+    refused("a package changed");
+    expect![[r#"
+        no SHA256SUMS: exit Some(1)
+        error: refusing to build the images: s3://readysettech-cfn-internal-us-east-2/readyset-packages/unreleased/SHA256SUMS does not exist. ReadySet's build publishes the packages of READYSET_TAG unreleased and their SHA256SUMS there (RELEASE.md, What the images hold); publish them, or set READYSET_TAG to a tag that has them. Nothing was built
+        a listed package missing: exit Some(1)
+        error: refusing to build the images: readyset-adapter_1.0_amd64.deb is listed in s3://readysettech-cfn-internal-us-east-2/readyset-packages/unreleased/SHA256SUMS, but s3://readysettech-cfn-internal-us-east-2/readyset-packages/unreleased/readyset-adapter_1.0_amd64.deb does not exist. Nothing was built
+        a package changed: exit Some(1)
+        error: refusing to build the images: s3://readysettech-cfn-internal-us-east-2/readyset-packages/unreleased/readyset-adapter_1.0_amd64.deb has SHA-256 <sha256 #1>, but s3://readysettech-cfn-internal-us-east-2/readyset-packages/unreleased/SHA256SUMS lists <sha256 #2> for it. The package was changed after the build published it; publish it again. Nothing was built
+    "#]].assert_eq(&number_hashes(&seen));
+
+    put("readyset-adapter_1.0_amd64.deb", adapter);
+    let stdout = expect_success("amis build --fetch-packages", &fetch());
+    let listing = &stdout[..stdout.find("Plan for the internal images").unwrap()];
+    expect![[r#"
+        Packages of READYSET_TAG unreleased, checked against SHA256SUMS:
+          readyset-server_1.0_amd64.deb  23 bytes  sha256 <sha256 #1>
+          readyset-adapter_1.0_amd64.deb  24 bytes  sha256 <sha256 #2>
+          (against the emulator nothing is provisioned, so they are neither installed nor recorded)
+    "#]].assert_eq(&number_hashes(listing));
+    let fetched = target.path().join("packages/unreleased");
+    assert_eq!(std::fs::read(fetched.join("readyset-adapter_1.0_amd64.deb")).unwrap(), adapter);
+    assert_eq!(std::fs::read(fetched.join("readyset-server_1.0_amd64.deb")).unwrap(), server);
 }
 
 #[test]

@@ -130,7 +130,7 @@ fn a_step_on_the_wrong_queue_or_outside_the_release_group_breaks_the_check() {
             .flat_map(|text| problems(text))
             .collect();
     expect![[r#"
-        step internal-amis runs `cargo xtask amis build --commit 0000000000000000000000000000000000000000`, which writes internal artifacts, on build; only the ops queue holds credentials for them
+        step internal-amis runs `cargo xtask amis build --commit 0000000000000000000000000000000000000000 --fetch-packages`, which writes internal artifacts, on build; only the ops queue holds credentials for them
         step ci names no queue (agents: queue:), so it would run on whatever agent the default queue has; name one of build, mac, ops, release
         step ci runs on queue default, which is not one of build, mac, ops, release
         step release-templates runs on the release queue outside concurrency_group readyset/release with concurrency 1, so two releases could write at once

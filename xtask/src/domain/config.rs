@@ -26,6 +26,9 @@ pub struct ReleaseConfig {
     /// The KMS alias of the key that signs release manifests (`alias/<name>`): an alias,
     /// so the key can be rotated without a commit, and so the IAM policy can name it.
     pub signing_key: String,
+    /// The prefix, in `cfn_internal_bucket`, under which the product's build publishes
+    /// its packages for each `READYSET_TAG` (`<prefix><tag>/SHA256SUMS` and the files).
+    pub packages_prefix: String,
     pub targets: Vec<InstallerTarget>,
     pub templates: Vec<Template>,
 }
@@ -151,6 +154,13 @@ impl ReleaseConfig {
             is_kms_alias,
             "a KMS alias such as alias/readyset-release-manifest: 'alias/' and then letters, digits, '/', '_' and '-' \
              (not 'alias/aws/', which names AWS-managed keys)",
+        )?;
+        check(
+            &self.packages_prefix,
+            "packages-prefix",
+            is_key_prefix,
+            "an S3 key prefix such as readyset-packages/: lowercase letters, digits, '-', '_', '.' and '/', ending \
+             in '/', not starting with '/' and without '//'",
         )?;
         if self.targets.is_empty() {
             bail!("{TABLE} key `targets`: no installer targets are configured; expected at least one [[workspace.metadata.release.targets]]");
@@ -287,6 +297,13 @@ fn is_public_base_url(url: &str) -> bool {
     host_ok && port_ok && path_ok
 }
 
+fn is_key_prefix(prefix: &str) -> bool {
+    prefix.ends_with('/')
+        && !prefix.starts_with('/')
+        && !prefix.contains("//")
+        && prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.' | '/'))
+}
+
 fn is_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
@@ -327,7 +344,7 @@ mod tests {
     fn the_repository_configuration_reads_in_full() {
         let config = repository();
         let summary = format!(
-            "{} {} {} {}\n{} {} {}\n{}\n{}\n",
+            "{} {} {} {}\n{} {} {} {}\n{}\n{}\n",
             config.region,
             config.orchestrator_bucket,
             config.cloudfront_distribution,
@@ -335,6 +352,7 @@ mod tests {
             config.cfn_internal_bucket,
             config.cfn_public_bucket,
             config.signing_key,
+            config.packages_prefix,
             config
                 .targets
                 .iter()
@@ -345,7 +363,7 @@ mod tests {
         );
         expect![[r#"
             us-east-2 readysettech-orchestrator-us-east-2 EGUPZSIU4Q3J9 https://launch.readyset.io
-            readysettech-cfn-internal-us-east-2 readysettech-cfn-public-us-east-2 alias/readyset-release-manifest
+            readysettech-cfn-internal-us-east-2 readysettech-cfn-public-us-east-2 alias/readyset-release-manifest readyset-packages/
             x86_64-unknown-linux-musl as x86_64-unknown-linux-gnu on linux, x86_64-apple-darwin as x86_64-apple-darwin on macos, aarch64-apple-darwin as aarch64-apple-darwin on macos
             readyset-mysql-super Public, readyset-vpc Public, readyset-server Public, readyset-mysql-adapter Public, readyset-postgres-adapter Public, readyset-bastion Public, readyset-benchmark Internal
         "#]]
@@ -364,6 +382,7 @@ mod tests {
             "public-base-url",
             "cfn-public-bucket",
             "signing-key",
+            "packages-prefix",
         ] {
             let line = WORKSPACE.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap();
             let error = error_of(&edited(&format!("{line}\n"), ""));
@@ -442,6 +461,18 @@ mod tests {
                 "signing-key = \"alias/aws/ebs\"",
                 "`signing-key`",
                 "AWS-managed",
+            ),
+            (
+                "packages-prefix = \"readyset-packages/\"",
+                "packages-prefix = \"readyset-packages\"",
+                "`packages-prefix`",
+                "ending in '/'",
+            ),
+            (
+                "packages-prefix = \"readyset-packages/\"",
+                "packages-prefix = \"/Packages/\"",
+                "`packages-prefix`",
+                "S3 key prefix",
             ),
             ("https://launch.readyset.io\"", "http://launch.readyset.io\"", "`public-base-url`", "https://"),
             ("https://launch.readyset.io\"", "https://launch.readyset.io/\"", "`public-base-url`", "trailing"),

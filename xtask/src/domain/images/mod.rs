@@ -3,6 +3,7 @@
 pub mod access;
 pub mod accounts;
 pub mod customers;
+pub mod packages;
 pub mod packer;
 pub mod promotion;
 pub mod provisioning;
