@@ -118,7 +118,8 @@ fn amis_build_fetches_the_tags_packages_and_refuses_a_missing_or_changed_one() {
           readyset-server_1.0_amd64.deb  23 bytes  sha256 <sha256 #1>
           readyset-adapter_1.0_amd64.deb  24 bytes  sha256 <sha256 #2>
           (against the emulator nothing is provisioned, so they are neither installed nor recorded)
-    "#]].assert_eq(&number_hashes(listing));
+    "#]]
+    .assert_eq(&number_hashes(listing));
     let fetched = target.path().join("packages/unreleased");
     assert_eq!(std::fs::read(fetched.join("readyset-adapter_1.0_amd64.deb")).unwrap(), adapter);
     assert_eq!(std::fs::read(fetched.join("readyset-server_1.0_amd64.deb")).unwrap(), server);
