@@ -31,6 +31,6 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
         Command::Bench(xtask::cli::BenchCommand::Publish(args)) => {
             commands::bench_publish::run(workspace, args, dry_run)
         }
-        local => unreachable!("xtask::run_local runs every command that needs no AWS, and it ran {local:?} here"),
+        local => unreachable!("run_local returned {local:?}, which needs no AWS: run_local runs those itself"),
     }
 }
