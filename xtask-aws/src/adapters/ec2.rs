@@ -2,10 +2,7 @@
 //! copying and tagging images, their launch and snapshot permissions, and whether EBS
 //! encryption by default is on.
 
-use std::{
-    collections::BTreeMap,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::{Context, Result};
 use xtask::domain::images::access::{Change, Permissions};
@@ -110,11 +107,11 @@ impl Ec2<'_> {
         for retry in 1.. {
             match self.call(region, "CreateTags", &params).await {
                 Err(error) if Refused::is_not_found(&error) && started.elapsed() < EVENTUAL_CONSISTENCY => {
-                    let pause = retry::pause(retry).max(Duration::from_secs(1));
+                    let pause = retry::pause(retry);
                     eprintln!(
                         "  EC2 does not know {resource} in {region} yet (it catches up after a new image); \
-                         tagging again in {}s",
-                        pause.as_secs()
+                         tagging again in {:.1}s",
+                        pause.as_secs_f64()
                     );
                     tokio::time::sleep(pause).await;
                 }
