@@ -54,7 +54,7 @@ pub const TEMPLATE_ASKS: &[(&str, &[Ask])] = &[
         &[Ask::DeploymentName, Ask::UpstreamSecret(Database::MySql), Ask::KeyPair, Ask::SshCidr, Ask::IamCapability],
     ),
     ("readyset-vpc", &[]),
-    ("readyset-server", &[Ask::DeploymentName, Ask::KeyPair]),
+    ("readyset-server", &[Ask::DeploymentName, Ask::KeyPair, Ask::IamCapability]),
     (
         "readyset-mysql-adapter",
         &[Ask::DeploymentName, Ask::UpstreamSecret(Database::MySql), Ask::KeyPair, Ask::IamCapability],

@@ -35,7 +35,8 @@ pub fn preparation(template: &str, region: &str) -> Vec<String> {
             )),
             Ask::UpstreamSecret(database) => Some(format!(
                 "a Secrets Manager secret in {region} whose value is your database's URL; paste its ARN into \
-                 UpstreamDatabaseSecretArn (only the adapter may read it; keep the default encryption key). To make one: \
+                 UpstreamDatabaseSecretArn (only the adapter may read it; if a key of your own encrypts it, paste \
+                 that key's ARN into UpstreamDatabaseSecretKmsKeyArn). To make one: \
                  aws secretsmanager create-secret --region {region} --name readyset-upstream-db-url --secret-string '{}'",
                 database.example_url()
             )),
@@ -44,7 +45,8 @@ pub fn preparation(template: &str, region: &str) -> Vec<String> {
             ),
             Ask::IamCapability => Some(
                 "on the review page, tick \"I acknowledge that AWS CloudFormation might create IAM resources\" \
-                 (CAPABILITY_IAM): the adapter gets a role that may read that one secret"
+                 (CAPABILITY_IAM): the server and each adapter get a role that may tell the stack whether \
+                 ReadySet started, and an adapter's may also read that one secret"
                     .to_owned(),
             ),
         })

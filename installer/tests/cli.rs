@@ -69,7 +69,9 @@ fn launch_prints_a_quick_create_link() {
         stderr(&output),
         "Before you create the stack from that link, have ready:\n  - an EC2 key pair in us-west-2 (KeyName), to \
          reach the instances through the bastion; to make one: aws ec2 create-key-pair --region us-west-2 --key-name \
-         readyset --query KeyMaterial --output text > readyset.pem\n"
+         readyset --query KeyMaterial --output text > readyset.pem\n  - on the review page, tick \"I acknowledge that \
+         AWS CloudFormation might create IAM resources\" (CAPABILITY_IAM): the server and each adapter get a role that \
+         may tell the stack whether ReadySet started, and an adapter's may also read that one secret\n"
     );
 }
 

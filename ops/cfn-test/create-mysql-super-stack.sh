@@ -3,11 +3,17 @@
 # commit, waits for it, and prints how to connect. A failed creation is deleted unless
 # --keep-on-failure is given.
 #
-# Usage: create-mysql-super-stack.sh -c <commit> -k <ssh-key-name> -a <ssh-cidr> -s <secret> [-r <region>] [-n <stack-name>] [--keep-on-failure]
+# Usage: create-mysql-super-stack.sh -c <commit> -k <ssh-key-name> -a <ssh-cidr> -s <secret>
+#          [-r <region>] [-n <stack-name>] [-z <zone>] [-p Key=Value]... [--keep-on-failure]
 #
 # -s names the Secrets Manager secret (name or ARN) whose value is the upstream MySQL
-# URL the adapter reads at boot; it must exist. The stack creates an IAM role for the
-# adapter, so it is created with CAPABILITY_IAM.
+# URL the adapter reads at boot; it must exist. -z is the zone of a new VPC; by default
+# the first zone that offers all of the stacks' instance types. -p passes any other
+# parameter of the super stack, such as -p VpcId=vpc-... for an existing VPC.
+#
+# CloudFormation creates the stack with the test-stack role (`--role-arn`; its policy is
+# `cargo xtask iam-policy test-stacks`), not with the caller's credentials: the caller
+# needs only to pass that role. The stack makes IAM roles, hence CAPABILITY_IAM.
 #
 # Credentials and AWS_ENDPOINT_URL come from the environment, as for any `aws` command.
 set -euo pipefail
@@ -15,9 +21,13 @@ set -euo pipefail
 # The internal templates bucket; the tests check this against [workspace.metadata.release].
 TEMPLATE_BUCKET="readysettech-cfn-internal-us-east-2"
 TEMPLATE_BUCKET_REGION="us-east-2"
+# The role CloudFormation assumes; the tests check this against test-stack-role.
+TEST_STACK_ROLE="readyset-cfn-test-stacks"
+# The instance types the super stack launches by default (bastion, server, adapter).
+INSTANCE_TYPES="t3.micro m5.large t3.large"
 
 usage() {
-  echo "usage: $0 -c <commit> -k <ssh-key-name> -a <ssh-cidr> -s <secret> [-r <region>] [-n <stack-name>] [--keep-on-failure]" >&2
+  echo "usage: $0 -c <commit> -k <ssh-key-name> -a <ssh-cidr> -s <secret> [-r <region>] [-n <stack-name>] [-z <zone>] [-p Key=Value]... [--keep-on-failure]" >&2
   exit 2
 }
 
@@ -27,6 +37,8 @@ ssh_cidr=""
 secret=""
 region="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-2}}"
 name=""
+zone=""
+extra=()
 keep_on_failure=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -36,6 +48,10 @@ while [ $# -gt 0 ]; do
     -s) secret="${2:-}"; shift 2 || usage ;;
     -r) region="${2:-}"; shift 2 || usage ;;
     -n) name="${2:-}"; shift 2 || usage ;;
+    -z) zone="${2:-}"; shift 2 || usage ;;
+    -p)
+      [[ "${2:-}" =~ ^[A-Za-z0-9]+=.*$ ]] || { echo "error: -p '${2:-}' is not Key=Value, such as -p VpcId=vpc-0123456789abcdef0" >&2; usage; }
+      extra+=("ParameterKey=${2%%=*},ParameterValue=${2#*=}"); shift 2 ;;
     --keep-on-failure) keep_on_failure=1; shift ;;
     -h | --help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;
@@ -67,17 +83,30 @@ if ! secret_arn=$(aws secretsmanager --region "$region" describe-secret --secret
   exit 1
 fi
 
+if [ -z "$zone" ]; then
+  zone=$(aws ec2 describe-instance-type-offerings --region "$region" --location-type availability-zone \
+    --filters "Name=instance-type,Values=${INSTANCE_TYPES// /,}" --query 'InstanceTypeOfferings[].[Location]' --output text |
+    sort | uniq -c | awk -v want="$(wc -w <<< "$INSTANCE_TYPES")" '$1 == want { print $2; exit }')
+  if [ -z "$zone" ]; then
+    echo "error: no zone of $region offers all of $INSTANCE_TYPES; pass one with -z" >&2
+    exit 1
+  fi
+fi
+account=$(aws sts get-caller-identity --query Account --output text)
+role_arn="arn:aws:iam::$account:role/$TEST_STACK_ROLE"
+
 if status=$(cf describe-stacks --stack-name "$name" --query 'Stacks[0].StackStatus' --output text 2>/dev/null); then
   echo "error: stack $name already exists ($status). Delete it with: ops/cfn-test/delete-stack.sh -n $name -r $region" >&2
   exit 1
 fi
 
-echo "Creating stack $name in $region from $template_url"
+echo "Creating stack $name in $region (zone $zone) from $template_url, as $role_arn"
 created=1
 cf create-stack \
   --stack-name "$name" \
   --template-url "$template_url" \
   --on-failure DO_NOTHING \
+  --role-arn "$role_arn" \
   --capabilities CAPABILITY_IAM \
   --tags "Key=readyset:test-stack,Value=true" "Key=readyset:commit,Value=$commit" \
   --parameters \
@@ -85,9 +114,10 @@ cf create-stack \
   "ParameterKey=UpstreamDatabaseSecretArn,ParameterValue=$secret_arn" \
   "ParameterKey=KeyName,ParameterValue=$key" \
   "ParameterKey=SshCidr,ParameterValue=$ssh_cidr" \
+  "ParameterKey=AvailabilityZone,ParameterValue=$zone" \
   "ParameterKey=TemplateBucket,ParameterValue=$TEMPLATE_BUCKET" \
   "ParameterKey=TemplateBucketRegion,ParameterValue=$TEMPLATE_BUCKET_REGION" \
-  "ParameterKey=TemplatePrefix,ParameterValue=$prefix" >/dev/null || created=0
+  "ParameterKey=TemplatePrefix,ParameterValue=$prefix" ${extra[@]+"${extra[@]}"} >/dev/null || created=0
 
 # A create call can fail after CloudFormation registered the stack, so every failure
 # takes the same path: report, then delete whatever exists unless asked to keep it.

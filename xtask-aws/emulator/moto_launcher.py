@@ -19,6 +19,11 @@ Why a launcher instead of `moto_server`:
   the first.
 - EC2's CopyImage is idempotent by ClientToken: a retried call whose first attempt
   landed gets the first copy's ID back. moto ignores the token and copies again.
+- A resource whose Condition is false does not exist: CloudFormation lists only the
+  others. moto keeps an empty entry for it and fails DescribeStackResource(s) with a 500.
+- A block device mapping may leave out VolumeSize: EC2 then gives the volume the size
+  of the image's snapshot (the templates do so, to encrypt the root volume without
+  choosing its size). moto refuses such a mapping; here it gets moto's root size, 8 GiB.
 
 With XTASK_EMULATOR_DISTRIBUTION_ID set, the first CloudFront distribution created gets
 that ID, so a rehearsal can use the release configuration's distribution unchanged.
@@ -204,6 +209,27 @@ def patch_copy_image_client_token() -> None:
             return ActionResult({"ImageId": copies[key]})
 
     amis.AmisResponse.copy_image = copy_image
+
+
+def patch_resources_not_made() -> None:
+    from moto.cloudformation import models
+
+    models.Stack.stack_resources = property(
+        lambda self: [resource for resource in self.resource_map.values() if resource is not None]
+    )
+
+
+def patch_mapping_without_size() -> None:
+    from moto.ec2.models import instances
+
+    original = instances.Instance.add_block_device
+
+    def add_block_device(self, size, device_path, snapshot_id, *args, **kwargs):
+        if size is None and snapshot_id is None:
+            size = 8
+        return original(self, size, device_path, snapshot_id, *args, **kwargs)
+
+    instances.Instance.add_block_device = add_block_device
 
 
 def patch_distribution_id(wanted: str) -> None:
@@ -546,6 +572,8 @@ def main() -> None:
     patch_nested_stack_outputs()
     patch_atomic_conditional_writes()
     patch_copy_image_client_token()
+    patch_mapping_without_size()
+    patch_resources_not_made()
     patch_pagination()
     if os.environ.get("XTASK_EMULATOR_DISTRIBUTION_ID"):
         patch_distribution_id(os.environ["XTASK_EMULATOR_DISTRIBUTION_ID"])

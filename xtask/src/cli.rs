@@ -491,27 +491,43 @@ pub struct BenchPublishArgs {
     pub rounds: u64,
 }
 
-/// Print the IAM policy that a pipeline queue's agents need, from the release configuration.
+/// Print the IAM policy of a pipeline queue's agents, or of the test-stack role, from the
+/// release configuration.
 ///
 /// The build and mac queues hold no AWS credentials; ops writes internal and alpha
-/// artifacts, release writes what customers get. RELEASE.md shows both policies.
+/// artifacts, release writes what customers get; test-stacks is the role CloudFormation
+/// assumes for the smoke test's stacks (`test-stack-role`). RELEASE.md shows each.
 ///
 /// Example: cargo xtask iam-policy release
 #[derive(clap::Args, Debug)]
 pub struct IamPolicyArgs {
-    /// `ops` or `release`.
-    #[arg(value_parser = credentialed_queue)]
-    pub queue: Queue,
+    /// `ops`, `release` or `test-stacks`.
+    #[arg(value_parser = policy_holder)]
+    pub holder: PolicyHolder,
+    /// Print the trust policy (who may assume the role) instead; test-stacks only.
+    #[arg(long)]
+    pub trust: bool,
 }
 
-fn credentialed_queue(name: &str) -> Result<Queue, String> {
+/// Whose policy `iam-policy` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyHolder {
+    Queue(Queue),
+    TestStacks,
+}
+
+fn policy_holder(name: &str) -> Result<PolicyHolder, String> {
+    if name == "test-stacks" {
+        return Ok(PolicyHolder::TestStacks);
+    }
     match Queue::parse(name) {
-        Some(queue) if queue.has_credentials() => Ok(queue),
-        Some(queue) => {
-            Err(format!("the {queue} queue holds no AWS credentials, so it has no policy; use ops or release"))
-        }
+        Some(queue) if queue.has_credentials() => Ok(PolicyHolder::Queue(queue)),
+        Some(queue) => Err(format!(
+            "the {queue} queue holds no AWS credentials, so it has no policy; use ops, release or test-stacks"
+        )),
         None => Err(format!(
-            "{name:?} is not a queue of the pipeline; use ops (internal and alpha) or release (what customers get)"
+            "{name:?} is not a queue of the pipeline nor test-stacks; use ops (internal and alpha), release (what \
+             customers get) or test-stacks (the role CloudFormation assumes for the smoke test)"
         )),
     }
 }

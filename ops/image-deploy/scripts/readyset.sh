@@ -2,8 +2,9 @@
 # The server and adapter images: ReadySet from the Debian packages `amis build
 # --package` uploaded, a system user for it, and the image's systemd unit. The unit
 # starts only once its configuration exists; the template's UserData writes it.
-# Adapters also get the AWS CLI: their UserData reads the upstream database URL from
-# Secrets Manager with the instance profile's credentials.
+# Each also gets the AWS CLI: its UserData tells CloudFormation whether the unit started
+# (`cloudformation signal-resource`), and an adapter's reads the upstream database URL
+# from Secrets Manager, both with the instance profile's credentials.
 #
 # READYSET_IMAGE      the image (readyset-server, readyset-mysql-adapter, ...)
 # READYSET_PACKAGES   "<file>=<sha256> ...", as the xtask hashed them; a package whose
@@ -45,10 +46,7 @@ if ! getent passwd readyset > /dev/null; then
         --shell /usr/sbin/nologin --comment "ReadySet" readyset
 fi
 
-case $READYSET_IMAGE in
-    *-adapter) tools=awscli ;;
-    *) tools="" ;;
-esac
+tools=awscli
 
 export DEBIAN_FRONTEND=noninteractive
 # shellcheck disable=SC2086 # one word per package path or tool

@@ -14,14 +14,14 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use xtask::{
     adapters::{toolchain, workspace::Workspace},
-    domain::pipeline::queues::SMOKE_TEST_SECRET,
+    domain::pipeline::{queues::SMOKE_TEST_SECRET, test_stack_role},
 };
 
 use serde_json::json;
 
 use crate::adapters::{
     kms::Kms,
-    sigv4_http::{Call, SignedClient},
+    sigv4_http::{Call, Query, SignedClient},
     site::Site,
 };
 
@@ -313,6 +313,7 @@ pub async fn create_site(site: &Site) -> Result<()> {
     }
     create_signing_key(site).await?;
     create_smoke_test_secret(site).await?;
+    create_test_stack_role(site).await?;
     let listed = site.cloudfront.list_distributions().send().await?;
     let exists =
         listed.distribution_list().is_some_and(|l| l.items().iter().any(|d| d.id == config.cloudfront_distribution));
@@ -348,11 +349,14 @@ async fn create_signing_key(site: &Site) -> Result<()> {
     Ok(())
 }
 
+/// What the emulator's smoke-test secret holds, standing in for a real database's URL.
+const SMOKE_TEST_UPSTREAM_URL: &str = "mysql://readyset:emulator@upstream.invalid:3306/readyset";
+
 /// The secret the pipeline's smoke test names, as RELEASE.md has ops make it once; its
 /// value stands in for a real upstream database's URL. Kept when it exists.
 async fn create_smoke_test_secret(site: &Site) -> Result<()> {
     let region = &site.config.region;
-    let body = json!({ "Name": SMOKE_TEST_SECRET, "SecretString": "mysql://readyset:emulator@upstream.invalid:3306/readyset" });
+    let body = json!({ "Name": SMOKE_TEST_SECRET, "SecretString": SMOKE_TEST_UPSTREAM_URL });
     let call = Call {
         service: "secretsmanager",
         region,
@@ -367,6 +371,33 @@ async fn create_smoke_test_secret(site: &Site) -> Result<()> {
         return Ok(());
     }
     bail!("{} was refused (HTTP {}): {text}", call.what, answer.status)
+}
+
+/// The role CloudFormation assumes for the smoke test's stacks, with the trust and
+/// permissions `iam-policy test-stacks` prints, as RELEASE.md has an administrator make
+/// it once. Kept when it exists.
+async fn create_test_stack_role(site: &Site) -> Result<()> {
+    let client = SignedClient::new(&site.sdk);
+    let role = &site.config.test_stack_role;
+    let name = ("RoleName".to_owned(), role.clone());
+    if iam(&client, "GetRole", vec![name.clone()]).await.is_ok() {
+        return Ok(());
+    }
+    let trust = serde_json::to_string(&test_stack_role::trust_policy())?;
+    iam(&client, "CreateRole", vec![name.clone(), ("AssumeRolePolicyDocument".to_owned(), trust)]).await?;
+    let policy = serde_json::to_string(&test_stack_role::policy(&site.config))?;
+    let document =
+        vec![name, ("PolicyName".to_owned(), "test-stacks".to_owned()), ("PolicyDocument".to_owned(), policy)];
+    iam(&client, "PutRolePolicy", document).await?;
+    Ok(())
+}
+
+/// One IAM call (a Query API, answered by its global endpoint's region).
+async fn iam(client: &SignedClient, action: &str, params: Vec<(String, String)>) -> Result<String> {
+    let what = format!("IAM {action}");
+    client
+        .query(&Query { service: "iam", region: "us-east-1", version: "2010-05-08", action, params: &params, what })
+        .await
 }
 
 /// Creates a CloudFront distribution in front of `bucket` in the emulator, standing in

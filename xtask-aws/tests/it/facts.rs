@@ -64,10 +64,11 @@ fn the_installer_supports_exactly_the_regions_packer_builds() {
 }
 
 #[test]
-fn the_test_stack_script_and_super_template_name_the_configured_buckets() {
+fn the_test_stack_script_and_super_template_name_the_configured_buckets_and_role() {
     let config = config();
     let script = read("ops/cfn-test/create-mysql-super-stack.sh");
     assert!(script.contains(&format!("TEMPLATE_BUCKET=\"{}\"", config.cfn_internal_bucket)));
+    assert!(script.contains(&format!("TEST_STACK_ROLE=\"{}\"", config.test_stack_role)));
     assert!(script.contains(&format!("TEMPLATE_BUCKET_REGION=\"{}\"", config.region)));
     let super_stack = read("ops/cfn/readyset-mysql-super.yaml");
     assert!(super_stack.contains(&format!("    Default: {}\n", config.cfn_public_bucket)));

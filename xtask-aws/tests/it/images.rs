@@ -241,7 +241,7 @@ fn amis_build_refuses_bad_arguments_and_dry_run_prints_the_packer_command() {
 }
 
 #[test]
-fn templates_render_lint_clean_and_upload_to_each_stage() {
+fn templates_render_lint_clean_pass_the_rules_and_upload_to_each_stage() {
     let site = Site::new();
     let target = site.output_dir();
     let amis = build_amis(&site);
@@ -260,6 +260,7 @@ fn templates_render_lint_clean_and_upload_to_each_stage() {
     assert_eq!(rendered.len(), 7);
     let lint = Command::new(cfn_lint()).args(&rendered).output().unwrap();
     assert!(lint.status.success(), "cfn-lint on the rendered templates:\n{}", text(&lint.stdout));
+    assert_eq!(crate::stacks::failed_rules(&out), "", "AWS's rules (ops/cfn-rules/) over the rendered templates");
 
     let out_str = out.to_str().unwrap();
     site.xtask_ok(&["cfn", "upload", "--dir", out_str, "--internal", COMMIT]);
@@ -425,9 +426,11 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     assert!(report.contains("ops/cfn-test/delete-stack.sh -n smoke"), "{report}");
     let server = report.lines().find_map(|l| l.strip_prefix("  ReadySet server:")).unwrap().trim().to_owned();
     expect![[r#"
+        created as: arn:aws:iam::123456789012:role/readyset-cfn-test-stacks
         parameters: DeploymentName=smoke ServerAddress=<server> UpstreamDatabaseSecretArn=<secret arn>
         role policy: {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "<secret arn>"}]}
         instance profile: yes
+        user data: unit=readyset-mysql-adapter.service
         user data: env=/etc/readyset/readyset-mysql-adapter.env
         user data: --secret-id '<secret arn>' --query SecretString --output text); then
         user data: DEPLOYMENT=smoke
@@ -474,6 +477,84 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
         assert_eq!(bad.status.code(), Some(2), "-a {cidr:?}");
         assert!(text(&bad.stderr).contains(&format!("error: -a '{cidr}' is not a CIDR")), "{}", text(&bad.stderr));
     }
+}
+
+/// The super stack in a VPC the customer already has: no VPC, subnet or gateway is made,
+/// ReadySet's instances go into the given private subnet, and interface endpoints for
+/// the two APIs the instances call are made on request.
+#[test]
+fn the_super_stack_runs_in_an_existing_vpc_when_given_one() {
+    let (site, _target) = site_with_internal_templates();
+    let ec2 = |args: &[&str]| -> serde_json::Value {
+        let output = site.aws_cli(&[&["ec2"], args, &["--output", "json"]].concat());
+        serde_json::from_str(&expect_success(&format!("aws ec2 {args:?}"), &output)).unwrap()
+    };
+    let vpc = ec2(&["create-vpc", "--cidr-block", "10.9.0.0/16"])["Vpc"]["VpcId"].as_str().unwrap().to_owned();
+    let subnet = |cidr: &str| {
+        let made = ec2(&["create-subnet", "--vpc-id", &vpc, "--cidr-block", cidr, "--availability-zone", "us-east-2b"]);
+        made["Subnet"]["SubnetId"].as_str().unwrap().to_owned()
+    };
+    let (public, private) = (subnet("10.9.0.0/24"), subnet("10.9.1.0/24"));
+    let vpcs_before = ec2(&["describe-vpcs"])["Vpcs"].as_array().unwrap().len();
+    let given = [
+        format!("VpcId={vpc}"),
+        format!("PublicSubnetId={public}"),
+        format!("PrivateSubnetId={private}"),
+        "ClientCidr=10.9.0.0/16".to_owned(),
+        "CreateEndpoints=true".to_owned(),
+    ];
+    let mut args = vec!["-c", COMMIT, "-k", "k", "-a", "203.0.113.7/32", "-s", SMOKE_TEST_SECRET, "-n", "existing"];
+    for parameter in &given {
+        args.extend(["-p", parameter.as_str()]);
+    }
+    let created = run_script(&site, "create-mysql-super-stack.sh", &args);
+    assert!(created.status.success(), "{}\n{}\n{}", text(&created.stdout), text(&created.stderr), site.emulator.log());
+    assert_eq!(ec2(&["describe-vpcs"])["Vpcs"].as_array().unwrap().len(), vpcs_before, "no VPC is made");
+    let network = stack_resource(&site, "existing", "Network");
+    let mut made = stack_resources(&site, &network);
+    made.sort();
+    assert_eq!(
+        made,
+        ["CloudFormationEndpoint", "EndpointSecurityGroup", "InstanceSecurityGroup", "SecretsManagerEndpoint"],
+        "the network stack makes only the endpoints and their groups"
+    );
+    let adapter = stack_resource(&site, "existing", "MysqlAdapter");
+    let instance = stack_resource(&site, &adapter, "Instance");
+    let described = ec2(&["describe-instances", "--instance-ids", &instance]);
+    assert_eq!(described["Reservations"][0]["Instances"][0]["SubnetId"], private.as_str());
+    let endpoints = ec2(&["describe-vpc-endpoints"]);
+    let mut services: Vec<&str> = endpoints["VpcEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["VpcId"] == vpc.as_str() && e["PrivateDnsEnabled"] == true)
+        .map(|e| e["ServiceName"].as_str().unwrap())
+        .collect();
+    services.sort();
+    assert_eq!(services, ["com.amazonaws.us-east-2.cloudformation", "com.amazonaws.us-east-2.secretsmanager"]);
+}
+
+/// The physical ID of a stack's resource (a nested stack's own stack ID).
+fn stack_resource(site: &Site, stack: &str, logical: &str) -> String {
+    let args = ["cloudformation", "describe-stack-resource", "--stack-name", stack, "--logical-resource-id", logical];
+    let output =
+        site.aws_cli(&[&args[..], &["--query", "StackResourceDetail.PhysicalResourceId", "--output", "text"]].concat());
+    assert!(output.status.success(), "{args:?}: {}\nemulator log:\n{}", text(&output.stderr), site.emulator.log());
+    text(&output.stdout).trim().to_owned()
+}
+
+fn stack_resources(site: &Site, stack: &str) -> Vec<String> {
+    let output = site.aws_cli(&[
+        "cloudformation",
+        "describe-stack-resources",
+        "--stack-name",
+        stack,
+        "--query",
+        "StackResources[].LogicalResourceId",
+        "--output",
+        "json",
+    ]);
+    serde_json::from_str(&expect_success("describe-stack-resources", &output)).unwrap()
 }
 
 #[test]
@@ -553,6 +634,8 @@ fn launched_adapter(site: &Site, stack: &str) -> String {
     };
     let adapter = resource(stack, "MysqlAdapter");
     let mut out = String::new();
+    let parent = json(&["cloudformation", "describe-stacks", "--stack-name", stack]);
+    out += &format!("created as: {}\n", parent["Stacks"][0]["RoleARN"].as_str().unwrap_or("the caller"));
     let described = json(&["cloudformation", "describe-stacks", "--stack-name", &adapter]);
     let mut parameters: Vec<String> = described["Stacks"][0]["Parameters"]
         .as_array()

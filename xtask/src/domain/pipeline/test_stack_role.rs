@@ -1,0 +1,229 @@
+//! The CloudFormation service role of test and smoke stacks. CloudFormation acts with
+//! this role rather than the caller's credentials, so the ops agents only pass it and
+//! never hold what creating the stacks takes (IAM roles among it). Its actions are the
+//! permissions AWS's resource schemas give the create, read, update and delete handlers
+//! of every resource type `ops/cfn/` uses; a test recomputes them from the schemas, so
+//! a template that gains a resource type fails the suite until its actions are here.
+
+use serde::Serialize;
+
+use super::queues::{allow, objects, smoke_test_arns, Policy, Statement};
+use crate::domain::config::ReleaseConfig;
+
+/// The handlers' permissions, as the schemas list them (the test prints this list
+/// afresh when it differs).
+pub const HANDLER_PERMISSIONS: &[&str] = &[
+    "cloudformation:CreateStack",
+    "cloudformation:DeleteStack",
+    "cloudformation:DescribeStacks",
+    "cloudformation:GetStackPolicy",
+    "cloudformation:GetTemplate",
+    "cloudformation:SetStackPolicy",
+    "cloudformation:UpdateStack",
+    "cloudformation:UpdateTerminationProtection",
+    "ec2:AcceptAddressTransfer",
+    "ec2:AllocateAddress",
+    "ec2:AssignPrivateNatGatewayAddress",
+    "ec2:AssociateAddress",
+    "ec2:AssociateIamInstanceProfile",
+    "ec2:AssociateNatGatewayAddress",
+    "ec2:AssociateRouteTable",
+    "ec2:AssociateSubnetCidrBlock",
+    "ec2:AttachInternetGateway",
+    "ec2:AttachVolume",
+    "ec2:AttachVpnGateway",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:CreateInternetGateway",
+    "ec2:CreateNatGateway",
+    "ec2:CreateRoute",
+    "ec2:CreateRouteTable",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateSubnet",
+    "ec2:CreateTags",
+    "ec2:CreateVpc",
+    "ec2:CreateVpcEndpoint",
+    "ec2:DeleteInternetGateway",
+    "ec2:DeleteNatGateway",
+    "ec2:DeleteRoute",
+    "ec2:DeleteRouteTable",
+    "ec2:DeleteSecurityGroup",
+    "ec2:DeleteSubnet",
+    "ec2:DeleteTags",
+    "ec2:DeleteVpc",
+    "ec2:DeleteVpcEndpoints",
+    "ec2:DescribeAddresses",
+    "ec2:DescribeElasticGpus",
+    "ec2:DescribeIamInstanceProfileAssociations",
+    "ec2:DescribeInstanceAttribute",
+    "ec2:DescribeInstanceCreditSpecifications",
+    "ec2:DescribeInstances",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeKeyPairs",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeNatGateways",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeVpnGateways",
+    "ec2:DetachInternetGateway",
+    "ec2:DetachVolume",
+    "ec2:DetachVpnGateway",
+    "ec2:DisassociateAddress",
+    "ec2:DisassociateIamInstanceProfile",
+    "ec2:DisassociateNatGatewayAddress",
+    "ec2:DisassociateRouteTable",
+    "ec2:DisassociateSubnetCidrBlock",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:ModifyInstanceCreditSpecification",
+    "ec2:ModifyInstanceMaintenanceOptions",
+    "ec2:ModifyInstancePlacement",
+    "ec2:ModifyPrivateDnsNameOptions",
+    "ec2:ModifySubnetAttribute",
+    "ec2:ModifyVpcAttribute",
+    "ec2:ModifyVpcEndpoint",
+    "ec2:ModifyVpcTenancy",
+    "ec2:MonitorInstances",
+    "ec2:ReleaseAddress",
+    "ec2:ReplaceIamInstanceProfileAssociation",
+    "ec2:ReplaceRoute",
+    "ec2:ReplaceRouteTableAssociation",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupIngress",
+    "ec2:RunInstances",
+    "ec2:StartInstances",
+    "ec2:StopInstances",
+    "ec2:TerminateInstances",
+    "ec2:UnassignPrivateNatGatewayAddress",
+    "ec2:UnmonitorInstances",
+    "elastic-inference:DescribeAccelerators",
+    "iam:AddRoleToInstanceProfile",
+    "iam:AttachRolePolicy",
+    "iam:CreateInstanceProfile",
+    "iam:CreateRole",
+    "iam:DeleteGroupPolicy",
+    "iam:DeleteInstanceProfile",
+    "iam:DeleteRole",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteRolePolicy",
+    "iam:DeleteUserPolicy",
+    "iam:DetachRolePolicy",
+    "iam:GetGroupPolicy",
+    "iam:GetInstanceProfile",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:GetUserPolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:PassRole",
+    "iam:PutGroupPolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:PutUserPolicy",
+    "iam:RemoveRoleFromInstanceProfile",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "ssm:CreateAssociation",
+    "ssm:DeleteAssociation",
+    "ssm:DescribeAssociation",
+    "ssm:ListAssociations",
+];
+
+/// What the role needs beyond the handlers: nested stacks' templates are read from the
+/// internal bucket with the role's credentials.
+pub const BEYOND_THE_HANDLERS: &[&str] = &["s3:GetObject"];
+
+/// The permissions policy of `test-stack-role`.
+pub fn policy(config: &ReleaseConfig) -> Policy {
+    let of = |service: &str| -> Vec<&str> {
+        HANDLER_PERMISSIONS
+            .iter()
+            .copied()
+            .filter(|action| action.starts_with(service) && *action != "iam:PassRole")
+            .collect()
+    };
+    let mut instance_roles = smoke_test_arns("arn:aws:iam::*:role/", "*");
+    instance_roles.extend(smoke_test_arns("arn:aws:iam::*:instance-profile/", "*"));
+    let statement = vec![
+        // EC2's handlers make networks, gateways, groups and instances whose IDs exist
+        // only once made; the smoke test's account holds nothing else these could reach.
+        allow("TestStackNetworksAndInstances", &of("ec2:"), &["*"]),
+        allow("TestStackInstanceHandlers", &[of("elastic-inference:"), of("ssm:")].concat(), &["*"]),
+        allow(
+            "TestStackNestedStacks",
+            &of("cloudformation:"),
+            &smoke_test_arns("arn:aws:cloudformation:*:*:stack/", "*/*"),
+        ),
+        allow("TestStackInstanceRoles", &of("iam:"), &instance_roles),
+        Statement {
+            condition: Some(serde_json::json!({ "StringEquals": { "iam:PassedToService": "ec2.amazonaws.com" } })),
+            ..allow(
+                "PassInstanceRolesToTestInstances",
+                &["iam:PassRole"],
+                &smoke_test_arns("arn:aws:iam::*:role/", "*"),
+            )
+        },
+        allow("ReadNestedTemplates", BEYOND_THE_HANDLERS, &[objects(&config.cfn_internal_bucket, "*")]),
+    ];
+    Policy { version: "2012-10-17", statement }
+}
+
+/// Who may assume the role: CloudFormation only.
+pub fn trust_policy() -> TrustPolicy {
+    TrustPolicy {
+        version: "2012-10-17",
+        statement: vec![TrustStatement {
+            effect: "Allow",
+            principal: Principal { service: "cloudformation.amazonaws.com" },
+            action: "sts:AssumeRole",
+        }],
+    }
+}
+
+/// A role's trust policy, its fields in the order the IAM console shows them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrustPolicy {
+    pub version: &'static str,
+    pub statement: Vec<TrustStatement>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrustStatement {
+    pub effect: &'static str,
+    pub principal: Principal,
+    pub action: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Principal {
+    pub service: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_handler_permission_is_granted_once_and_nothing_else() {
+        let config = ReleaseConfig::from_workspace_manifest(include_str!("../../../../Cargo.toml")).unwrap();
+        let mut granted: Vec<String> = policy(&config).statement.into_iter().flat_map(|s| s.action).collect();
+        granted.sort();
+        let mut expected: Vec<String> =
+            HANDLER_PERMISSIONS.iter().chain(BEYOND_THE_HANDLERS).map(|a| a.to_string()).collect();
+        expected.sort();
+        assert_eq!(granted, expected);
+    }
+}
