@@ -10,7 +10,7 @@ pub mod pipeline_use;
 use anyhow::Result;
 use xtask::{
     adapters::workspace::Workspace,
-    cli::{AmisCommand, CfnCommand, Command, CustomersCommand},
+    cli::{AmisCommand, CfnCommand, Command, CustomersCommand, SigningKeyCommand},
 };
 
 /// Runs any command: the lean ones in `xtask`, the AWS ones here.
@@ -28,6 +28,9 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
         Command::Cfn(CfnCommand::Upload(args)) => commands::cfn_upload::run(workspace, args, dry_run),
         Command::Customers(CustomersCommand::Sync(args)) => commands::customers_sync::run(workspace, args, dry_run),
         Command::Rehearse(args) => commands::rehearse::run(workspace, args, dry_run),
+        Command::SigningKey(SigningKeyCommand::Export(args)) => {
+            commands::signing_key_export::run(workspace, args, dry_run)
+        }
         Command::Bench(xtask::cli::BenchCommand::Publish(args)) => {
             commands::bench_publish::run(workspace, args, dry_run)
         }

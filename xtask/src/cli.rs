@@ -42,6 +42,8 @@ Examples:
       allow a customer account to launch the AMIs
   cargo xtask customers sync --dry-run
       show the permission changes that apply the customer list to every alpha and release AMI
+  cargo xtask signing-key export --dry-run
+      show the release signing key's public half that would be committed
   cargo xtask ci
       install missing tools, then run every check and test
 
@@ -84,6 +86,9 @@ pub enum Command {
     /// Measure a command against the AWS emulator.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Export the release signing key's public half from KMS into the checkout.
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
     IamPolicy(IamPolicyArgs),
     Ci(CiArgs),
 }
@@ -489,6 +494,31 @@ pub struct BenchPublishArgs {
     /// Rounds to run, each with its own release name; the medians are judged.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
     pub rounds: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SigningKeyCommand {
+    Export(SigningKeyExportArgs),
+}
+
+/// Write the public half of the KMS key behind `signing-key` (the configured alias) as
+/// the PEM file that `publish-installer`, `verify`, `status` and customers check
+/// signatures with.
+///
+/// Refuses a key that is not ECC_NIST_P256 for SIGN_VERIFY. A file that already holds
+/// that key is left as it is; one that holds another key is replaced only with
+/// --replace (a rotation). Against an emulator (AWS_ENDPOINT_URL) it writes only to
+/// --out, never the committed file. Then commit the file (RELEASE.md, Signing key).
+///
+/// Example: cargo xtask signing-key export --dry-run
+#[derive(clap::Args, Debug)]
+pub struct SigningKeyExportArgs {
+    /// Where to write the PEM (default: the committed ops/release-signing-key.pem).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace a file that holds another public key: the alias was moved to a new key.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// Print the IAM policy of a pipeline queue's agents, or of the test-stack role, from the

@@ -39,6 +39,7 @@ pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Resu
         | Command::Cfn(CfnCommand::Upload(_))
         | Command::Customers(CustomersCommand::Sync(_))
         | Command::Rehearse(_)
+        | Command::SigningKey(_)
         | Command::Bench(_)) => return Ok(Some(aws)),
     }
     Ok(None)

@@ -14,7 +14,10 @@ use anyhow::{bail, Context, Result};
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::json;
-use xtask::{adapters::workspace::Workspace, domain::publishing::layout};
+use xtask::{
+    adapters::workspace::Workspace,
+    domain::publishing::{layout, signing_key::KmsKey},
+};
 
 use crate::adapters::{
     emulator,
@@ -115,6 +118,23 @@ impl ReleaseKey {
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         self.key.verify_sig(message, signature).is_ok()
     }
+}
+
+/// What KMS says about the key behind the configured alias. GetPublicKey answers the
+/// spec and usage with the public half; `CustomerMasterKeySpec` is the spec's older
+/// name, which some endpoints (the emulator) still send alone.
+pub async fn kms_key(site: &Site) -> Result<KmsKey> {
+    let alias = &site.config.signing_key;
+    let client = SignedClient::new(&site.sdk);
+    let answer = Kms { client: &client }.call(&site.config.region, "GetPublicKey", json!({ "KeyId": alias })).await?;
+    let field = |name: &str| answer[name].as_str().map(str::to_owned);
+    Ok(KmsKey {
+        alias: alias.clone(),
+        key_id: field("KeyId").context("KMS GetPublicKey answered without a KeyId")?,
+        spec: field("KeySpec").or_else(|| field("CustomerMasterKeySpec")).unwrap_or_else(|| "an unknown spec".into()),
+        usage: field("KeyUsage").unwrap_or_else(|| "an unknown usage".into()),
+        der: decode(answer["PublicKey"].as_str(), "GetPublicKey's PublicKey")?,
+    })
 }
 
 /// Signs `message` with the configured KMS key. The signature is checked with `key`

@@ -10,5 +10,6 @@ pub mod customers_sync;
 pub mod publish_installer;
 pub mod rehearse;
 pub mod rollback;
+pub mod signing_key_export;
 pub mod status;
 pub mod verify;

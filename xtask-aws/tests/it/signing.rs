@@ -11,7 +11,7 @@ use xtask_aws::adapters::manifest_signature::{self, ReleaseKey};
 use crate::support::{
     clear_aws_environment, expect_success, number_hashes,
     site::{synthetic_artifacts, Site},
-    system_tool, text, venv_tool, workspace_root,
+    system_tool, text, workspace_root,
 };
 
 const MANIFEST: &str = "binaries/v1/manifest.json";
@@ -39,21 +39,13 @@ fn release_md_block(marker: &str) -> String {
     block.unwrap_or_else(|| panic!("RELEASE.md has no sh block with {marker:?}")).to_owned()
 }
 
-/// RELEASE.md's export of the signing key's public half, run against the emulator: the
-/// PEM file a release engineer commits.
+/// The signing key's public half as a release engineer exports it (`cargo xtask
+/// signing-key export`, RELEASE.md), from the emulator's KMS into `dir`.
 fn export_public_key(site: &Site, dir: &Path) -> std::path::PathBuf {
-    let export = release_md_block("aws kms get-public-key");
-    let export = export.lines().skip_while(|line| !line.starts_with("aws kms get-public-key")).collect::<Vec<_>>();
-    std::fs::create_dir_all(dir.join("ops")).unwrap();
-    let aws_dir = venv_tool("aws", "awscli").parent().unwrap().to_owned();
-    system_tool("openssl", "openssl");
-    let mut path = vec![aws_dir];
-    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
-    let mut command = site.command("sh");
-    command.args(["-euc", &export.join("\n")]).current_dir(dir);
-    command.env("PATH", std::env::join_paths(path).unwrap());
-    expect_success("RELEASE.md's public key export", &command.output().unwrap());
-    dir.join("ops/release-signing-key.pem")
+    let pem = dir.join("ops/release-signing-key.pem");
+    std::fs::create_dir_all(pem.parent().unwrap()).unwrap();
+    site.xtask_ok(&["signing-key", "export", "--out", pem.to_str().unwrap()]);
+    pem
 }
 
 /// RELEASE.md's customer check, run against the emulator's copy of the public URL.
@@ -220,4 +212,95 @@ fn a_missing_forged_or_foreign_signature_is_shown_and_refused() {
           FAIL binaries/v1/manifest.json.sig is a signature of the manifest by the emulator's key alias/readyset-release-manifest, standing in for the committed key
     "#]]
     .assert_eq(&number_hashes(&seen));
+}
+
+/// `signing-key export`: the emulator's key lands where `--out` says, once; the
+/// committed file is never written from an emulator; another key in the file is kept
+/// unless `--replace`; a key that cannot sign releases is refused with nothing written.
+#[test]
+fn signing_key_export_writes_the_public_half_once_and_refuses_what_cannot_sign() {
+    let site = Site::new();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("release-signing-key.pem");
+    let out = pem.to_str().unwrap();
+    let mut seen = String::new();
+    let mut run = |args: &[&str]| {
+        let output = site.xtask(&[&["signing-key", "export"], args].concat());
+        let said = format!("{}{}", text(&output.stdout), text(&output.stderr));
+        seen += &format!("$ signing-key export {}\n{}{}\n", args.join(" "), said, output.status);
+        output
+    };
+    assert!(!run(&[]).status.success());
+    assert!(!site.checkout.path().join("ops/release-signing-key.pem").exists(), "never the committed file");
+    run(&["--out", out, "--dry-run"]);
+    assert!(!pem.exists(), "a dry run writes nothing");
+    run(&["--out", out]);
+    let exported = std::fs::read(&pem).unwrap();
+    let openssl = system_tool("openssl", "openssl");
+    let parsed = std::process::Command::new(&openssl).args(["pkey", "-pubin", "-noout", "-text", "-in", out]).output();
+    assert!(expect_success("openssl pkey", &parsed.unwrap()).contains("NIST CURVE: P-256"));
+    run(&["--out", out]);
+    assert_eq!(std::fs::read(&pem).unwrap(), exported, "a rerun leaves the file as it is");
+
+    let made = std::process::Command::new(&openssl)
+        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .output()
+        .unwrap();
+    let mut private = std::process::Command::new(&openssl)
+        .args(["pkey", "-pubout", "-out", pem.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut private.stdin.take().unwrap(), &made.stdout).unwrap();
+    assert!(private.wait().unwrap().success());
+    let rotated_from = std::fs::read(&pem).unwrap();
+    assert!(!run(&["--out", out]).status.success());
+    assert_eq!(std::fs::read(&pem).unwrap(), rotated_from, "another key is kept without --replace");
+    run(&["--out", out, "--replace"]);
+    assert_eq!(std::fs::read(&pem).unwrap(), exported, "--replace writes the KMS key");
+
+    // The alias moved to an RSA key: refused, the file untouched.
+    let alias = &crate::support::config().signing_key;
+    let described = site.aws_cli(&["kms", "describe-key", "--key-id", alias, "--query", "KeyMetadata.KeyId"]);
+    let release_key = expect_success("describe-key", &described).trim().trim_matches('"').to_owned();
+    let rsa = site.aws_cli(&["kms", "create-key", "--key-spec", "RSA_2048", "--key-usage", "SIGN_VERIFY"]);
+    let rsa: serde_json::Value = serde_json::from_str(&expect_success("create-key", &rsa)).unwrap();
+    let rsa = rsa["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let moved = site.aws_cli(&["kms", "update-alias", "--alias-name", alias, "--target-key-id", &rsa]);
+    expect_success("update-alias", &moved);
+    assert!(!run(&["--out", out, "--replace"]).status.success());
+    assert_eq!(std::fs::read(&pem).unwrap(), exported, "a refused key writes nothing");
+
+    let seen = seen
+        .replace(&String::from_utf8(exported).unwrap(), "<pem>\n")
+        .replace(out, "<out>")
+        .replace(&site.emulator.endpoint(), "<emulator>")
+        .replace(&release_key, "<release key>")
+        .replace(&rsa, "<rsa key>");
+    expect![[r#"
+        $ signing-key export 
+        error: AWS_ENDPOINT_URL is set (<emulator>): the key there is not the release account's, and ops/release-signing-key.pem must be. Unset AWS_ENDPOINT_URL to export the release key, or pass --out <file> to export this one elsewhere
+        exit status: 1
+        $ signing-key export --out <out> --dry-run
+        Would create <out> with the public half of KMS key <release key> behind alias/readyset-release-manifest (ECC_NIST_P256, SIGN_VERIFY; SHA-256 of its DER <sha256 #1>):
+        <pem>
+        exit status: 0
+        $ signing-key export --out <out>
+        Created <out> with the public half of KMS key <release key> behind alias/readyset-release-manifest (ECC_NIST_P256, SIGN_VERIFY; SHA-256 of its DER <sha256 #1>).
+        Next: commit it, paste it into RELEASE.md (Signed releases, Signing key) and publish it where customers read it.
+        exit status: 0
+        $ signing-key export --out <out>
+        <out> already holds the public half of KMS key <release key> behind alias/readyset-release-manifest (ECC_NIST_P256, SIGN_VERIFY; SHA-256 of its DER <sha256 #1>); nothing written.
+        exit status: 0
+        $ signing-key export --out <out>
+        error: <out> holds another public key (SHA-256 of its DER <sha256 #2>) than the KMS key <release key> behind alias/readyset-release-manifest (<sha256 #1>). Releases signed before a rotation verify only with the old key: keep it where customers find it (RELEASE.md, Signing key), then rerun with --replace
+        exit status: 1
+        $ signing-key export --out <out> --replace
+        Replaced <out> with the public half of KMS key <release key> behind alias/readyset-release-manifest (ECC_NIST_P256, SIGN_VERIFY; SHA-256 of its DER <sha256 #1>).
+        Next: commit it, paste it into RELEASE.md (Signed releases, Signing key) and publish it where customers read it.
+        exit status: 0
+        $ signing-key export --out <out> --replace
+        error: the KMS key <rsa key> behind alias/readyset-release-manifest is RSA_2048 for SIGN_VERIFY; release manifests are signed with an ECC_NIST_P256 key for SIGN_VERIFY. Create such a key and point the alias at it (RELEASE.md, Signing key), then rerun
+        exit status: 1
+    "#]].assert_eq(&number_hashes(&seen));
 }

@@ -6,4 +6,5 @@ pub mod layout;
 pub mod publish_plan;
 pub mod release_manifest;
 pub mod release_status;
+pub mod signing_key;
 pub mod wrapper;
