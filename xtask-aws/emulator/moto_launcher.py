@@ -21,6 +21,12 @@ Why a launcher instead of `moto_server`:
   landed gets the first copy's ID back. moto ignores the token and copies again.
 - A resource whose Condition is false does not exist: CloudFormation lists only the
   others. moto keeps an empty entry for it and fails DescribeStackResource(s) with a 500.
+- The release's own infrastructure (`ops/release-infra/`) deploys as CloudFormation
+  deploys it: moto's stacks skip S3 bucket policies, Secrets Manager secrets, EC2 key
+  pairs and CloudFront's distributions and origin access controls, ignore a bucket's
+  public access block, lifecycle and ownership, and make every KMS key symmetric. Here
+  each is made with the service's own model, a key gets its KeySpec and KeyUsage, and a
+  distribution's origin keeps its origin access control.
 - A block device mapping may leave out VolumeSize: EC2 then gives the volume the size
   of the image's snapshot (the templates do so, to encrypt the root volume without
   choosing its size). moto refuses such a mapping; here it gets moto's root size, 8 GiB.
@@ -230,6 +236,183 @@ def patch_mapping_without_size() -> None:
         return original(self, size, device_path, snapshot_id, *args, **kwargs)
 
     instances.Instance.add_block_device = add_block_device
+
+
+def patch_release_infra_resources() -> None:
+    """CloudFormation types moto's stacks lack or only half make, for ops/release-infra."""
+    from moto.cloudfront import models as cloudfront
+    from moto.cloudfront.models import cloudfront_backends
+    from moto.core.common_models import CloudFormationModel
+    from moto.ec2.models import ec2_backends
+    from moto.kms import models as kms
+    from moto.kms.models import kms_backends
+    from moto.s3 import models as s3
+    from moto.s3.models import s3_backends
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    original_bucket = s3.FakeBucket.create_from_cloudformation_json.__func__
+
+    def create_bucket(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bucket = original_bucket(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json.get("Properties", {})
+        backend = s3_backends[account_id]["aws"]
+        if "PublicAccessBlockConfiguration" in properties:
+            backend.put_public_access_block(bucket.name, properties["PublicAccessBlockConfiguration"])
+        rules = properties.get("LifecycleConfiguration", {}).get("Rules", [])
+        if rules:
+            api_rules = [{**{k: v for k, v in rule.items() if k != "Id"}, "ID": rule.get("Id"), "Filter": {"Prefix": ""}}
+                         for rule in rules]
+            backend.put_bucket_lifecycle_configuration(bucket.name, api_rules)
+        return bucket
+
+    s3.FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)
+
+    def create_key(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        key = kms_backends[account_id][region_name].create_key(
+            policy=json.dumps(properties["KeyPolicy"]),
+            key_usage=properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            key_spec=properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            description=properties.get("Description"),
+            tags=properties.get("Tags", []),
+        )
+        key.enabled = properties.get("Enabled", True)
+        return key
+
+    kms.Key.create_from_cloudformation_json = classmethod(create_key)
+
+    original_origin = cloudfront.Origin.__init__
+
+    def origin_init(self, origin):
+        original_origin(self, origin)
+        self.origin_access_control_id = origin.get("OriginAccessControlId", "")
+
+    cloudfront.Origin.__init__ = origin_init
+
+    class Made:
+        """A resource made by a call to its service; `Ref` gives `physical_id`. Each
+        type below also derives from CloudFormationModel directly: moto looks for its
+        types among that class's direct subclasses, filed under the service named by the
+        second part of their module's name."""
+
+        def __init__(self, physical_id, attributes=None):
+            self.physical_id = physical_id
+            self.attributes = attributes or {}
+
+        @property
+        def physical_resource_id(self):
+            return self.physical_id
+
+        @classmethod
+        def has_cfn_attr(cls, attr):
+            return True
+
+        def get_cfn_attribute(self, attribute_name):
+            return self.attributes[attribute_name]
+
+        @staticmethod
+        def cloudformation_name_type():
+            return ""
+
+    class BucketPolicy(Made, CloudFormationModel):
+        __module__ = "moto.cloudformation.launcher"
+
+        @staticmethod
+        def cloudformation_type():
+            return "AWS::S3::BucketPolicy"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            properties = cloudformation_json["Properties"]
+            policy = json.dumps(properties["PolicyDocument"]).encode()
+            s3_backends[account_id]["aws"].put_bucket_policy(properties["Bucket"], policy)
+            return cls(properties["Bucket"])
+
+    class Secret(Made, CloudFormationModel):
+        __module__ = "moto.cloudformation.launcher"
+
+        @staticmethod
+        def cloudformation_type():
+            return "AWS::SecretsManager::Secret"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            properties = cloudformation_json["Properties"]
+            made = secretsmanager_backends[account_id][region_name].create_secret(
+                name=properties["Name"], secret_string=properties.get("SecretString"), secret_binary=None,
+                description=properties.get("Description"), tags=[], kms_key_id=properties.get("KmsKeyId"),
+                client_request_token=None, replica_regions=[], force_overwrite=False,
+            )
+            return cls(json.loads(made)["ARN"])
+
+    class KeyPair(Made, CloudFormationModel):
+        __module__ = "moto.cloudformation.launcher"
+
+        @staticmethod
+        def cloudformation_type():
+            return "AWS::EC2::KeyPair"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            properties = cloudformation_json["Properties"]
+            pair = ec2_backends[account_id][region_name].create_key_pair(
+                properties["KeyName"], properties.get("KeyType", "rsa"), {}
+            )
+            return cls(properties["KeyName"], {"KeyPairId": pair.id})
+
+    class OriginAccessControl(Made, CloudFormationModel):
+        __module__ = "moto.cloudformation.launcher"
+
+        @staticmethod
+        def cloudformation_type():
+            return "AWS::CloudFront::OriginAccessControl"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            config = cloudformation_json["Properties"]["OriginAccessControlConfig"]
+            control = cloudfront_backends[account_id]["aws"].create_origin_access_control(config)
+            return cls(control.id, {"Id": control.id})
+
+    class Distribution(Made, CloudFormationModel):
+        __module__ = "moto.cloudformation.launcher"
+
+        @staticmethod
+        def cloudformation_type():
+            return "AWS::CloudFront::Distribution"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            config = distribution_api_config(cloudformation_json["Properties"]["DistributionConfig"], resource_name)
+            made, _, _ = cloudfront_backends[account_id]["aws"].create_distribution(config, [])
+            return cls(made.distribution_id, {"DomainName": made.domain_name, "Id": made.distribution_id})
+
+    # Keep the classes alive: moto finds CloudFormation types among the subclasses.
+    RESOURCE_MODELS.extend([BucketPolicy, Secret, KeyPair, OriginAccessControl, Distribution])
+
+
+def distribution_api_config(config, caller_reference):
+    """CloudFormation's DistributionConfig (lists) in the CloudFront API's shape
+    (`Quantity`/`Items`), which moto's model reads."""
+    items = lambda values: {"Quantity": len(values), "Items": values}  # noqa: E731
+    behavior = dict(config["DefaultCacheBehavior"])
+    methods = behavior.pop("AllowedMethods", ["GET", "HEAD"])
+    behavior["AllowedMethods"] = {**items(methods), "CachedMethods": items(behavior.pop("CachedMethods", methods))}
+    certificate = {k[0].upper() + k[1:]: v for k, v in config.get("ViewerCertificate", {}).items()}
+    if "AcmCertificateArn" in certificate:
+        certificate["ACMCertificateArn"] = certificate.pop("AcmCertificateArn")
+        certificate["SSLSupportMethod"] = certificate.pop("SslSupportMethod", "sni-only")
+        certificate["CloudFrontDefaultCertificate"] = False
+    return {
+        **{k: v for k, v in config.items() if k not in ("Aliases", "Origins", "DefaultCacheBehavior", "ViewerCertificate")},
+        "CallerReference": caller_reference,
+        "Aliases": items(config.get("Aliases", [])),
+        "Origins": items([dict(origin) for origin in config["Origins"]]),
+        "DefaultCacheBehavior": behavior,
+        "ViewerCertificate": certificate,
+    }
+
+
+RESOURCE_MODELS = []
 
 
 def patch_distribution_id(wanted: str) -> None:
@@ -574,6 +757,7 @@ def main() -> None:
     patch_copy_image_client_token()
     patch_mapping_without_size()
     patch_resources_not_made()
+    patch_release_infra_resources()
     patch_pagination()
     if os.environ.get("XTASK_EMULATOR_DISTRIBUTION_ID"):
         patch_distribution_id(os.environ["XTASK_EMULATOR_DISTRIBUTION_ID"])

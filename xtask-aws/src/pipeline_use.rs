@@ -46,8 +46,8 @@ pub fn of_command(command: &Command, dry_run: bool) -> XtaskUse {
         // The rehearsal talks to its own emulator only, and refuses any other endpoint.
         Command::Rehearse(_) | Command::Bench(_) => (false, AwsUse::None),
         // Reads the key from KMS; writes only a file of the checkout.
-        Command::SigningKey(_) => (false, AwsUse::Reads),
-        Command::IamPolicy(_) | Command::Ci(_) => (false, AwsUse::None),
+        Command::SigningKey(_) | Command::Preflight(_) => (false, AwsUse::Reads),
+        Command::IamPolicy(_) | Command::ReleaseInfra(_) | Command::Ci(_) => (false, AwsUse::None),
     };
     XtaskUse { reads_release_name, aws }
 }

@@ -42,6 +42,8 @@ Examples:
       allow a customer account to launch the AMIs
   cargo xtask customers sync --dry-run
       show the permission changes that apply the customer list to every alpha and release AMI
+  cargo xtask preflight --queue release
+      check, reading only, that the account holds what a release needs
   cargo xtask signing-key export --dry-run
       show the release signing key's public half that would be committed
   cargo xtask ci
@@ -86,6 +88,10 @@ pub enum Command {
     /// Measure a command against the AWS emulator.
     #[command(subcommand)]
     Bench(BenchCommand),
+    Preflight(PreflightArgs),
+    /// The release's own AWS resources as a CloudFormation template.
+    #[command(subcommand)]
+    ReleaseInfra(ReleaseInfraCommand),
     /// Export the release signing key's public half from KMS into the checkout.
     #[command(subcommand)]
     SigningKey(SigningKeyCommand),
@@ -494,6 +500,49 @@ pub struct BenchPublishArgs {
     /// Rounds to run, each with its own release name; the medians are judged.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
     pub rounds: u64,
+}
+
+/// Check, reading only, that the account the credentials reach holds what a release
+/// needs, as ops/release-infra declares it.
+///
+/// One line per check: the buckets (region, Block Public Access, policy, lifecycle),
+/// the CloudFront distribution (alias, origin access control, TLS), the signing key
+/// (spec, and its public half against the committed PEM), EBS encryption by default,
+/// the smoke test's key pair, secret and role. A check AWS refuses to answer fails and
+/// names the permission. Exits non-zero if any check fails. The pipeline's first ops
+/// and release steps run it.
+///
+/// Example: cargo xtask preflight --queue release
+#[derive(clap::Args, Debug)]
+pub struct PreflightArgs {
+    /// Check only what this queue's steps use: `ops` or `release` (default: both).
+    #[arg(long, value_parser = credentialed_queue)]
+    pub queue: Option<Queue>,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Compare the signing key with this PEM file instead of ops/release-signing-key.pem.
+    #[arg(long, value_name = "PEM")]
+    pub public_key: Option<PathBuf>,
+}
+
+fn credentialed_queue(name: &str) -> Result<Queue, String> {
+    match Queue::parse(name) {
+        Some(queue) if queue.has_credentials() => Ok(queue),
+        _ => Err(format!("{name:?} is not a queue that holds AWS credentials; use ops or release")),
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReleaseInfraCommand {
+    /// Print the CloudFormation template of the release's own resources (buckets,
+    /// CloudFront, the signing key, the pipeline's roles, the smoke test's key pair and
+    /// secret), built from the release configuration and the policies `iam-policy`
+    /// prints. ops/release-infra/release-infra.json is this output, committed; an
+    /// administrator deploys it once (RELEASE.md, Setting up an account).
+    ///
+    /// Example: cargo xtask release-infra template > ops/release-infra/release-infra.json
+    Template,
 }
 
 #[derive(Subcommand, Debug)]

@@ -14,7 +14,7 @@ use anyhow::Result;
 
 use crate::{
     adapters::workspace::Workspace,
-    cli::{CfnCommand, Command, CustomersCommand},
+    cli::{CfnCommand, Command, CustomersCommand, ReleaseInfraCommand},
 };
 
 /// Runs a command that needs no AWS, or returns it untouched for `xtask-aws` to run.
@@ -30,6 +30,7 @@ pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Resu
         Command::Customers(CustomersCommand::Remove { id }) => commands::customers::remove(workspace, &id, dry_run)?,
         Command::Ci(args) => commands::ci::run(workspace, args, dry_run)?,
         Command::IamPolicy(args) => commands::iam_policy::run(workspace, args)?,
+        Command::ReleaseInfra(ReleaseInfraCommand::Template) => commands::release_infra::template(workspace)?,
         // Listed rather than matched by `_`, so a new command must say where it runs.
         aws @ (Command::PublishInstaller(_)
         | Command::Status(_)
@@ -40,6 +41,7 @@ pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Resu
         | Command::Customers(CustomersCommand::Sync(_))
         | Command::Rehearse(_)
         | Command::SigningKey(_)
+        | Command::Preflight(_)
         | Command::Bench(_)) => return Ok(Some(aws)),
     }
     Ok(None)

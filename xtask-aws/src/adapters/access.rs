@@ -108,6 +108,27 @@ pub async fn require_shareable_encryption(
     regions: &[String],
     keys: &BTreeMap<String, String>,
 ) -> Result<()> {
+    let problems = unshareable_regions(ec2, regions, keys).await?;
+    if !problems.is_empty() {
+        bail!(
+            "refusing to make images that cannot be shared; nothing was built or copied:\n  - {}\n{SHAREABLE_FIX}",
+            problems.join("\n  - ")
+        );
+    }
+    Ok(())
+}
+
+/// What makes images shareable again when a region's would not be.
+pub const SHAREABLE_FIX: &str = "Set ami_kms_key_ids in ops/image-deploy/locals.pkr.hcl to a customer-managed KMS key \
+     for every region (the xtask then grants the internal and customer accounts the use of it), or turn EBS \
+     encryption by default off in the build account";
+
+/// Why each region's images could not be shared, if they could not.
+pub async fn unshareable_regions(
+    ec2: &Ec2<'_>,
+    regions: &[String],
+    keys: &BTreeMap<String, String>,
+) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     for region in regions {
         if !keys.is_empty() && !keys.contains_key(region) {
@@ -119,14 +140,5 @@ pub async fn require_shareable_encryption(
             ));
         }
     }
-    if !problems.is_empty() {
-        bail!(
-            "refusing to make images that cannot be shared; nothing was built or copied:\n  - {}\n\
-             Set ami_kms_key_ids in ops/image-deploy/locals.pkr.hcl to a customer-managed KMS key for every region \
-             (the xtask then grants the internal and customer accounts the use of it), or turn EBS encryption by \
-             default off in the build account",
-            problems.join("\n  - ")
-        );
-    }
-    Ok(())
+    Ok(problems)
 }

@@ -3,6 +3,7 @@
 //! `xtask` crate.
 
 pub mod access;
+pub mod account_facts;
 pub mod aws_error;
 pub mod cdn;
 pub mod ec2;

@@ -7,6 +7,7 @@ pub mod amis_promote;
 pub mod bench_publish;
 pub mod cfn_upload;
 pub mod customers_sync;
+pub mod preflight;
 pub mod publish_installer;
 pub mod rehearse;
 pub mod rollback;

@@ -77,12 +77,12 @@ fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
           skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)
           ok      <time>  :rust: Build the xtask
           ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
-          ok      <time>  :packer: Internal AMIs  (the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))
+          ok      <time>  :packer: Internal AMIs  (skipped preflight: the emulator's site stands in for production with a public-read installer bucket instead of CloudFront's origin access control; the tests run preflight against ops/release-infra deployed to an emulator; the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))
           ok      <time>  :aws-cloudformation: Internal templates
           ok      <time>  :fire: Smoke test of the templates  (the stack's instances do not boot, so no UserData runs; each template's UserData is tested in a provisioned Debian 12 root)
           ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = <tag>)
           ok      <time>  :white_check_mark: Release name matches the constants
-          ok      <time>  :amazon-ec2: Release AMIs (copies of the tested ones)  (12 copies of the internal AMIs the smoke test launched (SourceAmi checked in EC2))
+          ok      <time>  :amazon-ec2: Release AMIs (copies of the tested ones)  (skipped preflight: the emulator's site stands in for production with a public-read installer bucket instead of CloudFront's origin access control; the tests run preflight against ops/release-infra deployed to an emulator; 12 copies of the internal AMIs the smoke test launched (SourceAmi checked in EC2))
           ok      <time>  :aws-cloudformation: Release templates
           ok      <time>  :linux: Installer for Linux
           ok      <time>  :linux: Installer for Linux, built again to compare
@@ -109,7 +109,7 @@ fn a_release_name_that_differs_from_the_constants_stops_the_rehearsal_at_the_che
           skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)
           ok      <time>  :rust: Build the xtask
           ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
-          ok      <time>  :packer: Internal AMIs  (the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))
+          ok      <time>  :packer: Internal AMIs  (skipped preflight: the emulator's site stands in for production with a public-read installer bucket instead of CloudFront's origin access control; the tests run preflight against ops/release-infra deployed to an emulator; the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))
           ok      <time>  :aws-cloudformation: Internal templates
           ok      <time>  :fire: Smoke test of the templates  (the stack's instances do not boot, so no UserData runs; each template's UserData is tested in a provisioned Debian 12 root)
           ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = v-not-in-the-constants)

@@ -160,11 +160,16 @@ fn the_installer_asks_for_what_each_template_needs() {
     assert_eq!(installer_asks(), from_templates);
 }
 
-/// The smoke test's secret: named by the pipeline, described by the ops policy (derived
-/// from the same constant), made by RELEASE.md's command and by the rehearsal.
+/// The smoke test's secret and key pair: named by the pipeline, described by the ops
+/// policy and made by ops/release-infra (both derived from the same constants) and by
+/// the rehearsal.
 #[test]
-fn the_pipeline_and_release_md_name_the_smoke_test_secret() {
-    use xtask::domain::pipeline::queues::SMOKE_TEST_SECRET;
-    assert!(read(".buildkite/pipeline.yml").contains(&format!(" -s {SMOKE_TEST_SECRET} ")));
-    assert!(read("RELEASE.md").contains(&format!("create-secret --region us-east-2 --name {SMOKE_TEST_SECRET} ")));
+fn the_pipeline_names_the_smoke_test_secret_and_key_pair_release_infra_makes() {
+    use xtask::domain::pipeline::queues::{SMOKE_TEST_KEY_PAIR, SMOKE_TEST_SECRET};
+    let pipeline = read(".buildkite/pipeline.yml");
+    assert!(pipeline.contains(&format!(" -s {SMOKE_TEST_SECRET} ")));
+    assert!(pipeline.contains(&format!(" -k {SMOKE_TEST_KEY_PAIR} ")));
+    let infra = read(xtask::domain::release_infra::TEMPLATE_PATH);
+    assert!(infra.contains(&format!("\"Name\": \"{SMOKE_TEST_SECRET}\"")));
+    assert!(infra.contains(&format!("\"KeyName\": \"{SMOKE_TEST_KEY_PAIR}\"")));
 }

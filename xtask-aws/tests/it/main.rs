@@ -17,6 +17,7 @@ mod pipeline;
 mod provisioning;
 mod publish;
 mod release;
+mod release_infra;
 mod signing;
 mod stacks;
 mod support;

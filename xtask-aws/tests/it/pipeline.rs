@@ -133,6 +133,7 @@ fn a_step_on_the_wrong_queue_or_outside_the_release_group_breaks_the_check() {
             .flat_map(|text| problems(text))
             .collect();
     expect![[r#"
+        step internal-amis runs `cargo xtask preflight --queue ops`, which reads AWS with credentials, on build, which holds none
         step internal-amis runs `cargo xtask amis build --commit 0000000000000000000000000000000000000000 --fetch-packages`, which writes internal artifacts, on build; only the ops queue holds credentials for them
         step ci names no queue (agents: queue:), so it would run on whatever agent the default queue has; name one of build, mac, ops, release
         step ci runs on queue default, which is not one of build, mac, ops, release

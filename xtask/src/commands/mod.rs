@@ -9,3 +9,4 @@ pub mod ci;
 pub mod customers;
 pub mod iam_policy;
 pub mod release;
+pub mod release_infra;

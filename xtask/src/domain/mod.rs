@@ -9,4 +9,6 @@ pub mod diff;
 pub mod images;
 pub mod names;
 pub mod pipeline;
+pub mod preflight;
 pub mod publishing;
+pub mod release_infra;

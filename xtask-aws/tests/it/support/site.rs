@@ -50,11 +50,23 @@ impl Site {
         Site::with(true)
     }
 
+    /// An empty account: none of the resources the configuration names exist yet (an
+    /// administrator's first day, before `ops/release-infra/` is deployed).
+    pub fn bare(iam: bool) -> Site {
+        Site::made(iam, false)
+    }
+
     fn with(iam: bool) -> Site {
+        Site::made(iam, true)
+    }
+
+    fn made(iam: bool, populated: bool) -> Site {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let emulator = Pooled::take(iam);
         let aws = runtime.block_on(async { AwsSite::from_sdk_config(config(), emulator.sdk_config(REGION).await) });
-        runtime.block_on(emulator::create_site(&aws)).unwrap();
+        if populated {
+            runtime.block_on(emulator::create_site(&aws)).unwrap();
+        }
         let checkout = tempfile::tempdir().unwrap();
         for file in ["Cargo.toml", "installer/readyset-orchestrator.sh", "installer/src/constants.rs"] {
             let to = checkout.path().join(file);

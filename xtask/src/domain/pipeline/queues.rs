@@ -140,6 +140,11 @@ const KMS: &[&str] = &[
 /// policy may describe it, and the rehearsal creates it in the emulator.
 pub const SMOKE_TEST_SECRET: &str = "readyset-ci-upstream-db-url";
 
+/// The EC2 key pair the smoke test's instances get (`-k` in `.buildkite/pipeline.yml`);
+/// nobody logs in with it (the bastion admits 127.0.0.1/32 only), but the templates
+/// require one. `ops/release-infra/` makes it.
+pub const SMOKE_TEST_KEY_PAIR: &str = "readyset-ci";
+
 /// Stack names the smoke tests create (the pipeline's `smoke-<build>`, the test-stack
 /// script's default `readyset-test-<commit>`); nested stacks, and the roles and instance
 /// profiles CloudFormation names after them, start with the same prefix.
@@ -220,8 +225,19 @@ fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
             // Secrets Manager appends six random characters to a secret's ARN.
             &[&format!("arn:aws:secretsmanager:*:*:secret:{SMOKE_TEST_SECRET}-??????")],
         ),
+        allow("PreflightReadsBuckets", PREFLIGHT_S3, &[&bucket(internal), &bucket(public)]),
+        allow("PreflightReadsKeyPairs", &["ec2:DescribeKeyPairs"], &["*"]),
+        allow(
+            "PreflightReadsTheTestStackRole",
+            &["iam:GetRole"],
+            &[&format!("arn:aws:iam::*:role/{}", config.test_stack_role)],
+        ),
     ]
 }
+
+/// What `preflight` reads of a bucket (`adapters/account_facts.rs`).
+const PREFLIGHT_S3: &[&str] =
+    &["s3:GetBucketLocation", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock", "s3:GetLifecycleConfiguration"];
 
 pub(super) fn smoke_test_arns(prefix: &str, suffix: &str) -> Vec<String> {
     SMOKE_TEST_STACKS.iter().map(|stack| format!("{prefix}{stack}{suffix}")).collect()
@@ -266,6 +282,8 @@ fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
             &["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
             &[&distribution],
         ),
+        allow("PreflightReadsBuckets", PREFLIGHT_S3, &[&bucket(orchestrator), &bucket(public)]),
+        allow("PreflightReadsTheDistribution", &["cloudfront:GetDistribution"], &[&distribution]),
     ]
 }
 
