@@ -94,6 +94,8 @@ if [ -z "$zone" ]; then
 fi
 account=$(aws sts get-caller-identity --query Account --output text)
 role_arn="arn:aws:iam::$account:role/$TEST_STACK_ROLE"
+# The test-stack role makes roles only under this boundary (xtask iam-policy test-stacks).
+boundary_arn="arn:aws:iam::$account:policy/$TEST_STACK_ROLE-instance-boundary"
 
 if status=$(cf describe-stacks --stack-name "$name" --query 'Stacks[0].StackStatus' --output text 2>/dev/null); then
   echo "error: stack $name already exists ($status). Delete it with: ops/cfn-test/delete-stack.sh -n $name -r $region" >&2
@@ -115,6 +117,7 @@ cf create-stack \
   "ParameterKey=KeyName,ParameterValue=$key" \
   "ParameterKey=SshCidr,ParameterValue=$ssh_cidr" \
   "ParameterKey=AvailabilityZone,ParameterValue=$zone" \
+  "ParameterKey=RolePermissionsBoundary,ParameterValue=$boundary_arn" \
   "ParameterKey=TemplateBucket,ParameterValue=$TEMPLATE_BUCKET" \
   "ParameterKey=TemplateBucketRegion,ParameterValue=$TEMPLATE_BUCKET_REGION" \
   "ParameterKey=TemplatePrefix,ParameterValue=$prefix" ${extra[@]+"${extra[@]}"} >/dev/null || created=0

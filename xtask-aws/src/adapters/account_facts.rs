@@ -12,7 +12,7 @@ use xtask::domain::{
 };
 
 use crate::adapters::{
-    manifest_signature,
+    iam, manifest_signature,
     sigv4_http::{first_text, Call, Query, Refused, SignedClient},
     site::Site,
 };
@@ -184,11 +184,7 @@ pub async fn secret(site: &Site, name: &str) -> Read<String> {
 /// The services that may assume an IAM role, by the role's name.
 pub async fn role_trust(site: &Site, name: &str) -> Read<Vec<String>> {
     let client = SignedClient::new(&site.sdk);
-    let params = vec![("RoleName".to_owned(), name.to_owned())];
-    let what = format!("IAM GetRole {name}");
-    let query =
-        Query { service: "iam", region: "us-east-1", version: "2010-05-08", action: "GetRole", params: &params, what };
-    match client.query(&query).await {
+    match iam::call(&client, "GetRole", vec![("RoleName".to_owned(), name.to_owned())]).await {
         Ok(xml) => Read::Present(trusted_services(&percent_decoded(
             &extract(&xml, "AssumeRolePolicyDocument").unwrap_or_default(),
         ))),

@@ -20,8 +20,9 @@ use xtask::{
 use serde_json::json;
 
 use crate::adapters::{
+    iam,
     kms::Kms,
-    sigv4_http::{Call, Query, SignedClient},
+    sigv4_http::{Call, SignedClient},
     site::Site,
 };
 
@@ -374,30 +375,26 @@ async fn create_smoke_test_secret(site: &Site) -> Result<()> {
 }
 
 /// The role CloudFormation assumes for the smoke test's stacks, with the trust and
-/// permissions `iam-policy test-stacks` prints, as RELEASE.md has an administrator make
-/// it once. Kept when it exists.
+/// permissions `iam-policy test-stacks` prints, and the boundary of the roles its
+/// stacks make, as ops/release-infra makes them. Kept when the role exists.
 async fn create_test_stack_role(site: &Site) -> Result<()> {
     let client = SignedClient::new(&site.sdk);
     let role = &site.config.test_stack_role;
     let name = ("RoleName".to_owned(), role.clone());
-    if iam(&client, "GetRole", vec![name.clone()]).await.is_ok() {
+    if iam::call(&client, "GetRole", vec![name.clone()]).await.is_ok() {
         return Ok(());
     }
     let trust = serde_json::to_string(&test_stack_role::trust_policy())?;
-    iam(&client, "CreateRole", vec![name.clone(), ("AssumeRolePolicyDocument".to_owned(), trust)]).await?;
+    iam::call(&client, "CreateRole", vec![name.clone(), ("AssumeRolePolicyDocument".to_owned(), trust)]).await?;
     let policy = serde_json::to_string(&test_stack_role::policy(&site.config))?;
     let document =
         vec![name, ("PolicyName".to_owned(), "test-stacks".to_owned()), ("PolicyDocument".to_owned(), policy)];
-    iam(&client, "PutRolePolicy", document).await?;
+    iam::call(&client, "PutRolePolicy", document).await?;
+    let boundary = serde_json::to_string(&test_stack_role::instance_boundary())?;
+    let name = test_stack_role::instance_boundary_name(&site.config);
+    iam::call(&client, "CreatePolicy", vec![("PolicyName".to_owned(), name), ("PolicyDocument".to_owned(), boundary)])
+        .await?;
     Ok(())
-}
-
-/// One IAM call (a Query API, answered by its global endpoint's region).
-async fn iam(client: &SignedClient, action: &str, params: Vec<(String, String)>) -> Result<String> {
-    let what = format!("IAM {action}");
-    client
-        .query(&Query { service: "iam", region: "us-east-1", version: "2010-05-08", action, params: &params, what })
-        .await
 }
 
 /// Creates a CloudFront distribution in front of `bucket` in the emulator, standing in

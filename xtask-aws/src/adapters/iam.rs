@@ -1,6 +1,7 @@
-//! The IAM calls of the rehearsal (Query protocol, API version 2010-05-08): a user per
-//! agent queue with that queue's policy, so each step runs with exactly the access its
-//! queue has in production. Only ever sent to the emulator.
+//! IAM calls (Query protocol, API version 2010-05-08): one call, for preflight's reads
+//! and the emulator's set-up, and for the rehearsal a user per agent queue with that
+//! queue's policy, so each step runs with exactly the access its queue has in
+//! production (only ever sent to the emulator).
 
 use anyhow::{Context, Result};
 
@@ -9,6 +10,12 @@ use crate::adapters::sigv4_http::{first_text, Query, SignedClient};
 const VERSION: &str = "2010-05-08";
 /// IAM is global; its calls are signed for this region.
 const REGION: &str = "us-east-1";
+
+/// One IAM call, with its parameters; the answer's XML.
+pub async fn call(client: &SignedClient, action: &str, params: Vec<(String, String)>) -> Result<String> {
+    let what = format!("IAM {action}");
+    client.query(&Query { service: "iam", region: REGION, version: VERSION, action, params: &params, what }).await
+}
 
 /// An access key: (key ID, secret).
 pub type AccessKey = (String, String);

@@ -69,6 +69,10 @@ fn the_test_stack_script_and_super_template_name_the_configured_buckets_and_role
     let script = read("ops/cfn-test/create-mysql-super-stack.sh");
     assert!(script.contains(&format!("TEMPLATE_BUCKET=\"{}\"", config.cfn_internal_bucket)));
     assert!(script.contains(&format!("TEST_STACK_ROLE=\"{}\"", config.test_stack_role)));
+    let boundary = xtask::domain::pipeline::test_stack_role::instance_boundary_name(config);
+    let scripted = "policy/$TEST_STACK_ROLE-instance-boundary\"";
+    assert_eq!(boundary, format!("{}-instance-boundary", config.test_stack_role), "the script's boundary name");
+    assert!(script.contains(scripted), "the script passes the boundary {boundary}");
     assert!(script.contains(&format!("TEMPLATE_BUCKET_REGION=\"{}\"", config.region)));
     let super_stack = read("ops/cfn/readyset-mysql-super.yaml");
     assert!(super_stack.contains(&format!("    Default: {}\n", config.cfn_public_bucket)));

@@ -428,6 +428,7 @@ fn the_test_stack_is_created_reported_refused_twice_and_deleted() {
     expect![[r#"
         created as: arn:aws:iam::123456789012:role/readyset-cfn-test-stacks
         parameters: DeploymentName=smoke ServerAddress=<server> UpstreamDatabaseSecretArn=<secret arn>
+        role boundary: arn:aws:iam::123456789012:policy/readyset-cfn-test-stacks-instance-boundary
         role policy: {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "<secret arn>"}]}
         instance profile: yes
         user data: unit=readyset-mysql-adapter.service
@@ -647,6 +648,9 @@ fn launched_adapter(site: &Site, stack: &str) -> String {
     parameters.sort();
     out += &format!("parameters: {}\n", parameters.join(" "));
     let role = resource(&adapter, "Role");
+    let described_role = json(&["iam", "get-role", "--role-name", &role]);
+    let boundary = described_role["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"].as_str().unwrap_or("none");
+    out += &format!("role boundary: {boundary}\n");
     let policy =
         json(&["iam", "get-role-policy", "--role-name", &role, "--policy-name", "read-upstream-database-secret"]);
     // The emulator answers with the document as Python prints it; quotes made JSON's.

@@ -11,6 +11,7 @@ mod customer;
 mod end_to_end;
 mod facts;
 mod hardening;
+mod iam_analyser;
 mod images;
 mod launcher;
 mod pipeline;

@@ -17,7 +17,7 @@ use crate::{
         workspace::Workspace,
     },
     cli::CiArgs,
-    domain::pipeline::buildkite::PIPELINE_PATH,
+    domain::{pipeline::buildkite::PIPELINE_PATH, release_infra},
 };
 
 pub fn run(workspace: &Workspace, args: CiArgs, dry_run: bool) -> Result<()> {
@@ -115,6 +115,9 @@ fn checks(workspace: &Workspace) -> Result<Vec<Check>> {
         // a placeholder. The tests lint the rendered templates with no check ignored.
         let args = ["--ignore-checks", "W1034", "--"].map(String::from).into_iter();
         checks.push(Check::new("cfn-lint", "cfn-lint", args.chain(templates.iter().map(|t| format!("ops/cfn/{t}")))));
+    }
+    if root.join(release_infra::TEMPLATE_PATH).exists() {
+        checks.push(Check::new("cfn-lint (release infrastructure)", "cfn-lint", [release_infra::TEMPLATE_PATH]));
     }
     if !templates.is_empty() && root.join(CFN_RULES).exists() {
         // The rules' own cases first: a rule that passes everything would pass the templates.

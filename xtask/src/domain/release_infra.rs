@@ -370,7 +370,16 @@ fn roles(config: &ReleaseConfig) -> Vec<(&'static str, Value)> {
         role(Some(&config.test_stack_role), "cloudformation.amazonaws.com", "test-stacks", test_policy);
     let profile =
         |role: &str| json!({ "Type": "AWS::IAM::InstanceProfile", "Properties": { "Roles": [{ "Ref": role }] } });
+    let instance_boundary = json!({
+        "Type": "AWS::IAM::ManagedPolicy",
+        "Properties": {
+            "ManagedPolicyName": test_stack_role::instance_boundary_name(config),
+            "Description": "The most a role that a test stack makes may do",
+            "PolicyDocument": serde_json::to_value(test_stack_role::instance_boundary()).unwrap_or(Value::Null)
+        }
+    });
     vec![
+        ("TestStackInstanceBoundary", instance_boundary),
         ("OpsAgentRole", ops),
         ("OpsAgentBoundary", ops_boundary),
         ("OpsAgentInstanceProfile", profile("OpsAgentRole")),

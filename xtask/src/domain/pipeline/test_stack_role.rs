@@ -4,6 +4,8 @@
 //! permissions AWS's resource schemas give the create, read, update and delete handlers
 //! of every resource type `ops/cfn/` uses; a test recomputes them from the schemas, so
 //! a template that gains a resource type fails the suite until its actions are here.
+//! The roles those templates make are held to a permissions boundary (`BOUNDED`), so
+//! passing this role to CloudFormation cannot make a role that does more.
 
 use serde::Serialize;
 
@@ -143,6 +145,49 @@ pub const HANDLER_PERMISSIONS: &[&str] = &[
 /// ended in 2024; IAM and cfn-lint no longer know its prefix): never granted.
 pub const RETIRED_SERVICES: &[&str] = &["elastic-inference:"];
 
+/// Role-changing actions granted only for roles that carry the instance boundary
+/// (`iam:PermissionsBoundary`): a template passed to CloudFormation with this role can
+/// make roles, but none that may do more than the boundary allows.
+pub const BOUNDED: &[&str] = &[
+    "iam:AttachRolePolicy",
+    "iam:CreateRole",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+];
+
+/// Handler permissions never granted. Removing a boundary would undo `BOUNDED` (test
+/// stacks are created and deleted, never updated, so no handler needs it); the group
+/// and user policy actions of AWS::IAM::Policy serve templates that attach policies to
+/// groups or users, and ours attach them to roles only.
+pub const WITHHELD: &[&str] = &[
+    "iam:DeleteGroupPolicy",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteUserPolicy",
+    "iam:GetGroupPolicy",
+    "iam:GetUserPolicy",
+    "iam:PutGroupPolicy",
+    "iam:PutUserPolicy",
+];
+
+/// The boundary every role a test stack makes must carry (`RolePermissionsBoundary` of
+/// the templates; the test-stack script passes it): what the instances' UserData calls.
+pub fn instance_boundary_name(config: &ReleaseConfig) -> String {
+    format!("{}-instance-boundary", config.test_stack_role)
+}
+
+pub fn instance_boundary() -> Policy {
+    Policy {
+        version: "2012-10-17",
+        statement: vec![allow(
+            "WhatReadySetInstancesCall",
+            &["cloudformation:SignalResource", "kms:Decrypt", "secretsmanager:GetSecretValue"],
+            &["*"],
+        )],
+    }
+}
+
 /// What the role needs beyond the handlers: nested stacks' templates are read from the
 /// internal bucket with the role's credentials.
 pub const BEYOND_THE_HANDLERS: &[&str] = &["s3:GetObject"];
@@ -155,8 +200,11 @@ pub fn policy(config: &ReleaseConfig) -> Policy {
             .copied()
             .filter(|action| action.starts_with(service) && *action != "iam:PassRole")
             .filter(|action| !RETIRED_SERVICES.iter().any(|retired| action.starts_with(retired)))
+            .filter(|action| !WITHHELD.contains(action))
             .collect()
     };
+    let (bounded, free): (Vec<&str>, Vec<&str>) = of("iam:").into_iter().partition(|action| BOUNDED.contains(action));
+    let boundary = format!("arn:aws:iam::*:policy/{}", instance_boundary_name(config));
     let mut instance_roles = smoke_test_arns("arn:aws:iam::*:role/", "*");
     instance_roles.extend(smoke_test_arns("arn:aws:iam::*:instance-profile/", "*"));
     let statement = vec![
@@ -169,7 +217,11 @@ pub fn policy(config: &ReleaseConfig) -> Policy {
             &of("cloudformation:"),
             &smoke_test_arns("arn:aws:cloudformation:*:*:stack/", "*/*"),
         ),
-        allow("TestStackInstanceRoles", &of("iam:"), &instance_roles),
+        allow("TestStackInstanceRoles", &free, &instance_roles),
+        Statement {
+            condition: Some(serde_json::json!({ "StringLike": { "iam:PermissionsBoundary": boundary } })),
+            ..allow("TestStackInstanceRolesWithinTheBoundary", &bounded, &smoke_test_arns("arn:aws:iam::*:role/", "*"))
+        },
         Statement {
             condition: Some(serde_json::json!({ "StringEquals": { "iam:PassedToService": "ec2.amazonaws.com" } })),
             ..allow(
@@ -226,7 +278,10 @@ mod tests {
         let config = ReleaseConfig::from_workspace_manifest(include_str!("../../../../Cargo.toml")).unwrap();
         let mut granted: Vec<String> = policy(&config).statement.into_iter().flat_map(|s| s.action).collect();
         granted.sort();
-        let current = HANDLER_PERMISSIONS.iter().filter(|a| !RETIRED_SERVICES.iter().any(|r| a.starts_with(r)));
+        let current = HANDLER_PERMISSIONS
+            .iter()
+            .filter(|a| !RETIRED_SERVICES.iter().any(|r| a.starts_with(r)))
+            .filter(|a| !WITHHELD.contains(a));
         let mut expected: Vec<String> = current.chain(BEYOND_THE_HANDLERS).map(|a| a.to_string()).collect();
         expected.sort();
         assert_eq!(granted, expected);

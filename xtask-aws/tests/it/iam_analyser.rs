@@ -1,0 +1,207 @@
+//! Every IAM policy the release defines, through an IAM analyser (parliament, from
+//! PyPI, with its community auditors: privilege escalation among them): the agents'
+//! and the test-stack role's policies as `iam-policy` prints them, the boundary of the
+//! roles test stacks make, and the roles' policies in the templates customers launch.
+//! Parliament reads actions, not conditions, so a finding the policy's conditions
+//! answer is accepted only here, each with the condition that answers it; any other
+//! finding of medium severity or more fails, and so does an acceptance no finding needs.
+
+use std::{collections::BTreeMap, process::Command};
+
+use serde_json::{json, Value};
+use xtask::domain::pipeline::{
+    queues::{self, Queue},
+    test_stack_role,
+};
+
+use crate::support::{config, text, venv_tool, workspace_root};
+
+/// (file, issue, privilege escalation type or "", why the policy is safe anyway).
+const ACCEPTED: &[(&str, &str, &str, &str)] = &[
+    (
+        "queue-ops.json",
+        "PRIVILEGE_ESCALATION",
+        "PassExistingRoleToCloudFormation",
+        "ops may pass one role, the test-stack role, to CloudFormation only (iam:PassedToService), and every role \
+         that role makes must carry the instance boundary (iam:PermissionsBoundary)",
+    ),
+    (
+        "queue-ops.json",
+        "PRIVILEGE_ESCALATION",
+        "CreateEC2WithExistingIP",
+        "ops's one iam:PassRole is conditioned on iam:PassedToService cloudformation.amazonaws.com: it cannot hand \
+         a role to an instance it runs",
+    ),
+    (
+        "test-stacks.json",
+        "PRIVILEGE_ESCALATION",
+        "CreateEC2WithExistingIP",
+        "it passes only smoke-test roles, to EC2 only, and makes those roles only under the instance boundary",
+    ),
+    (
+        "test-stacks.json",
+        "PRIVILEGE_ESCALATION",
+        "PassExistingRoleToCloudFormation",
+        "its iam:PassRole is conditioned on iam:PassedToService ec2.amazonaws.com; cloudformation:CreateStack is for \
+         the smoke stacks' nested stacks",
+    ),
+    (
+        "queue-ops.json",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        "",
+        "sharing images and their snapshots with the allowed accounts (ModifySnapshotAttribute, KMS grants) is what \
+         alpha promotion does; iam:PassRole is the test-stack role's, as above",
+    ),
+    (
+        "queue-release.json",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        "",
+        "sharing release images and their snapshots with customers (ModifySnapshotAttribute, KMS grants) is what \
+         release promotion and `customers sync` do",
+    ),
+    (
+        "queue-release.json",
+        "UNKNOWN_CONDITION_FOR_ACTION",
+        "",
+        "KMS documents kms:ResourceAliases for Sign and GetPublicKey (aliases in access control); parliament 1.6.4's \
+         action table predates the key",
+    ),
+    (
+        "test-stacks.json",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        "",
+        "making the smoke stacks' instance roles is what the role is for; the role-changing actions require the \
+         instance boundary",
+    ),
+];
+
+/// Every policy document, by the file name the findings name.
+fn policies() -> BTreeMap<String, Value> {
+    let config = config();
+    let mut documents = BTreeMap::new();
+    for queue in [Queue::Ops, Queue::Release] {
+        documents.insert(format!("queue-{queue}.json"), serde_json::to_value(queues::policy(queue, config)).unwrap());
+    }
+    documents.insert("test-stacks.json".into(), serde_json::to_value(test_stack_role::policy(config)).unwrap());
+    documents.insert(
+        "test-stack-instance-boundary.json".into(),
+        serde_json::to_value(test_stack_role::instance_boundary()).unwrap(),
+    );
+    for template in ["readyset-server", "readyset-mysql-adapter", "readyset-postgres-adapter"] {
+        for (name, document) in template_policies(template) {
+            documents.insert(format!("{template}-{name}.json"), document);
+        }
+    }
+    documents
+}
+
+/// The policies of a customer template's roles, with its references replaced by values
+/// of the shape CloudFormation would give them.
+fn template_policies(template: &str) -> Vec<(String, Value)> {
+    let text = std::fs::read_to_string(workspace_root().join(format!("ops/cfn/{template}.yaml"))).unwrap();
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let resolved = resolve(&serde_json::to_value(strip_tags(&yaml)).unwrap());
+    let mut found = Vec::new();
+    for (logical, resource) in resolved["Resources"].as_object().unwrap() {
+        for policy in resource["Properties"]["Policies"].as_array().into_iter().flatten() {
+            found.push((policy["PolicyName"].as_str().unwrap().to_owned(), policy["PolicyDocument"].clone()));
+        }
+        if resource["Type"] == "AWS::IAM::Policy" {
+            found.push((logical.clone(), resource["Properties"]["PolicyDocument"].clone()));
+        }
+    }
+    assert!(!found.is_empty(), "{template} declares no role policy");
+    found
+}
+
+/// YAML short-form tags (`!Ref X`) as CloudFormation's long form (`{"Ref": "X"}`).
+fn strip_tags(value: &serde_yaml_ng::Value) -> serde_yaml_ng::Value {
+    use serde_yaml_ng::Value as Y;
+    match value {
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let tag = tag.trim_start_matches('!');
+            let name = if tag == "Ref" { "Ref".to_owned() } else { format!("Fn::{tag}") };
+            let mut map = serde_yaml_ng::Mapping::new();
+            map.insert(Y::String(name), strip_tags(&tagged.value));
+            Y::Mapping(map)
+        }
+        Y::Mapping(map) => Y::Mapping(map.iter().map(|(k, v)| (k.clone(), strip_tags(v))).collect()),
+        Y::Sequence(items) => Y::Sequence(items.iter().map(strip_tags).collect()),
+        other => other.clone(),
+    }
+}
+
+fn resolve(value: &Value) -> Value {
+    let sample: BTreeMap<&str, &str> = [
+        ("AWS::StackId", "arn:aws:cloudformation:us-east-2:123456789012:stack/shop-Server-1A2B/0f1e2d3c"),
+        ("AWS::Region", "us-east-2"),
+        ("UpstreamDatabaseSecretArn", "arn:aws:secretsmanager:us-east-2:123456789012:secret:shop-db-AbCdEf"),
+        (
+            "UpstreamDatabaseSecretKmsKeyArn",
+            "arn:aws:kms:us-east-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ),
+    ]
+    .into();
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key("Ref") => {
+            json!(sample.get(map["Ref"].as_str().unwrap()).copied().unwrap_or("reference-not-in-a-policy"))
+        }
+        Value::Object(map) if map.len() == 1 && map.contains_key("Fn::Sub") => {
+            let mut text = map["Fn::Sub"].as_str().unwrap_or_default().to_owned();
+            for (name, value) in &sample {
+                text = text.replace(&format!("${{{name}}}"), value);
+            }
+            json!(text)
+        }
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), resolve(v))).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(resolve).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn every_policy_passes_the_iam_analyser_or_its_finding_is_answered_by_a_condition() {
+    let dir = tempfile::tempdir().unwrap();
+    let documents = policies();
+    for (name, document) in &documents {
+        std::fs::write(dir.path().join(name), serde_json::to_string_pretty(document).unwrap()).unwrap();
+    }
+    let output = Command::new(venv_tool("parliament", "parliament"))
+        .args([
+            "--include-community-auditors",
+            "--json",
+            "--minimum_severity",
+            "MEDIUM",
+            "--include_policy_extension",
+            ".json",
+            "--directory",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    // Parliament exits 1 when it finds anything; anything else is a failure of its own.
+    let said = text(&output.stdout);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)) && !text(&output.stderr).contains("Traceback"),
+        "parliament failed ({}):\n{}{}",
+        output.status,
+        said,
+        text(&output.stderr)
+    );
+    let mut unexplained = Vec::new();
+    let mut used = vec![false; ACCEPTED.len()];
+    for line in said.lines().filter(|line| !line.trim().is_empty()) {
+        let finding: Value = serde_json::from_str(line).unwrap();
+        let file = finding["location"]["filepath"].as_str().unwrap_or_default().rsplit('/').next().unwrap().to_owned();
+        let (issue, kind) = (finding["issue"].as_str().unwrap(), finding["location"]["type"].as_str().unwrap_or(""));
+        match ACCEPTED.iter().position(|(f, i, k, _)| *f == file && *i == issue && *k == kind) {
+            Some(index) => used[index] = true,
+            None => unexplained.push(format!("{file}: {} {issue} {kind} {}", finding["severity"], finding["detail"])),
+        }
+    }
+    assert!(unexplained.is_empty(), "findings no condition answers:\n{}", unexplained.join("\n"));
+    let stale: Vec<_> = ACCEPTED.iter().zip(used).filter(|(_, used)| !used).map(|(a, _)| (a.0, a.1, a.2)).collect();
+    assert!(stale.is_empty(), "accepted findings parliament no longer makes (remove them): {stale:?}");
+    assert!(documents.len() >= 10, "every policy is analysed: {:?}", documents.keys().collect::<Vec<_>>());
+}
