@@ -191,6 +191,11 @@ pub fn policy(queue: Queue, config: &ReleaseConfig) -> Option<Policy> {
 fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
     let (internal, public) = (&config.cfn_internal_bucket, &config.cfn_public_bucket);
     vec![
+        // EC2 writes on `*`: these APIs do take resources, but the types they touch are
+        // every type EC2 has (CreateTags alone lists all taggable ones), so type-scoped
+        // ARNs would be `*` by another name. What would narrow them is tags (Packer's
+        // run tags, the copies' Stage tags) in `aws:RequestTag`/`ec2:ResourceTag`
+        // conditions; not done yet (RELEASE.md, Agents and their credentials).
         allow("BuildInternalImagesWithPacker", PACKER_EC2, &["*"]),
         allow("PromoteAlphaImages", PROMOTE_EC2, &["*"]),
         allow("ShareEncryptedImages", KMS, &["arn:aws:kms:*:*:key/*"]),
@@ -218,6 +223,7 @@ fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
             )
         },
         // The smoke test picks a zone that offers the stacks' instance types.
+        // DescribeInstanceTypeOfferings takes no resource.
         allow("SmokeTestZone", &["ec2:DescribeInstanceTypeOfferings"], &["*"]),
         allow(
             "SmokeTestUpstreamSecret",
@@ -226,6 +232,7 @@ fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
             &[&format!("arn:aws:secretsmanager:*:*:secret:{SMOKE_TEST_SECRET}-??????")],
         ),
         allow("PreflightReadsBuckets", PREFLIGHT_S3, &[&bucket(internal), &bucket(public)]),
+        // DescribeKeyPairs takes no resource.
         allow("PreflightReadsKeyPairs", &["ec2:DescribeKeyPairs"], &["*"]),
         allow(
             "PreflightReadsTheTestStackRole",
@@ -247,6 +254,7 @@ fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
     let (orchestrator, public) = (&config.orchestrator_bucket, &config.cfn_public_bucket);
     let distribution = format!("arn:aws:cloudfront::*:distribution/{}", config.cloudfront_distribution);
     vec![
+        // EC2 writes on `*`, as for ops (see there).
         allow("PromoteAndShareReleaseImages", PROMOTE_EC2, &["*"]),
         allow("ShareEncryptedImages", KMS, &["arn:aws:kms:*:*:key/*"]),
         // Only the key behind the configured alias: the alias can move to a new key

@@ -209,7 +209,8 @@ pub fn policy(config: &ReleaseConfig) -> Policy {
     instance_roles.extend(smoke_test_arns("arn:aws:iam::*:instance-profile/", "*"));
     let statement = vec![
         // EC2's handlers make networks, gateways, groups and instances whose IDs exist
-        // only once made; the smoke test's account holds nothing else these could reach.
+        // only once made, across nearly every EC2 resource type: `*`, as for the ops
+        // policy's EC2 writes (see queues.rs); SSM's association calls likewise.
         allow("TestStackNetworksAndInstances", &of("ec2:"), &["*"]),
         allow("TestStackInstanceAssociations", &of("ssm:"), &["*"]),
         allow(
