@@ -188,15 +188,12 @@ pub async fn role_trust(site: &Site, name: &str) -> Read<Vec<String>> {
         Ok(xml) => Read::Present(trusted_services(&percent_decoded(
             &extract(&xml, "AssumeRolePolicyDocument").unwrap_or_default(),
         ))),
-        Err(error) => match refused_or(error, "NoSuchEntity") {
-            Read::Absent => Read::Absent,
-            Read::Unreadable(why) => Read::Unreadable(why),
-            Read::Present(never) => Read::Present(vec![never]),
-        },
+        Err(error) => refused_or(error, "NoSuchEntity"),
     }
 }
 
-fn refused_or(error: anyhow::Error, absent: &str) -> Read<String> {
+/// A failed Query call as a read: absent when the service said `absent`.
+fn refused_or<T>(error: anyhow::Error, absent: &str) -> Read<T> {
     match error.downcast_ref::<Refused>() {
         Some(refused) if refused.code == absent => Read::Absent,
         _ => Read::Unreadable(format!("{error:#}")),
@@ -210,27 +207,7 @@ fn extract(xml: &str, name: &str) -> Option<String> {
 
 /// IAM answers a role's trust policy percent-encoded (RFC 3986).
 fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let escaped = (bytes[index] == b'%' && index + 2 < bytes.len())
-            .then(|| {
-                std::str::from_utf8(&bytes[index + 1..index + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
-            })
-            .flatten();
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                index += 3;
-            }
-            None => {
-                out.push(bytes[index]);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
 fn trusted_services(trust: &str) -> Vec<String> {

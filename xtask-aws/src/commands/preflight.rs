@@ -2,7 +2,7 @@
 //! release needs, as `ops/release-infra/` declares it. It only reads: every fact comes
 //! from `account_facts`, and the domain (`preflight.rs`) judges it.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{bail, Result};
 use xtask::{
@@ -57,7 +57,7 @@ fn expected(workspace: &Workspace, args: &PreflightArgs) -> Result<Expected> {
     })
 }
 
-fn trusted_key(path: &PathBuf) -> Result<Vec<u8>, String> {
+fn trusted_key(path: &Path) -> Result<Vec<u8>, String> {
     let text = std::fs::read_to_string(path).map_err(|error| format!("{} cannot be read ({error})", path.display()))?;
     pem_public_key(&text).map_err(|error| format!("{} holds no public key ({error:#})", path.display()))
 }
@@ -68,16 +68,8 @@ async fn check(site: &Site, expected: &Expected) -> Result<(String, Vec<Finding>
     let (account, caller) = account_facts::caller(site).await?;
     let distribution_arn = format!("arn:aws:cloudfront::{account}:distribution/{}", config.cloudfront_distribution);
     let (ops, release) = (expected.queues.contains(&Queue::Ops), expected.queues.contains(&Queue::Release));
-    let mut roles = Vec::new();
-    if release {
-        roles.push(BucketRole::Installer);
-    }
-    roles.push(BucketRole::PublicTemplates);
-    if ops {
-        roles.push(BucketRole::InternalTemplates);
-    }
     let mut findings = Vec::new();
-    for role in roles {
+    for role in BucketRole::used_by(&expected.queues) {
         let facts = account_facts::bucket(site, role).await;
         findings.extend(preflight::judge_bucket(&facts, config, &expected.accounts, &distribution_arn));
     }

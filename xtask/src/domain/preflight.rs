@@ -6,7 +6,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::domain::{
-    config::ReleaseConfig, images::accounts::Accounts, publishing::signing_key::KmsKey, release_infra,
+    config::ReleaseConfig, images::accounts::Accounts, pipeline::queues::Queue, publishing::signing_key::KmsKey,
+    release_infra,
 };
 
 /// What one read of the account found.
@@ -71,6 +72,20 @@ pub enum BucketRole {
 }
 
 impl BucketRole {
+    /// The buckets the steps of these queues use: the installer bucket is release's,
+    /// the internal one ops's, the public one both's.
+    pub fn used_by(queues: &[Queue]) -> Vec<BucketRole> {
+        let mut roles = Vec::new();
+        if queues.contains(&Queue::Release) {
+            roles.push(BucketRole::Installer);
+        }
+        roles.push(BucketRole::PublicTemplates);
+        if queues.contains(&Queue::Ops) {
+            roles.push(BucketRole::InternalTemplates);
+        }
+        roles
+    }
+
     pub fn name(self, config: &ReleaseConfig) -> &str {
         match self {
             BucketRole::Installer => &config.orchestrator_bucket,
@@ -344,5 +359,52 @@ pub fn judge_outcome(check: &str, outcome: Result<String, String>, fix: &str) ->
     match outcome {
         Ok(detail) => Finding::ok(check, detail),
         Err(detail) => Finding::failed(check, detail, fix),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ReleaseConfig {
+        ReleaseConfig::from_workspace_manifest(include_str!("../../../Cargo.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_statement_is_the_same_whatever_its_order_and_single_values() {
+        let declared = json!({ "Action": ["s3:GetObject"], "Resource": ["b", "a"], "Principal": { "AWS": ["x"] } });
+        let live = json!({ "Principal": { "AWS": "x" }, "Resource": ["a", "b"], "Action": "s3:GetObject" });
+        assert_eq!(normalized(&declared), normalized(&live));
+        assert_ne!(normalized(&declared), normalized(&json!({ "Action": "s3:*", "Resource": ["a", "b"] })));
+    }
+
+    #[test]
+    fn a_missing_bucket_is_one_finding_and_a_bucket_elsewhere_fails_only_its_region() {
+        let config = config();
+        let accounts = Accounts { internal: Vec::new(), customers: Vec::new() };
+        let facts = |region: Read<String>| BucketFacts {
+            role: BucketRole::InternalTemplates,
+            region,
+            public_access_block: Read::Present([true; 4]),
+            policy: Read::Present(json!({ "Statement": [internal_statement(&config)] })),
+            abort_incomplete_uploads: Read::Present(Some(7)),
+        };
+        let missing = judge_bucket(&facts(Read::Absent), &config, &accounts, "arn");
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].fix.as_deref(), Some(DEPLOY));
+        let elsewhere = judge_bucket(&facts(Read::Present("eu-west-1".into())), &config, &accounts, "arn");
+        let failed: Vec<&str> = elsewhere.iter().filter(|f| !f.ok).map(|f| f.check.as_str()).collect();
+        assert_eq!(failed, [format!("internal template bucket {}: exists", config.cfn_internal_bucket)]);
+    }
+
+    fn internal_statement(config: &ReleaseConfig) -> Value {
+        release_infra::internal_template_statement(config, &Accounts { internal: Vec::new(), customers: Vec::new() })
+    }
+
+    #[test]
+    fn the_public_bucket_alone_may_let_its_policy_be_public() {
+        assert_eq!(BucketRole::PublicTemplates.public_access_block(), [true, true, false, false]);
+        assert_eq!(BucketRole::Installer.public_access_block(), [true; 4]);
+        assert_eq!(BucketRole::used_by(&[Queue::Ops]), [BucketRole::PublicTemplates, BucketRole::InternalTemplates]);
     }
 }
