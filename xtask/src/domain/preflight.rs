@@ -402,6 +402,28 @@ mod tests {
     }
 
     #[test]
+    fn a_distribution_is_judged_by_alias_origin_access_control_and_tls() {
+        let config = config();
+        let origin = format!("{}.s3.{}.amazonaws.com", config.orchestrator_bucket, config.region);
+        let seen = |alias: &str, control: &str, tls: &str| {
+            Read::Present(DistributionSeen {
+                aliases: vec![alias.to_owned()],
+                origins: vec![(origin.clone(), control.to_owned())],
+                minimum_protocol: tls.to_owned(),
+            })
+        };
+        let failed = |found: Read<DistributionSeen>| -> Vec<String> {
+            judge_distribution(&found, &config).into_iter().filter(|f| !f.ok).map(|f| f.check).collect()
+        };
+        let id = &config.cloudfront_distribution;
+        assert!(failed(seen("launch.readyset.io", "E2OAC", "TLSv1.2_2021")).is_empty());
+        assert_eq!(failed(seen("other.example", "E2OAC", "TLSv1.2_2021")), [format!("distribution {id}: alias")]);
+        assert_eq!(failed(seen("launch.readyset.io", "", "TLSv1.2_2021")), [format!("distribution {id}: origin")]);
+        assert_eq!(failed(seen("launch.readyset.io", "E2OAC", "TLSv1_2016")), [format!("distribution {id}: TLS")]);
+        assert_eq!(failed(Read::Absent), [format!("distribution {id}: exists")]);
+    }
+
+    #[test]
     fn the_public_bucket_alone_may_let_its_policy_be_public() {
         assert_eq!(BucketRole::PublicTemplates.public_access_block(), [true, true, false, false]);
         assert_eq!(BucketRole::Installer.public_access_block(), [true; 4]);
