@@ -12,6 +12,7 @@ use xtask::domain::{
 };
 
 use crate::adapters::{
+    ec2::Ec2,
     iam, manifest_signature,
     sigv4_http::{first_text, Call, Query, Refused, SignedClient},
     site::Site,
@@ -137,18 +138,8 @@ pub async fn signing_key(site: &Site) -> Read<KmsKey> {
 /// An EC2 key pair by name.
 pub async fn key_pair(site: &Site, name: &str) -> Read<String> {
     let client = SignedClient::new(&site.sdk);
-    let params = vec![("KeyName.1".to_owned(), name.to_owned())];
-    let what = format!("EC2 DescribeKeyPairs {name}");
-    let query = Query {
-        service: "ec2",
-        region: &site.config.region,
-        version: "2016-11-15",
-        action: "DescribeKeyPairs",
-        params: &params,
-        what,
-    };
-    match client.query(&query).await {
-        Ok(xml) => Read::Present(format!("key pair {}", extract(&xml, "keyPairId").unwrap_or_default())),
+    match (Ec2 { client: &client }).key_pair_id(&site.config.region, name).await {
+        Ok(id) => Read::Present(format!("key pair {id}")),
         Err(error) => refused_or(error, "InvalidKeyPair.NotFound"),
     }
 }

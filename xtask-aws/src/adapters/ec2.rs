@@ -95,6 +95,13 @@ impl Ec2<'_> {
         first_text(document.root(), "imageId").context("CopyImage answered without an imageId")
     }
 
+    /// The ID of a key pair, by name; EC2 answers `InvalidKeyPair.NotFound` for none.
+    pub async fn key_pair_id(&self, region: &str, name: &str) -> Result<String> {
+        let xml = self.call(region, "DescribeKeyPairs", &[("KeyName.1".to_owned(), name.to_owned())]).await?;
+        let document = roxmltree::Document::parse(&xml).context("EC2 DescribeKeyPairs answered with malformed XML")?;
+        Ok(first_text(document.root(), "keyPairId").unwrap_or_default())
+    }
+
     /// Tags a resource this run has just made (CopyImage's image): EC2 may not know its
     /// ID for a while, so `*.NotFound` is retried for at most `EVENTUAL_CONSISTENCY`.
     pub async fn create_tags_on_new(&self, region: &str, resource: &str, tags: &[(String, String)]) -> Result<()> {
