@@ -179,8 +179,9 @@ pub struct PublishInstallerArgs {
     #[arg(long = "exclude-target", value_name = "TRIPLE")]
     pub exclude_targets: Vec<String>,
 
-    /// Publish although the wrapper serves a release first published after this one
-    /// (customers would move back). `cargo xtask rollback` is the usual way back.
+    /// Publish although this release's commit is an ancestor of the served release's,
+    /// or outside its history (customers would move back). `cargo xtask rollback` is the
+    /// usual way back.
     #[arg(long)]
     pub allow_downgrade: bool,
 

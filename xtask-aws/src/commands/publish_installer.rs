@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 use xtask::{
-    adapters::{artifacts, buildkite, workspace::Workspace},
+    adapters::{artifacts, buildkite, git, workspace::Workspace},
     cli::PublishInstallerArgs,
     domain::{
         diff,
         names::tag::ReleaseTag,
         publishing::layout::{self, WRAPPER_KEY},
-        publishing::publish_plan::{desired_objects, is_downgrade, plan, Owner, PublishPlan, Remote, State},
+        publishing::publish_plan::{desired_objects, downgrade, plan, Owner, PublishPlan, Remote, State},
         publishing::release_manifest::{Allowances, AssembledRelease, ReleaseManifest},
         publishing::wrapper,
     },
@@ -48,7 +48,7 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
             remote.insert(layout::manifest_signature(&tag), published);
         }
         let plan = plan_publish(&release, &rendered, signature.bytes, &remote)?;
-        refuse_downgrade(site, &plan, args.allow_downgrade).await?;
+        refuse_downgrade(workspace, site, &release, &plan, args.allow_downgrade).await?;
         println!(
             "Publish plan for {tag} to s3://{} (CFN version {}):",
             site.config.orchestrator_bucket, release.manifest.cfn_version
@@ -173,12 +173,15 @@ fn plan_publish(
     Ok(plan)
 }
 
-/// A retried old build must not move customers back to it: the wrapper moves only to a
-/// release first published after the one it serves, unless asked.
-async fn refuse_downgrade(site: &Site, plan: &PublishPlan, allowed: bool) -> Result<()> {
-    let Owner::Release(tag) = &plan.owner else {
-        return Ok(());
-    };
+/// A retried old build must not move customers back: the wrapper moves only to a release
+/// whose commit comes after the served one's in main's history, unless asked.
+async fn refuse_downgrade(
+    workspace: &Workspace,
+    site: &Site,
+    release: &AssembledRelease,
+    plan: &PublishPlan,
+    allowed: bool,
+) -> Result<()> {
     let served = plan.steps().find(|step| step.desired.key == WRAPPER_KEY).and_then(|step| match &step.state {
         State::Moves { from: Some(from) } => ReleaseTag::parse(from).ok(),
         _ => None,
@@ -186,22 +189,29 @@ async fn refuse_downgrade(site: &Site, plan: &PublishPlan, allowed: bool) -> Res
     let Some(served) = served else {
         return Ok(());
     };
-    let bucket = site.orchestrator();
-    let first_published = async |release: &ReleaseTag| -> Result<_> {
-        Ok(bucket.head(&layout::manifest(release)).await?.and_then(|head| head.last_modified))
-    };
-    if !is_downgrade(first_published(tag).await?, first_published(&served).await?) {
-        return Ok(());
-    }
-    if allowed {
-        eprintln!(
-            "WARNING: moving customers back from {served} to {tag}, which was published before it (--allow-downgrade)"
+    let Some(bytes) = site.orchestrator().get(&layout::manifest(&served)).await? else {
+        bail!(
+            "refusing to publish {}: the wrapper serves {served}, whose manifest {} is missing, so nothing says \
+             which commit customers get. Nothing was written. Check the bucket (`cargo xtask status {served}`)",
+            release.manifest.tag,
+            layout::manifest(&served)
         );
+    };
+    let served_commit = serde_json::from_slice::<ReleaseManifest>(&bytes)
+        .map_err(|e| anyhow::anyhow!("the manifest of the served release {served} does not parse: {e}"))?
+        .commit;
+    let ours = &release.manifest.commit;
+    let lineage = git::lineage(&workspace.sh, ours, &served_commit)?;
+    let Some(why) = downgrade(ours, &served, &served_commit, lineage) else {
+        return Ok(());
+    };
+    let tag = &release.manifest.tag;
+    if allowed {
+        eprintln!("WARNING: publishing {tag} anyway (--allow-downgrade): {why}");
         return Ok(());
     }
     bail!(
-        "refusing to publish {tag}: the wrapper serves {served}, which was first published after {tag}, so customers \
-         would move back to an older release. Nothing was written. To serve {tag} again on purpose, run \
+        "refusing to publish {tag}: {why}. Nothing was written. To serve {tag} on purpose, run \
          `cargo xtask rollback {tag}`; to publish it anyway, pass --allow-downgrade"
     )
 }

@@ -27,8 +27,8 @@ use xtask::{
 use xtask_aws::adapters::{publisher, s3::Lookup};
 
 use crate::support::{
-    config, expect_success, number_hashes,
-    site::{synthetic_artifacts, targets, write_build, Site},
+    config, expect_success, git, number_hashes,
+    site::{synthetic_artifacts, synthetic_artifacts_of_commit, targets, write_build, Site},
     text, workspace_root, COMMIT,
 };
 
@@ -140,27 +140,43 @@ fn two_publishes_of_one_release_at_once_never_mix_bytes() {
 }
 
 /// A retried old build must not move customers back: the wrapper moves only to a release
-/// first published after the one it serves, unless asked.
+/// whose commit comes after the served one's in the checkout's history (two commits of
+/// a test repository), unless asked; a commit outside that history is refused too.
 #[test]
 fn an_older_release_is_never_published_over_a_newer_one_unless_asked() {
     let site = Site::new();
-    let v1 = synthetic_artifacts("v1");
-    let v2 = synthetic_artifacts("v2");
-    site.publish_templates("v1");
-    site.publish_templates("v2");
-    expect_success("publish v1", &publish(&site, "v1", v1.path(), &[]));
-    std::thread::sleep(Duration::from_millis(1100)); // first-published times are whole seconds
+    let checkout = site.checkout.path();
+    git(checkout, &["init", "--quiet"]);
+    git(checkout, &["commit", "--quiet", "--allow-empty", "-m", "v1"]);
+    let first = git(checkout, &["rev-parse", "HEAD"]);
+    git(checkout, &["commit", "--quiet", "--allow-empty", "-m", "v2"]);
+    let second = git(checkout, &["rev-parse", "HEAD"]);
+    git(checkout, &["switch", "--quiet", "--orphan", "elsewhere"]);
+    git(checkout, &["commit", "--quiet", "--allow-empty", "-m", "not main"]);
+    let unrelated = git(checkout, &["rev-parse", "HEAD"]);
+    git(checkout, &["switch", "--quiet", "main"]);
+    let (v1, v2) = (synthetic_artifacts_of_commit("v1", &first), synthetic_artifacts_of_commit("v2", &second));
+    let v3 = synthetic_artifacts_of_commit("v3", &unrelated);
+    for tag in ["v1", "v2", "v3"] {
+        site.publish_templates(tag);
+    }
+    // Published in the wrong order on purpose: v2 first, so publish times say v1 is newer.
     expect_success("publish v2", &publish(&site, "v2", v2.path(), &[]));
-    let refused = publish(&site, "v1", v1.path(), &[]);
-    assert_eq!(refused.status.code(), Some(1));
+    let older = publish(&site, "v1", v1.path(), &[]);
+    let outside = publish(&site, "v3", v3.path(), &[]);
+    let report = [older, outside].map(|output| format!("{:?} {}", output.status.code(), text(&output.stderr)));
+    let report =
+        report.join("").replace(&first, "<first>").replace(&second, "<second>").replace(&unrelated, "<orphan>");
     expect![[r#"
-        error: refusing to publish v1: the wrapper serves v2, which was first published after v1, so customers would move back to an older release. Nothing was written. To serve v1 again on purpose, run `cargo xtask rollback v1`; to publish it anyway, pass --allow-downgrade
-    "#]].assert_eq(&text(&refused.stderr));
+        Some(1) error: refusing to publish v1: the wrapper serves v2, built from commit <second>, and this release's commit <first> is an ancestor of it, so customers would move back to older code. Nothing was written. To serve v1 on purpose, run `cargo xtask rollback v1`; to publish it anyway, pass --allow-downgrade
+        Some(1) error: refusing to publish v3: the wrapper serves v2, built from commit <second>, and neither it nor this release's commit <orphan> is in the other's history, so one of them was not built from main. Nothing was written. To serve v3 on purpose, run `cargo xtask rollback v3`; to publish it anyway, pass --allow-downgrade
+    "#]].assert_eq(&report);
     assert!(text(&site.get("readyset-orchestrator.sh").unwrap()).contains("readyset_tag=\"v2\""));
     let allowed = publish(&site, "v1", v1.path(), &["--allow-downgrade"]);
     expect_success("publish v1 --allow-downgrade", &allowed);
-    assert!(text(&allowed.stderr).contains("WARNING: moving customers back from v2 to v1"));
+    assert!(text(&allowed.stderr).contains("WARNING: publishing v1 anyway (--allow-downgrade)"));
     assert!(text(&site.get("readyset-orchestrator.sh").unwrap()).contains("readyset_tag=\"v1\""));
+    expect_success("publish v2 again, forward", &publish(&site, "v2", v2.path(), &[]));
 }
 
 /// The release queue's policy (`cargo xtask iam-policy release`) with one action taken

@@ -17,7 +17,7 @@ use xtask_aws::{
     pipeline_use,
 };
 
-use crate::support::{config, system_tool, text, venv_tool, workspace_root};
+use crate::support::{config, git, system_tool, text, venv_tool, workspace_root};
 
 fn pipeline_text() -> String {
     std::fs::read_to_string(workspace_root().join(".buildkite/pipeline.yml")).unwrap()
@@ -279,17 +279,6 @@ fn every_command_in_the_release_documents_parses() {
         }
     }
     assert!(checked >= 15, "only {checked} commands found; did the documents lose their code blocks?");
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 /// The agent hook of the release agents (ops/buildkite-agent/hooks/post-checkout), run

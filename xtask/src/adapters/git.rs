@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::domain::names::commit::CommitId;
+use crate::domain::{names::commit::CommitId, publishing::publish_plan::Lineage};
 
 /// Files with uncommitted changes or untracked, as `git status --porcelain` lists them.
 pub fn uncommitted_files(sh: &Shell) -> Result<Vec<String>> {
@@ -46,4 +46,32 @@ pub fn create_branch(sh: &Shell, branch: &str) -> Result<()> {
 pub fn commit_paths(sh: &Shell, message: &str, paths: &[&str]) -> Result<()> {
     cmd!(sh, "git add -- {paths...}").quiet().run().context("git add failed")?;
     cmd!(sh, "git commit --quiet -m {message} -- {paths...}").run().context("git commit failed")
+}
+
+/// How `ours` relates to `served` in this checkout's history. A commit the checkout does
+/// not have is an error, never a guess: a shallow clone cannot tell a downgrade.
+pub fn lineage(sh: &Shell, ours: &CommitId, served: &CommitId) -> Result<Lineage> {
+    if ours.same_as(served) {
+        return Ok(Lineage::Same);
+    }
+    let is_ancestor = |a: &CommitId, b: &CommitId| -> Result<bool> {
+        let (a, b) = (a.as_str(), b.as_str());
+        let output = cmd!(sh, "git merge-base --is-ancestor {a} {b}").quiet().ignore_status().output()?;
+        match output.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => bail!(
+                "cannot tell whether commit {a} comes before {b}: git answered {}. Fetch main's full history \
+                 (`git fetch --unshallow origin main`, or a checkout with history) and retry",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        }
+    };
+    Ok(if is_ancestor(ours, served)? {
+        Lineage::Ancestor
+    } else if is_ancestor(served, ours)? {
+        Lineage::Descendant
+    } else {
+        Lineage::Unrelated
+    })
 }

@@ -196,3 +196,15 @@ pub fn path_with(dir: &Path, commands: &[&str]) -> PathBuf {
     }
     dir.to_owned()
 }
+
+/// Runs git in `dir` with a fixed identity and `main` as the first branch; its output.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}

@@ -313,10 +313,16 @@ pub fn rustc_version() -> String {
 
 /// Synthetic builds of every target for a tag, as if downloaded from three machines.
 pub fn synthetic_artifacts(tag: &str) -> tempfile::TempDir {
+    synthetic_artifacts_of_commit(tag, COMMIT)
+}
+
+/// The same, recorded as built from `commit`.
+pub fn synthetic_artifacts_of_commit(tag: &str, commit: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (index, (triple, name)) in targets().iter().enumerate() {
         let machine: PathBuf = dir.path().join(format!("agent-{index}/target/dist/{tag}"));
-        write_build(&machine, tag, triple, name, format!("#!/bin/sh\necho {name} {tag}\n").as_bytes());
+        let bytes = format!("#!/bin/sh\necho {name} {tag}\n");
+        write_build_of_commit(&machine, tag, commit, triple, name, bytes.as_bytes());
     }
     dir
 }

@@ -339,11 +339,34 @@ fn describe_step(step: &Step) -> String {
     )
 }
 
-/// Whether publishing a release would move customers back: the release the wrapper
-/// serves was first published (its manifest written) after this one was. A release
-/// published for the first time is never older than what is served.
-pub fn is_downgrade(ours: Option<std::time::SystemTime>, served: Option<std::time::SystemTime>) -> bool {
-    matches!((ours, served), (Some(ours), Some(served)) if ours < served)
+/// How the commit being published relates to the commit of the release the wrapper
+/// serves, as git's history says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lineage {
+    Same,
+    /// Ours comes after the served one: the normal release.
+    Descendant,
+    /// Ours is in the served release's history: customers would move back.
+    Ancestor,
+    /// Neither is in the other's history: one of them was not built from main.
+    Unrelated,
+}
+
+/// Why publishing would move customers back, or `None` when it moves them forward (or
+/// republishes what they get). Release names are free text and publish times are when
+/// someone pressed a button; only the history says which release is newer.
+pub fn downgrade(ours: &CommitId, served_tag: &ReleaseTag, served: &CommitId, lineage: Lineage) -> Option<String> {
+    match lineage {
+        Lineage::Same | Lineage::Descendant => None,
+        Lineage::Ancestor => Some(format!(
+            "the wrapper serves {served_tag}, built from commit {served}, and this release's commit {ours} is an \
+             ancestor of it, so customers would move back to older code"
+        )),
+        Lineage::Unrelated => Some(format!(
+            "the wrapper serves {served_tag}, built from commit {served}, and neither it nor this release's commit \
+             {ours} is in the other's history, so one of them was not built from main"
+        )),
+    }
 }
 
 /// The invalidation's caller reference. CloudFront answers a repeated reference with
@@ -479,13 +502,15 @@ mod tests {
     }
 
     #[test]
-    fn only_a_release_first_published_before_the_served_one_is_a_downgrade() {
-        let (earlier, later) = (std::time::UNIX_EPOCH, std::time::UNIX_EPOCH + std::time::Duration::from_secs(60));
-        assert!(is_downgrade(Some(earlier), Some(later)));
-        assert!(!is_downgrade(Some(later), Some(earlier)));
-        assert!(!is_downgrade(Some(later), Some(later)));
-        assert!(!is_downgrade(None, Some(later)), "a first publish moves forward");
-        assert!(!is_downgrade(Some(earlier), None), "nothing is served yet, or it was not published by the xtask");
+    fn only_an_ancestor_or_an_unrelated_commit_of_the_served_release_is_a_downgrade() {
+        let (ours, served) = (CommitId::parse(&"a".repeat(40)).unwrap(), CommitId::parse(&"b".repeat(40)).unwrap());
+        let tag = ReleaseTag::parse("v2").unwrap();
+        assert_eq!(downgrade(&ours, &tag, &served, Lineage::Same), None);
+        assert_eq!(downgrade(&ours, &tag, &served, Lineage::Descendant), None);
+        let older = downgrade(&ours, &tag, &served, Lineage::Ancestor).unwrap();
+        assert!(older.contains("is an ancestor of it"), "{older}");
+        let unrelated = downgrade(&ours, &tag, &served, Lineage::Unrelated).unwrap();
+        assert!(unrelated.contains("was not built from main"), "{unrelated}");
     }
 
     #[test]
