@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The pipeline's "Build the xtask" step: builds the xtask-aws binary that the later steps
-# of this build run (it runs every command, the lean ones too), and records its SHA-256
-# in the build's meta-data, which .buildkite/xtask.sh checks before running it. A dev
-# build: quick, and it shares the checks' build cache.
+# The pipeline's "Build the xtask" step: builds the xtask-aws binary that the later build
+# and ops steps of this build run (it runs every command, the lean ones too). Buildkite
+# records the SHA-256 of the artifact this step uploads; .buildkite/xtask.sh checks the
+# download against that record. A dev build: quick, and it shares the checks' cache.
 set -euo pipefail
 cargo build --locked --package xtask-aws
 mkdir -p target/pipeline
@@ -12,6 +12,4 @@ if command -v sha256sum >/dev/null; then
 else
   sum=$(shasum -a 256 target/pipeline/xtask-aws)
 fi
-sum=${sum%% *}
-buildkite-agent meta-data set xtask-aws-sha256 "$sum"
-echo "target/pipeline/xtask-aws: sha256 $sum"
+echo "target/pipeline/xtask-aws: sha256 ${sum%% *}"

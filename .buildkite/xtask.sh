@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
-# Runs the xtask-aws binary that this build's "Build the xtask" step built: downloaded
-# into a directory of this build alone (never a binary another build left in target/),
-# and run only if its SHA-256 is the one that step recorded.
+# Runs the xtask-aws binary that this build's "Build the xtask" step built (steps of the
+# build and ops queues; release steps build their own with `cargo xtask`). Downloaded
+# from that step by name into a fresh private directory (never a binary another job left
+# in target/ or a shared /tmp), and run only if its SHA-256 is the one Buildkite
+# recorded for that step's artifact, which no other job of the build can change.
 set -euo pipefail
-build=${BUILDKITE_BUILD_ID:?.buildkite/xtask.sh runs inside a Buildkite job; elsewhere run cargo xtask}
-case "$build" in
-  *[!A-Za-z0-9-]*) echo "BUILDKITE_BUILD_ID $build is not a build ID" >&2; exit 1 ;;
-esac
-dir="${TMPDIR:-/tmp}/readyset-xtask-$build"
-binary="$dir/target/pipeline/xtask-aws"
-expected=$(buildkite-agent meta-data get xtask-aws-sha256)
-if [ ! -f "$binary" ]; then
-  mkdir -p "$dir"
-  buildkite-agent artifact download target/pipeline/xtask-aws "$dir"
-fi
+: "${BUILDKITE_BUILD_ID:?.buildkite/xtask.sh runs inside a Buildkite job; elsewhere run cargo xtask}"
+artifact=target/pipeline/xtask-aws
+dir=$(mktemp -d "${TMPDIR:-/tmp}/readyset-xtask.XXXXXXXX")
+trap 'rm -rf "$dir"' EXIT
+expected=$(buildkite-agent artifact shasum --sha256 --step xtask "$artifact")
+buildkite-agent artifact download "$artifact" "$dir" --step xtask >&2
+binary="$dir/$artifact"
 if command -v sha256sum >/dev/null; then
   actual=$(sha256sum "$binary")
 else
@@ -21,9 +19,9 @@ else
 fi
 actual=${actual%% *}
 if [ "$actual" != "$expected" ]; then
-  echo "refusing to run $binary: its sha256 is $actual, and this build's xtask step recorded $expected." >&2
-  echo "Delete $dir and retry the step; if it fails again, retry the \"Build the xtask\" step." >&2
+  echo "refusing to run the xtask: the download of $artifact from step xtask has sha256 $actual, and Buildkite recorded $expected for that step's upload." >&2
+  echo "Retry this step; if it fails again, retry the \"Build the xtask\" step." >&2
   exit 1
 fi
 chmod +x "$binary"
-exec "$binary" "$@"
+"$binary" "$@"

@@ -29,6 +29,7 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
         Command::Customers(CustomersCommand::Sync(args)) => commands::customers_sync::run(workspace, args, dry_run),
         Command::Rehearse(args) => commands::rehearse::run(workspace, args, dry_run),
         Command::Preflight(args) => commands::preflight::run(workspace, args),
+        Command::ReleaseLock(command) => commands::release_lock::run(workspace, command, dry_run),
         Command::SigningKey(SigningKeyCommand::Export(args)) => {
             commands::signing_key_export::run(workspace, args, dry_run)
         }

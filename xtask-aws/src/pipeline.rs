@@ -4,18 +4,24 @@
 //! here because only the rehearsal and the tests read the YAML, and the lean `xtask`
 //! should not compile a YAML parser.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
 pub use xtask::domain::pipeline::buildkite::{
     AwsUse, XtaskUse, PIPELINE_PATH, RELEASE_BLOCK_LABEL, RELEASE_CONCURRENCY_GROUP, RELEASE_NAME_FIELD,
 };
-use xtask::domain::{names::tag, pipeline::queues::Queue};
+use xtask::domain::{
+    names::{stage::Stage, tag},
+    pipeline::queues::Queue,
+};
 
 /// How a pipeline command reaches the xtask: through cargo, or the prebuilt binary.
 const CARGO_XTASK: &[&str] = &["cargo", "xtask"];
 const PREBUILT_XTASK: &[&str] = &[".buildkite/xtask.sh"];
+
+/// Main's list of the steps the hooked agents run (`Pipeline::trusted_steps`).
+pub const TRUSTED_STEPS_PATH: &str = ".buildkite/trusted-steps.json";
 
 /// The step that builds the xtask binary that `.buildkite/xtask.sh` runs.
 pub const XTASK_BUILD_STEP: &str = "xtask";
@@ -64,6 +70,8 @@ struct RawStep {
     agents: Option<Agents>,
     concurrency: Option<u32>,
     concurrency_group: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +106,8 @@ pub struct Step {
     pub queue: Option<String>,
     pub concurrency: Option<u32>,
     pub concurrency_group: Option<String>,
+    /// The step's own environment variables (`env:`).
+    pub env: BTreeMap<String, String>,
 }
 
 /// One line of a step's command, as the checks see it.
@@ -109,7 +119,11 @@ pub enum CommandLine {
         args: Vec<String>,
         prebuilt: bool,
     },
-    ArtifactDownload(String),
+    /// `buildkite-agent artifact download <path> <dir> [--step <key>]`.
+    ArtifactDownload {
+        path: String,
+        step: Option<String>,
+    },
     MetaDataGet(String),
     Other(Vec<String>),
 }
@@ -117,7 +131,9 @@ pub enum CommandLine {
 /// Values that stand in for the variables Buildkite sets, so a command line can be
 /// parsed as the agent would run it.
 fn substitute(word: &str) -> String {
-    word.replace("$BUILDKITE_COMMIT", &"0".repeat(40)).replace("$BUILDKITE_BUILD_NUMBER", "1")
+    word.replace("$BUILDKITE_COMMIT", &"0".repeat(40))
+        .replace("$BUILDKITE_BUILD_NUMBER", "1")
+        .replace("$BUILDKITE_BUILD_ID", "0190a3c2-7e1b-4f7a-9c55-2b7f7e0d9a11")
 }
 
 impl Step {
@@ -142,6 +158,7 @@ impl Step {
             queue: raw.agents.and_then(|agents| agents.queue),
             concurrency: raw.concurrency,
             concurrency_group: raw.concurrency_group,
+            env: raw.env,
         })
     }
 
@@ -164,7 +181,10 @@ impl Step {
         }
         let text: Vec<&str> = words.iter().map(String::as_str).collect();
         Ok(match text.as_slice() {
-            ["buildkite-agent", "artifact", "download", path, ..] => CommandLine::ArtifactDownload(path.to_string()),
+            ["buildkite-agent", "artifact", "download", path, rest @ ..] => CommandLine::ArtifactDownload {
+                path: path.to_string(),
+                step: rest.iter().position(|w| *w == "--step").and_then(|at| rest.get(at + 1)).map(|s| s.to_string()),
+            },
             ["buildkite-agent", "meta-data", "get", key, ..] => CommandLine::MetaDataGet(key.to_string()),
             _ => CommandLine::Other(words),
         })
@@ -216,6 +236,36 @@ impl Pipeline {
             }
         }
         order
+    }
+
+    /// What the agent hook of the ops, release and mac agents admits
+    /// (`ops/buildkite-agent/hooks/pre-bootstrap` reads main's copy of this, committed as
+    /// `TRUSTED_STEPS_PATH`): each step those queues run, with its command as Buildkite
+    /// hands it to the job (`BUILDKITE_COMMAND`: the lines joined by newlines), its
+    /// branch filter and its own variables.
+    pub fn trusted_steps(&self) -> serde_json::Value {
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .filter(|step| step.kind == StepKind::Command)
+            .filter(|step| {
+                matches!(step.queue.as_deref().and_then(Queue::parse), Some(Queue::Ops | Queue::Release | Queue::Mac))
+            })
+            .map(|step| {
+                serde_json::json!({
+                    "key": step.key,
+                    "queue": step.queue,
+                    "branches": step.branches,
+                    "command": step.commands.join("\n"),
+                    "env": step.env,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "generated-from": PIPELINE_PATH,
+            "how": "cargo test -p xtask-aws --test it -- trusted_steps, with UPDATE_EXPECT=1 to rewrite it",
+            "steps": steps,
+        })
     }
 
     /// Every inconsistency, as messages naming the step. `xtask` parses the arguments of
@@ -278,14 +328,25 @@ impl Pipeline {
                         error.to_string().lines().next().unwrap_or_default()
                     )),
                 },
-                CommandLine::ArtifactDownload(path) if !self.uploaded_before(&ancestors, path) => {
-                    problems.push(format!("step {} downloads {path}, which no step it depends on uploads", step.key))
+                CommandLine::ArtifactDownload { path, step: None } => problems.push(format!(
+                    "step {} downloads {path} without --step <key>: any job of the build can upload that path, so \
+                     name the step whose upload it trusts",
+                    step.key
+                )),
+                CommandLine::ArtifactDownload { path, step: Some(from) }
+                    if !ancestors.contains(from) || !self.uploads(from, path) =>
+                {
+                    problems.push(format!(
+                        "step {} downloads {path} from step {from}, which is not a step it depends on that uploads it",
+                        step.key
+                    ))
                 }
                 CommandLine::MetaDataGet(key) if !fields.contains(key.as_str()) => problems
                     .push(format!("step {} reads meta-data {key}, which no block step before it asks for", step.key)),
                 _ => {}
             }
         }
+        problems.extend(lock_problems(step, lines, xtask));
         if needs_release_name && !fields.contains(RELEASE_NAME_FIELD) {
             problems.push(format!(
                 "step {} takes the release name from meta-data {RELEASE_NAME_FIELD}, which no block step before it asks for",
@@ -295,10 +356,9 @@ impl Pipeline {
         problems
     }
 
-    fn uploaded_before(&self, ancestors: &BTreeSet<String>, path: &str) -> bool {
-        ancestors
-            .iter()
-            .filter_map(|k| self.step(k))
+    fn uploads(&self, key: &str, path: &str) -> bool {
+        self.step(key)
+            .into_iter()
             .flat_map(|s| &s.artifact_paths)
             .any(|upload| upload == path || glob::Pattern::new(upload).is_ok_and(|pattern| pattern.matches(path)))
     }
@@ -312,13 +372,20 @@ fn xtask_problems(
     ancestors: &BTreeSet<String>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
+    let queue = step.queue.as_deref().and_then(Queue::parse);
+    if prebuilt && queue == Some(Queue::Release) {
+        problems.push(format!(
+            "step {} runs .buildkite/xtask.sh on the release queue: that binary was built on the build queue, where \
+             any branch's code runs; release steps build their own with `cargo xtask`",
+            step.key
+        ));
+    }
     if prebuilt && !ancestors.contains(XTASK_BUILD_STEP) {
         problems.push(format!(
             "step {} runs .buildkite/xtask.sh but does not depend on step {XTASK_BUILD_STEP}, which builds it",
             step.key
         ));
     }
-    let queue = step.queue.as_deref().and_then(Queue::parse);
     let on = step.queue.as_deref().unwrap_or("the default queue");
     match used.aws {
         AwsUse::Writes(stage) if queue != Some(Queue::writing(stage)) => problems.push(format!(
@@ -336,6 +403,35 @@ fn xtask_problems(
         _ => {}
     }
     problems
+}
+
+/// A step that writes what customers get takes the release lock before anything else
+/// (`release-lock acquire`): Buildkite's concurrency group orders jobs, not builds.
+fn lock_problems(step: &Step, lines: &[CommandLine], xtask: &dyn Fn(&[String]) -> Result<XtaskUse>) -> Vec<String> {
+    let xtask_lines: Vec<&Vec<String>> = lines
+        .iter()
+        .filter_map(|line| match line {
+            CommandLine::Xtask { args, .. } => Some(args),
+            _ => None,
+        })
+        .collect();
+    let is_lock = |args: &[String]| args.first().is_some_and(|w| w == "release-lock");
+    let writes_release = xtask_lines
+        .iter()
+        .any(|args| !is_lock(args) && xtask(args).is_ok_and(|used| used.aws == AwsUse::Writes(Stage::Release)));
+    let first = lines.first().and_then(|line| match line {
+        CommandLine::Xtask { args, .. } => Some(args),
+        _ => None,
+    });
+    let acquires_first = first.is_some_and(|args| args.starts_with(&["release-lock".into(), "acquire".into()]));
+    if writes_release && !acquires_first {
+        return vec![format!(
+            "step {} writes release artifacts but does not start with `cargo xtask release-lock acquire --build \
+             \"$BUILDKITE_BUILD_ID\"`, so two release builds could interleave",
+            step.key
+        )];
+    }
+    Vec::new()
 }
 
 /// Where a step runs and who can start it: every command step names a queue of

@@ -6,7 +6,7 @@
 use anyhow::Result;
 use clap::Parser;
 use xtask::{
-    cli::{AmisCommand, CfnCommand, Cli, Command, CustomersCommand},
+    cli::{AmisCommand, CfnCommand, Cli, Command, CustomersCommand, ReleaseLockCommand},
     domain::{
         names::stage::Stage,
         pipeline::buildkite::{AwsUse, XtaskUse},
@@ -47,6 +47,9 @@ pub fn of_command(command: &Command, dry_run: bool) -> XtaskUse {
         Command::Rehearse(_) | Command::Bench(_) => (false, AwsUse::None),
         // Reads the key from KMS; writes only a file of the checkout.
         Command::SigningKey(_) | Command::Preflight(_) => (false, AwsUse::Reads),
+        // The lock orders the writes of the release stage.
+        Command::ReleaseLock(ReleaseLockCommand::Show) => (false, AwsUse::Reads),
+        Command::ReleaseLock(_) => (false, writes(Stage::Release)),
         Command::IamPolicy(_) | Command::ReleaseInfra(_) | Command::Ci(_) => (false, AwsUse::None),
     };
     XtaskUse { reads_release_name, aws }

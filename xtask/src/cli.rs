@@ -8,8 +8,8 @@ use std::{path::PathBuf, time::Duration};
 use clap::{Parser, Subcommand};
 
 use crate::domain::{
-    images::accounts::AccountId, names::commit::CommitId, names::stage::Stage, names::tag::ReleaseTag,
-    pipeline::queues::Queue,
+    images::accounts::AccountId, names::build::BuildId, names::commit::CommitId, names::stage::Stage,
+    names::tag::ReleaseTag, pipeline::queues::Queue,
 };
 
 const EXAMPLES: &str = "\
@@ -89,6 +89,9 @@ pub enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
     Preflight(PreflightArgs),
+    /// Hold, release, show or take over the lock that lets one release run at a time.
+    #[command(subcommand)]
+    ReleaseLock(ReleaseLockCommand),
     /// The release's own AWS resources as a CloudFormation template.
     #[command(subcommand)]
     ReleaseInfra(ReleaseInfraCommand),
@@ -525,6 +528,46 @@ pub struct PreflightArgs {
     /// Compare the signing key with this PEM file instead of ops/release-signing-key.pem.
     #[arg(long, value_name = "PEM")]
     pub public_key: Option<PathBuf>,
+}
+
+/// The release lock: one S3 object, written conditionally, naming the build that holds
+/// it from its first release step to its last (RELEASE.md, One release at a time).
+#[derive(Subcommand, Debug)]
+pub enum ReleaseLockCommand {
+    /// Take the lock for this build, or pass if this build holds it already. Refuses,
+    /// naming the holder, while another build holds it. Every release step runs it first.
+    ///
+    /// Example: cargo xtask release-lock acquire --build "$BUILDKITE_BUILD_ID"
+    Acquire(ReleaseLockArgs),
+    /// Free the lock this build holds (the last release step). Refuses if another build
+    /// holds it; passes if it is free.
+    ///
+    /// Example: cargo xtask release-lock release --build "$BUILDKITE_BUILD_ID"
+    Release(ReleaseLockArgs),
+    /// Take the lock from whoever holds it: for a build that died holding it. The reason
+    /// and the previous holder stay in the lock's history.
+    ///
+    /// Example: cargo xtask release-lock takeover --build "$BUILDKITE_BUILD_ID" --reason "build 812 was cancelled"
+    Takeover(ReleaseLockTakeoverArgs),
+    /// Print who holds the lock, since when, and its history.
+    Show,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReleaseLockArgs {
+    /// The build that holds the lock: Buildkite's $BUILDKITE_BUILD_ID in the pipeline.
+    #[arg(long, value_name = "ID")]
+    pub build: BuildId,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReleaseLockTakeoverArgs {
+    /// The build that takes the lock (the one whose release step will be retried).
+    #[arg(long, value_name = "ID")]
+    pub build: BuildId,
+    /// Why, on one line: kept in the lock's history.
+    #[arg(long)]
+    pub reason: String,
 }
 
 fn credentialed_queue(name: &str) -> Result<Queue, String> {

@@ -42,6 +42,7 @@ pub fn run_local(workspace: &Workspace, command: Command, dry_run: bool) -> Resu
         | Command::Rehearse(_)
         | Command::SigningKey(_)
         | Command::Preflight(_)
+        | Command::ReleaseLock(_)
         | Command::Bench(_)) => return Ok(Some(aws)),
     }
     Ok(None)

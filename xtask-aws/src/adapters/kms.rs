@@ -4,11 +4,10 @@
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+use xtask::domain::images::access::EBS_GRANT_OPERATIONS;
+
 use crate::adapters::sigv4_http::{Call, SignedClient};
 
-/// What the grants of a key let an account do with EBS volumes encrypted with it.
-const EBS_OPERATIONS: [&str; 6] =
-    ["Decrypt", "DescribeKey", "CreateGrant", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo"];
 /// Grants asked for per ListGrants page (KMS allows 100 at most).
 const PAGE_SIZE: u32 = 100;
 /// Grants the xtask made carry this prefix; others are never touched.
@@ -79,7 +78,7 @@ impl Kms<'_> {
         let body = json!({
             "KeyId": key,
             "GranteePrincipal": format!("arn:aws:iam::{account}:root"),
-            "Operations": EBS_OPERATIONS,
+            "Operations": EBS_GRANT_OPERATIONS,
             "Name": format!("{GRANT_PREFIX}{account}"),
         });
         self.call(region, "CreateGrant", body).await.map(drop)

@@ -101,7 +101,7 @@ fn decide(workspace: &Workspace, args: &AmisPromoteArgs) -> Result<Request> {
     let locals = workspace.read(packer::LOCALS_FILE)?;
     Ok(Request {
         audience: Accounts::from_locals(&locals)?.audience(args.stage.audience()),
-        kms_keys: packer::local_string_map(packer::LOCALS_FILE, &locals, "ami_kms_key_ids")?,
+        kms_keys: workspace.image_kms_keys()?,
         output: workspace.dist_dir().join(format!("amis-{}.json", args.stage)),
         placement,
         commit,

@@ -10,6 +10,7 @@ pub mod customers_sync;
 pub mod preflight;
 pub mod publish_installer;
 pub mod rehearse;
+pub mod release_lock;
 pub mod rollback;
 pub mod signing_key_export;
 pub mod status;

@@ -259,7 +259,7 @@ impl Rehearsal {
         let quote = |word: &str| shlex::try_quote(word).map(|q| q.into_owned()).unwrap_or_else(|_| word.to_owned());
         let mut text = text.to_owned();
         match line {
-            CommandLine::ArtifactDownload(pattern) => {
+            CommandLine::ArtifactDownload { path: pattern, .. } => {
                 let skipped = self.skipped();
                 let uploaders: Vec<&Step> = self
                     .pipeline
@@ -422,6 +422,7 @@ impl World {
         }
         let status = command
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("BUILDKITE_STEP_KEY", &step.key)
             .status()
             .with_context(|| format!("cannot run {program}"))?;
         if !status.success() {
@@ -437,7 +438,7 @@ fn queue_users(workspace: &Workspace, admin: &emulator::EmulatorAccess) -> Resul
         let client = SignedClient::new(&admin.sdk_config(&workspace.config.region).await);
         let mut keys = BTreeMap::new();
         for queue in Queue::ALL {
-            if let Some(policy) = queues::policy(queue, &workspace.config) {
+            if let Some(policy) = queues::policy(queue, &workspace.config, &workspace.image_kms_keys()?) {
                 let user = format!("agent-{queue}");
                 keys.insert(queue, iam::user_with_policy(&client, &user, &serde_json::to_string(&policy)?).await?);
             }

@@ -27,7 +27,7 @@ use xtask::{
 use xtask_aws::adapters::{publisher, s3::Lookup};
 
 use crate::support::{
-    config, expect_success, git, number_hashes,
+    config, expect_success, git, image_keys, number_hashes,
     site::{synthetic_artifacts, synthetic_artifacts_of_commit, targets, write_build, Site},
     text, workspace_root, COMMIT,
 };
@@ -182,7 +182,7 @@ fn an_older_release_is_never_published_over_a_newer_one_unless_asked() {
 /// The release queue's policy (`cargo xtask iam-policy release`) with one action taken
 /// out of every statement that has it.
 fn release_policy_without(action: &str) -> String {
-    let mut policy = queues::policy(Queue::Release, config()).unwrap();
+    let mut policy = queues::policy(Queue::Release, config(), image_keys()).unwrap();
     for statement in &mut policy.statement {
         statement.action.retain(|a| a != action);
     }
@@ -223,7 +223,7 @@ fn the_release_policy_publishes_and_a_policy_missing_an_action_fails_clearly() {
     let site = Site::with_iam();
     site.publish_templates("v1");
     let artifacts = synthetic_artifacts("v1");
-    let release = serde_json::to_string(&queues::policy(Queue::Release, config()).unwrap()).unwrap();
+    let release = serde_json::to_string(&queues::policy(Queue::Release, config(), image_keys()).unwrap()).unwrap();
     let without_put = site.iam_user("no-put", &release_policy_without("s3:PutObject"));
     let refused = publish_as(&site, &without_put, artifacts.path());
     assert_eq!(refused.status.code(), Some(1));
@@ -534,4 +534,136 @@ fn the_artifacts_search_never_follows_links() {
     }
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "only the three real builds were found, no second build of a target");
+}
+
+/// Release-lock output with its times made stable: RFC 3339 stamps and ages.
+fn lock_text(text: &str, commit: &str) -> String {
+    let shape = |window: &[u8]| {
+        window.iter().zip(b"dddd-dd-ddTdd:dd:ddZ").all(|(b, s)| if *s == b'd' { b.is_ascii_digit() } else { b == s })
+    };
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes.len() - at >= 20 && shape(&bytes[at..at + 20]) {
+            out += "<time>";
+            at += 20;
+        } else {
+            let next = text[at..].chars().next().unwrap();
+            out.push(next);
+            at += next.len_utf8();
+        }
+    }
+    let out: Vec<String> = out
+        .split(", ")
+        .map(|part| match part.split_once(" ago") {
+            Some((age, rest)) if age.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ') => {
+                format!("<age> ago{rest}")
+            }
+            _ => part.to_owned(),
+        })
+        .collect();
+    out.join(", ").replace(commit, "<commit>").replace(&commit[..8], "<short>")
+}
+
+/// One release at a time: two release chains (builds b1 and b2) with exactly the release
+/// queue's credentials against an emulator that enforces IAM. The second stops naming
+/// the holder; a person takes over a dead holder's lock with a reason that stays in the
+/// history; bad input and a dry run write nothing.
+#[test]
+fn two_releases_never_interleave_and_a_dead_holder_is_taken_over_by_a_person() {
+    let site = Site::with_iam();
+    let policy = serde_json::to_string(&queues::policy(Queue::Release, config(), image_keys()).unwrap()).unwrap();
+    let keys = site.iam_user("agent-release-lock", &policy);
+    let checkout = site.checkout.path();
+    git(checkout, &["init", "--quiet"]);
+    git(checkout, &["commit", "--quiet", "--allow-empty", "-m", "release"]);
+    let commit = git(checkout, &["rev-parse", "HEAD"]);
+    let run = |args: &str| {
+        let args: Vec<&str> = args.split(' ').collect();
+        let mut env: Vec<(&str, &str)> = keys.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        env.extend([("BUILDKITE", "true"), ("BUILDKITE_BUILD_URL", "https://buildkite.example/b")]);
+        let output = site.xtask_with_env(&[&["release-lock"], args.as_slice()].concat(), &env);
+        let text = format!(
+            "$ release-lock {}\n{:?} {}{}",
+            args.join(" "),
+            output.status.code(),
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        lock_text(&text, &commit)
+    };
+    let steps = [
+        run("acquire --build b1"),
+        run("acquire --build b1"),
+        run("acquire --build b2"),
+        run("release --build b2"),
+        run("takeover --build b2 --reason"),
+        run("acquire --build ../b3"),
+        run("takeover --build b2 --reason b1-was-cancelled --dry-run"),
+        run("takeover --build b2 --reason b1-was-cancelled"),
+        run("acquire --build b1"),
+        run("release --build b2"),
+        run("release --build b2"),
+        run("show"),
+    ];
+    expect![[r#"
+        $ release-lock acquire --build b1
+        Some(0) Build b1 holds the release lock (s3://readysettech-cfn-public-us-east-2/locks/release.json).
+
+        $ release-lock acquire --build b1
+        Some(0) Build b1 holds the release lock already (s3://readysettech-cfn-public-us-east-2/locks/release.json).
+
+        $ release-lock acquire --build b2
+        Some(1) error: another release holds the release lock: build b1 (https://buildkite.example/b) of commit <short>, since <time>, <age> ago. Nothing was written. Wait for that build to finish, or, if it is dead, take the lock over with `cargo xtask release-lock takeover --build b2 --reason "<why>"` and retry this step
+
+        $ release-lock release --build b2
+        Some(1) error: build b2 does not hold the release lock, so it cannot release it: build b1 (https://buildkite.example/b) of commit <short>, since <time>, <age> ago holds it. Nothing was written. Did another release take it over (`cargo xtask release-lock show`)?
+
+        $ release-lock takeover --build b2 --reason
+        Some(2) error: a value is required for '--reason <REASON>' but none was supplied
+
+        For more information, try '--help'.
+
+        $ release-lock acquire --build ../b3
+        Some(2) error: invalid value '../b3' for '--build <ID>': "../b3" is not a build ID: expected 1 to 64 letters, digits and dashes, such as Buildkite's $BUILDKITE_BUILD_ID
+
+        For more information, try '--help'.
+
+        $ release-lock takeover --build b2 --reason b1-was-cancelled --dry-run
+        Some(0) Would write s3://readysettech-cfn-public-us-east-2/locks/release.json (takeover):
+        {
+          "holder": {
+            "build": "b2",
+            "commit": "<commit>",
+            "since": "<time>",
+            "build-url": "https://buildkite.example/b"
+          },
+          "history": [
+            "<time> acquired by build b1 (https://buildkite.example/b) of commit <short>",
+            "<time> taken over by build b2 (https://buildkite.example/b) of commit <short> from build b1 (https://buildkite.example/b) of commit <short>, since <time>, <age> ago: b1-was-cancelled"
+          ]
+        }
+        Dry run: nothing was written.
+        TAKEOVER: <time> taken over by build b2 (https://buildkite.example/b) of commit <short> from build b1 (https://buildkite.example/b) of commit <short>, since <time>, <age> ago: b1-was-cancelled
+
+        $ release-lock takeover --build b2 --reason b1-was-cancelled
+        Some(0) Build b2 holds the release lock (s3://readysettech-cfn-public-us-east-2/locks/release.json).
+        TAKEOVER: <time> taken over by build b2 (https://buildkite.example/b) of commit <short> from build b1 (https://buildkite.example/b) of commit <short>, since <time>, <age> ago: b1-was-cancelled
+
+        $ release-lock acquire --build b1
+        Some(1) error: another release holds the release lock: build b2 (https://buildkite.example/b) of commit <short>, since <time>, <age> ago. Nothing was written. Wait for that build to finish, or, if it is dead, take the lock over with `cargo xtask release-lock takeover --build b1 --reason "<why>"` and retry this step
+
+        $ release-lock release --build b2
+        Some(0) Build b2 released the release lock (s3://readysettech-cfn-public-us-east-2/locks/release.json).
+
+        $ release-lock release --build b2
+        Some(0) The release lock is free already (s3://readysettech-cfn-public-us-east-2/locks/release.json).
+
+        $ release-lock show
+        Some(0) The release lock is free.
+          <time> acquired by build b1 (https://buildkite.example/b) of commit <short>
+          <time> taken over by build b2 (https://buildkite.example/b) of commit <short> from build b1 (https://buildkite.example/b) of commit <short>, since <time>, <age> ago: b1-was-cancelled
+          <time> released by build b2
+    "#]].assert_eq(&steps.join("\n"));
 }

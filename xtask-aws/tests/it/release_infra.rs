@@ -12,7 +12,7 @@ use xtask::domain::{
     release_infra::TEMPLATE_PATH,
 };
 
-use crate::support::{config, expect_success, site::Site, text, workspace_root};
+use crate::support::{config, expect_success, image_keys, site::Site, text, workspace_root};
 
 pub const STACK: &str = "readyset-release-infra";
 
@@ -39,8 +39,8 @@ fn the_committed_template_is_what_the_xtask_renders_with_the_printed_policies() 
         resources[boundary]["Properties"]["PolicyDocument"].clone()
     };
     for (role, printed) in [
-        ("OpsAgentRole", serde_json::to_value(queues::policy(Queue::Ops, config())).unwrap()),
-        ("ReleaseAgentRole", serde_json::to_value(queues::policy(Queue::Release, config())).unwrap()),
+        ("OpsAgentRole", serde_json::to_value(queues::policy(Queue::Ops, config(), image_keys())).unwrap()),
+        ("ReleaseAgentRole", serde_json::to_value(queues::policy(Queue::Release, config(), image_keys())).unwrap()),
         ("TestStackRole", serde_json::to_value(test_stack_role::policy(config())).unwrap()),
     ] {
         assert_eq!(policy_of(role), printed, "{role}'s policy is `iam-policy`'s");
@@ -262,7 +262,7 @@ fn preflight_reads_only_and_each_queue_policy_allows_its_checks() {
     let (passed, report) = preflight(&site, &dir, &[], &reader);
     assert!(passed, "with read-only keys: {report:#}");
     for queue in [Queue::Ops, Queue::Release] {
-        let policy = serde_json::to_string(&queues::policy(queue, config())).unwrap();
+        let policy = serde_json::to_string(&queues::policy(queue, config(), image_keys())).unwrap();
         let user = site.iam_user(&format!("{queue}-agent"), &policy);
         let (passed, report) = preflight(&site, &dir, &["--queue", queue.name()], &user);
         assert!(passed, "with the {queue} policy: {:#?}", failing(&report));

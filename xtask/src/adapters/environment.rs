@@ -54,6 +54,8 @@ pub struct Buildkite {
     pub commit: Option<String>,
     pub agent_name: Option<String>,
     pub build_number: Option<String>,
+    /// The build's page, recorded in the release lock.
+    pub build_url: Option<String>,
 }
 
 impl Environment {
@@ -65,6 +67,7 @@ impl Environment {
                 commit: var("BUILDKITE_COMMIT"),
                 agent_name: var("BUILDKITE_AGENT_NAME"),
                 build_number: var("BUILDKITE_BUILD_NUMBER"),
+                build_url: var("BUILDKITE_BUILD_URL"),
             }),
             _ => None,
         };

@@ -2,7 +2,10 @@
 //! binary works from any subdirectory, in a Buildkite checkout, or in a test's
 //! temporary repository.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
@@ -61,6 +64,13 @@ impl Workspace {
     /// The regions every AMI is copied to: `ami_regions` of the Packer locals.
     pub fn ami_regions(&self) -> Result<Vec<String>> {
         packer::local_strings(packer::LOCALS_FILE, &self.read(packer::LOCALS_FILE)?, "ami_regions")
+    }
+
+    /// The customer-managed keys that encrypt the images, region to key ARN:
+    /// `ami_kms_key_ids` of the Packer locals (empty while the images are not encrypted
+    /// with such keys). The queues' policies name these keys and no other.
+    pub fn image_kms_keys(&self) -> Result<BTreeMap<String, String>> {
+        packer::local_string_map(packer::LOCALS_FILE, &self.read(packer::LOCALS_FILE)?, "ami_kms_key_ids")
     }
 
     /// The images the Packer templates build.

@@ -15,7 +15,7 @@ pub fn run(workspace: &Workspace, args: IamPolicyArgs) -> Result<()> {
         (PolicyHolder::TestStacks, true) => serde_json::to_string_pretty(&test_stack_role::trust_policy())?,
         (PolicyHolder::TestStacks, false) => serde_json::to_string_pretty(&test_stack_role::policy(&workspace.config))?,
         (PolicyHolder::Queue(queue), false) => serde_json::to_string_pretty(
-            &queues::policy(queue, &workspace.config)
+            &queues::policy(queue, &workspace.config, &workspace.image_kms_keys()?)
                 .with_context(|| format!("the {queue} queue holds no AWS credentials, so it has no policy"))?,
         )?,
         (PolicyHolder::Queue(queue), true) => bail!(

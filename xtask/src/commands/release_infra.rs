@@ -14,6 +14,13 @@ use crate::{
 
 pub fn template(workspace: &Workspace) -> Result<()> {
     let accounts = Accounts::from_locals(&workspace.read(packer::LOCALS_FILE)?)?;
-    println!("{}", serde_json::to_string_pretty(&release_infra::template(&workspace.config, &accounts))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&release_infra::template(
+            &workspace.config,
+            &accounts,
+            &workspace.image_kms_keys()?
+        ))?
+    );
     Ok(())
 }

@@ -6,6 +6,8 @@
 //! thing and `iam-policy` another. `cargo xtask release-infra template` prints it;
 //! `ops/release-infra/release-infra.json` is that output, committed (a test compares).
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use crate::domain::{
@@ -30,10 +32,10 @@ pub const MINIMUM_TLS: &str = "TLSv1.2_2021";
 const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
 
 /// The whole template.
-pub fn template(config: &ReleaseConfig, accounts: &Accounts) -> Value {
+pub fn template(config: &ReleaseConfig, accounts: &Accounts, image_keys: &BTreeMap<String, String>) -> Value {
     let mut resources = serde_json::Map::new();
     for (name, resource) in
-        [buckets(config, accounts), distribution(config), signing_key(config), roles(config), smoke_test()]
+        [buckets(config, accounts), distribution(config), signing_key(config), roles(config, image_keys), smoke_test()]
             .into_iter()
             .flatten()
     {
@@ -361,8 +363,8 @@ fn pascal(name: &str) -> String {
         .collect()
 }
 
-fn roles(config: &ReleaseConfig) -> Vec<(&'static str, Value)> {
-    let policy = |queue| serde_json::to_value(queues::policy(queue, config)).unwrap_or(Value::Null);
+fn roles(config: &ReleaseConfig, image_keys: &BTreeMap<String, String>) -> Vec<(&'static str, Value)> {
+    let policy = |queue| serde_json::to_value(queues::policy(queue, config, image_keys)).unwrap_or(Value::Null);
     let [ops, ops_boundary] = role(None, "ec2.amazonaws.com", "ops-agent", policy(Queue::Ops));
     let [release, release_boundary] = role(None, "ec2.amazonaws.com", "release-agent", policy(Queue::Release));
     let test_policy = serde_json::to_value(test_stack_role::policy(config)).unwrap_or(Value::Null);

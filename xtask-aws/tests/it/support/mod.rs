@@ -208,3 +208,9 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
+
+/// The image keys the queues' policies name (`ami_kms_key_ids` of the Packer locals).
+pub fn image_keys() -> &'static std::collections::BTreeMap<String, String> {
+    static KEYS: OnceLock<std::collections::BTreeMap<String, String>> = OnceLock::new();
+    KEYS.get_or_init(|| workspace().image_kms_keys().unwrap())
+}

@@ -5,6 +5,12 @@ use std::{collections::BTreeSet, fmt};
 
 use crate::domain::images::accounts::AccountId;
 
+/// What the KMS grants on an image key let an allowed account do: use EBS volumes
+/// encrypted with it (AWS's list for sharing encrypted AMIs). The grants
+/// (`adapters/kms.rs`) and the queues' `kms:GrantOperations` condition both use it.
+pub const EBS_GRANT_OPERATIONS: [&str; 6] =
+    ["Decrypt", "DescribeKey", "CreateGrant", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo"];
+
 /// An image's (or a snapshot's) permissions as EC2 reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Permissions {

@@ -18,10 +18,6 @@ pub const RELEASE_NAME_FIELD: &str = "release-name";
 /// concurrency 1: two releases never write at once.
 pub const RELEASE_CONCURRENCY_GROUP: &str = "readyset/release";
 
-/// The build meta-data key under which the "Build the xtask" step records the SHA-256 of
-/// the binary that `.buildkite/xtask.sh` runs.
-pub const XTASK_SHA256_KEY: &str = "xtask-aws-sha256";
-
 /// What a parsed xtask command line does, as far as the pipeline checks care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct XtaskUse {

@@ -6,9 +6,11 @@
 //! and each credentialed queue's IAM policy is derived here from the release
 //! configuration, so the policy and the buckets it names cannot drift apart.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use crate::domain::{config::ReleaseConfig, names::stage::Stage};
+use crate::domain::{config::ReleaseConfig, images::access::EBS_GRANT_OPERATIONS, names::stage::Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Queue {
@@ -68,7 +70,9 @@ impl std::fmt::Display for Queue {
 }
 
 /// What Packer's amazon-ebs builder calls: a temporary key pair, security group and
-/// instance, then an image of its volume (Packer's documentation lists the same).
+/// instance, then an image of its volume (Packer's documentation lists the same), less
+/// the image writes and tagging, which `IMAGE_WRITES` and `TAGGING` hold under
+/// conditions on the images' `Stage` tag.
 const PACKER_EC2: &[&str] = &[
     "ec2:AttachVolume",
     "ec2:AuthorizeSecurityGroupIngress",
@@ -77,13 +81,11 @@ const PACKER_EC2: &[&str] = &[
     "ec2:CreateKeyPair",
     "ec2:CreateSecurityGroup",
     "ec2:CreateSnapshot",
-    "ec2:CreateTags",
     "ec2:CreateVolume",
     "ec2:DeleteKeyPair",
     "ec2:DeleteSecurityGroup",
     "ec2:DeleteSnapshot",
     "ec2:DeleteVolume",
-    "ec2:DeregisterImage",
     "ec2:DescribeImageAttribute",
     "ec2:DescribeImages",
     "ec2:DescribeInstanceStatus",
@@ -98,7 +100,6 @@ const PACKER_EC2: &[&str] = &[
     "ec2:DetachVolume",
     "ec2:GetEbsEncryptionByDefault",
     "ec2:GetPasswordData",
-    "ec2:ModifyImageAttribute",
     "ec2:ModifyInstanceAttribute",
     "ec2:ModifySnapshotAttribute",
     "ec2:RegisterImage",
@@ -107,33 +108,40 @@ const PACKER_EC2: &[&str] = &[
     "ec2:TerminateInstances",
 ];
 
-/// What `amis promote` and `customers sync` call (`adapters/ec2.rs`). EC2 images cannot
-/// be scoped by name in a policy; the release role gets no Packer actions, so it can
-/// copy and share images but never build or delete one.
+/// What `amis promote` and `customers sync` call (`adapters/ec2.rs`) besides the image
+/// writes and tagging. EC2 images cannot be scoped by name in a policy; the release role
+/// gets no Packer actions, so it can copy and share images but never build or delete one.
 const PROMOTE_EC2: &[&str] = &[
     "ec2:CopyImage",
-    "ec2:CreateTags",
     "ec2:DescribeImageAttribute",
     "ec2:DescribeImages",
     "ec2:DescribeSnapshotAttribute",
     "ec2:GetEbsEncryptionByDefault",
-    "ec2:ModifyImageAttribute",
     "ec2:ModifySnapshotAttribute",
 ];
 
-/// Copying an image encrypted with a customer-managed key, and the grants that let the
-/// allowed accounts use that key (`adapters/kms.rs`).
-const KMS: &[&str] = &[
-    "kms:CreateGrant",
+/// Writes to an image a queue may make only to the stages it owns (the image's `Stage`
+/// tag): sharing (ModifyImageAttribute) and, for ops, deregistering.
+const IMAGE_WRITES_OPS: &[&str] = &["ec2:DeregisterImage", "ec2:ModifyImageAttribute"];
+const IMAGE_WRITES_RELEASE: &[&str] = &["ec2:ModifyImageAttribute"];
+const TAGGING: &[&str] = &["ec2:CreateTags"];
+
+/// The tag that says which stage an image belongs to, and the one that names a release
+/// (`promotion::copy_tags`, and Packer's `tags` for internal images).
+const STAGE_TAG: &str = "Stage";
+const RELEASE_TAG: &str = "Release";
+
+/// Using a customer-managed image key to copy an encrypted image (`adapters/kms.rs`
+/// makes and revokes the grants that let the allowed accounts use it).
+const KMS_USE: &[&str] = &[
     "kms:Decrypt",
     "kms:DescribeKey",
     "kms:Encrypt",
     "kms:GenerateDataKeyWithoutPlaintext",
-    "kms:ListGrants",
     "kms:ReEncryptFrom",
     "kms:ReEncryptTo",
-    "kms:RevokeGrant",
 ];
+const KMS_GRANTS: &[&str] = &["kms:ListGrants", "kms:RevokeGrant"];
 
 /// The Secrets Manager secret whose value the smoke test's adapter reads as its upstream
 /// database URL: `.buildkite/pipeline.yml` passes it to the test-stack script, the ops
@@ -179,26 +187,95 @@ pub struct Statement {
 }
 
 /// The IAM policy of a queue's agents, or `None` for a queue that holds no credentials.
-pub fn policy(queue: Queue, config: &ReleaseConfig) -> Option<Policy> {
+/// `image_keys` are the customer-managed keys that encrypt the images (`ami_kms_key_ids`
+/// of the Packer locals, region to key ARN): the only KMS keys a queue may use or grant.
+pub fn policy(queue: Queue, config: &ReleaseConfig, image_keys: &BTreeMap<String, String>) -> Option<Policy> {
+    let keys: Vec<&String> = image_keys.values().collect();
     let statement = match queue {
         Queue::Build | Queue::Mac => return None,
-        Queue::Ops => ops_statements(config),
-        Queue::Release => release_statements(config),
+        Queue::Ops => [ops_statements(config), kms_statements(&keys)].concat(),
+        Queue::Release => [release_statements(config), kms_statements(&keys)].concat(),
     };
     Some(Policy { version: "2012-10-17", statement })
 }
 
+/// An image's Stage tag, when it has one, is one of `stages`. Packer shares and tags a
+/// new image before it has any tag, and promotion tags a copy after CopyImage makes it,
+/// hence "if exists" where a queue acts on images it has just made.
+fn stage_condition(key: &str, stages: &[Stage], if_exists: bool) -> serde_json::Value {
+    let operator = if if_exists { "StringEqualsIfExists" } else { "StringEquals" };
+    let stages: Vec<String> = stages.iter().map(Stage::to_string).collect();
+    serde_json::json!({ operator: { format!("{key}/{STAGE_TAG}"): stages } })
+}
+
+/// EC2 writes, split by what they touch. Instances, volumes, key pairs and security
+/// groups stay on `*` (Packer's temporary ones; the types are nearly all of EC2's, so
+/// type-scoped ARNs would change nothing). Images are held to the queue's own stages by
+/// their Stage tag; a queue may set Stage only to its own stages, and only release may
+/// set the Release tag.
+fn image_statements(queue: Queue, writes: &'static [&'static str]) -> [Statement; 2] {
+    let stages = queue.writes();
+    // ops shares Packer's new images before Packer tags them; release shares only
+    // copies it has tagged already.
+    let untagged_allowed = queue == Queue::Ops;
+    let mut tagging = serde_json::json!({
+        "StringEqualsIfExists": {
+            format!("aws:RequestTag/{STAGE_TAG}"): stages.iter().map(Stage::to_string).collect::<Vec<_>>(),
+            format!("ec2:ResourceTag/{STAGE_TAG}"): stages.iter().map(Stage::to_string).collect::<Vec<_>>(),
+        }
+    });
+    if queue != Queue::Release {
+        tagging["ForAllValues:StringNotEquals"] = serde_json::json!({ "aws:TagKeys": [RELEASE_TAG] });
+    }
+    // customers sync (release queue) shares alpha images too.
+    let changed: &[Stage] = if queue == Queue::Release { &[Stage::Alpha, Stage::Release] } else { stages };
+    [
+        Statement {
+            condition: Some(tagging),
+            ..allow(
+                if queue == Queue::Ops { "TagInternalAndAlphaImagesOnly" } else { "TagReleaseImagesOnly" },
+                TAGGING,
+                &["*"],
+            )
+        },
+        Statement {
+            condition: Some(stage_condition("ec2:ResourceTag", changed, untagged_allowed)),
+            ..allow(
+                if queue == Queue::Ops { "ChangeInternalAndAlphaImagesOnly" } else { "ShareAlphaAndReleaseImagesOnly" },
+                writes,
+                &["*"],
+            )
+        },
+    ]
+}
+
+/// The image keys: used to copy encrypted images, and granted to the allowed accounts
+/// for EBS only (`kms:GrantOperations`), never for anything else such as Sign. No
+/// statement at all while the images are not encrypted with customer-managed keys.
+fn kms_statements(keys: &[&String]) -> Vec<Statement> {
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        allow("UseTheImageKeys", KMS_USE, keys),
+        Statement {
+            condition: Some(serde_json::json!({
+                "ForAllValues:StringEquals": { "kms:GrantOperations": EBS_GRANT_OPERATIONS }
+            })),
+            ..allow("GrantTheImageKeysForEbsOnly", &["kms:CreateGrant"], keys)
+        },
+        allow("ListAndRevokeTheImageKeysGrants", KMS_GRANTS, keys),
+    ]
+}
+
 fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
     let (internal, public) = (&config.cfn_internal_bucket, &config.cfn_public_bucket);
+    let [tagging, image_writes] = image_statements(Queue::Ops, IMAGE_WRITES_OPS);
     vec![
-        // EC2 writes on `*`: these APIs do take resources, but the types they touch are
-        // every type EC2 has (CreateTags alone lists all taggable ones), so type-scoped
-        // ARNs would be `*` by another name. What would narrow them is tags (Packer's
-        // run tags, the copies' Stage tags) in `aws:RequestTag`/`ec2:ResourceTag`
-        // conditions; not done yet (RELEASE.md, Agents and their credentials).
         allow("BuildInternalImagesWithPacker", PACKER_EC2, &["*"]),
         allow("PromoteAlphaImages", PROMOTE_EC2, &["*"]),
-        allow("ShareEncryptedImages", KMS, &["arn:aws:kms:*:*:key/*"]),
+        tagging,
+        image_writes,
         allow("ListTemplateBuckets", &["s3:ListBucket"], &[&bucket(internal), &bucket(public)]),
         allow(
             "InternalAndAlphaTemplates",
@@ -253,10 +330,11 @@ pub(super) fn smoke_test_arns(prefix: &str, suffix: &str) -> Vec<String> {
 fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
     let (orchestrator, public) = (&config.orchestrator_bucket, &config.cfn_public_bucket);
     let distribution = format!("arn:aws:cloudfront::*:distribution/{}", config.cloudfront_distribution);
+    let [tagging, image_writes] = image_statements(Queue::Release, IMAGE_WRITES_RELEASE);
     vec![
-        // EC2 writes on `*`, as for ops (see there).
         allow("PromoteAndShareReleaseImages", PROMOTE_EC2, &["*"]),
-        allow("ShareEncryptedImages", KMS, &["arn:aws:kms:*:*:key/*"]),
+        tagging,
+        image_writes,
         // Only the key behind the configured alias: the alias can move to a new key
         // without a policy change, and no other key signs a release. Its public half is
         // public anyway; the rehearsal and RELEASE.md's setup read it.
@@ -322,7 +400,7 @@ mod tests {
         for queue in Queue::ALL {
             assert_eq!(queue.writes().contains(&Stage::Release), queue == Queue::Release, "{queue}");
             assert_eq!(Queue::parse(queue.name()), Some(queue));
-            assert_eq!(policy(queue, &sample()).is_some(), queue.has_credentials(), "{queue}");
+            assert_eq!(policy(queue, &sample(), &BTreeMap::new()).is_some(), queue.has_credentials(), "{queue}");
         }
         for stage in Stage::ALL {
             assert!(Queue::writing(stage).writes().contains(&stage));
@@ -333,7 +411,7 @@ mod tests {
     #[test]
     fn only_the_release_policy_names_the_installer_bucket_and_distribution() {
         let config = sample();
-        let text = |queue| format!("{:?}", policy(queue, &config).unwrap());
+        let text = |queue| format!("{:?}", policy(queue, &config, &BTreeMap::new()).unwrap());
         let (ops, release) = (text(Queue::Ops), text(Queue::Release));
         for name in [&config.orchestrator_bucket, &config.cloudfront_distribution] {
             assert!(!ops.contains(name.as_str()), "ops names {name}");
@@ -341,5 +419,68 @@ mod tests {
         }
         assert!(!release.contains(&config.cfn_internal_bucket), "release names the internal bucket");
         assert!(!release.contains("ec2:RunInstances") && !release.contains("ec2:DeregisterImage"));
+    }
+
+    fn statement<'a>(policy: &'a Policy, sid: &str) -> &'a Statement {
+        policy.statement.iter().find(|s| s.sid == sid).unwrap_or_else(|| panic!("no statement {sid}"))
+    }
+
+    /// What IAM would decide is not something the emulator or the analyser evaluates
+    /// (neither reads conditions), so the conditions themselves are pinned here.
+    #[test]
+    fn each_queue_writes_and_tags_only_images_of_its_own_stages() {
+        let ops = policy(Queue::Ops, &sample(), &BTreeMap::new()).unwrap();
+        let release = policy(Queue::Release, &sample(), &BTreeMap::new()).unwrap();
+        let json = |s: &Statement| serde_json::to_string(&s.condition).unwrap();
+        assert_eq!(
+            json(statement(&ops, "TagInternalAndAlphaImagesOnly")),
+            r#"{"ForAllValues:StringNotEquals":{"aws:TagKeys":["Release"]},"StringEqualsIfExists":{"aws:RequestTag/Stage":["internal","alpha"],"ec2:ResourceTag/Stage":["internal","alpha"]}}"#
+        );
+        assert_eq!(
+            json(statement(&ops, "ChangeInternalAndAlphaImagesOnly")),
+            r#"{"StringEqualsIfExists":{"ec2:ResourceTag/Stage":["internal","alpha"]}}"#
+        );
+        assert_eq!(
+            json(statement(&release, "TagReleaseImagesOnly")),
+            r#"{"StringEqualsIfExists":{"aws:RequestTag/Stage":["release"],"ec2:ResourceTag/Stage":["release"]}}"#
+        );
+        assert_eq!(
+            json(statement(&release, "ShareAlphaAndReleaseImagesOnly")),
+            r#"{"StringEquals":{"ec2:ResourceTag/Stage":["alpha","release"]}}"#
+        );
+        for policy in [&ops, &release] {
+            let unconditioned: Vec<&String> = policy
+                .statement
+                .iter()
+                .filter(|s| s.condition.is_none())
+                .flat_map(|s| &s.action)
+                .filter(|a| ["ec2:CreateTags", "ec2:DeregisterImage", "ec2:ModifyImageAttribute"].contains(&a.as_str()))
+                .collect();
+            assert_eq!(unconditioned, Vec::<&String>::new(), "an image write without a Stage condition");
+        }
+        assert!(!format!("{release:?}").contains("ec2:DeregisterImage"), "release never deletes an image");
+    }
+
+    #[test]
+    fn kms_is_only_the_configured_image_keys_granted_for_ebs_only() {
+        assert!(!format!("{:?}", policy(Queue::Ops, &sample(), &BTreeMap::new()).unwrap()).contains("kms:CreateGrant"));
+        let keys = BTreeMap::from([("us-east-2".to_owned(), "arn:aws:kms:us-east-2:111122223333:key/k".to_owned())]);
+        for queue in [Queue::Ops, Queue::Release] {
+            let policy = policy(queue, &sample(), &keys).unwrap();
+            let grant = statement(&policy, "GrantTheImageKeysForEbsOnly");
+            assert_eq!(grant.resource, vec!["arn:aws:kms:us-east-2:111122223333:key/k"]);
+            assert_eq!(
+                grant.condition.as_ref().unwrap()["ForAllValues:StringEquals"]["kms:GrantOperations"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                6
+            );
+            let kms: Vec<&Statement> =
+                policy.statement.iter().filter(|s| s.action.iter().any(|a| a.starts_with("kms:"))).collect();
+            for s in kms.iter().filter(|s| s.sid != "SignReleaseManifests") {
+                assert_eq!(s.resource, vec!["arn:aws:kms:us-east-2:111122223333:key/k"], "{}", s.sid);
+            }
+        }
     }
 }

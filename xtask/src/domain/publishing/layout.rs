@@ -77,6 +77,10 @@ pub fn template_bucket(config: &ReleaseConfig, stage: Stage) -> &str {
     }
 }
 
+/// The release lock (`release_lock.rs`), in the public template bucket: outside the
+/// template prefixes, so not public, and writable by the release role only.
+pub const RELEASE_LOCK_KEY: &str = "locks/release.json";
+
 /// Where the CloudFormation templates of a release are, under its CFN version.
 pub fn release_template(cfn_version: &ReleaseTag, template: &str) -> String {
     format!("{}{template}.yaml", template_prefix(&Placement::Release(cfn_version.clone())))

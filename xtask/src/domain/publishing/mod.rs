@@ -4,6 +4,7 @@ pub mod build_record;
 pub mod digest;
 pub mod layout;
 pub mod publish_plan;
+pub mod release_lock;
 pub mod release_manifest;
 pub mod release_status;
 pub mod signing_key;
