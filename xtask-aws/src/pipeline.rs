@@ -242,7 +242,8 @@ impl Pipeline {
     /// (`ops/buildkite-agent/hooks/pre-bootstrap` reads main's copy of this, committed as
     /// `TRUSTED_STEPS_PATH`): each step those queues run, with its command as Buildkite
     /// hands it to the job (`BUILDKITE_COMMAND`: the lines joined by newlines), its
-    /// branch filter and its own variables.
+    /// branch filter, its own variables, and whether a person must have unblocked the
+    /// build before it (a block step among its ancestors).
     pub fn trusted_steps(&self) -> serde_json::Value {
         let steps: Vec<serde_json::Value> = self
             .steps
@@ -252,12 +253,17 @@ impl Pipeline {
                 matches!(step.queue.as_deref().and_then(Queue::parse), Some(Queue::Ops | Queue::Release | Queue::Mac))
             })
             .map(|step| {
+                let after_block = self
+                    .ancestors(&step.key)
+                    .iter()
+                    .any(|key| self.step(key).is_some_and(|s| s.kind == StepKind::Block));
                 serde_json::json!({
                     "key": step.key,
                     "queue": step.queue,
                     "branches": step.branches,
                     "command": step.commands.join("\n"),
                     "env": step.env,
+                    "after-block": after_block,
                 })
             })
             .collect();

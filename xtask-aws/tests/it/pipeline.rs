@@ -387,6 +387,9 @@ fn the_agent_hook_refuses_any_job_that_is_not_mains_step_as_main_gives_it() {
             ("BUILDKITE_PULL_REQUEST", "false"),
             ("BUILDKITE_PLUGINS", ""),
             ("BUILDKITE_AGENT_META_DATA_QUEUE", "release"),
+            ("BUILDKITE_UNBLOCKER", "A Release Engineer"),
+            ("BUILDKITE_UNBLOCKER_ID", "0190a3c2-1111-4f7a-9c55-2b7f7e0d9a11"),
+            ("BUILDKITE_UNBLOCKER_TEAMS", "release-engineers"),
         ];
         let mut job = Job(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
         job.0.insert("BUILDKITE_COMMAND".into(), command_of(key));
@@ -472,6 +475,10 @@ fn the_agent_hook_refuses_any_job_that_is_not_mains_step_as_main_gives_it() {
         ("a branch's commit built as main", run("release", job("publish", "main", &on_branch), false)),
         ("a short commit ID", run("release", job("publish", "main", &on_main[..12]), false)),
         ("a branch's alpha step on an ops agent", run("ops", job("alpha-amis", "feature", &on_branch), false)),
+        (
+            "a branch's pipeline without the block step",
+            run("ops", job("internal-amis", "feature", &on_branch).without("BUILDKITE_UNBLOCKER_ID"), false),
+        ),
         ("an alpha step of main", run("ops", job("alpha-amis", "main", &on_main), false)),
         ("main's mac step on a mac agent", run("mac", job("installer-mac", "main", &on_main), true)),
         ("a branch on a mac agent", run("mac", job("installer-mac", "feature", &on_branch), true)),
@@ -501,6 +508,7 @@ fn the_agent_hook_refuses_any_job_that_is_not_mains_step_as_main_gives_it() {
         a branch's commit built as main: Some(1) readyset agent hook: refusing this job: commit <branch> is not on main (not an ancestor of main as fetched now)
         a short commit ID: Some(1) readyset agent hook: refusing this job: commit <main, 12 digits> is not a full commit ID
         a branch's alpha step on an ops agent: Some(0) (nothing)
+        a branch's pipeline without the block step: Some(1) readyset agent hook: refusing this job: step internal-amis follows a block step in main's pipeline, and nobody unblocked this build (no BUILDKITE_UNBLOCKER_ID): the build's own pipeline left the block step out
         an alpha step of main: Some(1) readyset agent hook: refusing this job: step alpha-amis runs on branches !main, and this build is of main
         main's mac step on a mac agent: Some(0) (nothing)
         a branch on a mac agent: Some(1) readyset agent hook: refusing this job: step installer-mac runs on branches main, and this build is of feature
