@@ -12,6 +12,7 @@ pub mod iam;
 pub mod kms;
 pub mod manifest_signature;
 pub mod publisher;
+pub mod release_lock;
 pub mod release_state;
 pub mod retry;
 pub mod s3;

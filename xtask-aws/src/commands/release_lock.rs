@@ -5,27 +5,24 @@
 
 use std::time::SystemTime;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use xtask::{
     adapters::{git, workspace::Workspace},
     cli::{ReleaseLockCommand, ReleaseLockTakeoverArgs},
     domain::{
         names::build::BuildId,
-        publishing::layout::{JSON_TYPE, RELEASE_LOCK_KEY},
-        publishing::publish_plan::{Desired, Owner, Precondition},
         publishing::release_lock::{self, Acquire, Holder, LockRecord},
     },
 };
 
 use crate::adapters::{
-    s3::{Bucket, Written},
+    release_lock::{LockRead, LockStore},
     site::with_site,
 };
 
 pub fn run(workspace: &Workspace, command: ReleaseLockCommand, dry_run: bool) -> Result<()> {
     with_site(workspace, async |site| {
-        let bucket = site.bucket(&site.config.cfn_public_bucket);
-        let lock = Lock { bucket, workspace, dry_run };
+        let lock = Lock { store: LockStore::of(site), workspace, dry_run };
         match command {
             ReleaseLockCommand::Acquire(args) => lock.acquire(&args.build).await,
             ReleaseLockCommand::Release(args) => lock.release(&args.build).await,
@@ -36,31 +33,18 @@ pub fn run(workspace: &Workspace, command: ReleaseLockCommand, dry_run: bool) ->
 }
 
 struct Lock<'a> {
-    bucket: Bucket,
+    store: LockStore,
     workspace: &'a Workspace,
     dry_run: bool,
 }
 
-/// The lock as read: its record and what a conditional write must still find.
-struct Read {
-    record: Option<LockRecord>,
-    precondition: Precondition,
-}
-
 impl Lock<'_> {
     fn location(&self) -> String {
-        format!("s3://{}/{RELEASE_LOCK_KEY}", self.bucket.name)
+        self.store.location()
     }
 
-    async fn read(&self) -> Result<Read> {
-        let Some((bytes, remote)) = self.bucket.download(RELEASE_LOCK_KEY).await? else {
-            return Ok(Read { record: None, precondition: Precondition::Absent });
-        };
-        let record = serde_json::from_slice(&bytes).with_context(|| {
-            format!("{} is not a release lock this xtask wrote; look at it before anything else", self.location())
-        })?;
-        let etag = remote.etag.with_context(|| format!("S3 gave no ETag for {}", self.location()))?;
-        Ok(Read { record: Some(record), precondition: Precondition::Unchanged(etag) })
+    async fn read(&self) -> Result<LockRead> {
+        self.store.read().await
     }
 
     fn holder(&self, build: &BuildId) -> Result<Holder> {
@@ -70,15 +54,13 @@ impl Lock<'_> {
     }
 
     /// Writes `record` if the lock is still as read; `false` when another writer was first.
-    async fn write(&self, record: &LockRecord, read: &Read, what: &str) -> Result<bool> {
-        let text = serde_json::to_string_pretty(record)? + "\n";
+    async fn write(&self, record: &LockRecord, read: &LockRead, what: &str) -> Result<bool> {
         if self.dry_run {
+            let text = serde_json::to_string_pretty(record)? + "\n";
             println!("Would write {} ({what}):\n{text}Dry run: nothing was written.", self.location());
             return Ok(true);
         }
-        let desired = Desired::bytes(RELEASE_LOCK_KEY.to_owned(), text.into_bytes(), JSON_TYPE, true);
-        let owner = Owner::Commit(git::head_commit(&self.workspace.sh)?);
-        Ok(self.bucket.write(&desired, &owner, None, &read.precondition).await? == Written::Done)
+        self.store.write(record, read, git::head_commit(&self.workspace.sh)?).await
     }
 
     async fn acquire(&self, build: &BuildId) -> Result<()> {

@@ -1,6 +1,8 @@
 //! `cargo xtask rollback <tag>`: points the legacy keys and the wrapper back at an
 //! earlier, fully published release.
 
+use std::time::SystemTime;
+
 use anyhow::{bail, Context, Result};
 use xtask::{
     adapters::workspace::Workspace,
@@ -9,13 +11,16 @@ use xtask::{
         names::tag::ReleaseTag,
         publishing::layout::{self, MUTABLE_CACHE},
         publishing::publish_plan::{legacy_copy, plan, Content, Desired, Owner, PublishPlan, Removal},
+        publishing::release_lock,
         publishing::release_status::{ObjectStatus, ReleaseStatus},
     },
 };
 
 use crate::adapters::{
     manifest_signature::ReleaseKey,
-    publisher, release_state,
+    publisher,
+    release_lock::LockStore,
+    release_state,
     s3::Lookup,
     site::{with_site, Site},
 };
@@ -23,6 +28,8 @@ use crate::adapters::{
 pub fn run(workspace: &Workspace, args: RollbackArgs, dry_run: bool) -> Result<()> {
     let tag = &args.tag;
     let rolled_back = with_site(workspace, async |site| {
+        let lock = LockStore::of(site).read().await?;
+        release_lock::require_free(lock.record.as_ref(), &format!("roll back to {tag}"), SystemTime::now())?;
         let plan = plan_rollback(workspace, site, tag, args.left_out_keys).await?;
         println!("Rollback plan: serve {tag} from s3://{}:", site.config.orchestrator_bucket);
         print!("{}", plan.describe());

@@ -593,11 +593,18 @@ fn two_releases_never_interleave_and_a_dead_holder_is_taken_over_by_a_person() {
         );
         lock_text(&text, &commit)
     };
+    let rollback = |args: &str| {
+        let args: Vec<&str> = args.split(' ').collect();
+        let env: Vec<(&str, &str)> = keys.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        let output = site.xtask_with_env(&args, &env);
+        lock_text(&format!("$ {}\n{:?} {}", args.join(" "), output.status.code(), text(&output.stderr)), &commit)
+    };
     let steps = [
         run("acquire --build b1"),
         run("acquire --build b1"),
         run("acquire --build b2"),
         run("release --build b2"),
+        rollback("rollback v1"),
         run("takeover --build b2 --reason"),
         run("acquire --build ../b3"),
         run("takeover --build b2 --reason b1-was-cancelled --dry-run"),
@@ -619,6 +626,9 @@ fn two_releases_never_interleave_and_a_dead_holder_is_taken_over_by_a_person() {
 
         $ release-lock release --build b2
         Some(1) error: build b2 does not hold the release lock, so it cannot release it: build b1 (https://buildkite.example/b) of commit <short>, since <time>, <age> ago holds it. Nothing was written. Did another release take it over (`cargo xtask release-lock show`)?
+
+        $ rollback v1
+        Some(1) error: refusing to roll back to v1: a release holds the release lock: build b1 (https://buildkite.example/b) of commit <short>, since <time>, <age> ago. Nothing was written. Wait for that release to finish (`cargo xtask release-lock show`); if it is dead, take the lock over and release it (`cargo xtask release-lock takeover`, then `release-lock release`)
 
         $ release-lock takeover --build b2 --reason
         Some(2) error: a value is required for '--reason <REASON>' but none was supplied

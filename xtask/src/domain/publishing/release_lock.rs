@@ -136,6 +136,20 @@ pub fn takeover(current: Option<&LockRecord>, me: &Holder, reason: &str, now: Sy
     Ok(with_event(record, Some(me.clone()), event))
 }
 
+/// A change to what customers get made by hand beside the pipeline (a rollback) takes
+/// no lock, but never runs while a release holds it.
+pub fn require_free(current: Option<&LockRecord>, what: &str, now: SystemTime) -> Result<()> {
+    if let Some(holder) = current.and_then(|record| record.holder.as_ref()) {
+        bail!(
+            "refusing to {what}: a release holds the release lock: {}. Nothing was written. Wait for that release \
+             to finish (`cargo xtask release-lock show`); if it is dead, take the lock over and release it \
+             (`cargo xtask release-lock takeover`, then `release-lock release`)",
+            holder.describe(now)
+        );
+    }
+    Ok(())
+}
+
 fn with_event(mut record: LockRecord, holder: Option<Holder>, event: String) -> LockRecord {
     record.holder = holder;
     record.history.push(event);
@@ -170,6 +184,17 @@ mod tests {
         assert_eq!(free.holder, None);
         assert_eq!(release(Some(&free), &first.build, later).unwrap(), None, "releasing a free lock changes nothing");
         assert!(matches!(acquire(Some(&free), &holder("b2", later), later).unwrap(), Acquire::Write(_)));
+    }
+
+    #[test]
+    fn a_rollback_waits_for_no_lock_but_never_runs_beside_a_release() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert!(require_free(None, "roll back", now).is_ok());
+        let Acquire::Write(held) = acquire(None, &holder("b1", now), now).unwrap() else { panic!() };
+        let refused = require_free(Some(&held), "roll back to v1", now).unwrap_err().to_string();
+        assert!(refused.starts_with("refusing to roll back to v1: a release holds the release lock: build b1"));
+        let free = release(Some(&held), &BuildId::parse("b1").unwrap(), now).unwrap().unwrap();
+        assert!(require_free(Some(&free), "roll back", now).is_ok());
     }
 
     #[test]
