@@ -460,17 +460,26 @@ pub struct CustomersSyncArgs {
 
 /// Rehearse a whole release locally: the pipeline's release path against the AWS emulator.
 ///
+/// Clones this checkout into a scratch directory (uncommitted changes committed there)
+/// and sets the release there with `cargo xtask release <name>`, as a person would.
 /// Starts moto, creates the buckets and the distribution, then runs the steps of
-/// .buildkite/pipeline.yml that lead to "verify", in order: real Packer, render, upload,
-/// build-installer for what this host can build, publish, verify; finally runs the
-/// installer through the published wrapper.
+/// .buildkite/pipeline.yml that lead to "verify", in order, in that checkout: real Packer,
+/// render, upload, build-installer for what this host can build, publish, verify;
+/// finally runs the installer through the published wrapper.
 ///
 /// Example: cargo xtask rehearse
 #[derive(clap::Args, Debug)]
 pub struct RehearseArgs {
-    /// The name typed into the release block step; by default CFN_VERSION of this checkout.
+    /// The release to rehearse: `cargo xtask release <NAME>` sets it in a scratch clone of
+    /// this checkout, and it is typed into the release block step. By default
+    /// rehearsal-<the first 8 digits of this checkout's commit>.
     #[arg(long, value_name = "NAME")]
     pub release_name: Option<ReleaseTag>,
+
+    /// Type this name into the release block step instead: rehearses a mistyped name,
+    /// which the pipeline's release-name check must stop before anything is released.
+    #[arg(long, value_name = "NAME")]
+    pub type_release_name: Option<ReleaseTag>,
 
     /// Keep the directory of meta-data, artifacts and annotations, and say where it is.
     #[arg(long)]

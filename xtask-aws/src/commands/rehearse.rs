@@ -60,7 +60,11 @@ enum Decision {
 /// The steps on the release path, each with what the rehearsal does with it.
 struct Rehearsal {
     pipeline: Pipeline,
+    /// The release `cargo xtask release` sets in the scratch checkout.
     release_name: ReleaseTag,
+    /// What is typed into the release block step (the release name, unless a mistyped
+    /// one is rehearsed).
+    typed_name: ReleaseTag,
     steps: Vec<(String, Decision)>,
     /// Targets built only on macOS agents, left out of the publish here.
     excluded_targets: Vec<String>,
@@ -90,8 +94,10 @@ pub fn run(workspace: &Workspace, args: RehearseArgs, dry_run: bool) -> Result<(
         return Ok(());
     }
     toolchain::ensure_tools(workspace, !args.no_install)?;
-    let world = World::start(workspace)?;
-    let outcomes = rehearsal.execute(workspace, &world);
+    let scratch = tempfile::Builder::new().prefix("xtask-rehearsal-").tempdir()?;
+    let checkout = release_checkout(workspace, scratch.path(), &rehearsal.release_name)?;
+    let world = World::start(&checkout, scratch)?;
+    let outcomes = rehearsal.execute(&checkout, &world);
     print!("{}", report(&rehearsal, &world.commit, &outcomes));
     if args.keep {
         println!("Meta-data, artifacts and annotations are in {}", world.scratch.keep().display());
@@ -112,8 +118,9 @@ impl Rehearsal {
         }
         let release_name = match &args.release_name {
             Some(name) => name.clone(),
-            None => workspace.constants()?.tags()?.cfn_version,
+            None => ReleaseTag::parse(&format!("rehearsal-{}", git::head_commit(&workspace.sh)?.short()))?,
         };
+        let typed_name = args.type_release_name.clone().unwrap_or_else(|| release_name.clone());
         let mut on_path = pipeline.ancestors(LAST_STEP);
         on_path.insert(LAST_STEP.to_owned());
         let mut excluded_targets = Vec::new();
@@ -123,7 +130,7 @@ impl Rehearsal {
             .filter(|step| on_path.contains(&step.key))
             .map(|step| (step.key.clone(), decision(step, &mut excluded_targets)))
             .collect();
-        Ok(Rehearsal { pipeline, release_name, steps, excluded_targets })
+        Ok(Rehearsal { pipeline, release_name, typed_name, steps, excluded_targets })
     }
 
     fn step(&self, key: &str) -> &Step {
@@ -140,6 +147,15 @@ impl Rehearsal {
             self.release_name,
             self.steps.len()
         );
+        text += &format!(
+            "  first `cargo xtask release {}` in a scratch clone of this checkout (uncommitted changes committed \
+             there), as a person would before merging; every step runs in that clone, and Cargo builds into {}\n",
+            self.release_name,
+            workspace.cargo_target_dir().display()
+        );
+        if self.typed_name != self.release_name {
+            text += &format!("  the release block step is answered with {} (a mistyped name)\n", self.typed_name);
+        }
         for (key, decision) in &self.steps {
             let label = &self.step(key).label;
             text += &match decision {
@@ -209,12 +225,12 @@ impl Rehearsal {
             }
             let dir = world.scratch.path().join("meta-data");
             std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join(field), self.release_name.as_str())?;
+            std::fs::write(dir.join(field), self.typed_name.as_str())?;
         }
         Ok(if step.fields.is_empty() {
             "unblocked".into()
         } else {
-            format!("answered {RELEASE_NAME_FIELD} = {}", self.release_name)
+            format!("answered {RELEASE_NAME_FIELD} = {}", self.typed_name)
         })
     }
 
@@ -277,9 +293,6 @@ impl Rehearsal {
                 for target in &self.excluded_targets {
                     text += &format!(" --exclude-target {}", quote(target));
                 }
-                if world.dirty {
-                    text += " --allow-dirty";
-                }
                 notes.push(
                     "signed with the emulator's KMS key and checked with its public half, not the committed key \
                      (whose private half is in production's KMS)"
@@ -321,6 +334,29 @@ impl Rehearsal {
     }
 }
 
+/// The checkout the release runs in: a scratch clone of this one, where `cargo xtask
+/// release <name>` sets the constants and commits them, as a person would before
+/// merging. Cargo builds into this checkout's target directory (the clone's files keep
+/// their times, so what is built already is not built again).
+fn release_checkout(workspace: &Workspace, scratch: &Path, name: &ReleaseTag) -> Result<Workspace> {
+    let dir = scratch.join("checkout");
+    if git::scratch_checkout(&workspace.sh, &workspace.root, &dir)? {
+        println!("  - the working tree's uncommitted changes are committed in the scratch checkout");
+    }
+    println!("\n$ cargo xtask release {name}    # in the scratch checkout {}", dir.display());
+    let status = Command::new(std::env::current_exe()?)
+        .args(["release", name.as_str()])
+        .current_dir(&dir)
+        .status()
+        .context("cannot run the xtask in the scratch checkout")?;
+    if !status.success() {
+        bail!("`cargo xtask release {name}` failed in the scratch checkout {} ({status})", dir.display());
+    }
+    let mut env = workspace.env.clone();
+    env.cargo_target_dir = Some(workspace.cargo_target_dir());
+    Workspace::at(&dir, env)
+}
+
 fn decision(step: &Step, excluded_targets: &mut Vec<String>) -> Decision {
     if step.key == CHECKS_STEP {
         return Decision::Skip("the checks and tests are what run this rehearsal");
@@ -357,12 +393,11 @@ struct World {
     /// The emulator's S3, path style, standing in for the template buckets' public URLs.
     s3_url: String,
     commit: CommitId,
-    dirty: bool,
 }
 
 impl World {
-    fn start(workspace: &Workspace) -> Result<World> {
-        let scratch = tempfile::Builder::new().prefix("xtask-rehearsal-").tempdir()?;
+    /// Everything the steps of a release in `workspace` (the scratch checkout) need.
+    fn start(workspace: &Workspace, scratch: tempfile::TempDir) -> Result<World> {
         let bin = scratch.path().join("bin");
         std::fs::create_dir_all(&bin)?;
         std::fs::copy(workspace.root.join("xtask-aws/emulator/buildkite-agent"), bin.join("buildkite-agent"))?;
@@ -373,10 +408,6 @@ impl World {
         let tmp = scratch.path().join("tmp");
         std::fs::create_dir_all(&tmp)?;
         let commit = git::head_commit(&workspace.sh)?;
-        let dirty = !git::uncommitted_files(&workspace.sh)?.is_empty();
-        if dirty {
-            println!("  - the working tree has uncommitted changes: publish-installer gets --allow-dirty (the pipeline never builds a dirty tree)");
-        }
         let path = std::env::join_paths(
             std::iter::once(bin).chain(std::env::split_paths(&toolchain::tools_path(workspace)?)),
         )?;
@@ -396,11 +427,12 @@ impl World {
                 ("PKR_VAR_base_image_name", EMULATOR_BASE_IMAGE.0.to_owned()),
                 ("PKR_VAR_base_image_owner", EMULATOR_BASE_IMAGE.1.to_owned()),
                 ("PATH", path.to_string_lossy().into_owned()),
+                ("CARGO_TARGET_DIR", workspace.cargo_target_dir().display().to_string()),
             ])
             .collect();
         let s3_url = access.endpoint.replace("localhost", "127.0.0.1");
         let public_url = format!("{s3_url}/{}", workspace.config.orchestrator_bucket);
-        Ok(World { scratch, _emulator: emulator, access, env, queue_keys, public_url, s3_url, commit, dirty })
+        Ok(World { scratch, _emulator: emulator, access, env, queue_keys, public_url, s3_url, commit })
     }
 
     /// Runs a program of a step in the checkout with the environment an agent of the
@@ -581,7 +613,12 @@ impl Outcome {
 }
 
 fn report(rehearsal: &Rehearsal, commit: &CommitId, outcomes: &[Outcome]) -> String {
-    let mut text = format!("\nRehearsal report (release {}, commit {commit}):\n", rehearsal.release_name);
+    let typed = if rehearsal.typed_name == rehearsal.release_name {
+        String::new()
+    } else {
+        format!(", typed as {}", rehearsal.typed_name)
+    };
+    let mut text = format!("\nRehearsal report (release {}{typed}, commit {commit}):\n", rehearsal.release_name);
     for outcome in outcomes {
         let state = match outcome.state {
             StepState::Ok => "ok",

@@ -5,7 +5,7 @@ use std::{process::Command, sync::Mutex};
 use expect_test::expect;
 use xtask::domain::publishing::digest::sha256_hex;
 
-use crate::support::{text, workspace, workspace_root, xtask_command};
+use crate::support::{git, text, workspace, workspace_root, xtask_command};
 
 /// A rehearsal works in the checkout's target directory: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -24,7 +24,9 @@ fn report(stdout: &str) -> String {
         .collect();
     let text = lines.join("\n");
     let commit = text.split("commit ").nth(1).and_then(|rest| rest.split(')').next()).unwrap_or_default().to_owned();
-    text.replace(&commit, "<commit>").replace(&constants.readyset_tag, "<tag>").replace(&constants.cfn_version, "<cfn>")
+    let name = text.split("release ").nth(1).and_then(|rest| rest.split([',', ')']).next()).unwrap_or_default();
+    let text = text.replace(&commit, "<commit>").replace(name, "<name>");
+    text.replace(&constants.readyset_tag, "<tag>").replace(&constants.cfn_version, "<cfn>")
 }
 
 /// A Cargo target directory other than `target/`, as agents and laptops set with
@@ -59,10 +61,14 @@ fn other_target_dir() -> (tempfile::TempDir, String) {
 }
 
 /// The whole path, with `CARGO_TARGET_DIR` set: the steps run the binary built there.
+/// The release is named after the commit and set by `cargo xtask release` in a scratch
+/// clone: this checkout's constants and branches stay as they were.
 #[test]
 fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (other, sha256) = other_target_dir();
+    let constants = std::fs::read(workspace_root().join("installer/src/constants.rs")).unwrap();
+    let head = git(&workspace_root(), &["rev-parse", "HEAD"]);
     let output = xtask_command()
         .args(["rehearse", "--no-install"])
         .env("CARGO_TARGET_DIR", other.path())
@@ -72,15 +78,20 @@ fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "rehearse failed:\n{stdout}\n{}", text(&output.stderr));
     assert!(stdout.contains(&format!("target/pipeline/xtask-aws: sha256 {sha256}")), "{stdout}");
+    let name = format!("rehearsal-{}", &head[..8]);
+    assert!(stdout.contains(&format!("$ cargo xtask release {name}    # in the scratch checkout")), "{stdout}");
+    assert!(stdout.contains(&format!("\nRehearsal report (release {name}, commit ")), "{stdout}");
+    assert_eq!(std::fs::read(workspace_root().join("installer/src/constants.rs")).unwrap(), constants);
+    assert_eq!(git(&workspace_root(), &["branch", "--list", &format!("release/{name}")]), "");
     expect![[r#"
-        Rehearsal report (release <tag>, commit <commit>):
+        Rehearsal report (release <name>, commit <commit>):
           skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)
           ok      <time>  :rust: Build the xtask
           ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
           ok      <time>  :packer: Internal AMIs  (skipped preflight: the emulator's site stands in for production with a public-read installer bucket instead of CloudFront's origin access control; the tests run preflight against ops/release-infra deployed to an emulator; the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))
           ok      <time>  :aws-cloudformation: Internal templates
           ok      <time>  :fire: Smoke test of the templates  (the stack's instances do not boot, so no UserData runs; each template's UserData is tested in a provisioned Debian 12 root)
-          ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = <tag>)
+          ok      <time>  :rocket: Deploy :amazon-ec2: AMIs and :aws-cloudformation: CloudFormation release  (answered release-name = <name>)
           ok      <time>  :white_check_mark: Release name matches the constants
           ok      <time>  :amazon-ec2: Release AMIs (copies of the tested ones)  (skipped preflight: the emulator's site stands in for production with a public-read installer bucket instead of CloudFront's origin access control; the tests run preflight against ops/release-infra deployed to an emulator; 12 copies of the internal AMIs the smoke test launched (SourceAmi checked in EC2))
           ok      <time>  :aws-cloudformation: Release templates
@@ -89,7 +100,7 @@ fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
           skip    <time>  :mac: Installers for macOS  (needs a macOS agent; its targets are left out of the publish)
           ok      <time>  :rocket: Publish the installer  (skipped the download of target/dist/*/*-apple-darwin* (its step did not run); signed with the emulator's KMS key and checked with its public half, not the committed key (whose private half is in production's KMS))
           ok      <time>  :white_check_mark: Verify the release  (the signature checked with the emulator key's public half, written to a PEM file)
-          ok      <time>  Run the installer through the published wrapper  (readyset-installer <tag> (CloudFormation templates <tag>))
+          ok      <time>  Run the installer through the published wrapper  (readyset-installer <name> (CloudFormation templates <name>))
           Not rehearsed (no macOS agent here): x86_64-apple-darwin, aarch64-apple-darwin
         The release path of .buildkite/pipeline.yml works end to end."#]].assert_eq(&report(&stdout));
 }
@@ -98,14 +109,14 @@ fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
 fn a_release_name_that_differs_from_the_constants_stops_the_rehearsal_at_the_check() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let output = xtask_command()
-        .args(["rehearse", "--no-install", "--release-name", "v-not-in-the-constants"])
+        .args(["rehearse", "--no-install", "--type-release-name", "v-not-in-the-constants"])
         .current_dir(workspace_root())
         .output()
         .unwrap();
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     expect![[r#"
-        Rehearsal report (release v-not-in-the-constants, commit <commit>):
+        Rehearsal report (release <name>, typed as v-not-in-the-constants, commit <commit>):
           skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)
           ok      <time>  :rust: Build the xtask
           ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)

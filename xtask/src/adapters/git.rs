@@ -1,5 +1,7 @@
 //! The git questions and actions the release commands need.
 
+use std::path::Path;
+
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
@@ -74,4 +76,43 @@ pub fn lineage(sh: &Shell, ours: &CommitId, served: &CommitId) -> Result<Lineage
     } else {
         Lineage::Unrelated
     })
+}
+
+/// A checkout of this one's HEAD at `dest`, sharing its objects (`git clone --shared`),
+/// with this working tree's uncommitted changes (new files too, ignored ones not)
+/// committed there, so it is clean and holds exactly what is here; each file keeps its
+/// modification time. The rehearsal runs a release in it as a person would, leaving
+/// this checkout's branches alone. Returns whether there were changes to commit.
+pub fn scratch_checkout(sh: &Shell, root: &Path, dest: &Path) -> Result<bool> {
+    let head = head_commit(sh)?.to_string();
+    cmd!(sh, "git clone --quiet --shared --no-checkout {root} {dest}")
+        .quiet()
+        .run()
+        .with_context(|| format!("cannot clone {} into {}", root.display(), dest.display()))?;
+    let git = |args: &[&str]| cmd!(sh, "git -C {dest} {args...}");
+    git(&["checkout", "--quiet", "--detach", &head]).quiet().run()?;
+    git(&["config", "user.name", "xtask rehearsal"]).quiet().run()?;
+    git(&["config", "user.email", "rehearsal@invalid"]).quiet().run()?;
+    let listed = cmd!(sh, "git -C {root} ls-files -z --cached --others --exclude-standard").quiet().read()?;
+    for path in listed.split('\0').filter(|path| !path.is_empty()) {
+        let (from, to) = (root.join(path), dest.join(path));
+        if from.is_file() {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::copy(&from, &to).with_context(|| format!("cannot copy {path} into the scratch checkout"))?;
+            // The same bytes with the same time: Cargo, building into the same target
+            // directory, finds what it built for this checkout fresh.
+            let modified = std::fs::metadata(&from)?.modified()?;
+            std::fs::File::options().write(true).open(&to)?.set_modified(modified)?;
+        } else if !from.exists() && to.is_file() {
+            std::fs::remove_file(&to)?;
+        }
+    }
+    let changed = !git(&["status", "--porcelain"]).quiet().read()?.trim().is_empty();
+    if changed {
+        git(&["add", "--all"]).quiet().run()?;
+        git(&["commit", "--quiet", "--message", "rehearsal: the uncommitted changes of the checkout"]).quiet().run()?;
+    }
+    Ok(changed)
 }
