@@ -672,6 +672,22 @@ pub struct CiArgs {
     /// Do not install anything; fail with the list of what is missing instead.
     #[arg(long)]
     pub no_install: bool,
+
+    /// Run as an unprivileged agent: install only what lives under target/ (missing
+    /// system packages are an error naming them), and leave out the tests that need root,
+    /// naming them (`--root-tests` runs them, in the pipeline's privileged step).
+    #[arg(long, conflicts_with = "root_tests")]
+    pub unprivileged: bool,
+
+    /// Run only the tests that need root (a Debian root made with debootstrap, an
+    /// overlay mount, chroot): the pipeline's privileged step.
+    #[arg(long)]
+    pub root_tests: bool,
+
+    /// Print what the checks need from the machine (an unprivileged agent's image
+    /// provides it) and what `ci` makes under target/, then exit.
+    #[arg(long)]
+    pub list_tools: bool,
 }
 
 #[cfg(test)]

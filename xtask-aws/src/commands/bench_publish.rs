@@ -52,7 +52,7 @@ pub fn run(workspace: &Workspace, args: BenchPublishArgs, dry_run: bool) -> Resu
         println!("Dry run: nothing was started or written.");
         return Ok(());
     }
-    toolchain::ensure_tools(workspace, true)?;
+    toolchain::ensure_tools(workspace, toolchain::Install::Everything)?;
     let scratch = tempfile::Builder::new().prefix("xtask-bench-").tempdir()?;
     let tags: Vec<ReleaseTag> =
         (1..=args.rounds).map(|round| ReleaseTag::parse(&format!("{TAG_PREFIX}-{round}"))).collect::<Result<_, _>>()?;

@@ -42,8 +42,6 @@ use crate::{
 
 /// The last step of the release path; the rehearsal runs it and everything it needs.
 const LAST_STEP: &str = "verify";
-/// The step that runs `cargo xtask ci`, which is what runs the rehearsal in the tests.
-const CHECKS_STEP: &str = "ci";
 /// The emulator signing key's public half, in the scratch directory.
 const PUBLIC_KEY_FILE: &str = "release-signing-key.pem";
 
@@ -93,7 +91,8 @@ pub fn run(workspace: &Workspace, args: RehearseArgs, dry_run: bool) -> Result<(
         println!("\nDry run: nothing was started or written.");
         return Ok(());
     }
-    toolchain::ensure_tools(workspace, !args.no_install)?;
+    let install = if args.no_install { toolchain::Install::Nothing } else { toolchain::Install::Everything };
+    toolchain::ensure_tools(workspace, install)?;
     let scratch = tempfile::Builder::new().prefix("xtask-rehearsal-").tempdir()?;
     let checkout = release_checkout(workspace, scratch.path(), &rehearsal.release_name)?;
     let world = World::start(&checkout, scratch)?;
@@ -358,7 +357,12 @@ fn release_checkout(workspace: &Workspace, scratch: &Path, name: &ReleaseTag) ->
 }
 
 fn decision(step: &Step, excluded_targets: &mut Vec<String>) -> Decision {
-    if step.key == CHECKS_STEP {
+    let runs_ci = step
+        .command_lines()
+        .unwrap_or_default()
+        .iter()
+        .any(|line| matches!(line, CommandLine::Xtask { args, .. } if args.first().is_some_and(|w| w == "ci")));
+    if runs_ci {
         return Decision::Skip("the checks and tests are what run this rehearsal");
     }
     if step.queue.as_deref().and_then(Queue::parse) == Some(Queue::Mac) {

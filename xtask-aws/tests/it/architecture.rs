@@ -137,3 +137,30 @@ fn a_closed_stdout_ends_the_xtask_quietly() {
     assert_eq!(output.status.code(), Some(141), "{}", text(&output.stderr));
     assert_eq!(text(&output.stderr), "");
 }
+
+/// The tests that need root are exactly `ci::ROOT_TESTS`: an unprivileged run leaves out
+/// those names and the privileged step runs them, so a test that makes a Debian root or
+/// mounts its overlay and is not listed would fail on every unprivileged agent. A test's
+/// text runs from its `#[test]` to the next one.
+#[test]
+fn the_tests_that_need_root_are_the_ones_ci_sets_apart() {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(workspace_root().join("xtask-aws/tests/it")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let module = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for test in text.split("#[test]").skip(1) {
+            let Some(rest) = test.trim_start().strip_prefix("fn ") else { continue };
+            let name = rest.split('(').next().unwrap_or_default().trim();
+            if test.contains("copy_of_root()") || test.contains("debian::root()") {
+                found.push(format!("{module}::{name}"));
+            }
+        }
+    }
+    found.sort();
+    assert!(!found.is_empty(), "no test makes a Debian root any more; is the search still right?");
+    assert_eq!(found, xtask::commands::ci::ROOT_TESTS.to_vec());
+}

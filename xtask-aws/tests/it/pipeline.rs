@@ -16,7 +16,7 @@ use xtask_aws::{
     pipeline_use,
 };
 
-use crate::support::{config, git, image_keys, system_tool, text, venv_tool, workspace_root};
+use crate::support::{config, git, image_keys, system_tool, text, venv_tool, workspace_root, xtask_command};
 
 fn pipeline_text() -> String {
     std::fs::read_to_string(workspace_root().join(".buildkite/pipeline.yml")).unwrap()
@@ -90,7 +90,7 @@ fn a_meta_data_key_no_block_step_asks_for_breaks_the_check() {
 
 #[test]
 fn a_step_using_the_prebuilt_xtask_without_waiting_for_its_build_breaks_the_check() {
-    let found = problems(&broken("    depends_on: [ci, xtask]\n", "    depends_on: [ci]\n"));
+    let found = problems(&broken("    depends_on: [ci, ci-root, xtask]\n", "    depends_on: [ci, ci-root]\n"));
     assert!(
         found
             .iter()
@@ -599,4 +599,57 @@ fn the_release_document_shows_the_policies_the_xtask_prints() {
         let shown = &document[start..start + document[start..].find("\n```").unwrap()];
         assert_eq!(shown, printed, "RELEASE.md shows an old policy; paste `cargo xtask iam-policy {args}`");
     }
+}
+
+/// The checks step runs as an unprivileged agent can: what the agent's image must hold
+/// is printed by `ci --list-tools` and shown in RELEASE.md, and the plans of the
+/// unprivileged run and of the privileged step split the tests between them by name.
+#[test]
+fn the_checks_split_between_an_unprivileged_step_and_a_privileged_one() {
+    let run = |args: &[&str]| {
+        let output = xtask_command().args(args).current_dir(workspace_root()).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let tools = run(&["ci", "--list-tools"]);
+    let release = std::fs::read_to_string(workspace_root().join("RELEASE.md")).unwrap();
+    let marker = "<!-- cargo xtask ci --list-tools -->\n```text\n";
+    let shown =
+        release.split(marker).nth(1).and_then(|rest| rest.split("```").next()).expect("RELEASE.md shows the list");
+    assert_eq!(shown, tools, "RELEASE.md's tool list is not what `cargo xtask ci --list-tools` prints");
+    // What the dry runs would install depends on this machine; what they run does not.
+    let plan = |args: &[&str]| -> String {
+        run(args).lines().filter(|line| !line.starts_with("Would install:")).map(|line| format!("{line}\n")).collect()
+    };
+    let report = format!(
+        "$ ci --unprivileged --dry-run\n{}$ ci --root-tests --dry-run\n{}",
+        plan(&["ci", "--unprivileged", "--dry-run"]),
+        plan(&["ci", "--root-tests", "--dry-run"])
+    );
+    expect![[r#"
+        $ ci --unprivileged --dry-run
+        Unprivileged: the tests that need root are left out here; `cargo xtask ci --root-tests` runs them:
+          provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed
+          provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
+        Would run:
+          cargo fmt --all -- --check
+          cargo clippy --workspace --all-targets --locked -- -D warnings
+          shellcheck .buildkite/build-xtask.sh .buildkite/xtask.sh .ci/run installer/readyset-orchestrator.sh ops/cfn-test/create-mysql-super-stack.sh ops/cfn-test/delete-stack.sh ops/image-deploy/scripts/base.sh ops/image-deploy/scripts/bastion.sh ops/image-deploy/scripts/cleanup.sh ops/image-deploy/scripts/readyset.sh xtask-aws/emulator/buildkite-agent
+          check-jsonschema --builtin-schema vendor.buildkite .buildkite/pipeline.yml
+          yamllint --strict .buildkite/pipeline.yml
+          cfn-lint --ignore-checks W1034 -- ops/cfn/readyset-bastion.yaml ops/cfn/readyset-benchmark.yaml ops/cfn/readyset-mysql-adapter.yaml ops/cfn/readyset-mysql-super.yaml ops/cfn/readyset-postgres-adapter.yaml ops/cfn/readyset-server.yaml ops/cfn/readyset-vpc.yaml
+          cfn-lint ops/release-infra/release-infra.json
+          cfn-guard test -r ops/cfn-rules/readyset.guard -t ops/cfn-rules/readyset.tests.yaml
+          cfn-guard validate --show-summary fail -r ops/cfn-rules/readyset.guard -d ops/cfn
+          packer fmt -check -diff ops/image-deploy
+          packer fmt -check -diff ops/image-deploy/plugins
+          packer validate -var=commit=0000000000000000000000000000000000000000 ops/image-deploy
+          cargo test --workspace --locked -- --test-threads=4 --skip provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed --skip provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
+        $ ci --root-tests --dry-run
+        Would run:
+          cargo test --package xtask-aws --test it --locked -- --exact provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
+    "#]].assert_eq(&report);
+    let both =
+        Command::new(env!("CARGO_BIN_EXE_xtask-aws")).args(["ci", "--unprivileged", "--root-tests"]).output().unwrap();
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
 }

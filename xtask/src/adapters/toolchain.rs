@@ -91,15 +91,57 @@ pub fn tools_path(workspace: &Workspace) -> Result<OsString> {
 
 /// Installs what is missing, or, with `install` false or where installing is
 /// impossible, fails saying exactly what to install.
-pub fn ensure_tools(workspace: &Workspace, install: bool) -> Result<()> {
+/// What `ensure_tools` may install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Install {
+    /// Everything missing: system packages need root and apt-get.
+    Everything,
+    /// Only what lives under target/ (the venv, cfn-guard, the schemas), as any user
+    /// can; missing system packages, components or targets are an error naming them
+    /// (an unprivileged agent's image provides those: `cargo xtask ci --list-tools`).
+    UnderTarget,
+    Nothing,
+}
+
+pub fn ensure_tools(workspace: &Workspace, install: Install) -> Result<()> {
     let missing = Missing::survey(workspace)?;
     if missing.is_empty() {
         return Ok(());
     }
-    if !install {
-        bail!("missing tools: {}. {}", missing.describe(), missing.how_to_install());
+    let from_the_image = !missing.debian_packages.is_empty()
+        || !missing.rustup_components.is_empty()
+        || !missing.rust_targets.is_empty();
+    match install {
+        Install::Everything => missing.install(workspace),
+        Install::UnderTarget if !from_the_image => missing.install(workspace),
+        Install::UnderTarget => bail!(
+            "missing tools: {}. An unprivileged run installs only what lives under target/; the agent's image must \
+             provide the rest (`cargo xtask ci --list-tools`). {}",
+            missing.describe(),
+            missing.how_to_install()
+        ),
+        Install::Nothing => bail!("missing tools: {}. {}", missing.describe(), missing.how_to_install()),
     }
-    missing.install(workspace)
+}
+
+/// Everything the checks and tests need from the machine, and what `ci` makes itself
+/// under target/: what an agent's image must provide for an unprivileged run.
+pub fn tool_list() -> String {
+    let mut packages: Vec<&str> = SYSTEM_TOOLS.iter().map(|(_, package)| *package).collect();
+    packages.sort();
+    packages.dedup();
+    let mut text = String::from("From the machine (an unprivileged agent's image provides these):\n");
+    text += &format!("  Debian packages: {}\n", packages.join(" "));
+    text += &format!("  rustup components: {}\n", RUSTUP_COMPONENTS.join(" "));
+    text += &format!("  rustup targets: {}\n", RUST_TARGETS.join(" "));
+    text += "  python3 with venv and pip (Debian: python3-venv), and network access to PyPI and crates.io\n";
+    text += "Made by `cargo xtask ci` under target/, as any user:\n";
+    text += &format!("  target/ci-venv: a Python venv with {PYTHON_REQUIREMENTS} (hashes pinned)\n");
+    for (command, krate, version) in CARGO_TOOLS {
+        text += &format!("  target/ci-tools/bin/{command}: `cargo install {krate} --version {version}`\n");
+    }
+    text += &format!("  target/cfn-schemas/{}: AWS's resource schemas (sha256 pinned)\n", RESOURCE_SCHEMAS.0);
+    text
 }
 
 /// What the checks need and this machine lacks.

@@ -13,15 +13,47 @@ use xshell::cmd;
 use crate::{
     adapters::{
         files,
-        toolchain::{self, Missing},
+        toolchain::{self, Install, Missing},
         workspace::Workspace,
     },
     cli::CiArgs,
     domain::{pipeline::buildkite::PIPELINE_PATH, release_infra},
 };
 
+/// The tests that need root: a Debian root made with debootstrap, an overlay mount and
+/// chroot (`tests/it/support/debian.rs`; a test keeps this list complete). An
+/// unprivileged run leaves them out by name and says so; `--root-tests` runs exactly
+/// these.
+pub const ROOT_TESTS: &[&str] = &[
+    "provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed",
+    "provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root",
+];
+
+/// Which checks a run makes, as the agent running it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Everything,
+    Unprivileged,
+    RootTests,
+}
+
 pub fn run(workspace: &Workspace, args: CiArgs, dry_run: bool) -> Result<()> {
-    let checks = checks(workspace)?;
+    if args.list_tools {
+        print!("{}", toolchain::tool_list());
+        return Ok(());
+    }
+    let mode = match (args.unprivileged, args.root_tests) {
+        (true, _) => Mode::Unprivileged,
+        (_, true) => Mode::RootTests,
+        _ => Mode::Everything,
+    };
+    let checks = checks(workspace, mode)?;
+    if mode == Mode::Unprivileged {
+        println!("Unprivileged: the tests that need root are left out here; `cargo xtask ci --root-tests` runs them:");
+        for test in ROOT_TESTS {
+            println!("  {test}");
+        }
+    }
     if dry_run {
         println!("Would install: {}", Missing::survey(workspace)?.describe());
         println!("Would run:");
@@ -30,7 +62,12 @@ pub fn run(workspace: &Workspace, args: CiArgs, dry_run: bool) -> Result<()> {
         }
         return Ok(());
     }
-    toolchain::ensure_tools(workspace, !args.no_install)?;
+    let install = match (args.no_install, mode) {
+        (true, _) => Install::Nothing,
+        (false, Mode::Unprivileged) => Install::UnderTarget,
+        (false, _) => Install::Everything,
+    };
+    toolchain::ensure_tools(workspace, install)?;
     let sh = &workspace.sh;
     let _path = sh.push_env("PATH", toolchain::tools_path(workspace)?);
     let _python = sh.push_env("XTASK_PYTHON", toolchain::ci_venv(workspace).join("bin/python"));
@@ -91,7 +128,15 @@ const CFN_RULE_TESTS: &str = "ops/cfn-rules/readyset.tests.yaml";
 
 /// The checks for what exists in the checkout: a linter runs only over files of its
 /// kind, but when such files exist, a missing linter is a failure, never a skip.
-fn checks(workspace: &Workspace) -> Result<Vec<Check>> {
+fn checks(workspace: &Workspace, mode: Mode) -> Result<Vec<Check>> {
+    if mode == Mode::RootTests {
+        let args = ["test", "--package", "xtask-aws", "--test", "it", "--locked", "--", "--exact"];
+        return Ok(vec![Check::new(
+            "tests that need root",
+            "cargo",
+            args.iter().copied().chain(ROOT_TESTS.iter().copied()),
+        )]);
+    }
     let root = &workspace.root;
     let mut checks = vec![
         Check::new("rustfmt", "cargo", ["fmt", "--all", "--", "--check"]),
@@ -141,7 +186,11 @@ fn checks(workspace: &Workspace) -> Result<Vec<Check>> {
     }
     // Most integration tests wait on an emulator or a child process: four test threads
     // keep two cores busy where the default (one per core) left a quarter idle.
-    checks.push(Check::new("tests", "cargo", ["test", "--workspace", "--locked", "--", "--test-threads=4"]));
+    let mut tests: Vec<&str> = vec!["test", "--workspace", "--locked", "--", "--test-threads=4"];
+    if mode == Mode::Unprivileged {
+        tests.extend(ROOT_TESTS.iter().flat_map(|test| ["--skip", test]));
+    }
+    checks.push(Check::new("tests", "cargo", tests));
     Ok(checks)
 }
 
