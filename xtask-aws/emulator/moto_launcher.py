@@ -27,6 +27,8 @@ Why a launcher instead of `moto_server`:
   public access block, lifecycle and ownership, and make every KMS key symmetric. Here
   each is made with the service's own model, a key gets its KeySpec and KeyUsage, and a
   distribution's origin keeps its origin access control.
+- EC2's EnableImageDeprecation (alpha copies are marked deprecated) is missing from moto;
+  here it keeps the time on the image and DescribeImages reports it (deprecationTime).
 - A block device mapping may leave out VolumeSize: EC2 then gives the volume the size
   of the image's snapshot (the templates do so, to encrypt the root volume without
   choosing its size). moto refuses such a mapping; here it gets moto's root size, 8 GiB.
@@ -215,6 +217,22 @@ def patch_copy_image_client_token() -> None:
             return ActionResult({"ImageId": copies[key]})
 
     amis.AmisResponse.copy_image = copy_image
+
+
+def patch_image_deprecation() -> None:
+    """EC2's EnableImageDeprecation marks an image deprecated from a time, which
+    DescribeImages then reports as its DeprecationTime; moto has neither. Here the time is
+    kept on the image (an unknown image answers InvalidAMIID.NotFound, as EC2 does)."""
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses import amis
+
+    def enable_image_deprecation(self):
+        self.error_on_dryrun()
+        image = self.ec2_backend.describe_images(ami_ids=[self._get_param("ImageId")])[0]
+        image.deprecation_time = self._get_param("DeprecateAt")
+        return ActionResult({"Return": True})
+
+    amis.AmisResponse.enable_image_deprecation = enable_image_deprecation
 
 
 def patch_resources_not_made() -> None:
@@ -755,6 +773,7 @@ def main() -> None:
     patch_nested_stack_outputs()
     patch_atomic_conditional_writes()
     patch_copy_image_client_token()
+    patch_image_deprecation()
     patch_mapping_without_size()
     patch_resources_not_made()
     patch_release_infra_resources()

@@ -25,6 +25,8 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
         Command::Rollback(args) => commands::rollback::run(workspace, args, dry_run),
         Command::Amis(AmisCommand::Build(args)) => commands::amis_build::run(workspace, args, dry_run),
         Command::Amis(AmisCommand::Promote(args)) => commands::amis_promote::run(workspace, args, dry_run),
+        Command::Amis(AmisCommand::List(args)) => commands::amis_list::run(workspace, args),
+        Command::Amis(AmisCommand::Prune(args)) => commands::amis_prune::run(workspace, args, dry_run),
         Command::Cfn(CfnCommand::Upload(args)) => commands::cfn_upload::run(workspace, args, dry_run),
         Command::Customers(CustomersCommand::Sync(args)) => commands::customers_sync::run(workspace, args, dry_run),
         Command::Rehearse(args) => commands::rehearse::run(workspace, args, dry_run),

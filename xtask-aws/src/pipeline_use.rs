@@ -31,6 +31,9 @@ pub fn of_command(command: &Command, dry_run: bool) -> XtaskUse {
         Command::Verify(args) => (args.tag.is_none(), AwsUse::None),
         Command::Rollback(_) => (false, writes(Stage::Release)),
         Command::Amis(AmisCommand::Build(_)) => (false, writes(Stage::Internal)),
+        Command::Amis(AmisCommand::List(_)) => (false, AwsUse::Reads),
+        Command::Amis(AmisCommand::Prune(args)) if args.apply => (false, writes(args.stage)),
+        Command::Amis(AmisCommand::Prune(_)) => (false, AwsUse::Reads),
         Command::Amis(AmisCommand::Promote(args)) => {
             (args.stage == Stage::Release && args.release.is_none(), writes(args.stage))
         }

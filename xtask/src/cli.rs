@@ -294,6 +294,53 @@ pub enum AmisCommand {
     ///
     /// Example: cargo xtask amis promote --stage alpha --from target/dist/amis-internal.json --dry-run
     Promote(AmisPromoteArgs),
+    /// List every image the account owns that the release made, with what uses it and
+    /// what it costs.
+    ///
+    /// By stage, commit and release, with region, age, snapshot size, the published
+    /// templates that name it, the promoted copies made from it, and an estimated monthly
+    /// cost (`snapshot-cents-per-gib-month`). Reads only.
+    ///
+    /// Example: cargo xtask amis list --stage internal
+    List(AmisListArgs),
+    /// Remove the images of a stage that nothing uses: a dry run unless --apply.
+    ///
+    /// An image goes only when no published template (internal, alpha or release prefix)
+    /// names it, no promoted copy made from it is left, and it is older than --older-than.
+    /// Release images go only with --stage release --release <name>, naming the retired
+    /// release. At most `prune-max-images` per run. Prints what it keeps and why, what it
+    /// removes, and the storage and monthly cost freed. Each removed image's snapshots are
+    /// tagged before it is deregistered, so a rerun after an interruption deletes them.
+    ///
+    /// Example: cargo xtask amis prune --stage internal --older-than 30d
+    Prune(AmisPruneArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AmisListArgs {
+    /// Only the images of this stage.
+    #[arg(long)]
+    pub stage: Option<Stage>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AmisPruneArgs {
+    /// The stage whose images may go: internal, alpha, or release (with --release).
+    #[arg(long)]
+    pub stage: Stage,
+    /// Keep every image younger than this (such as 30d); a named retired release's
+    /// images go whatever their age.
+    #[arg(long, value_parser = duration, default_value = "30d", value_name = "DURATION")]
+    pub older_than: Duration,
+    /// The retired release whose images go (`--stage release` only).
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<ReleaseTag>,
+    /// Deregister the images and delete their snapshots; without it, only the plan.
+    #[arg(long)]
+    pub apply: bool,
 }
 
 #[derive(clap::Args, Debug)]

@@ -26,7 +26,12 @@ pub struct Image {
     pub tags: BTreeMap<String, String>,
     /// The EBS snapshots behind the image's volumes.
     pub snapshots: Vec<String>,
+    /// Each volume's snapshot and size in GiB.
+    pub volumes: Vec<(String, u64)>,
     pub encrypted: bool,
+    /// When EC2 made it, and when it marks it deprecated (RFC 3339).
+    pub created: Option<String>,
+    pub deprecation: Option<String>,
 }
 
 /// Which images to describe: the account's own, by ID or by filters.
@@ -187,6 +192,63 @@ impl Ec2<'_> {
         Ok(())
     }
 
+    /// Marks an image deprecated from `at` (RFC 3339): the console and DescribeImages
+    /// say so; launching it still works.
+    pub async fn enable_image_deprecation(&self, region: &str, image: &str, at: &str) -> Result<()> {
+        let params = [("ImageId".to_owned(), image.to_owned()), ("DeprecateAt".to_owned(), at.to_owned())];
+        self.call(region, "EnableImageDeprecation", &params).await.map(drop)
+    }
+
+    pub async fn deregister_image(&self, region: &str, image: &str) -> Result<()> {
+        self.call(region, "DeregisterImage", &[("ImageId".to_owned(), image.to_owned())]).await.map(drop)
+    }
+
+    pub async fn delete_snapshot(&self, region: &str, snapshot: &str) -> Result<()> {
+        self.call(region, "DeleteSnapshot", &[("SnapshotId".to_owned(), snapshot.to_owned())]).await.map(drop)
+    }
+
+    /// Tags existing resources (no retry: they are not new).
+    pub async fn create_tags(&self, region: &str, resources: &[String], tags: &[(String, String)]) -> Result<()> {
+        let mut params = numbered("ResourceId", resources);
+        for (index, (key, value)) in tags.iter().enumerate() {
+            params.push((format!("Tag.{}.Key", index + 1), key.clone()));
+            params.push((format!("Tag.{}.Value", index + 1), value.clone()));
+        }
+        self.call(region, "CreateTags", &params).await.map(drop)
+    }
+
+    /// The account's snapshots that carry `tag` (any value): (snapshot ID, the tag's value).
+    pub async fn snapshots_tagged(&self, region: &str, tag: &str) -> Result<Vec<(String, String)>> {
+        let mut params = vec![
+            ("Owner.1".to_owned(), "self".to_owned()),
+            ("Filter.1.Name".to_owned(), "tag-key".to_owned()),
+            ("Filter.1.Value.1".to_owned(), tag.to_owned()),
+            ("MaxResults".to_owned(), PAGE_SIZE.to_owned()),
+        ];
+        let mut found = Vec::new();
+        loop {
+            let text = self.call(region, "DescribeSnapshots", &params).await?;
+            let document =
+                roxmltree::Document::parse(&text).context("DescribeSnapshots answered with malformed XML")?;
+            for item in child(document.root_element(), "snapshotSet").into_iter().flat_map(items) {
+                let value = child(item, "tagSet")
+                    .into_iter()
+                    .flat_map(items)
+                    .find(|t| child_text(*t, "key").as_deref() == Some(tag))
+                    .and_then(|t| child_text(t, "value"))
+                    .unwrap_or_default();
+                found.extend(child_text(item, "snapshotId").map(|id| (id, value)));
+            }
+            match child(document.root_element(), "nextToken").and_then(|token| token.text()) {
+                Some(token) if !token.is_empty() => {
+                    params.retain(|(name, _)| name != "NextToken");
+                    params.push(("NextToken".to_owned(), token.to_owned()));
+                }
+                _ => return Ok(found),
+            }
+        }
+    }
+
     pub async fn encryption_by_default(&self, region: &str) -> Result<bool> {
         let text = self.call(region, "GetEbsEncryptionByDefault", &[]).await?;
         let document = roxmltree::Document::parse(&text)?;
@@ -241,7 +303,16 @@ fn image(node: roxmltree::Node) -> Image {
         state: child_text(node, "imageState").unwrap_or_default(),
         tags,
         snapshots: volumes.iter().filter_map(|ebs| child_text(*ebs, "snapshotId")).collect(),
+        volumes: volumes
+            .iter()
+            .filter_map(|ebs| {
+                let size = child_text(*ebs, "volumeSize").and_then(|size| size.parse().ok()).unwrap_or(0);
+                Some((child_text(*ebs, "snapshotId")?, size))
+            })
+            .collect(),
         encrypted: volumes.iter().any(|ebs| child_text(*ebs, "encrypted").as_deref() == Some("true")),
+        created: child_text(node, "creationDate"),
+        deprecation: child_text(node, "deprecationTime"),
     }
 }
 

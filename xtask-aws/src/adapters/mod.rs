@@ -9,6 +9,7 @@ pub mod cdn;
 pub mod ec2;
 pub mod emulator;
 pub mod iam;
+pub mod image_inventory;
 pub mod kms;
 pub mod manifest_signature;
 pub mod publisher;

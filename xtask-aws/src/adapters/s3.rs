@@ -129,6 +129,18 @@ impl Bucket {
 
     /// An object's bytes. A body that breaks off part way is downloaded again (the SDK
     /// retries a request, not a body it has started to read).
+    /// Every key under `prefix`, every page of them (ListObjectsV2 answers 1000 a page).
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(&self.name).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|error| aws_error(&format!("S3 ListObjectsV2 of s3://{}/{prefix}", self.name), error))?;
+            keys.extend(page.contents().iter().filter_map(|object| object.key().map(str::to_owned)));
+        }
+        Ok(keys)
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.fetch(key).await?.map(|(bytes, _)| bytes))
     }

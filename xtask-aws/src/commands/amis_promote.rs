@@ -5,7 +5,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::PathBuf,
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use anyhow::{bail, Result};
@@ -14,6 +14,7 @@ use xtask::{
     cli::AmisPromoteArgs,
     domain::{
         images::accounts::{AccountId, Accounts},
+        images::lifecycle,
         images::packer::{self, AmisFile},
         images::promotion::{self, Existing},
         names::commit::CommitId,
@@ -43,6 +44,8 @@ struct Request {
     audience: BTreeSet<AccountId>,
     kms_keys: BTreeMap<String, String>,
     output: PathBuf,
+    /// When EC2 marks the copies deprecated (alpha copies only; RFC 3339).
+    deprecate_at: Option<String>,
 }
 
 /// One copy: of which internal AMI, under which name, and the copy an earlier run made.
@@ -68,6 +71,11 @@ pub fn run(workspace: &Workspace, args: AmisPromoteArgs, dry_run: bool) -> Resul
         let amis = make_copies(&ec2, &request, &copies).await?;
         let available = wait_until_available(&ec2, &amis, args.wait_timeout).await?;
         share(&ec2, &Kms { client: &client }, &request, &available).await?;
+        if let Some(at) = &request.deprecate_at {
+            for (_, region, image) in &available {
+                ec2.enable_image_deprecation(region, &image.id, at).await?;
+            }
+        }
         let table = promotion::table(available.into_iter().map(|(image, region, found)| (image, region, found.id)));
         Ok(Some(promotion::promoted_file(&request.placement, &request.commit, table, &request.from)))
     })?;
@@ -102,6 +110,8 @@ fn decide(workspace: &Workspace, args: &AmisPromoteArgs) -> Result<Request> {
     Ok(Request {
         audience: Accounts::from_locals(&locals)?.audience(args.stage.audience()),
         kms_keys: workspace.image_kms_keys()?,
+        deprecate_at: (args.stage == Stage::Alpha)
+            .then(|| lifecycle::alpha_deprecation(SystemTime::now(), workspace.config.alpha_deprecation_days)),
         output: workspace.dist_dir().join(format!("amis-{}.json", args.stage)),
         placement,
         commit,
@@ -165,6 +175,9 @@ fn describe(request: &Request, copies: &[Copy]) -> String {
     );
     if !request.kms_keys.is_empty() {
         text += "Copies are encrypted with the customer-managed keys of ami_kms_key_ids, granted to those accounts\n";
+    }
+    if let Some(at) = &request.deprecate_at {
+        text += &format!("EC2 marks each copy deprecated from {at} (alpha-deprecation-days); they still launch\n");
     }
     text
 }

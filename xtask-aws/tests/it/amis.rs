@@ -6,7 +6,10 @@
 use std::{collections::BTreeSet, path::Path};
 
 use expect_test::expect;
-use xtask::domain::{images::packer::AmisFile, names::stage::Stage};
+use xtask::domain::{
+    images::{lifecycle, packer::AmisFile},
+    names::stage::Stage,
+};
 
 use crate::support::{
     expect_success,
@@ -16,7 +19,7 @@ use crate::support::{
     },
     number_ids,
     site::Site,
-    text, xtask_command, COMMIT,
+    stable_times, text, xtask_command, COMMIT,
 };
 
 fn read_amis(path: &Path) -> AmisFile {
@@ -25,7 +28,8 @@ fn read_amis(path: &Path) -> AmisFile {
 
 /// Output with the emulator's random IDs and the test's paths named.
 fn shown(output: &str, target: &Path) -> String {
-    number_ids(&number_ids(&output.replace(target.to_str().unwrap(), "<checkout>/target"), "ami-"), "snap-")
+    let text = number_ids(&number_ids(&output.replace(target.to_str().unwrap(), "<checkout>/target"), "ami-"), "snap-");
+    stable_times(&text)
 }
 
 fn promote(site: &Site, target: &Path, extra: &[&str]) -> std::process::Output {
@@ -59,6 +63,16 @@ fn check_copies(site: &Site, promoted: &AmisFile, internal: &AmisFile, stage: &s
         assert!(described.name.starts_with(&format!("{image}-{stage}-")) && described.name.ends_with(source));
         assert_eq!((access.launch.clone(), access.public), (everyone(), false), "{image} in {region}");
         assert!(!access.volumes.is_empty() && access.volumes.iter().all(|users| *users == everyone()));
+        // Alpha copies are marked deprecated alpha-deprecation-days from now (EC2 keeps
+        // whole seconds); release copies never are.
+        match stage {
+            "alpha" => {
+                let at = lifecycle::parse_time(described.deprecation.as_deref().expect("deprecated")).unwrap();
+                let days = at.duration_since(std::time::SystemTime::now()).unwrap().as_secs() as f64 / 86_400.0;
+                assert!((89.9..=90.0).contains(&days), "{image} in {region} deprecates in {days} days");
+            }
+            _ => assert_eq!(described.deprecation, None, "{image} in {region}"),
+        }
     }
 }
 
@@ -89,6 +103,7 @@ fn promotion_copies_the_tested_amis_and_a_rerun_copies_nothing_twice() {
           readyset-server            us-east-2  <ami-#11> -> readyset-server-alpha-01234567-from-<ami-#11>  (copy)
           readyset-server            us-west-2  <ami-#12> -> readyset-server-alpha-01234567-from-<ami-#12>  (copy)
         Then each copy and its snapshots are shared with exactly: 305198143522, 418275639014, 888877776666, 999988887777 (internal and customer accounts; never public)
+        EC2 marks each copy deprecated from <time> (alpha-deprecation-days); they still launch
 
         Dry run: nothing was copied or shared, and no file was written.
     "#]].assert_eq(&shown(&dry, target.path()));
@@ -111,6 +126,7 @@ fn promotion_copies_the_tested_amis_and_a_rerun_copies_nothing_twice() {
           readyset-server            us-east-2  <ami-#11> -> readyset-server-alpha-01234567-from-<ami-#11>  (copy)
           readyset-server            us-west-2  <ami-#12> -> readyset-server-alpha-01234567-from-<ami-#12>  (copy)
         Then each copy and its snapshots are shared with exactly: 305198143522, 418275639014, 888877776666, 999988887777 (internal and customer accounts; never public)
+        EC2 marks each copy deprecated from <time> (alpha-deprecation-days); they still launch
           copied <ami-#1> in us-east-1 to <ami-#13>
           copied <ami-#2> in us-east-2 to <ami-#14>
           copied <ami-#3> in us-west-2 to <ami-#15>

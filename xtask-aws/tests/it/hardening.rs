@@ -29,7 +29,7 @@ use xtask_aws::adapters::{publisher, s3::Lookup};
 use crate::support::{
     config, expect_success, git, image_keys, number_hashes,
     site::{synthetic_artifacts, synthetic_artifacts_of_commit, targets, write_build, Site},
-    text, workspace_root, COMMIT,
+    stable_times, text, workspace_root, COMMIT,
 };
 
 fn publish(site: &Site, tag: &str, artifacts: &Path, extra: &[&str]) -> Output {
@@ -538,22 +538,7 @@ fn the_artifacts_search_never_follows_links() {
 
 /// Release-lock output with its times made stable: RFC 3339 stamps and ages.
 fn lock_text(text: &str, commit: &str) -> String {
-    let shape = |window: &[u8]| {
-        window.iter().zip(b"dddd-dd-ddTdd:dd:ddZ").all(|(b, s)| if *s == b'd' { b.is_ascii_digit() } else { b == s })
-    };
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        if bytes.len() - at >= 20 && shape(&bytes[at..at + 20]) {
-            out += "<time>";
-            at += 20;
-        } else {
-            let next = text[at..].chars().next().unwrap();
-            out.push(next);
-            at += next.len_utf8();
-        }
-    }
+    let out = stable_times(text);
     let out: Vec<String> = out
         .split(", ")
         .map(|part| match part.split_once(" ago") {

@@ -14,6 +14,7 @@ mod hardening;
 mod iam_analyser;
 mod images;
 mod launcher;
+mod lifecycle;
 mod pipeline;
 mod provisioning;
 mod publish;

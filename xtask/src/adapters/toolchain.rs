@@ -274,15 +274,17 @@ impl Missing {
             let targets = &self.rust_targets;
             cmd!(sh, "rustup target add {targets...}").run().context("rustup target add failed")?;
         }
-        for (krate, version) in &self.cargo_tools {
-            let root = ci_tools(workspace);
-            println!("==> building {krate} {version} into {} (once per target/)", root.display());
-            // A debug build takes about a third of a release build's CPU time, and the
-            // rules run over a handful of templates in milliseconds either way.
-            cmd!(sh, "cargo install --quiet --debug --locked --root {root} {krate} --version {version}")
-                .run()
-                .with_context(|| format!("cargo install {krate} {version} failed"))?;
-        }
+        // The tools build (CPU) while pip downloads and installs (mostly the network):
+        // on a fresh machine the two together took about as long as the build alone.
+        std::thread::scope(|scope| {
+            let (root, tools) = (workspace.root.clone(), ci_tools(workspace));
+            let built = scope.spawn(move || build_cargo_tools(&root, &tools, &self.cargo_tools));
+            let python = self.install_python(workspace);
+            built.join().unwrap_or_else(|_| Err(anyhow::anyhow!("building the cargo tools panicked"))).and(python)
+        })
+    }
+
+    fn install_python(&self, workspace: &Workspace) -> Result<()> {
         if self.python_venv {
             install_venv(workspace)?;
         }
@@ -312,6 +314,22 @@ impl Missing {
         cmd!(sh, "apt-get update -qq").run().context("apt-get update failed")?;
         cmd!(sh, "apt-get install -y -qq --no-install-recommends {packages...}").run().context("apt-get install failed")
     }
+}
+
+/// Builds `tools` into `into` (target/ci-tools), from `root`, in a shell of its own: it
+/// runs beside the venv's installation, which uses the workspace's.
+fn build_cargo_tools(root: &std::path::Path, into: &std::path::Path, tools: &[(&str, &str)]) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(root);
+    for (krate, version) in tools {
+        println!("==> building {krate} {version} into {} (once per target/)", into.display());
+        // A debug build takes about a third of a release build's CPU time, and the
+        // rules run over a handful of templates in milliseconds either way.
+        cmd!(sh, "cargo install --quiet --debug --locked --root {into} {krate} --version {version}")
+            .run()
+            .with_context(|| format!("cargo install {krate} {version} failed"))?;
+    }
+    Ok(())
 }
 
 fn install_venv(workspace: &Workspace) -> Result<()> {

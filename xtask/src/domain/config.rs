@@ -32,6 +32,14 @@ pub struct ReleaseConfig {
     /// The IAM role CloudFormation assumes for test and smoke stacks (`--role-arn`):
     /// the ops agents may only pass it, never create what it creates themselves.
     pub test_stack_role: String,
+    /// Days after which EC2 marks an alpha copy deprecated (`amis promote --stage
+    /// alpha`); release copies never are.
+    pub alpha_deprecation_days: u32,
+    /// What a GiB-month of EBS snapshots costs, in US cents: `amis list` and `amis prune`
+    /// estimate the monthly bill with it (AWS's standard tier is 5).
+    pub snapshot_cents_per_gib_month: u32,
+    /// The most images one `amis prune --apply` removes.
+    pub prune_max_images: u32,
     pub targets: Vec<InstallerTarget>,
     pub templates: Vec<Template>,
 }
@@ -177,6 +185,15 @@ impl ReleaseConfig {
             is_role_name,
             "an IAM role name: 1 to 64 letters, digits and '+=,.@_-'",
         )?;
+        for (key, value, most) in [
+            ("alpha-deprecation-days", self.alpha_deprecation_days, 3650),
+            ("snapshot-cents-per-gib-month", self.snapshot_cents_per_gib_month, 1000),
+            ("prune-max-images", self.prune_max_images, 1000),
+        ] {
+            if value == 0 || value > most {
+                bail!("{TABLE} key `{key}` is {value}; expected a whole number from 1 to {most}");
+            }
+        }
         Ok(())
     }
 

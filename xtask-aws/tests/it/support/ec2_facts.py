@@ -5,7 +5,7 @@ images: an AWS CLI process per call cost about a second each.
 Usage: python ec2_facts.py '<request as JSON>'; the endpoint, keys and region come from
 the environment (AWS_ENDPOINT_URL, ...). Requests:
   {"owned": ["us-east-1", ...]}                  -> {"images": [ami, ...]}
-  {"images": [{"region": r, "ami": a}, ...]}     -> {"images": [{name, tags, snapshots,
+  {"images": [{"region": r, "ami": a}, ...]}     -> {"images": [{name, deprecation, tags, snapshots,
       launch: [account], launch_groups: [group], volumes: [[account]], volume_groups}]}
 """
 
@@ -51,6 +51,7 @@ def image(region, ami):
         volume_groups.extend(groups)
     return {
         "name": found["Name"],
+        "deprecation": found.get("DeprecationTime"),
         "tags": {tag["Key"]: tag["Value"] for tag in found.get("Tags", [])},
         "snapshots": snapshots,
         "launch": launch_users,

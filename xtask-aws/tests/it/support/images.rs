@@ -40,6 +40,8 @@ pub fn build_amis(site: &Site) -> AmisFile {
 pub struct Described {
     pub name: String,
     pub tags: BTreeMap<String, String>,
+    /// When EC2 marks the image deprecated (DeprecationTime), if ever.
+    pub deprecation: Option<String>,
 }
 
 /// Who may launch an image, and who may create volumes from its snapshots.
@@ -54,6 +56,7 @@ pub struct Access {
 #[derive(serde::Deserialize)]
 struct Facts {
     name: String,
+    deprecation: Option<String>,
     tags: BTreeMap<String, String>,
     launch: BTreeSet<String>,
     launch_groups: Vec<String>,
@@ -79,7 +82,7 @@ pub fn inspect(site: &Site, images: &[(&str, &str)]) -> Vec<(Described, Access)>
         .zip(facts)
         .map(|((_, ami), facts)| {
             assert!(facts.volume_groups.is_empty(), "a snapshot of {ami} is shared with {:?}", facts.volume_groups);
-            let described = Described { name: facts.name, tags: facts.tags };
+            let described = Described { name: facts.name, tags: facts.tags, deprecation: facts.deprecation };
             let public = facts.launch_groups.iter().any(|group| group == "all");
             (described, Access { launch: facts.launch, public, volumes: facts.volumes })
         })

@@ -214,3 +214,25 @@ pub fn image_keys() -> &'static std::collections::BTreeMap<String, String> {
     static KEYS: OnceLock<std::collections::BTreeMap<String, String>> = OnceLock::new();
     KEYS.get_or_init(|| workspace().image_kms_keys().unwrap())
 }
+
+/// Text with every RFC 3339 time to the second (`2026-12-07T03:11:58Z`, as the xtask
+/// prints them) replaced by `<time>`.
+pub fn stable_times(text: &str) -> String {
+    let shape = |window: &[u8]| {
+        window.iter().zip(b"dddd-dd-ddTdd:dd:ddZ").all(|(b, s)| if *s == b'd' { b.is_ascii_digit() } else { b == s })
+    };
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes.len() - at >= 20 && shape(&bytes[at..at + 20]) {
+            out += "<time>";
+            at += 20;
+        } else {
+            let next = text[at..].chars().next().unwrap();
+            out.push(next);
+            at += next.len_utf8();
+        }
+    }
+    out
+}

@@ -176,6 +176,11 @@ impl Site {
         });
     }
 
+    pub fn put_in(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let request = self.aws.s3.put_object().bucket(bucket).key(key).body(bytes.to_vec().into());
+        self.runtime.block_on(request.send()).unwrap();
+    }
+
     pub fn put(&self, key: &str, bytes: &[u8]) {
         let request = self.aws.s3.put_object().bucket(self.orchestrator()).key(key).body(bytes.to_vec().into());
         self.runtime.block_on(request.send()).unwrap();

@@ -121,8 +121,9 @@ const PROMOTE_EC2: &[&str] = &[
 ];
 
 /// Writes to an image a queue may make only to the stages it owns (the image's `Stage`
-/// tag): sharing (ModifyImageAttribute) and, for ops, deregistering.
-const IMAGE_WRITES_OPS: &[&str] = &["ec2:DeregisterImage", "ec2:ModifyImageAttribute"];
+/// tag): sharing (ModifyImageAttribute) and, for ops, deprecating alpha copies and
+/// deregistering what `amis prune` removes.
+const IMAGE_WRITES_OPS: &[&str] = &["ec2:DeregisterImage", "ec2:EnableImageDeprecation", "ec2:ModifyImageAttribute"];
 const IMAGE_WRITES_RELEASE: &[&str] = &["ec2:ModifyImageAttribute"];
 const TAGGING: &[&str] = &["ec2:CreateTags"];
 
