@@ -38,6 +38,7 @@ pub fn run(workspace: &Workspace, command: Command, dry_run: bool) -> Result<()>
         Command::Bench(xtask::cli::BenchCommand::Publish(args)) => {
             commands::bench_publish::run(workspace, args, dry_run)
         }
+        Command::Bench(xtask::cli::BenchCommand::Amis(args)) => commands::bench_amis::run(workspace, args, dry_run),
         local => unreachable!("run_local returned {local:?}, which needs no AWS: run_local runs those itself"),
     }
 }

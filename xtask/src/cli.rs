@@ -540,6 +540,21 @@ pub struct RehearseArgs {
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     Publish(BenchPublishArgs),
+    Amis(BenchAmisArgs),
+}
+
+/// Time `amis list` and a dry-run `amis prune` against an account of many images.
+///
+/// Starts the AWS emulator, seeds it with --images internal images (and a published
+/// template naming every tenth), then runs each command once and prints its time and
+/// the requests it made. Writes only to the emulator.
+///
+/// Example: cargo xtask bench amis --images 500
+#[derive(clap::Args, Debug)]
+pub struct BenchAmisArgs {
+    /// How many images to seed.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=5000))]
+    pub images: u64,
 }
 
 /// Time publish-installer against the manual AWS CLI sequence it replaces.

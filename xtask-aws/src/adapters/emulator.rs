@@ -219,6 +219,15 @@ fn start_failure(python: &Path, child: &mut Child, log: &Mutex<String>) -> anyho
 }
 
 impl EmulatorAccess {
+    /// A command that reaches this emulator and nothing else: every `AWS_*` variable of
+    /// this process removed, the emulator's put in (the benches run the xtask so).
+    pub fn isolate<'a>(&self, workspace: &Workspace, mut command: xshell::Cmd<'a>) -> xshell::Cmd<'a> {
+        for name in &workspace.env.aws_variables {
+            command = command.env_remove(name);
+        }
+        command.envs(self.env(&workspace.config.region))
+    }
+
     /// An SDK configuration for the emulator, with its keys.
     pub async fn sdk_config(&self, region: &str) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())

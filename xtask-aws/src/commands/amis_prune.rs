@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 use xtask::{
-    adapters::workspace::Workspace,
+    adapters::{buildkite, workspace::Workspace},
     cli::AmisPruneArgs,
     domain::images::lifecycle::{self, OwnedImage, PruneScope, Verdict},
 };
@@ -41,7 +41,10 @@ pub fn run(workspace: &Workspace, args: AmisPruneArgs, dry_run: bool) -> Result<
         let references = lifecycle::references(&inventory.images, &inventory.templates);
         let judged = lifecycle::judge(&inventory.images, &references, &scope, SystemTime::now());
         let leftovers = leftover_snapshots(&ec2, &regions, &inventory).await?;
-        print!("{}", report(&scope, &judged, &leftovers, cents, inventory.requests));
+        // The inventory's requests, and a DescribeSnapshots per region for the leftovers.
+        let report = report(&scope, &judged, &leftovers, cents, inventory.requests + regions.len());
+        print!("{report}");
+        buildkite::annotate(workspace, &format!("amis-prune-{}", scope.stage), &format!("```\n{report}```\n"));
         if !apply {
             println!("\nDry run: nothing was deregistered or deleted. Pass --apply to remove what is listed above.");
             return Ok(());

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Cmd};
+use xshell::cmd;
 use xtask::{
     adapters::{git, toolchain, workspace::Workspace},
     cli::BenchPublishArgs,
@@ -162,7 +162,8 @@ fn manual_steps(workspace: &Workspace, access: &EmulatorAccess, artifacts: &Path
 
 fn aws(workspace: &Workspace, access: &EmulatorAccess, args: &[&str]) -> Result<()> {
     let (sh, program) = (&workspace.sh, toolchain::ci_venv(workspace).join("bin/aws"));
-    isolated(workspace, access, cmd!(sh, "{program} {args...}"))
+    access
+        .isolate(workspace, cmd!(sh, "{program} {args...}"))
         .quiet()
         .ignore_stdout()
         .run()
@@ -171,7 +172,8 @@ fn aws(workspace: &Workspace, access: &EmulatorAccess, args: &[&str]) -> Result<
 
 fn publish(workspace: &Workspace, access: &EmulatorAccess, tag: &ReleaseTag, artifacts: &Path) -> Result<()> {
     let (sh, xtask, tag) = (&workspace.sh, std::env::current_exe()?, tag.as_str());
-    let output = isolated(workspace, access, cmd!(sh, "{xtask} publish-installer {tag} --artifacts {artifacts}"))
+    let output = access
+        .isolate(workspace, cmd!(sh, "{xtask} publish-installer {tag} --artifacts {artifacts}"))
         .quiet()
         .ignore_status()
         .output()?;
@@ -179,15 +181,6 @@ fn publish(workspace: &Workspace, access: &EmulatorAccess, tag: &ReleaseTag, art
         bail!("publish-installer failed:\n{}", String::from_utf8_lossy(&output.stderr));
     }
     Ok(())
-}
-
-/// A command that reaches the emulator and nothing else: every `AWS_*` variable of this
-/// process removed, the emulator's put in.
-fn isolated<'a>(workspace: &Workspace, access: &EmulatorAccess, mut command: Cmd<'a>) -> Cmd<'a> {
-    for name in &workspace.env.aws_variables {
-        command = command.env_remove(name);
-    }
-    command.envs(access.env(&workspace.config.region))
 }
 
 fn time(work: impl FnOnce() -> Result<()>) -> Result<Duration> {

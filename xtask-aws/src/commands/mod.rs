@@ -6,6 +6,7 @@ pub mod amis_build;
 pub mod amis_list;
 pub mod amis_promote;
 pub mod amis_prune;
+pub mod bench_amis;
 pub mod bench_publish;
 pub mod cfn_upload;
 pub mod customers_sync;

@@ -161,7 +161,7 @@ fn amis_list_and_prune_keep_what_is_used_and_remove_the_rest() {
           keep    <ami-#2> in us-east-2: the source of promoted copies still in the account: <ami-#3>
           remove  <ami-#4> in us-east-2 (c-older-unused, 15 GiB of snapshots)
           later   <ami-#5> in us-east-2: this run removes 1 at most
-        Frees 15 GiB of snapshots, about $0.75 a month at 5 cents per GiB-month (6 requests to read the account)
+        Frees 15 GiB of snapshots, about $0.75 a month at 5 cents per GiB-month (9 requests to read the account)
 
         Dry run: nothing was deregistered or deleted. Pass --apply to remove what is listed above.
 
@@ -171,7 +171,7 @@ fn amis_list_and_prune_keep_what_is_used_and_remove_the_rest() {
           keep    <ami-#2> in us-east-2: the source of promoted copies still in the account: <ami-#3>
           keep    <ami-#4> in us-east-2: 0d old, younger than 1d
           keep    <ami-#5> in us-east-2: 0d old, younger than 1d
-        Frees 0 GiB of snapshots, about $0.00 a month at 5 cents per GiB-month (6 requests to read the account)
+        Frees 0 GiB of snapshots, about $0.00 a month at 5 cents per GiB-month (9 requests to read the account)
 
         Dry run: nothing was deregistered or deleted. Pass --apply to remove what is listed above.
 
@@ -184,7 +184,7 @@ fn amis_list_and_prune_keep_what_is_used_and_remove_the_rest() {
           keep    <ami-#2> in us-east-2: the source of promoted copies still in the account: <ami-#3>
           remove  <ami-#4> in us-east-2 (c-older-unused, 15 GiB of snapshots)
           later   <ami-#5> in us-east-2: this run removes 1 at most
-        Frees 15 GiB of snapshots, about $0.75 a month at 5 cents per GiB-month (6 requests to read the account)
+        Frees 15 GiB of snapshots, about $0.75 a month at 5 cents per GiB-month (9 requests to read the account)
           removed <ami-#4> in us-east-2 and its snapshots <snap-#1>
 
         Applied.
@@ -194,7 +194,7 @@ fn amis_list_and_prune_keep_what_is_used_and_remove_the_rest() {
           keep    <ami-#1> in us-east-2: named by the published template s3://readysettech-cfn-internal-us-east-2/0123456789abcdef/readyset/templates/readyset-server.yaml (1 in all)
           keep    <ami-#2> in us-east-2: the source of promoted copies still in the account: <ami-#3>
           finish  <snap-#1> in us-east-2: a snapshot of <ami-#4>, which an earlier run deregistered
-        Frees 0 GiB of snapshots, about $0.00 a month at 5 cents per GiB-month (6 requests to read the account)
+        Frees 0 GiB of snapshots, about $0.00 a month at 5 cents per GiB-month (9 requests to read the account)
 
         Applied.
     "#]].assert_eq(&report.join("\n"));
