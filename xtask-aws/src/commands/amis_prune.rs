@@ -102,12 +102,14 @@ fn report(
     cents: u32,
     requests: usize,
 ) -> String {
+    let which = match &scope.release {
+        Some(release) => format!("of release {release}, whatever their age"),
+        None => format!("older than {}d", scope.older_than.as_secs() / 86_400),
+    };
     let mut text = format!(
-        "Prune of the {} images ({} found; older than {}d{}; at most {} per run):\n",
+        "Prune of the {} images ({} found; {which}; at most {} per run):\n",
         scope.stage,
         judged.len(),
-        scope.older_than.as_secs() / 86_400,
-        scope.release.as_ref().map(|r| format!(", of release {r}")).unwrap_or_default(),
         scope.cap
     );
     let mut freed = 0;

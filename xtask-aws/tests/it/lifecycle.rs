@@ -144,6 +144,14 @@ fn amis_list_and_prune_keep_what_is_used_and_remove_the_rest() {
     report.push(run(&["amis", "prune", "--stage", "internal", "--older-than", "0s", "--apply"]));
     assert!(later_snapshots.iter().all(|s| !existing_snapshots(&site).contains(s)), "the rerun finished the job");
     assert!(images_now(&site).contains(&release), "release images stay without --release");
+    let listed: serde_json::Value = serde_json::from_slice(&site.xtask(&["amis", "list", "--json"]).stdout).unwrap();
+    let alpha = listed.as_array().unwrap().iter().find(|row| row["id"] == copy.as_str()).unwrap();
+    assert_eq!(
+        (&alpha["stage"], &alpha["source_ami"], &alpha["gib"]),
+        (&"alpha".into(), &copied.as_str().into(), &15.into())
+    );
+    report.push(run(&["amis", "prune", "--stage", "release", "--release", "v1", "--apply"]));
+    assert!(!images_now(&site).contains(&release), "a named retired release's images go");
     expect![[r#"
         $ amis list
         Some(0) region     image                  stage     commit / release          age   GiB   $/month  used by
@@ -195,6 +203,14 @@ fn amis_list_and_prune_keep_what_is_used_and_remove_the_rest() {
           keep    <ami-#2> in us-east-2: the source of promoted copies still in the account: <ami-#3>
           finish  <snap-#1> in us-east-2: a snapshot of <ami-#4>, which an earlier run deregistered
         Frees 0 GiB of snapshots, about $0.00 a month at 5 cents per GiB-month (9 requests to read the account)
+
+        Applied.
+
+        $ amis prune --stage release --release v1 --apply
+        Some(0) Prune of the release images (1 found; of release v1, whatever their age; at most 1 per run):
+          remove  <ami-#1> in us-east-2 (f-release, 15 GiB of snapshots)
+        Frees 15 GiB of snapshots, about $0.75 a month at 5 cents per GiB-month (9 requests to read the account)
+          removed <ami-#1> in us-east-2 and its snapshots <snap-#1>
 
         Applied.
     "#]].assert_eq(&report.join("\n"));
