@@ -37,52 +37,23 @@ print(json.dumps(made))
     serde_json::from_str(&expect_success("making images", &output)).unwrap()
 }
 
+/// The IDs an `aws ec2 <call> ... --query <query>` lists in the test region.
+fn ids(site: &Site, call: &[&str], query: &str) -> Vec<String> {
+    let args = [&["ec2", "--region", REGION][..], call, &["--query", query, "--output", "text"]].concat();
+    let output = site.aws_cli(&args);
+    expect_success("aws ec2", &output).split_whitespace().map(str::to_owned).collect()
+}
+
 fn snapshots_of(site: &Site, ami: &str) -> Vec<String> {
-    let output = site.aws_cli(&[
-        "ec2",
-        "--region",
-        REGION,
-        "describe-images",
-        "--image-ids",
-        ami,
-        "--query",
-        "Images[0].BlockDeviceMappings[].Ebs.SnapshotId",
-        "--output",
-        "text",
-    ]);
-    text(&output.stdout).split_whitespace().map(str::to_owned).collect()
+    ids(site, &["describe-images", "--image-ids", ami], "Images[0].BlockDeviceMappings[].Ebs.SnapshotId")
 }
 
 fn existing_snapshots(site: &Site) -> BTreeSet<String> {
-    let output = site.aws_cli(&[
-        "ec2",
-        "--region",
-        REGION,
-        "describe-snapshots",
-        "--owner-ids",
-        "self",
-        "--query",
-        "Snapshots[].SnapshotId",
-        "--output",
-        "text",
-    ]);
-    text(&output.stdout).split_whitespace().map(str::to_owned).collect()
+    ids(site, &["describe-snapshots", "--owner-ids", "self"], "Snapshots[].SnapshotId").into_iter().collect()
 }
 
 fn images_now(site: &Site) -> BTreeSet<String> {
-    let output = site.aws_cli(&[
-        "ec2",
-        "--region",
-        REGION,
-        "describe-images",
-        "--owners",
-        "self",
-        "--query",
-        "Images[].ImageId",
-        "--output",
-        "text",
-    ]);
-    text(&output.stdout).split_whitespace().map(str::to_owned).collect()
+    ids(site, &["describe-images", "--owners", "self"], "Images[].ImageId").into_iter().collect()
 }
 
 #[test]
