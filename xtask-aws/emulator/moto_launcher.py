@@ -18,7 +18,9 @@ Why a launcher instead of `moto_server`:
   splits the short form `!GetAtt A.Outputs.B` at every dot; CloudFormation splits at
   the first.
 - EC2's CopyImage is idempotent by ClientToken: a retried call whose first attempt
-  landed gets the first copy's ID back. moto ignores the token and copies again.
+  landed gets the first copy's ID back. moto ignores the token and copies again. And
+  EC2 describes each snapshot of a copy as "Copied for DestinationAmi <copy> from
+  SourceAmi <source> for SourceSnapshot <snapshot>. ..."; moto's say "Auto-created".
 - A resource whose Condition is false does not exist: CloudFormation lists only the
   others. moto keeps an empty entry for it and fails DescribeStackResource(s) with a 500.
 - The release's own infrastructure (`ops/release-infra/`) deploys as CloudFormation
@@ -206,14 +208,24 @@ def patch_copy_image_client_token() -> None:
     lock = threading.Lock()
     RESETS.append(copies.clear)
 
+    def copy_and_describe(self):
+        made = original(self).result["ImageId"]
+        source = self._get_param("SourceImageId")
+        copy = self.ec2_backend.describe_images(ami_ids=[made])[0]
+        copy.ebs_snapshot.description = (
+            f"Copied for DestinationAmi {made} from SourceAmi {source} for SourceSnapshot snap-00000000. "
+            "Task created on 2026-01-01T00:00:00Z."
+        )
+        return made
+
     def copy_image(self):
         token = self._get_param("ClientToken")
-        if not token:
-            return original(self)
         key = (self.current_account, self.region, token)
         with lock:
+            if not token:
+                return ActionResult({"ImageId": copy_and_describe(self)})
             if key not in copies:
-                copies[key] = original(self).result["ImageId"]
+                copies[key] = copy_and_describe(self)
             return ActionResult({"ImageId": copies[key]})
 
     amis.AmisResponse.copy_image = copy_image

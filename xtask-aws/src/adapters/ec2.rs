@@ -217,6 +217,20 @@ impl Ec2<'_> {
         self.call(region, "CreateTags", &params).await.map(drop)
     }
 
+    /// The descriptions of snapshots, by ID (EC2 writes what made a snapshot there).
+    pub async fn snapshot_descriptions(&self, region: &str, ids: &[String]) -> Result<BTreeMap<String, String>> {
+        let text = self.call(region, "DescribeSnapshots", &numbered("SnapshotId", ids)).await?;
+        let document = roxmltree::Document::parse(&text).context("DescribeSnapshots answered with malformed XML")?;
+        let set = child(document.root_element(), "snapshotSet");
+        Ok(set
+            .into_iter()
+            .flat_map(items)
+            .filter_map(|item| {
+                Some((child_text(item, "snapshotId")?, child_text(item, "description").unwrap_or_default()))
+            })
+            .collect())
+    }
+
     /// The account's snapshots that carry `tag` (any value): (snapshot ID, the tag's value).
     pub async fn snapshots_tagged(&self, region: &str, tag: &str) -> Result<Vec<(String, String)>> {
         let mut params = vec![

@@ -146,16 +146,48 @@ async fn plan_copies(ec2: &Ec2<'_>, request: &Request) -> Result<Vec<Copy>> {
         }
     }
     let mut copies = Vec::new();
+    let mut strangers = Vec::new();
     for (image, by_region) in &request.from.images {
         for region in &request.regions {
             let source = by_region[region].clone();
             let name = promotion::copy_name(image, &request.placement, &source);
             let query = ImageQuery { ids: &[], filters: vec![("name", vec![name.clone()])] };
             let existing = ec2.describe_images(region, &query).await?.into_iter().next();
+            if let Some(found) = &existing {
+                strangers.extend(not_our_copy(ec2, request, image, region, &source, found).await?);
+            }
             copies.push(Copy { image: image.clone(), region: region.clone(), source, name, existing });
         }
     }
+    if !strangers.is_empty() {
+        bail!(
+            "refusing to promote: images with the names of this promotion's copies are not its copies, so they cannot \
+             be reused:\n  - {}\nNothing was copied. Find out who made them; deregister them if they are not \
+             needed, and promote again.",
+            strangers.join("\n  - ")
+        );
+    }
     Ok(copies)
+}
+
+/// Why an image found under a copy's name is not this promotion's copy of `source`: its
+/// tags, or (untagged, as an interrupted run leaves a copy) its snapshots' descriptions.
+async fn not_our_copy(
+    ec2: &Ec2<'_>,
+    request: &Request,
+    image: &str,
+    region: &str,
+    source: &str,
+    found: &Image,
+) -> Result<Option<String>> {
+    let descriptions: Vec<String> = if found.tags.contains_key("SourceAmi") {
+        Vec::new()
+    } else {
+        ec2.snapshot_descriptions(region, &found.snapshots).await?.into_values().collect()
+    };
+    let wanted = promotion::copy_tags(image, &request.placement, &request.commit, source, &request.from.packages);
+    let problem = promotion::not_this_copy(&found.id, &found.tags, &descriptions, &wanted, source);
+    Ok(problem.map(|problem| format!("{problem} (in {region})")))
 }
 
 fn describe(request: &Request, copies: &[Copy]) -> String {

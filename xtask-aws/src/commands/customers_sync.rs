@@ -17,7 +17,7 @@ use xtask::{
 
 use crate::adapters::{
     access::{self, ImageAccess, KeyAccess},
-    ec2::{Ec2, ImageQuery},
+    ec2::{Ec2, Image, ImageQuery},
     kms::Kms,
     sigv4_http::SignedClient,
     site::with_site,
@@ -35,12 +35,18 @@ pub fn run(workspace: &Workspace, args: CustomersSyncArgs, dry_run: bool) -> Res
     with_site(workspace, async |site| {
         let client = SignedClient::new(&site.sdk);
         let (ec2, kms) = (Ec2 { client: &client }, Kms { client: &client });
-        let mut images = Vec::new();
+        let (mut images, mut skipped) = (Vec::new(), Vec::new());
         for region in &regions {
             let query = ImageQuery { ids: &[], filters: vec![("tag:Stage", stages.clone())] };
             for image in ec2.describe_images(region, &query).await? {
-                images.push(access::plan_image(&ec2, region, &image, &audience).await?);
+                match unproven(&ec2, region, &image).await? {
+                    Some(why) => skipped.push(why),
+                    None => images.push(access::plan_image(&ec2, region, &image, &audience).await?),
+                }
             }
+        }
+        for why in &skipped {
+            eprintln!("not shared: {why}");
         }
         let keys = access::plan_keys(&kms, &keys, &audience).await?;
         print!("{}", describe(&stages, &audience, &images, &keys));
@@ -56,6 +62,27 @@ pub fn run(workspace: &Workspace, args: CustomersSyncArgs, dry_run: bool) -> Res
         println!("\nApplied: {changed} of {} image(s) changed; the rest were already exact.", images.len());
         Ok(())
     })
+}
+
+/// Why an image tagged alpha or release is not shared: customers get only copies of the
+/// account's own tested internal images, so its `SourceAmi` must be one.
+async fn unproven(ec2: &Ec2<'_>, region: &str, image: &Image) -> Result<Option<String>> {
+    let Some(source) = image.tags.get("SourceAmi") else {
+        return Ok(Some(format!(
+            "{} in {region} has no SourceAmi tag, so nothing says what it is a copy of",
+            image.id
+        )));
+    };
+    let internal = match ec2.describe_new_image(region, source).await? {
+        Some(found) => found.tags.get("Stage").map(String::as_str) == Some("internal"),
+        None => false,
+    };
+    Ok((!internal).then(|| {
+        format!(
+            "{} in {region} says it is a copy of {source}, which is not an internal image of this account",
+            image.id
+        )
+    }))
 }
 
 fn describe(stages: &[String], audience: &BTreeSet<AccountId>, images: &[ImageAccess], keys: &[KeyAccess]) -> String {

@@ -14,8 +14,8 @@ use xtask::domain::{
 use crate::support::{
     expect_success,
     images::{
-        build_amis, customer_accounts, image_access, inspect, internal_accounts, owned_images, packer_xtask,
-        packer_xtask_with_env, IMAGES, REGIONS,
+        build_amis, customer_accounts, foreign_image, image_access, inspect, internal_accounts, owned_images,
+        packer_xtask, packer_xtask_with_env, IMAGES, REGIONS,
     },
     number_ids,
     site::Site,
@@ -344,6 +344,9 @@ fn customers_sync_grants_the_added_and_revokes_the_removed_on_every_promoted_ima
     let release = read_amis(&target.path().join("dist/amis-release.json"));
     site.xtask_ok(&["customers", "remove", "305198143522"]);
     site.xtask_ok(&["customers", "add", "123456789012", "--note", "Initech"]);
+    // Tagged alpha, but a copy of nothing this account built: never shared.
+    let stray =
+        foreign_image(&site, "us-east-2", "stray", None, &[("Stage", "alpha"), ("SourceAmi", "ami-0000000000000000f")]);
 
     let dry = site.xtask_ok(&["customers", "sync", "--dry-run"]);
     assert_eq!(
@@ -353,6 +356,11 @@ fn customers_sync_grants_the_added_and_revokes_the_removed_on_every_promoted_ima
     );
     let first = &alpha.images["readyset-server"]["us-east-1"];
     assert_eq!(image_access(&site, "us-east-1", first).launch, everyone(), "a dry run changes nothing");
+    let said = text(&site.xtask(&["customers", "sync", "--dry-run"]).stderr);
+    assert!(
+        said.contains(&format!("not shared: {stray} in us-east-2 says it is a copy of ami-0000000000000000f, which is not an internal image of this account")),
+        "{said}"
+    );
 
     let applied = site.xtask_ok(&["customers", "sync"]);
     let count = IMAGES.len() * REGIONS.len() * 2;
@@ -370,7 +378,10 @@ fn customers_sync_grants_the_added_and_revokes_the_removed_on_every_promoted_ima
     for ((region, ami), (_, access)) in images.iter().zip(inspect(&site, &images)) {
         assert_eq!(access.launch, expected, "{ami} in {region}");
         assert!(access.volumes.iter().all(|users| *users == expected), "{ami} in {region}");
+        assert_ne!(*ami, stray);
     }
+    assert!(image_access(&site, "us-east-2", &stray).launch.is_empty(), "the stray image was shared");
+    {}
     let again = site.xtask_ok(&["customers", "sync", "--stage", "release"]);
     assert!(
         again.ends_with(&format!("Applied: 0 of {} image(s) changed; the rest were already exact.\n", count / 2)),
@@ -586,4 +597,37 @@ fn customer_managed_keys_are_granted_to_exactly_the_allowed_accounts() {
     for (region, key) in &keys {
         assert_eq!(grantees(region, key), names(&remaining), "{region}: the removed customer's grant is revoked");
     }
+}
+
+/// A promotion reuses an image under a copy's name only if it is that copy: tagged as
+/// this promotion tags it, or, untagged (as an interrupted run leaves a copy), with
+/// snapshots that say EC2 copied it from the source. Anything else stops the promotion
+/// before it copies, naming the image and what differs.
+#[test]
+fn an_image_under_a_copys_name_is_reused_only_if_it_is_that_copy() {
+    let site = Site::new();
+    let target = site.output_dir();
+    let internal = build_amis(&site);
+    let source = &internal.images["readyset-server"]["us-east-2"];
+    let name = format!("readyset-server-alpha-{}-from-{source}", &COMMIT[..8]);
+    let impostor =
+        foreign_image(&site, "us-east-2", &name, None, &[("Stage", "alpha"), ("SourceAmi", "ami-0000000000000000f")]);
+    let before = owned_images(&site);
+    let refused = promote(&site, target.path(), &["--stage", "alpha"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = text(&refused.stderr).replace(&impostor, "<impostor>").replace(source.as_str(), "<source>");
+    expect![[r#"
+        error: refusing to promote: images with the names of this promotion's copies are not its copies, so they cannot be reused:
+          - <impostor> has the copy's name, but Image is "absent", not "readyset-server", Commit is "absent", not "0123456789abcdef0123456789abcdef01234567", SourceAmi is "ami-0000000000000000f", not "<source>" (in us-east-2)
+        Nothing was copied. Find out who made them; deregister them if they are not needed, and promote again.
+    "#]].assert_eq(&said);
+    assert_eq!(owned_images(&site), before, "nothing was copied");
+    let deregister = site.aws_cli(&["ec2", "--region", "us-east-2", "deregister-image", "--image-id", &impostor]);
+    expect_success("deregister the impostor", &deregister);
+    // A copy an interrupted run made and did not tag: reused, and tagged now.
+    let untagged = foreign_image(&site, "us-east-2", &name, Some(source), &[]);
+    expect_success("promote alpha", &promote(&site, target.path(), &["--stage", "alpha"]));
+    let promoted = read_amis(&target.path().join("dist/amis-alpha.json"));
+    assert_eq!(&promoted.images["readyset-server"]["us-east-2"], &untagged);
+    check_copies(&site, &promoted, &internal, "alpha");
 }

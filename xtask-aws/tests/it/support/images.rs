@@ -111,3 +111,28 @@ pub fn internal_accounts() -> BTreeSet<String> {
 pub fn customer_accounts() -> BTreeSet<String> {
     accounts("customer_account_ids")
 }
+
+/// An image made in the emulator by boto3, not by the xtask: a copy of `copy_of` (as
+/// CopyImage makes it, untagged) or else an image of the emulator's base image; then
+/// tagged with `tags`. Returns its ID.
+pub fn foreign_image(site: &Site, region: &str, name: &str, copy_of: Option<&str>, tags: &[(&str, &str)]) -> String {
+    let script = r#"
+import json, sys, boto3
+region, name, source, tags = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+ec2 = boto3.client("ec2", region_name=region)
+if source:
+    ami = ec2.copy_image(SourceImageId=source, SourceRegion=region, Name=name)["ImageId"]
+else:
+    base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ami = ec2.create_image(InstanceId=instance, Name=name)["ImageId"]
+if tags:
+    ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags])
+print(ami)
+"#;
+    let python = xtask::adapters::toolchain::python(&super::workspace());
+    let tags = serde_json::to_string(tags).unwrap();
+    let output =
+        site.command(python).args(["-c", script, region, name, copy_of.unwrap_or(""), &tags]).output().unwrap();
+    expect_success("making an image with boto3", &output).trim().to_owned()
+}

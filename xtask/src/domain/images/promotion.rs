@@ -73,6 +73,42 @@ pub fn copy_tags(
     tags
 }
 
+/// The tags that say which copy an image is; the others (such as the packages) describe it.
+const IDENTITY_TAGS: [&str; 5] = ["Image", "Commit", "Stage", "SourceAmi", "Release"];
+
+/// Why an image found under a copy's name is not this promotion's copy of `source`, or
+/// `None` when it is. Its identity tags must be the ones `copy_tags` gives; an image an
+/// interrupted run left untagged must show it in every snapshot's description, which EC2
+/// writes when it copies ("Copied for DestinationAmi <copy> from SourceAmi <source> ...").
+pub fn not_this_copy(
+    found: &str,
+    tags: &BTreeMap<String, String>,
+    snapshot_descriptions: &[String],
+    wanted: &[(String, String)],
+    source: &str,
+) -> Option<String> {
+    if tags.contains_key("SourceAmi") {
+        let differing: Vec<String> = wanted
+            .iter()
+            .filter(|(key, _)| IDENTITY_TAGS.contains(&key.as_str()))
+            .filter(|(key, value)| tags.get(key) != Some(value))
+            .map(|(key, value)| {
+                format!("{key} is {:?}, not {value:?}", tags.get(key).map(String::as_str).unwrap_or("absent"))
+            })
+            .collect();
+        return (!differing.is_empty()).then(|| format!("{found} has the copy's name, but {}", differing.join(", ")));
+    }
+    let marker = format!("DestinationAmi {found} from SourceAmi {source} ");
+    if snapshot_descriptions.is_empty() || !snapshot_descriptions.iter().all(|d| d.contains(&marker)) {
+        return Some(format!(
+            "{found} has the copy's name but no tags, and its snapshots do not say EC2 copied it from {source} \
+             ({})",
+            if snapshot_descriptions.is_empty() { "it has none".to_owned() } else { snapshot_descriptions.join("; ") }
+        ));
+    }
+    None
+}
+
 /// An image already tagged with the release name: where it is and what it was copied from.
 #[derive(Debug, Clone)]
 pub struct Existing {
@@ -196,5 +232,34 @@ mod tests {
             release_conflicts(&[found("ami-7")], &sources),
             vec!["ami-9 in us-east-1 (server) is a copy of ami-7, not of the AMIs being promoted"]
         );
+    }
+
+    #[test]
+    fn only_this_promotions_copy_of_the_source_is_reused() {
+        let wanted: Vec<(String, String)> =
+            [("Image", "readyset-server"), ("Commit", "c1"), ("Stage", "alpha"), ("SourceAmi", "ami-1")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into();
+        let tags = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let ours = tags(&[("Image", "readyset-server"), ("Commit", "c1"), ("Stage", "alpha"), ("SourceAmi", "ami-1")]);
+        assert_eq!(not_this_copy("ami-9", &ours, &[], &wanted, "ami-1"), None);
+        let other =
+            tags(&[("Image", "readyset-server"), ("Commit", "c1"), ("Stage", "release"), ("SourceAmi", "ami-2")]);
+        assert_eq!(
+            not_this_copy("ami-9", &other, &[], &wanted, "ami-1").unwrap(),
+            "ami-9 has the copy's name, but Stage is \"release\", not \"alpha\", SourceAmi is \"ami-2\", not \"ami-1\""
+        );
+        let copied =
+            vec!["Copied for DestinationAmi ami-9 from SourceAmi ami-1 for SourceSnapshot snap-1. Task".to_owned()];
+        assert_eq!(
+            not_this_copy("ami-9", &BTreeMap::new(), &copied, &wanted, "ami-1"),
+            None,
+            "untagged by an interrupted run"
+        );
+        let made = vec!["Created by CreateImage(i-1) for ami-9".to_owned()];
+        assert!(not_this_copy("ami-9", &BTreeMap::new(), &made, &wanted, "ami-1")
+            .unwrap()
+            .contains("do not say EC2 copied it"));
+        assert!(not_this_copy("ami-9", &BTreeMap::new(), &[], &wanted, "ami-1").unwrap().contains("it has none"));
     }
 }
