@@ -1,6 +1,7 @@
 //! One S3 bucket as the release commands use it. Every object the xtask writes carries
-//! its SHA-256 and release tag as metadata, so later runs know what a key holds without
-//! downloading it (and without trusting an emulator's checksum handling).
+//! S3's SHA-256 checksum (validated by S3 as it writes), and its SHA-256 and release tag
+//! as metadata. Bytes are judged by S3's checksum or by hashing them, never by the
+//! metadata label alone; the label says which release a moving key serves.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -11,7 +12,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use aws_sdk_s3::{
     primitives::ByteStream,
-    types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, MetadataDirective},
+    types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, MetadataDirective},
 };
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -56,6 +57,10 @@ pub struct Bucket {
 pub struct Head {
     pub remote: Remote,
     pub last_modified: Option<std::time::SystemTime>,
+    /// The SHA-256 of the bytes (hex) as S3 validated it when the object was written: a
+    /// whole-object checksum, asked for with ChecksumMode. None for an object written
+    /// without one, or in parts (S3 then keeps a checksum of the parts' checksums).
+    pub s3_sha256: Option<String>,
 }
 
 /// A key whose state a plan needs, and how to judge an object the xtask did not label.
@@ -79,7 +84,8 @@ impl Bucket {
     }
 
     pub async fn head(&self, key: &str) -> Result<Option<Head>> {
-        let response = match self.client.head_object().bucket(&self.name).key(key).send().await {
+        let request = self.client.head_object().bucket(&self.name).key(key).checksum_mode(ChecksumMode::Enabled);
+        let response = match request.send().await {
             Ok(response) => response,
             Err(error) if status(&error) == Some(403) => bail!(
                 "S3 refused to describe s3://{}/{key} (403 Forbidden). Without s3:ListBucket on the bucket, S3 answers \
@@ -97,19 +103,30 @@ impl Bucket {
                 return Err(error).with_context(|| format!("cannot read s3://{}/{key}", self.name));
             }
         };
+        let s3_sha256 = response
+            .checksum_sha256()
+            .filter(|checksum| !checksum.contains('-'))
+            .and_then(|checksum| base64::engine::general_purpose::STANDARD.decode(checksum).ok().map(hex::encode));
         Ok(Some(Head {
             remote: labelled(response.metadata(), response.content_length(), response.e_tag()),
             last_modified: response.last_modified().and_then(|time| std::time::SystemTime::try_from(*time).ok()),
+            s3_sha256,
         }))
     }
 
-    /// What a key holds. An object without the xtask's metadata (uploaded by hand) is
-    /// downloaded and hashed when `hash_unlabelled`, so immutability is judged on bytes.
+    /// What a key holds, its SHA-256 judged by S3 rather than by the xtask's own label
+    /// (which any writer could copy onto other bytes): S3's validated checksum where the
+    /// object has one; else, with `hash_unlabelled` (versioned keys, whose bytes must
+    /// never change), the bytes downloaded and hashed; else the label (a moving key,
+    /// which is judged by the release it serves).
     pub async fn remote(&self, key: &str, hash_unlabelled: bool) -> Result<Option<Remote>> {
         let Some(head) = self.head(key).await? else {
             return Ok(None);
         };
-        if head.remote.sha256.is_some() || !hash_unlabelled {
+        if let Some(sha256) = head.s3_sha256 {
+            return Ok(Some(Remote { sha256: Some(sha256), ..head.remote }));
+        }
+        if !hash_unlabelled {
             return Ok(Some(head.remote));
         }
         Ok(self.download(key).await?.map(|(_, remote)| remote))
@@ -145,13 +162,13 @@ impl Bucket {
         Ok(self.fetch(key).await?.map(|(bytes, _)| bytes))
     }
 
-    /// An object's bytes and its state as [`Bucket::remote`] judges it (an object without
-    /// the xtask's labels by these bytes), for a caller that needs both: one request
-    /// instead of a HEAD and a GET.
+    /// An object's bytes and its state, its SHA-256 that of these bytes, for a caller that
+    /// needs both: one request instead of a HEAD and a GET.
     pub async fn download(&self, key: &str) -> Result<Option<(Vec<u8>, Remote)>> {
         let fetched = self.fetch(key).await?;
         Ok(fetched.map(|(bytes, mut remote)| {
-            remote.sha256.get_or_insert_with(|| sha256_hex(&bytes));
+            // The bytes themselves, never the label.
+            remote.sha256 = Some(sha256_hex(&bytes));
             (bytes, remote)
         }))
     }

@@ -649,3 +649,36 @@ fn a_large_upload_shows_a_progress_bar_on_a_terminal() {
     assert!(!screen.contains("uploaded part 1 of 13"), "plain lines are for logs, not terminals: {screen}");
     assert_eq!(site.get("binaries/v1/x86_64-apple-darwin").unwrap(), large);
 }
+
+/// Bytes are judged by S3 (its validated SHA-256 checksum, or the bytes hashed), never
+/// by the label the xtask writes: an installer replaced with other bytes under the old
+/// `sha256` label is reported by `status` and refused by `rollback`.
+#[test]
+fn a_replaced_installer_with_the_old_label_is_caught_by_status_and_rollback() {
+    let site = Site::new();
+    for tag in ["v1", "v2"] {
+        site.publish_templates(tag);
+        let artifacts = synthetic_artifacts(tag);
+        site.xtask_ok(&["publish-installer", tag, "--artifacts", artifacts.path().to_str().unwrap()]);
+    }
+    let key = "binaries/v1/x86_64-unknown-linux-gnu";
+    let label = site.head(key).unwrap().metadata().unwrap()["sha256"].clone();
+    let request = site
+        .aws
+        .s3
+        .put_object()
+        .bucket(site.orchestrator())
+        .key(key)
+        .metadata("sha256", &label)
+        .metadata("readyset-tag", "v1")
+        .body(b"#!/bin/sh\necho other bytes\n".to_vec().into());
+    site.runtime.block_on(request.send()).unwrap();
+    let status = site.xtask(&["status", "v1"]);
+    let shown = text(&status.stdout);
+    let line = shown.lines().find(|line| line.contains(key)).unwrap();
+    assert!(line.trim_start().starts_with("differs"), "{shown}");
+    let refused = site.xtask(&["rollback", "v1", "--left-out-keys", "keep"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+    assert!(text(&refused.stderr).contains("refusing to roll back to v1"), "{}", text(&refused.stderr));
+    assert!(text(&site.get("readyset-orchestrator.sh").unwrap()).contains("readyset_tag=\"v2\""), "nothing moved");
+}
