@@ -521,6 +521,38 @@ fn the_agent_hook_refuses_any_job_that_is_not_mains_step_as_main_gives_it() {
         readyset agent hook: refusing this job: READYSET_RELEASE_PIPELINE is not set in the agent's environment, so this agent trusts no job (RELEASE.md, Agents and their credentials)
         readyset agent hook: only the steps of main's .buildkite/pipeline.yml run on this agent, as main gives them (RELEASE.md, Agents and their credentials)
     "#]].assert_eq(&text(&unset.stderr));
+    // Job files the hook cannot read are refusals, never guesses.
+    let malformed = |name: &str, body: &str| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, body).unwrap();
+        let variable = if name.ends_with(".json") { "BUILDKITE_ENV_JSON_FILE" } else { "BUILDKITE_ENV_FILE" };
+        let output = Command::new(workspace_root().join("ops/buildkite-agent/hooks/pre-bootstrap"))
+            .env_remove("BUILDKITE_ENV_JSON_FILE")
+            .env_remove("BUILDKITE_ENV_FILE")
+            .env(variable, &file)
+            .envs([
+                ("READYSET_RELEASE_PIPELINE", "readyset"),
+                ("READYSET_REPO", repo.as_str()),
+                ("READYSET_AGENT_QUEUE", "release"),
+                ("READYSET_MAIN_MIRROR", mirror.to_str().unwrap()),
+            ])
+            .output()
+            .unwrap();
+        format!("{name}: {:?} {}", output.status.code(), text(&output.stderr).lines().next().unwrap_or_default())
+    };
+    let cases = [
+        malformed("unterminated", "BUILDKITE_COMMAND=\"echo\n"),
+        malformed("unknown-escape", "BUILDKITE_COMMAND=\"a\\qb\"\n"),
+        malformed("no-value", "not a variable line\n"),
+        malformed("list.json", "[\"not\", \"an object\"]"),
+        malformed("broken.json", "{\"BUILDKITE\": "),
+    ];
+    expect![[r#"
+        unterminated: Some(1) readyset agent hook: refusing this job: line 1 of the job's environment file is not KEY="value"
+        unknown-escape: Some(1) readyset agent hook: refusing this job: line 1 of the job's environment file has an escape this hook does not know
+        no-value: Some(1) readyset agent hook: refusing this job: line 1 of the job's environment file is not KEY="value"
+        list.json: Some(1) readyset agent hook: refusing this job: the job's environment (BUILDKITE_ENV_JSON_FILE) is not an object of strings
+        broken.json: Some(1) readyset agent hook: refusing this job: the job's environment (BUILDKITE_ENV_JSON_FILE) is not JSON: Expecting value: line 1 column 15 (char 14)"#]].assert_eq(&cases.join("\n"));
 }
 
 /// `.buildkite/xtask.sh` runs the binary of this build's xtask step only: downloaded
