@@ -11,9 +11,10 @@ use xtask::{
     domain::{
         diff,
         names::tag::ReleaseTag,
+        publishing::digest::sha256_hex,
         publishing::layout::{self, WRAPPER_KEY},
         publishing::publish_plan::{desired_objects, downgrade, plan, Owner, PublishPlan, Remote, State},
-        publishing::release_manifest::{Allowances, AssembledRelease, ReleaseManifest},
+        publishing::release_manifest::{Allowances, AssembledRelease, ReleaseManifest, TemplateEntry},
         publishing::wrapper,
     },
 };
@@ -36,14 +37,14 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
     let published = with_site(workspace, async |site| {
         // Independent reads, done at once (a rerun with nothing to do is mostly these);
         // their errors are judged in this order, so a run names the same one each time.
-        let (templates, signature, remote) = futures_util::future::join3(
-            require_templates(site, &release.manifest, args.allow_missing_templates),
-            signature(workspace, site, &release.manifest),
+        let (templates, remote) = futures_util::future::join(
+            template_entries(site, &release.manifest, args.allow_missing_templates),
             site.orchestrator().remotes(lookups(&release, &rendered)),
         )
         .await;
-        templates?;
-        let (signature, mut remote) = (signature?, remote?);
+        // The signature covers the templates, so it is made once they are read.
+        let release = release.clone().with_templates(templates?);
+        let (signature, mut remote) = (signature(workspace, site, &release.manifest).await?, remote?);
         if let Some(published) = signature.published {
             remote.insert(layout::manifest_signature(&tag), published);
         }
@@ -99,6 +100,35 @@ fn render_wrapper(workspace: &Workspace, release: &AssembledRelease) -> Result<S
 }
 
 /// The installers point at the templates of their CFN version: those must exist first.
+/// The public templates and `amis.json` of the release's CFN version as the bucket holds
+/// them (key and SHA-256 of the bytes), for the manifest; refuses missing templates
+/// unless allowed.
+async fn template_entries(site: &Site, manifest: &ReleaseManifest, allow_missing: bool) -> Result<Vec<TemplateEntry>> {
+    require_templates(site, manifest, allow_missing).await?;
+    let bucket = site.bucket(&site.config.cfn_public_bucket);
+    let mut keys: Vec<String> = site
+        .config
+        .public_templates()
+        .map(|template| layout::release_template(&manifest.cfn_version, &template.name))
+        .collect();
+    keys.push(layout::release_amis_file(&manifest.cfn_version));
+    let mut entries = Vec::new();
+    for key in keys {
+        match bucket.download(&key).await? {
+            Some((bytes, _)) => entries.push(TemplateEntry { key, sha256: sha256_hex(&bytes) }),
+            None if allow_missing => {}
+            None => bail!(
+                "refusing to publish {}: s3://{}/{key} is missing; upload the release's templates first \
+                 (`cargo xtask cfn upload --release {}`). Nothing was written.",
+                manifest.tag,
+                bucket.name,
+                manifest.cfn_version
+            ),
+        }
+    }
+    Ok(entries)
+}
+
 async fn require_templates(site: &Site, manifest: &ReleaseManifest, allow_missing: bool) -> Result<()> {
     let (tag, cfn_version) = (&manifest.tag, &manifest.cfn_version);
     let missing = release_state::missing_templates(site, cfn_version).await?;

@@ -115,18 +115,28 @@ fn check_installers(
     Ok(manifest)
 }
 
-/// Every public template the installers point at, read as the CloudFormation console
-/// and customers read it: anonymously.
+/// Every public template the installers point at, and `amis.json`, read as the
+/// CloudFormation console and customers read them (anonymously), each compared with
+/// the signed manifest; a manifest published before it listed them gets the check that
+/// each template can be read.
 fn check_templates(downloader: &Downloader, manifest: &ReleaseManifest, s3_url: Option<&str>, checks: &mut Checks) {
     let config = &downloader.workspace.config;
-    for template in config.public_templates() {
-        let key = layout::release_template(&manifest.cfn_version, &template.name);
-        let url = match s3_url {
-            Some(base) => format!("{}/{}/{key}", base.trim_end_matches('/'), config.cfn_public_bucket),
-            None => layout::bucket_url(config, &config.cfn_public_bucket, &key),
-        };
-        let readable = downloader.fetch_url(&url).is_ok_and(|bytes| !bytes.is_empty());
-        checks.check(readable, format!("{url} can be read without credentials"));
+    let url = |key: &str| match s3_url {
+        Some(base) => format!("{}/{}/{key}", base.trim_end_matches('/'), config.cfn_public_bucket),
+        None => layout::bucket_url(config, &config.cfn_public_bucket, key),
+    };
+    if manifest.templates.is_empty() {
+        for template in config.public_templates() {
+            let url = url(&layout::release_template(&manifest.cfn_version, &template.name));
+            let readable = downloader.fetch_url(&url).is_ok_and(|bytes| !bytes.is_empty());
+            checks.check(readable, format!("{url} can be read without credentials"));
+        }
+        return;
+    }
+    for entry in &manifest.templates {
+        let url = url(&entry.key);
+        let same = downloader.fetch_url(&url).is_ok_and(|bytes| sha256_hex(&bytes) == entry.sha256);
+        checks.check(same, format!("{url} is the file the signed manifest lists"));
     }
 }
 

@@ -4,7 +4,7 @@ use expect_test::expect;
 use xtask::domain::publishing::digest::sha256_hex;
 
 use crate::support::{
-    any_signature_size, number_hashes,
+    any_signature_size, config, number_hashes,
     site::{commit_of, real_linux_build, synthetic_artifacts, targets, write_build, write_build_of_commit, Site},
     text, without_waiting, workspace_root, COMMIT,
 };
@@ -40,7 +40,7 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu.sha256 (91 bytes, sha256 <sha256 #6>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-orchestrator.sh (<n> bytes, sha256 <sha256 #7>)
         manifest and its signature: writing 2 object(s)
-          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json (820 bytes, sha256 <sha256 #8>)
+          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json (1935 bytes, sha256 <sha256 #8>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig (<n> bytes, sha256 <sha256 #9>)
         legacy keys (server-side copies): writing 3 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin (39 bytes, sha256 <sha256 #1>)
@@ -322,7 +322,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
                                   <n> bytes, sha256 <sha256 #7>, text/x-shellscript, public, max-age=31536000, immutable
         2. manifest and its signature
            new                    binaries/v1/manifest.json
-                                  820 bytes, sha256 <sha256 #8>, application/json, public, max-age=31536000, immutable
+                                  1935 bytes, sha256 <sha256 #8>, application/json, public, max-age=31536000, immutable
            new                    binaries/v1/manifest.json.sig
                                   <n> bytes, sha256 <sha256 #9>, application/octet-stream, public, max-age=31536000, immutable
         3. legacy keys (server-side copies)
@@ -371,25 +371,29 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
           ok   readyset-orchestrator.sh expects sha256 a5dcd9bfcdc262ec1906008e023dba1dc05e46c9fb6e54deba3df321967e8d2a for x86_64-unknown-linux-gnu
           ok   binaries/v1/readyset-orchestrator.sh is the wrapper the signed manifest lists
           ok   readyset-orchestrator.sh is the wrapper the signed manifest lists
-          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-super.yaml can be read without credentials
-          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-vpc.yaml can be read without credentials
-          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-server.yaml can be read without credentials
-          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-adapter.yaml can be read without credentials
-          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-postgres-adapter.yaml can be read without credentials
-          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-bastion.yaml can be read without credentials
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/amis.json is the file the signed manifest lists
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-bastion.yaml is the file the signed manifest lists
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-adapter.yaml is the file the signed manifest lists
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-super.yaml is the file the signed manifest lists
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-postgres-adapter.yaml is the file the signed manifest lists
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-server.yaml is the file the signed manifest lists
+          ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-vpc.yaml is the file the signed manifest lists
         Release v1 verified: 3 installers, wrapper and templates are as published.
     "#]].assert_eq(&stdout.replace(&site.base_url(), "<base>").replace(&site.emulator.endpoint(), "<s3>"));
 
     site.put("binaries/x86_64-apple-darwin", b"evil");
     site.put("binaries/v1/readyset-orchestrator.sh", b"#!/bin/sh\necho evil\n");
+    // Another template (another AMI, another IAM policy) under the signed one's key.
+    site.put_in(&config().cfn_public_bucket, "v1/readyset/templates/readyset-server.yaml", b"Description: evil\n");
     let output = site.xtask(&site.verify_args("v1"));
     assert_eq!(output.status.code(), Some(1));
     expect![[r#"
-        error: release v1 failed 2 check(s):
+        error: release v1 failed 3 check(s):
           - binaries/x86_64-apple-darwin serves v1's x86_64-apple-darwin
           - binaries/v1/readyset-orchestrator.sh is the wrapper the signed manifest lists
+          - <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-server.yaml is the file the signed manifest lists
     "#]]
-    .assert_eq(&number_hashes(&text(&output.stderr)));
+    .assert_eq(&number_hashes(&text(&output.stderr)).replace(&site.emulator.endpoint(), "<s3>"));
 }
 
 #[test]

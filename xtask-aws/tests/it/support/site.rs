@@ -160,15 +160,21 @@ impl Site {
     }
 
     /// Puts a stand-in for every public template of a CFN version in the public bucket.
+    /// What `cfn upload --release` leaves for a CFN version: the public templates (stand-ins)
+    /// and `amis.json` beside them.
     pub fn publish_templates(&self, cfn_version: &str) {
         self.runtime.block_on(async {
-            for name in public_templates() {
+            let files = public_templates()
+                .into_iter()
+                .map(|name| (format!("{name}.yaml"), format!("Description: {name}\n")))
+                .chain([("amis.json".to_owned(), "{\"stand-in\": true}\n".to_owned())]);
+            for (file, body) in files {
                 self.aws
                     .s3
                     .put_object()
                     .bucket(&config().cfn_public_bucket)
-                    .key(format!("{cfn_version}/readyset/templates/{name}.yaml"))
-                    .body(format!("Description: {name}\n").into_bytes().into())
+                    .key(format!("{cfn_version}/readyset/templates/{file}"))
+                    .body(body.into_bytes().into())
                     .send()
                     .await
                     .unwrap();

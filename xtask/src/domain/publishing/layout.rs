@@ -81,6 +81,11 @@ pub fn template_bucket(config: &ReleaseConfig, stage: Stage) -> &str {
 /// template prefixes, so not public, and writable by the release role only.
 pub const RELEASE_LOCK_KEY: &str = "locks/release.json";
 
+/// The AMIs file uploaded beside a release's templates (`cfn upload`).
+pub fn release_amis_file(cfn_version: &ReleaseTag) -> String {
+    format!("{}{AMIS_FILE}", template_prefix(&Placement::Release(cfn_version.clone())))
+}
+
 /// Where the CloudFormation templates of a release are, under its CFN version.
 pub fn release_template(cfn_version: &ReleaseTag, template: &str) -> String {
     format!("{}{template}.yaml", template_prefix(&Placement::Release(cfn_version.clone())))

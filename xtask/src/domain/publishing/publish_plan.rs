@@ -406,6 +406,7 @@ mod tests {
             commit: CommitId::parse(&"c".repeat(40)).unwrap(),
             installers: vec![entry.clone()],
             wrapper_sha256: None,
+            templates: Vec::new(),
         };
         AssembledRelease {
             manifest,

@@ -28,6 +28,19 @@ pub struct ReleaseManifest {
     /// runs. Manifests published before it was recorded have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wrapper_sha256: Option<String>,
+    /// The CloudFormation templates and `amis.json` of the release's CFN version, as
+    /// uploaded to the public bucket (key and SHA-256), so the signature covers what
+    /// customers launch too. Manifests published before they were recorded have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateEntry>,
+}
+
+/// One object of the public template bucket that a release's manifest vouches for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateEntry {
+    pub key: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +86,14 @@ impl AssembledRelease {
     /// them.
     pub fn with_wrapper(mut self, rendered: &str) -> AssembledRelease {
         self.manifest.wrapper_sha256 = Some(sha256_hex(rendered.as_bytes()));
+        self
+    }
+
+    /// The release with the templates and `amis.json` it was published with, as the
+    /// public bucket holds them, recorded (sorted by key) before it is signed.
+    pub fn with_templates(mut self, mut templates: Vec<TemplateEntry>) -> AssembledRelease {
+        templates.sort_by(|a, b| a.key.cmp(&b.key));
+        self.manifest.templates = templates;
         self
     }
 }
@@ -127,6 +148,7 @@ impl ReleaseManifest {
             commit: first.commit.clone(),
             installers: installers.iter().map(|installer| installer.entry.clone()).collect(),
             wrapper_sha256: None,
+            templates: Vec::new(),
         };
         Ok(AssembledRelease { manifest, installers })
     }
