@@ -29,6 +29,8 @@ Why a launcher instead of `moto_server`:
   public access block, lifecycle and ownership, and make every KMS key symmetric. Here
   each is made with the service's own model, a key gets its KeySpec and KeyUsage, and a
   distribution's origin keeps its origin access control.
+- S3's HEAD with ChecksumMode says the checksum's type (FULL_OBJECT, or COMPOSITE with a
+  "-<parts>" suffix for an object uploaded in parts); moto's says neither.
 - EC2's EnableImageDeprecation (alpha copies are marked deprecated) is missing from moto;
   here it keeps the time on the image and DescribeImages reports it (deprecationTime).
 - A block device mapping may leave out VolumeSize: EC2 then gives the volume the size
@@ -229,6 +231,30 @@ def patch_copy_image_client_token() -> None:
             return ActionResult({"ImageId": copies[key]})
 
     amis.AmisResponse.copy_image = copy_image
+
+
+def patch_checksum_types() -> None:
+    """S3 answers a HEAD asked with ChecksumMode with the checksum's type: FULL_OBJECT for
+    an object written whole (its SHA-256 is the bytes'), COMPOSITE with a "-<parts>"
+    suffix for one uploaded in parts (a checksum of the parts' checksums). moto's HEAD
+    gives neither, so a composite checksum would pass for the bytes'."""
+    from moto.s3.responses import S3Response
+
+    original = S3Response.head_object
+
+    def head_object(self, bucket_name, query, key_name, headers):
+        status, response_headers, body = original(self, bucket_name, query, key_name, headers)
+        if headers.get("x-amz-checksum-mode") != "ENABLED" or not 200 <= status < 300:
+            return status, response_headers, body
+        key = self.backend.get_object(bucket_name, key_name)
+        if key is not None and key.checksum_algorithm and key.checksum_value:
+            kind = key.checksum_type or "FULL_OBJECT"
+            value = f"{key.checksum_value}-{key.checksum_parts}" if kind == "COMPOSITE" else key.checksum_value
+            response_headers[f"x-amz-checksum-{key.checksum_algorithm.lower()}"] = value
+            response_headers["x-amz-checksum-type"] = kind
+        return status, response_headers, body
+
+    S3Response.head_object = head_object
 
 
 def patch_image_deprecation() -> None:
@@ -786,6 +812,7 @@ def main() -> None:
     patch_atomic_conditional_writes()
     patch_copy_image_client_token()
     patch_image_deprecation()
+    patch_checksum_types()
     patch_mapping_without_size()
     patch_resources_not_made()
     patch_release_infra_resources()

@@ -12,7 +12,9 @@ use std::{
 use anyhow::{bail, Context, Result};
 use aws_sdk_s3::{
     primitives::ByteStream,
-    types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, MetadataDirective},
+    types::{
+        ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart, MetadataDirective,
+    },
 };
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -103,9 +105,12 @@ impl Bucket {
                 return Err(error).with_context(|| format!("cannot read s3://{}/{key}", self.name));
             }
         };
+        // Only a whole-object checksum is the bytes' SHA-256; one of an object uploaded in
+        // parts is a checksum of the parts' checksums.
+        let whole = response.checksum_type() == Some(&ChecksumType::FullObject);
         let s3_sha256 = response
             .checksum_sha256()
-            .filter(|checksum| !checksum.contains('-'))
+            .filter(|checksum| whole && !checksum.contains('-'))
             .and_then(|checksum| base64::engine::general_purpose::STANDARD.decode(checksum).ok().map(hex::encode));
         Ok(Some(Head {
             remote: labelled(response.metadata(), response.content_length(), response.e_tag()),
