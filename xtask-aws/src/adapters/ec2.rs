@@ -64,19 +64,30 @@ impl Ec2<'_> {
         if query.ids.is_empty() {
             params.push(("MaxResults".to_owned(), PAGE_SIZE.to_owned()));
         }
-        let mut images = Vec::new();
+        self.every_page(region, "DescribeImages", params, "imagesSet", image).await
+    }
+
+    /// Every item of a paged answer (`NextToken`), each read by `read`.
+    async fn every_page<T>(
+        &self,
+        region: &str,
+        action: &str,
+        mut params: Vec<(String, String)>,
+        set: &str,
+        read: impl Fn(roxmltree::Node) -> T,
+    ) -> Result<Vec<T>> {
+        let mut found = Vec::new();
         loop {
-            let text = self.call(region, "DescribeImages", &params).await?;
-            let document = roxmltree::Document::parse(&text).context("DescribeImages answered with malformed XML")?;
-            if let Some(set) = child(document.root_element(), "imagesSet") {
-                images.extend(items(set).map(image));
-            }
+            let text = self.call(region, action, &params).await?;
+            let document =
+                roxmltree::Document::parse(&text).with_context(|| format!("{action} answered with malformed XML"))?;
+            found.extend(child(document.root_element(), set).into_iter().flat_map(items).map(&read));
             match child(document.root_element(), "nextToken").and_then(|token| token.text()) {
                 Some(token) if !token.is_empty() => {
                     params.retain(|(name, _)| name != "NextToken");
                     params.push(("NextToken".to_owned(), token.to_owned()));
                 }
-                _ => return Ok(images),
+                _ => return Ok(found),
             }
         }
     }
@@ -233,34 +244,23 @@ impl Ec2<'_> {
 
     /// The account's snapshots that carry `tag` (any value): (snapshot ID, the tag's value).
     pub async fn snapshots_tagged(&self, region: &str, tag: &str) -> Result<Vec<(String, String)>> {
-        let mut params = vec![
+        let params = vec![
             ("Owner.1".to_owned(), "self".to_owned()),
             ("Filter.1.Name".to_owned(), "tag-key".to_owned()),
             ("Filter.1.Value.1".to_owned(), tag.to_owned()),
             ("MaxResults".to_owned(), PAGE_SIZE.to_owned()),
         ];
-        let mut found = Vec::new();
-        loop {
-            let text = self.call(region, "DescribeSnapshots", &params).await?;
-            let document =
-                roxmltree::Document::parse(&text).context("DescribeSnapshots answered with malformed XML")?;
-            for item in child(document.root_element(), "snapshotSet").into_iter().flat_map(items) {
-                let value = child(item, "tagSet")
-                    .into_iter()
-                    .flat_map(items)
-                    .find(|t| child_text(*t, "key").as_deref() == Some(tag))
-                    .and_then(|t| child_text(t, "value"))
-                    .unwrap_or_default();
-                found.extend(child_text(item, "snapshotId").map(|id| (id, value)));
-            }
-            match child(document.root_element(), "nextToken").and_then(|token| token.text()) {
-                Some(token) if !token.is_empty() => {
-                    params.retain(|(name, _)| name != "NextToken");
-                    params.push(("NextToken".to_owned(), token.to_owned()));
-                }
-                _ => return Ok(found),
-            }
-        }
+        let read = |item: roxmltree::Node| {
+            let value = child(item, "tagSet")
+                .into_iter()
+                .flat_map(items)
+                .find(|t| child_text(*t, "key").as_deref() == Some(tag))
+                .and_then(|t| child_text(t, "value"))
+                .unwrap_or_default();
+            child_text(item, "snapshotId").map(|id| (id, value))
+        };
+        let found = self.every_page(region, "DescribeSnapshots", params, "snapshotSet", read).await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     pub async fn encryption_by_default(&self, region: &str) -> Result<bool> {
