@@ -11,10 +11,13 @@
 # tells shellcheck the dialect a shebang would have named.)
 #
 # Environment:
-#   READYSET_INSTALLER_BASE_URL        download from this URL instead of the published one
+#   READYSET_INSTALLER_BASE_URL        download from this https:// URL instead of the
+#                                      published one; anything but HTTPS is refused, and
+#                                      so is a redirect to anything but HTTPS
 #   READYSET_INSTALLER_SKIP_CHECKSUM=1 run the installer unverified when no SHA-256 tool
 #                                      (sha256sum, shasum, openssl) exists; a checksum
-#                                      mismatch is never ignored
+#                                      mismatch is never ignored, and nothing is ever
+#                                      downloaded but over HTTPS
 #   TMPDIR                             where the download is kept while it runs; when it
 #                                      cannot hold a program that runs (missing, read-only,
 #                                      mounted noexec), a directory under
@@ -98,40 +101,33 @@ make_work_dir() {
   fail "found no directory to run the installer from: ${TMPDIR:+TMPDIR=}${temp} and $cache are missing, read-only or mounted noexec. Set TMPDIR to a writable directory on a filesystem that allows running programs, and run this again"
 }
 
-# Fails when a server response in the log named in $1 redirected to plain HTTP.
-refuse_plain_redirect() {
-  if grep -i '^ *location: *http://' "$1" >/dev/null 2>&1; then
-    fail "the server redirected the download of $2 to plain HTTP; refusing it. Report this to ReadySet"
-  fi
+# Fails when a server response in the log named in $1 redirected to anything but
+# HTTPS. A Location without a scheme (a path, or //host/path) stays on HTTPS.
+refuse_insecure_redirect() {
+  command -v grep >/dev/null 2>&1 || fail "cannot check where wget's download of $2 was redirected: grep is not installed; install grep or curl and run this again"
+  location=$(grep -i '^ *location: *[a-z][a-z0-9+.-]*:' "$1" | grep -v -i '^ *location: *https://' |
+    sed -n '1s/^ *[^:]*: *//p')
+  [ -z "$location" ] || fail "the server redirected the download of $2 to $location, which is not HTTPS; refusing it. Report this to ReadySet"
 }
 
 download() {
   url=$1
   out=$2
-  case "$url" in
-    https://*) secure=1 ;;
-    *)
-      secure=0
-      say "warning: downloading over plain HTTP from $url"
-      ;;
-  esac
   if command -v curl >/dev/null 2>&1; then
-    if [ "$secure" = 1 ]; then
-      # --proto also covers redirects; --tlsv1.2 means TLS 1.2 or later.
-      curl --fail --silent --show-error --location --proto '=https' --proto-redir '=https' --tlsv1.2 \
-        --output "$out" "$url"
-    else
-      curl --fail --silent --show-error --location --output "$out" "$url"
-    fi
+    # --proto also covers redirects; --tlsv1.2 means TLS 1.2 or later.
+    curl --fail --silent --show-error --location --proto '=https' --proto-redir '=https' --tlsv1.2 \
+      --output "$out" "$url"
   elif command -v wget >/dev/null 2>&1; then
-    # GNU wget follows a redirect to HTTP even with --https-only, and BusyBox wget
-    # knows no TLS options at all: both print the responses (-S), which are checked
-    # for such a redirect before the download is used.
-    wget -S -O "$out" "$url" 2>"$work_dir/wget.log" || {
+    # GNU wget follows a redirect to HTTP or FTP even with --https-only, and BusyBox
+    # wget knows no TLS options at all: both print the responses (-S), which are
+    # checked for such a redirect before the download is used, also when it failed.
+    wget_status=0
+    wget -S -O "$out" "$url" 2>"$work_dir/wget.log" || wget_status=$?
+    refuse_insecure_redirect "$work_dir/wget.log" "$url"
+    if [ "$wget_status" != 0 ]; then
       sed 's/^/  /' "$work_dir/wget.log" >&2
       return 1
-    }
-    [ "$secure" = 0 ] || refuse_plain_redirect "$work_dir/wget.log" "$url"
+    fi
   else
     fail "neither curl nor wget is installed; install one of them and run this again"
   fi
@@ -163,6 +159,10 @@ verify() {
 main() {
   case "$readyset_tag" in
     @@*) fail "this is the unrendered template; download the published script from the release location" ;;
+  esac
+  case "$base_url" in
+    https://*) ;;
+    *) fail "READYSET_INSTALLER_BASE_URL is $base_url, but the installer is downloaded over HTTPS only; set it to an https:// URL, or unset it to download from the published location" ;;
   esac
   platform=$(detect_platform) || fail "unsupported platform: $(uname -s) $(uname -m); the installer runs on $supported"
   expected=$(expected_sha256 "$platform")

@@ -33,6 +33,10 @@ Why a launcher instead of `moto_server`:
   "-<parts>" suffix for an object uploaded in parts); moto's says neither.
 - EC2's EnableImageDeprecation (alpha copies are marked deprecated) is missing from moto;
   here it keeps the time on the image and DescribeImages reports it (deprecationTime).
+- HTTPS: CloudFront serves customers over HTTPS only, and the wrapper downloads over
+  nothing else. With XTASK_EMULATOR_TLS_DIR set, the same emulator also listens with
+  TLS on a second port, with a certificate for 127.0.0.1 made at start and written to
+  that directory as cert.pem (key.pem beside it), for the download tools to trust.
 - A block device mapping may leave out VolumeSize: EC2 then gives the volume the size
   of the image's snapshot (the templates do so, to encrypt the root volume without
   choosing its size). moto refuses such a mapping; here it gets moto's root size, 8 GiB.
@@ -72,8 +76,8 @@ reads are allowed where a bucket policy makes objects public, as S3 allows them.
   CopyImage's tokens forgotten, the next distribution gets the configured ID again).
   An emulator that enforces IAM is not reset (its administrator would go with it).
 
-Prints one line, `port=<port>` (and ` admin=<key id>:<secret>` with IAM), once the server
-accepts connections.
+Prints one line, `port=<port>` (then ` tls_port=<port>` with a TLS directory and
+` admin=<key id>:<secret>` with IAM), once the server accepts connections.
 """
 
 import io
@@ -643,15 +647,61 @@ def drop(environ):
             pass
 
 
-def serve():
-    """moto's threaded server, with the fault middleware in front of its application."""
+def serve(tls_dir):
+    """moto's threaded server, with the fault middleware in front of its application;
+    and the same application over TLS when a directory for the certificate is given."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
     app = Faults(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", 0, app, True, request_handler=MotoRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server.server_address[1]
+    ports = []
+    for context in [None] + ([tls_context(tls_dir)] if tls_dir else []):
+        server = make_server("127.0.0.1", 0, app, True, request_handler=MotoRequestHandler, ssl_context=context)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        ports.append(server.server_address[1])
+    return ports
+
+
+def tls_context(directory):
+    """A TLS 1.2+ context with a new self-signed P-256 certificate for 127.0.0.1, whose
+    PEM files are written to the directory (cryptography is one of moto's own needs)."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    with open(cert_path, "wb") as out:
+        out.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path, key_path)
+    return context
 
 
 def invalidation_batch_already_exists() -> Exception:
@@ -819,14 +869,15 @@ def main() -> None:
     patch_pagination()
     if os.environ.get("XTASK_EMULATOR_DISTRIBUTION_ID"):
         patch_distribution_id(os.environ["XTASK_EMULATOR_DISTRIBUTION_ID"])
-    port = serve()
+    ports = serve(os.environ.get("XTASK_EMULATOR_TLS_DIR"))
     if iam:
         patch_cloudfront_signatures()
         patch_resources_moto_does_not_know()
         patch_anonymous_reads()
         patch_missing_keys_without_list_bucket()
     admin = f" admin={create_administrator()}" if iam else ""
-    print(f"port={port}{admin}", flush=True)
+    tls = f" tls_port={ports[1]}" if len(ports) > 1 else ""
+    print(f"port={ports[0]}{tls}{admin}", flush=True)
     exit_when_parent_goes_away()
 
 

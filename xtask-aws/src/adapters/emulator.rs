@@ -53,6 +53,10 @@ pub struct Options<'a> {
 pub struct Emulator {
     child: Child,
     port: u16,
+    /// The same emulator over HTTPS, as CloudFront serves customers, and the directory
+    /// holding its certificate (removed with the value).
+    tls_port: u16,
+    tls_dir: tempfile::TempDir,
     /// Keys that work in it: any keys without IAM, the administrator's with it.
     keys: (String, String),
     /// What the emulator printed to stderr (tracebacks of its internal errors).
@@ -71,7 +75,9 @@ const INSTALL_HINT: &str = "install it with `cargo xtask ci` (creates target/ci-
 
 impl Emulator {
     pub fn start(python: &Path, options: &Options) -> Result<Emulator> {
+        let tls_dir = tempfile::tempdir().context("cannot create a directory for the emulator's certificate")?;
         let mut command = Command::new(python);
+        command.env("XTASK_EMULATOR_TLS_DIR", tls_dir.path());
         if let Some(id) = options.distribution_id {
             command.env("XTASK_EMULATOR_DISTRIBUTION_ID", id);
         }
@@ -93,7 +99,7 @@ impl Emulator {
             })?;
         let log = collect_stderr(&mut child);
         match ready_line(&mut child).as_deref().and_then(parse_ready) {
-            Some((port, keys)) => Ok(Emulator { child, port, keys, log }),
+            Some(Ready { port, tls_port, keys }) => Ok(Emulator { child, port, tls_port, tls_dir, keys, log }),
             None => Err(start_failure(python, &mut child, &log)),
         }
     }
@@ -151,6 +157,16 @@ impl Emulator {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The emulator over HTTPS; its certificate is `certificate()`, which a client must
+    /// be told to trust (curl: `CURL_CA_BUNDLE`).
+    pub fn tls_endpoint(&self) -> String {
+        format!("https://127.0.0.1:{}", self.tls_port)
+    }
+
+    pub fn certificate(&self) -> std::path::PathBuf {
+        self.tls_dir.path().join("cert.pem")
+    }
+
     pub async fn sdk_config(&self, region: &str) -> SdkConfig {
         self.access("127.0.0.1").sdk_config(region).await
     }
@@ -192,15 +208,22 @@ fn ready_line(child: &mut Child) -> Option<String> {
     receiver.recv_timeout(START_TIMEOUT).ok()
 }
 
-/// `port=<port>` and, with IAM, ` admin=<key id>:<secret>`.
-fn parse_ready(line: &str) -> Option<(u16, (String, String))> {
+struct Ready {
+    port: u16,
+    tls_port: u16,
+    keys: (String, String),
+}
+
+/// `port=<port> tls_port=<port>` and, with IAM, ` admin=<key id>:<secret>`.
+fn parse_ready(line: &str) -> Option<Ready> {
     let mut words = line.split_whitespace();
     let port = words.next()?.strip_prefix("port=")?.parse().ok()?;
+    let tls_port = words.next()?.strip_prefix("tls_port=")?.parse().ok()?;
     let keys = match words.next().and_then(|word| word.strip_prefix("admin=")) {
         Some(admin) => admin.split_once(':').map(|(k, s)| (k.to_owned(), s.to_owned()))?,
         None => ("testing".to_owned(), "testing".to_owned()),
     };
-    Some((port, keys))
+    Some(Ready { port, tls_port, keys })
 }
 
 fn start_failure(python: &Path, child: &mut Child, log: &Mutex<String>) -> anyhow::Error {

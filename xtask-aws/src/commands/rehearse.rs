@@ -386,7 +386,8 @@ fn decision(step: &Step, excluded_targets: &mut Vec<String>) -> Decision {
 /// and artifacts, the emulator, and the environment an agent would give them.
 struct World {
     scratch: tempfile::TempDir,
-    _emulator: Option<Emulator>,
+    /// The rehearsal's own emulator (none when `AWS_ENDPOINT_URL` names one already).
+    emulator: Option<Emulator>,
     /// The emulator's administrator, for setting up and checking, never for a step.
     access: emulator::EmulatorAccess,
     /// What every step gets; credentials come from its queue.
@@ -436,7 +437,7 @@ impl World {
             .collect();
         let s3_url = access.endpoint.replace("localhost", "127.0.0.1");
         let public_url = format!("{s3_url}/{}", workspace.config.orchestrator_bucket);
-        Ok(World { scratch, _emulator: emulator, access, env, queue_keys, public_url, s3_url, commit })
+        Ok(World { scratch, emulator, access, env, queue_keys, public_url, s3_url, commit })
     }
 
     /// Runs a program of a step in the checkout with the environment an agent of the
@@ -575,16 +576,26 @@ fn check_copies(workspace: &Workspace, world: &World, stage: &str) -> Result<Str
     Ok(format!("{count} copies of the internal AMIs the smoke test launched (SourceAmi checked in EC2)"))
 }
 
-/// Downloads the published wrapper and runs the installer through it, as a customer does.
+/// Downloads the published wrapper and runs the installer through it, as a customer does:
+/// over HTTPS only, which the emulator serves with a certificate of its own.
 fn run_installer_through_wrapper(workspace: &Workspace, world: &World, release: &ReleaseTag) -> Result<String> {
+    let Some(emulator) = &world.emulator else {
+        bail!(
+            "the wrapper downloads over HTTPS only, and the emulator AWS_ENDPOINT_URL names serves no HTTPS here; \
+             unset AWS_ENDPOINT_URL and the rehearsal starts its own emulator, which does"
+        );
+    };
+    let base = format!("{}/{}", emulator.tls_endpoint(), workspace.config.orchestrator_bucket);
     let (sh, script) = (&workspace.sh, world.scratch.path().join("readyset-orchestrator.sh"));
-    let url = format!("{}/readyset-orchestrator.sh", world.public_url);
-    cmd!(sh, "curl --fail --silent --show-error --output {script} {url}")
+    let (url, certificate) = (format!("{base}/readyset-orchestrator.sh"), emulator.certificate());
+    cmd!(sh, "curl --fail --silent --show-error --proto =https --output {script} {url}")
+        .env("CURL_CA_BUNDLE", &certificate)
         .quiet()
         .run()
         .context("cannot download the published wrapper")?;
     let output = cmd!(sh, "sh {script} --version")
-        .env("READYSET_INSTALLER_BASE_URL", &world.public_url)
+        .env("READYSET_INSTALLER_BASE_URL", &base)
+        .env("CURL_CA_BUNDLE", &certificate)
         .quiet()
         .ignore_status()
         .output()

@@ -251,8 +251,10 @@ fn run_with_stdin(served: &Served, program: &Path, args: &[&str], input: &[u8]) 
 const BASICS: &[&str] = &["uname", "mktemp", "mkdir", "rm", "chmod", "cut", "sed", "grep"];
 
 /// Each download tool alone, over HTTPS from the test server, then with every download
-/// redirected to plain HTTP: curl refuses to follow, wget follows and the wrapper
-/// refuses what it fetched; either way the installer does not run. The BusyBox case
+/// redirected to plain HTTP and to FTP: curl refuses to follow, wget follows and the
+/// wrapper refuses what it fetched (or failed to fetch); then a plain HTTP base URL,
+/// refused before any request even with the checksum opt-out. In no case does the
+/// installer run. The BusyBox case
 /// has only BusyBox's applets on PATH, so its wget uses BusyBox's own TLS, which does
 /// not check certificates (it says so); the published SHA-256 still guards the binary.
 #[test]
@@ -266,14 +268,23 @@ fn downloads_use_https_only_with_curl_gnu_wget_and_busybox_wget() {
     ];
     let mut report = String::new();
     for (tool, path, shell) in tools {
-        for (case, base) in
-            [("HTTPS", served.server.base_url()), ("redirect to HTTP", served.server.redirecting_base_url())]
-        {
+        let cases = [
+            ("HTTPS", served.server.base_url()),
+            ("redirect to HTTP", served.server.redirecting_base_url("http")),
+            ("redirect to FTP", served.server.redirecting_base_url("ftp")),
+            ("plain HTTP, checksum opt-out set", served.server.plain_base_url()),
+        ];
+        for (case, base) in cases {
             let before = served.server.requests().len();
             let mut command = Command::new(shell_program(shell));
             command.args(&shell[1..]).arg(served.scratch.path().join("wrapper.sh")).arg("--version");
             served.environment(&mut command);
-            let output = command.env("PATH", &path).env("READYSET_INSTALLER_BASE_URL", &base).output().unwrap();
+            let output = command
+                .env("PATH", &path)
+                .env("READYSET_INSTALLER_BASE_URL", &base)
+                .env("READYSET_INSTALLER_SKIP_CHECKSUM", "1")
+                .output()
+                .unwrap();
             report += &format!("## {tool}, {case}\n{}", served.normalise(&output));
             report += &format!("--- requests\n{}\n", served.normalise_text(&served.server.requests()[before..]));
         }
@@ -297,6 +308,22 @@ fn downloads_use_https_only_with_curl_gnu_wget_and_busybox_wget() {
         --- requests
         https "GET /to-http/binaries/<tag>/x86_64-unknown-linux-gnu HTTP/1.1" 302 -
 
+        ## curl, redirect to FTP
+        status: exit status: 1
+        --- stdout
+        --- stderr
+        curl: (1) Protocol "ftp" not supported or disabled in libcurl
+        readyset-orchestrator: error: could not download <https>/to-ftp/binaries/<tag>/x86_64-unknown-linux-gnu
+        --- requests
+        https "GET /to-ftp/binaries/<tag>/x86_64-unknown-linux-gnu HTTP/1.1" 302 -
+
+        ## curl, plain HTTP, checksum opt-out set
+        status: exit status: 1
+        --- stdout
+        --- stderr
+        readyset-orchestrator: error: READYSET_INSTALLER_BASE_URL is <http>, but the installer is downloaded over HTTPS only; set it to an https:// URL, or unset it to download from the published location
+        --- requests
+
         ## GNU wget, HTTPS
         status: exit status: 0
         --- stdout
@@ -309,10 +336,25 @@ fn downloads_use_https_only_with_curl_gnu_wget_and_busybox_wget() {
         status: exit status: 1
         --- stdout
         --- stderr
-        readyset-orchestrator: error: the server redirected the download of <https>/to-http/binaries/<tag>/x86_64-unknown-linux-gnu to plain HTTP; refusing it. Report this to ReadySet
+        readyset-orchestrator: error: the server redirected the download of <https>/to-http/binaries/<tag>/x86_64-unknown-linux-gnu to <http>/binaries/<tag>/x86_64-unknown-linux-gnu, which is not HTTPS; refusing it. Report this to ReadySet
         --- requests
         https "GET /to-http/binaries/<tag>/x86_64-unknown-linux-gnu HTTP/1.1" 302 -
         http "GET /binaries/<tag>/x86_64-unknown-linux-gnu HTTP/1.1" 200 -
+
+        ## GNU wget, redirect to FTP
+        status: exit status: 1
+        --- stdout
+        --- stderr
+        readyset-orchestrator: error: the server redirected the download of <https>/to-ftp/binaries/<tag>/x86_64-unknown-linux-gnu to <ftp>/binaries/<tag>/x86_64-unknown-linux-gnu, which is not HTTPS; refusing it. Report this to ReadySet
+        --- requests
+        https "GET /to-ftp/binaries/<tag>/x86_64-unknown-linux-gnu HTTP/1.1" 302 -
+
+        ## GNU wget, plain HTTP, checksum opt-out set
+        status: exit status: 1
+        --- stdout
+        --- stderr
+        readyset-orchestrator: error: READYSET_INSTALLER_BASE_URL is <http>, but the installer is downloaded over HTTPS only; set it to an https:// URL, or unset it to download from the published location
+        --- requests
 
         ## BusyBox wget, HTTPS
         status: exit status: 0
@@ -326,10 +368,25 @@ fn downloads_use_https_only_with_curl_gnu_wget_and_busybox_wget() {
         status: exit status: 1
         --- stdout
         --- stderr
-        readyset-orchestrator: error: the server redirected the download of <https>/to-http/binaries/<tag>/x86_64-unknown-linux-gnu to plain HTTP; refusing it. Report this to ReadySet
+        readyset-orchestrator: error: the server redirected the download of <https>/to-http/binaries/<tag>/x86_64-unknown-linux-gnu to <http>/binaries/<tag>/x86_64-unknown-linux-gnu, which is not HTTPS; refusing it. Report this to ReadySet
         --- requests
         https "GET /to-http/binaries/<tag>/x86_64-unknown-linux-gnu HTTP/1.1" 302 -
         http "GET /binaries/<tag>/x86_64-unknown-linux-gnu HTTP/1.1" 200 -
+
+        ## BusyBox wget, redirect to FTP
+        status: exit status: 1
+        --- stdout
+        --- stderr
+        readyset-orchestrator: error: the server redirected the download of <https>/to-ftp/binaries/<tag>/x86_64-unknown-linux-gnu to <ftp>/binaries/<tag>/x86_64-unknown-linux-gnu, which is not HTTPS; refusing it. Report this to ReadySet
+        --- requests
+        https "GET /to-ftp/binaries/<tag>/x86_64-unknown-linux-gnu HTTP/1.1" 302 -
+
+        ## BusyBox wget, plain HTTP, checksum opt-out set
+        status: exit status: 1
+        --- stdout
+        --- stderr
+        readyset-orchestrator: error: READYSET_INSTALLER_BASE_URL is <http>, but the installer is downloaded over HTTPS only; set it to an https:// URL, or unset it to download from the published location
+        --- requests
 
     "###]].assert_eq(&report);
 }

@@ -1,8 +1,8 @@
 //! The release location as a customer's download tools see it: a local HTTPS server
 //! with a self-signed certificate that each test trusts explicitly (curl through
 //! `CURL_CA_BUNDLE`, GNU wget through a `WGETRC`, OpenSSL through `SSL_CERT_FILE`),
-//! and a plain HTTP server beside it for the redirect a download must refuse. Both
-//! listen on 127.0.0.1 only and stop with the value.
+//! and beside it a plain HTTP server and a port that refuses FTP, for the redirects a
+//! download must refuse. All listen on 127.0.0.1 only and stop with the value.
 
 use std::{
     io::{BufRead, BufReader},
@@ -17,6 +17,7 @@ pub struct Https {
     _stdin: ChildStdin,
     port: u16,
     http_port: u16,
+    ftp_port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -43,18 +44,23 @@ impl Https {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let ports: Vec<u16> = line.split_whitespace().map(|port| port.parse().unwrap()).collect();
-        assert_eq!(ports.len(), 2, "the HTTPS server did not start: {line:?}");
+        assert_eq!(ports.len(), 3, "the HTTPS server did not start: {line:?}");
         let stdin = child.stdin.take().unwrap();
-        Https { child, _stdin: stdin, port: ports[0], http_port: ports[1], dir }
+        Https { child, _stdin: stdin, port: ports[0], http_port: ports[1], ftp_port: ports[2], dir }
     }
 
     pub fn base_url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
     }
 
-    /// A base URL under which every download is redirected to plain HTTP.
-    pub fn redirecting_base_url(&self) -> String {
-        format!("{}/to-http", self.base_url())
+    /// A base URL under which every download is redirected to `scheme` (`http`, `ftp`).
+    pub fn redirecting_base_url(&self, scheme: &str) -> String {
+        format!("{}/to-{scheme}", self.base_url())
+    }
+
+    /// The same files over plain HTTP.
+    pub fn plain_base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
     }
 
     pub fn put(&self, key: &str, bytes: &[u8]) {
@@ -79,10 +85,11 @@ impl Https {
         self.normalise(&log)
     }
 
-    /// Text with this server's URLs and ports replaced by `<https>` and `<http>`.
+    /// Text with this server's URLs and ports replaced by `<https>`, `<http>`, `<ftp>`.
     pub fn normalise(&self, text: &str) -> String {
         text.replace(&self.base_url(), "<https>")
-            .replace(&format!("http://127.0.0.1:{}", self.http_port), "<http>")
+            .replace(&self.plain_base_url(), "<http>")
+            .replace(&format!("ftp://127.0.0.1:{}", self.ftp_port), "<ftp>")
             .replace(&format!("127.0.0.1:{}", self.port), "<https host>")
     }
 }

@@ -159,6 +159,21 @@ impl Site {
         format!("{}/{}", self.emulator.endpoint(), self.orchestrator())
     }
 
+    /// The same URL over HTTPS, as CloudFront serves customers; `trust_https` makes a
+    /// download tool accept the emulator's certificate.
+    pub fn https_base_url(&self) -> String {
+        format!("{}/{}", self.emulator.tls_endpoint(), self.orchestrator())
+    }
+
+    /// Trust the emulator's certificate: curl through `CURL_CA_BUNDLE`, OpenSSL through
+    /// `SSL_CERT_FILE`, GNU wget through a `WGETRC` written to `scratch`.
+    pub fn trust_https(&self, command: &mut std::process::Command, scratch: &Path) {
+        let certificate = self.emulator.certificate();
+        let wgetrc = scratch.join("wgetrc");
+        std::fs::write(&wgetrc, format!("ca_certificate = {}\n", certificate.display())).unwrap();
+        command.env("CURL_CA_BUNDLE", &certificate).env("SSL_CERT_FILE", &certificate).env("WGETRC", wgetrc);
+    }
+
     /// Puts a stand-in for every public template of a CFN version in the public bucket.
     /// What `cfn upload --release` leaves for a CFN version: the public templates (stand-ins)
     /// and `amis.json` beside them.
