@@ -137,14 +137,19 @@ pub async fn kms_key(site: &Site) -> Result<KmsKey> {
     })
 }
 
-/// Signs `message` with the configured KMS key. The signature is checked with `key`
-/// before it is returned: a KMS key that is not the trusted key's private half must
-/// stop the release, not publish signatures no one can verify.
+/// Signs `message` (the manifest, or `what` it is) with the configured KMS key. The
+/// signature is checked with `key` before it is returned: a KMS key that is not the
+/// trusted key's private half must stop the release, not publish signatures no one can
+/// verify.
 pub async fn sign(site: &Site, key: &ReleaseKey, message: &[u8]) -> Result<Vec<u8>> {
+    sign_as(site, key, message, "the manifest").await
+}
+
+pub async fn sign_as(site: &Site, key: &ReleaseKey, message: &[u8], what: &str) -> Result<Vec<u8>> {
     let alias = &site.config.signing_key;
     if message.len() > MAX_RAW_MESSAGE {
         bail!(
-            "the manifest is {} bytes, and KMS signs at most {MAX_RAW_MESSAGE} bytes as a raw message; signing its \
+            "{what} is {} bytes, and KMS signs at most {MAX_RAW_MESSAGE} bytes as a raw message; signing its \
              digest instead (MessageType DIGEST) is not implemented. Nothing was written",
             message.len()
         );
@@ -157,18 +162,27 @@ pub async fn sign(site: &Site, key: &ReleaseKey, message: &[u8]) -> Result<Vec<u
         "SigningAlgorithm": SIGNING_ALGORITHM,
     });
     let answer = Kms { client: &client }.call(&site.config.region, "Sign", body).await.with_context(|| {
-        format!("cannot sign the manifest with KMS key {alias} (the release queue's role needs kms:Sign on it)")
+        format!("cannot sign {what} with KMS key {alias} (the release queue's role needs kms:Sign on it)")
     })?;
     let signature = decode(answer["Signature"].as_str(), "Sign's Signature")?;
     if !key.verifies(message, &signature) {
         bail!(
-            "KMS key {alias} signed the manifest, but the signature does not verify with {}: the key the alias \
+            "KMS key {alias} signed {what}, but the signature does not verify with {}: the key the alias \
              names is not the one customers check against. Point the alias at the signing key, or commit that \
              key's public half (RELEASE.md, \"Signing key\"). Nothing was written",
             key.source
         );
     }
     Ok(signature)
+}
+
+/// A signature as the release pointer carries it: base64 on one line.
+pub fn encode_signature(signature: &[u8]) -> String {
+    STANDARD.encode(signature)
+}
+
+pub fn decode_signature(text: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(text).ok()
 }
 
 fn decode(field: Option<&str>, what: &str) -> Result<Vec<u8>> {

@@ -14,6 +14,7 @@ pub mod kms;
 pub mod manifest_signature;
 pub mod publisher;
 pub mod release_lock;
+pub mod release_pointer;
 pub mod release_state;
 pub mod retry;
 pub mod s3;

@@ -13,7 +13,7 @@ use xtask::{
         names::tag::ReleaseTag,
         publishing::digest::sha256_hex,
         publishing::layout::{self, WRAPPER_KEY},
-        publishing::publish_plan::{desired_objects, downgrade, plan, Owner, PublishPlan, Remote, State},
+        publishing::publish_plan::{desired_objects, downgrade, plan, Desired, Owner, PublishPlan, Remote, State},
         publishing::release_manifest::{Allowances, AssembledRelease, ReleaseManifest, TemplateEntry},
         publishing::wrapper,
     },
@@ -21,7 +21,7 @@ use xtask::{
 
 use crate::adapters::{
     manifest_signature::{self, ReleaseKey},
-    publisher, release_state,
+    publisher, release_pointer, release_state,
     s3::Lookup,
     site::{with_site, Site},
 };
@@ -44,11 +44,13 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
         .await;
         // The signature covers the templates, so it is made once they are read.
         let release = release.clone().with_templates(templates?);
-        let (signature, mut remote) = (signature(workspace, site, &release.manifest).await?, remote?);
+        let key = ReleaseKey::load(workspace, site, None).await?;
+        let (signature, mut remote) = (signature(site, &key, &release.manifest).await?, remote?);
         if let Some(published) = signature.published {
             remote.insert(layout::manifest_signature(&tag), published);
         }
-        let plan = plan_publish(&release, &rendered, signature.bytes, &remote)?;
+        let pointer = pointer(site, &key, &release.manifest, &rendered, &mut remote).await?;
+        let plan = plan_publish(&release, &rendered, signature.bytes, pointer, &remote)?;
         refuse_downgrade(workspace, site, &release, &plan, args.allow_downgrade).await?;
         println!(
             "Publish plan for {tag} to s3://{} (CFN version {}):",
@@ -159,8 +161,7 @@ struct Signature {
 
 /// The manifest's signature: the published one when it verifies (a rerun), else a new
 /// one from KMS, checked with the trusted key before anything is written.
-async fn signature(workspace: &Workspace, site: &Site, manifest: &ReleaseManifest) -> Result<Signature> {
-    let key = ReleaseKey::load(workspace, site, None).await?;
+async fn signature(site: &Site, key: &ReleaseKey, manifest: &ReleaseManifest) -> Result<Signature> {
     let bytes = manifest.to_json().into_bytes();
     let found = site.orchestrator().download(&layout::manifest_signature(&manifest.tag)).await?;
     let published = found.as_ref().map(|(_, remote)| remote.clone());
@@ -171,15 +172,32 @@ async fn signature(workspace: &Workspace, site: &Site, manifest: &ReleaseManifes
         "Signing the manifest with KMS key {}; the signature is checked with {}.",
         site.config.signing_key, key.source
     );
-    Ok(Signature { bytes: manifest_signature::sign(site, &key, &bytes).await?, published })
+    Ok(Signature { bytes: manifest_signature::sign(site, key, &bytes).await?, published })
 }
 
-/// What the plan must know of the bucket: every key it may write but the signature's,
-/// which [`signature`] reads. The keys and whether each may move do not depend on the
-/// signature's bytes, so the lookups start before the signature is known.
+/// The signed pointer that names this release current; what the bucket held at its key
+/// is what the pointer's write is conditional on, so it goes into `remote`.
+async fn pointer(
+    site: &Site,
+    key: &ReleaseKey,
+    manifest: &ReleaseManifest,
+    rendered: &str,
+    remote: &mut BTreeMap<String, Remote>,
+) -> Result<Desired> {
+    let (manifest_sha256, wrapper_sha256) =
+        (sha256_hex(manifest.to_json().as_bytes()), sha256_hex(rendered.as_bytes()));
+    let (desired, found) = release_pointer::next(site, key, &manifest.tag, &manifest_sha256, &wrapper_sha256).await?;
+    remote.extend(found.map(|found| (layout::POINTER_KEY.to_owned(), found)));
+    Ok(desired)
+}
+
+/// What the plan must know of the bucket: every key it may write but the signature's
+/// and the pointer's, which [`signature`] and [`pointer`] read. The keys and whether
+/// each may move do not depend on the signature's bytes, so the lookups start before
+/// the signature is known.
 fn lookups(release: &AssembledRelease, rendered: &str) -> Vec<Lookup> {
     let signature = layout::manifest_signature(&release.manifest.tag);
-    let phases = desired_objects(release, rendered, Vec::new());
+    let phases = desired_objects(release, rendered, Vec::new(), None);
     phases.iter().flat_map(|(_, objects)| objects).filter(|object| object.key != signature).map(Lookup::of).collect()
 }
 
@@ -187,9 +205,10 @@ fn plan_publish(
     release: &AssembledRelease,
     rendered: &str,
     signature: Vec<u8>,
+    pointer: Desired,
     remote: &BTreeMap<String, Remote>,
 ) -> Result<PublishPlan> {
-    let phases = desired_objects(release, rendered, signature);
+    let phases = desired_objects(release, rendered, signature, Some(pointer));
     let plan = plan(Owner::Release(release.manifest.tag.clone()), phases, remote, true);
     let conflicts = plan.conflicts();
     if !conflicts.is_empty() {

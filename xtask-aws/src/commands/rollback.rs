@@ -9,9 +9,11 @@ use xtask::{
     cli::{LeftOutKeys, RollbackArgs},
     domain::{
         names::tag::ReleaseTag,
+        publishing::digest::sha256_hex,
         publishing::layout::{self, MUTABLE_CACHE},
-        publishing::publish_plan::{legacy_copy, plan, Content, Desired, Owner, PublishPlan, Removal},
+        publishing::publish_plan::{legacy_copy, plan, Content, Desired, Owner, PublishPlan, Removal, POINTER_PHASE},
         publishing::release_lock,
+        publishing::release_manifest::ReleaseManifest,
         publishing::release_status::{ObjectStatus, ReleaseStatus},
     },
 };
@@ -20,7 +22,7 @@ use crate::adapters::{
     manifest_signature::ReleaseKey,
     publisher,
     release_lock::LockStore,
-    release_state,
+    release_pointer, release_state,
     s3::Lookup,
     site::{with_site, Site},
 };
@@ -83,12 +85,28 @@ async fn plan_rollback(
         cache_control: MUTABLE_CACHE,
         mutable: true,
     };
-    let phases = vec![("legacy keys (server-side copies)", legacy), ("wrapper", vec![wrapper])];
+    let manifest_sha256 = manifest_sha256(site, tag, manifest).await?;
+    let wrapper_sha256 = wrapper.sha256.clone();
+    let mut phases = vec![("legacy keys (server-side copies)", legacy), ("wrapper", vec![wrapper])];
     let lookups: Vec<Lookup> = phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect();
-    let remote = bucket.remotes(lookups).await?;
+    let mut remote = bucket.remotes(lookups).await?;
+    let (pointer, found) = release_pointer::next(site, &key, tag, &manifest_sha256, &wrapper_sha256).await?;
+    phases.push((POINTER_PHASE, vec![pointer]));
+    remote.extend(found.map(|found| (layout::POINTER_KEY.to_owned(), found)));
     let mut plan = plan(Owner::Release(tag.clone()), phases, &remote, true);
     plan.remove(left_out_removals(site, &status, left_out).await?);
     Ok(plan)
+}
+
+/// The SHA-256 of the manifest's bytes, which the pointer names: read again, and refused
+/// unless they are the manifest whose signature was just checked.
+async fn manifest_sha256(site: &Site, tag: &ReleaseTag, verified: &ReleaseManifest) -> Result<String> {
+    let key = layout::manifest(tag);
+    let bytes = site.orchestrator().get(&key).await?.unwrap_or_default();
+    if serde_json::from_slice::<ReleaseManifest>(&bytes).ok().as_ref() != Some(verified) {
+        bail!("{key} changed while the rollback read it; nothing was written. Run the rollback again");
+    }
+    Ok(sha256_hex(&bytes))
 }
 
 /// The legacy keys of platforms `tag` left out that serve another release: kept or

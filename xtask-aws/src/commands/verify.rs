@@ -1,7 +1,7 @@
 //! `cargo xtask verify <tag>`: downloads a release the way customers do and checks
 //! every byte against its manifest.
 
-use crate::adapters::manifest_signature::ReleaseKey;
+use crate::adapters::{manifest_signature::ReleaseKey, release_pointer};
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 use xtask::{
@@ -65,8 +65,9 @@ pub fn run(workspace: &Workspace, args: VerifyArgs) -> Result<()> {
     let downloader = Downloader { workspace, base: base.trim_end_matches('/').to_owned(), scratch };
     println!("Verifying release {tag} through {}:", downloader.base);
     let mut checks = Checks::default();
-    let manifest = check_installers(&downloader, &key, &tag, &mut checks)?;
-    check_wrapper(&downloader, &manifest, &mut checks)?;
+    let (manifest, manifest_sha256) = check_installers(&downloader, &key, &tag, &mut checks)?;
+    let wrapper_sha256 = check_wrapper(&downloader, &manifest, &mut checks)?;
+    check_pointer(&downloader, &key, &tag, (&manifest_sha256, &wrapper_sha256), &mut checks);
     check_templates(&downloader, &manifest, args.s3_url.as_deref(), &mut checks);
     if !checks.failed.is_empty() {
         bail!("release {tag} failed {} check(s):\n  - {}", checks.failed.len(), checks.failed.join("\n  - "));
@@ -85,7 +86,7 @@ fn check_installers(
     key: &ReleaseKey,
     tag: &ReleaseTag,
     checks: &mut Checks,
-) -> Result<ReleaseManifest> {
+) -> Result<(ReleaseManifest, String)> {
     let manifest_key = layout::manifest(tag);
     let bytes = downloader.fetch(&manifest_key)?;
     let signature_key = layout::manifest_signature(tag);
@@ -112,7 +113,35 @@ fn check_installers(
             format!("{} serves {tag}'s {name}", layout::legacy_binary(name)),
         );
     }
-    Ok(manifest)
+    Ok((manifest, sha256_hex(&bytes)))
+}
+
+/// The signed pointer names this release current, with the manifest and the root
+/// wrapper just checked: a validly signed older release put back at the root, or a
+/// pointer put back from an older release, fails here.
+fn check_pointer(
+    downloader: &Downloader,
+    key: &ReleaseKey,
+    tag: &ReleaseTag,
+    sha256: (&str, &str),
+    checks: &mut Checks,
+) {
+    let (manifest_sha256, wrapper_sha256) = sha256;
+    let signed = downloader.fetch(layout::POINTER_KEY).and_then(|bytes| release_pointer::checked(key, &bytes));
+    let pointer = match signed {
+        Ok(signed) => signed.pointer,
+        Err(why) => {
+            let what = format!("{} is a release pointer signed by {} ({why:#})", layout::POINTER_KEY, key.source);
+            return checks.check(false, what);
+        }
+    };
+    checks.check(true, format!("{} is signed by {}: it names {pointer}", layout::POINTER_KEY, key.source));
+    checks.check(&pointer.release == tag, format!("the pointer names {tag} as the current release"));
+    checks.check(pointer.manifest_sha256 == manifest_sha256, "the pointer names this manifest's SHA-256".to_owned());
+    checks.check(
+        pointer.wrapper_sha256 == wrapper_sha256,
+        format!("the pointer names the SHA-256 of {} as served", layout::WRAPPER_KEY),
+    );
 }
 
 /// Every public template the installers point at, and `amis.json`, read as the
@@ -140,7 +169,8 @@ fn check_templates(downloader: &Downloader, manifest: &ReleaseManifest, s3_url: 
     }
 }
 
-fn check_wrapper(downloader: &Downloader, manifest: &ReleaseManifest, checks: &mut Checks) -> Result<()> {
+/// The root wrapper against the manifest; its SHA-256 is returned for the pointer's check.
+fn check_wrapper(downloader: &Downloader, manifest: &ReleaseManifest, checks: &mut Checks) -> Result<String> {
     let tag = &manifest.tag;
     let wrapper_bytes = downloader.fetch(layout::WRAPPER_KEY)?;
     let wrapper = String::from_utf8_lossy(&wrapper_bytes).into_owned();
@@ -167,5 +197,5 @@ fn check_wrapper(downloader: &Downloader, manifest: &ReleaseManifest, checks: &m
             format!("{} is the wrapper the signed manifest lists", layout::WRAPPER_KEY),
         );
     }
-    Ok(())
+    Ok(sha256_hex(&wrapper_bytes))
 }

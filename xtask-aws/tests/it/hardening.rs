@@ -47,7 +47,7 @@ fn plan_for(site: &Site, artifacts: &Path, tag: &str) -> PublishPlan {
     let template = std::fs::read_to_string(workspace_root().join("installer/readyset-orchestrator.sh")).unwrap();
     let rendered = wrapper::render(&template, &tag, &config().public_base_url, &sums).unwrap();
     let signature = site.runtime.block_on(site.sign(release.manifest.to_json().as_bytes()));
-    let phases = publish_plan::desired_objects(&release, &rendered, signature);
+    let phases = publish_plan::desired_objects(&release, &rendered, signature, None);
     let lookups: Vec<Lookup> = phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect();
     let remote = site.runtime.block_on(site.aws.orchestrator().remotes(lookups)).unwrap();
     publish_plan::plan(Owner::Release(tag), phases, &remote, true)
@@ -414,24 +414,19 @@ impl Checker {
     fn start(site: &Site) -> Checker {
         let (stop, runs, failures) =
             (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(Mutex::new(Vec::new())));
-        let base = site.base_url();
+        let base = site.https_base_url();
+        let scratch = tempfile::tempdir().unwrap();
+        let (mut download, mut run) = (Command::new("curl"), Command::new("sh"));
+        site.trust_https(&mut download, scratch.path());
+        site.trust_https(&mut run, scratch.path());
         let (stop2, runs2, failures2) = (stop.clone(), runs.clone(), failures.clone());
         let thread = std::thread::spawn(move || {
-            let scratch = tempfile::tempdir().unwrap();
             let script = scratch.path().join("wrapper.sh");
+            download.args(["-fsS", "-o"]).arg(&script).arg(format!("{base}/readyset-orchestrator.sh"));
+            run.arg(&script).env("READYSET_INSTALLER_BASE_URL", &base).env("TMPDIR", scratch.path());
             while !stop2.load(Ordering::Relaxed) {
-                let download = Command::new("curl")
-                    .args(["-fsS", "-o"])
-                    .arg(&script)
-                    .arg(format!("{base}/readyset-orchestrator.sh"))
-                    .output()
-                    .unwrap();
-                let output = Command::new("sh")
-                    .arg(&script)
-                    .env("READYSET_INSTALLER_BASE_URL", &base)
-                    .env("TMPDIR", scratch.path())
-                    .output()
-                    .unwrap();
+                let download = download.output().unwrap();
+                let output = run.output().unwrap();
                 let said = text(&output.stdout);
                 if !download.status.success()
                     || !output.status.success()

@@ -48,7 +48,9 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
           wrote s3://readysettech-orchestrator-us-east-2/binaries/x86_64-unknown-linux-gnu (43 bytes, sha256 <sha256 #5>)
         wrapper: writing 1 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh (<n> bytes, sha256 <sha256 #7>)
-        CloudFront invalidation <invalidation> on EGUPZSIU4Q3J9 for /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /readyset-orchestrator.sh
+        signed pointer to the current release: writing 1 object(s)
+          wrote s3://readysettech-orchestrator-us-east-2/current-release.txt (338 bytes, sha256 <sha256 #10>)
+        CloudFront invalidation <invalidation> on EGUPZSIU4Q3J9 for /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-orchestrator.sh
           invalidation <invalidation> completed after <time>
 
         Published v1: https://launch.readyset.io/readyset-orchestrator.sh now installs it.
@@ -59,6 +61,7 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
         "binaries/v1/manifest.json".into(),
         "binaries/v1/manifest.json.sig".into(),
         "binaries/v1/readyset-orchestrator.sh".into(),
+        "current-release.txt".into(),
         "readyset-orchestrator.sh".into(),
     ];
     for (_, name) in targets() {
@@ -111,7 +114,7 @@ fn a_rerun_is_a_no_op_and_makes_no_second_invalidation() {
     let before: Vec<_> =
         site.keys().iter().map(|k| (k.clone(), site.head(k).unwrap().last_modified().cloned())).collect();
     let stdout = site.xtask_ok(&["publish-installer", "v1", "--artifacts", dir]);
-    assert_eq!(stdout.matches("nothing to write").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("nothing to write").count(), 5, "{stdout}");
     let after: Vec<_> =
         site.keys().iter().map(|k| (k.clone(), site.head(k).unwrap().last_modified().cloned())).collect();
     assert_eq!(before, after, "no object was rewritten");
@@ -304,6 +307,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         number_hashes(&any_signature_size(&plan.replace(&format!("{} bytes", rendered_wrapper.len()), "<n> bytes")));
     expect![[r#"
         Signing the manifest with KMS key alias/readyset-release-manifest; the signature is checked with the emulator's key alias/readyset-release-manifest, standing in for the committed key.
+        Signing release pointer 1 with KMS key alias/readyset-release-manifest.
         Publish plan for v1 to s3://readysettech-orchestrator-us-east-2 (CFN version v1):
         1. versioned installers, checksums and wrapper
            new                    binaries/v1/aarch64-apple-darwin
@@ -335,7 +339,10 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         4. wrapper
            new                    readyset-orchestrator.sh
                                   <n> bytes, sha256 <sha256 #7>, text/x-shellscript, public, max-age=300
-        5. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /readyset-orchestrator.sh
+        5. signed pointer to the current release
+           new                    current-release.txt
+                                  338 bytes, sha256 <sha256 #10>, text/plain; charset=utf-8, public, max-age=300
+        6. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-orchestrator.sh
     "#]].assert_eq(&plan);
     assert!(
         wrapper_diff.contains("+readyset_tag=\"v1\"")
@@ -371,6 +378,10 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
           ok   readyset-orchestrator.sh expects sha256 a5dcd9bfcdc262ec1906008e023dba1dc05e46c9fb6e54deba3df321967e8d2a for x86_64-unknown-linux-gnu
           ok   binaries/v1/readyset-orchestrator.sh is the wrapper the signed manifest lists
           ok   readyset-orchestrator.sh is the wrapper the signed manifest lists
+          ok   current-release.txt is signed by the emulator's key alias/readyset-release-manifest, standing in for the committed key: it names v1 (pointer sequence 1)
+          ok   the pointer names v1 as the current release
+          ok   the pointer names this manifest's SHA-256
+          ok   the pointer names the SHA-256 of readyset-orchestrator.sh as served
           ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/amis.json is the file the signed manifest lists
           ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-bastion.yaml is the file the signed manifest lists
           ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-adapter.yaml is the file the signed manifest lists
@@ -435,6 +446,7 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
 
     let dry = site.xtask_ok(&["rollback", "v1", "--dry-run"]);
     expect![[r#"
+        Signing release pointer 3 with KMS key alias/readyset-release-manifest.
         Rollback plan: serve v1 from s3://readysettech-orchestrator-us-east-2:
         1. legacy keys (server-side copies)
            moves from v2          binaries/aarch64-apple-darwin (copy of binaries/v1/aarch64-apple-darwin)
@@ -446,7 +458,10 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
         2. wrapper
            moves from v2          readyset-orchestrator.sh (copy of binaries/v1/readyset-orchestrator.sh)
                                   <n> bytes, sha256 <sha256 #4>, text/x-shellscript, public, max-age=300
-        3. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /readyset-orchestrator.sh
+        3. signed pointer to the current release
+           moves from v2          current-release.txt
+                                  398 bytes, sha256 <sha256 #5>, text/plain; charset=utf-8, public, max-age=300
+        4. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-orchestrator.sh
 
         Dry run: nothing was written and no invalidation was made.
     "#]].assert_eq(&neutral(&site, &dry));

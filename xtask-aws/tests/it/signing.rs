@@ -134,8 +134,9 @@ fn verify_and_signing_trust_the_committed_key_and_say_how_to_make_one() {
         "{stdout}"
     );
     expect![[r#"
-        error: release v2 failed 1 check(s):
+        error: release v2 failed 2 check(s):
           - binaries/v2/manifest.json.sig is a signature of the manifest by <other key>.pem
+          - current-release.txt is a release pointer signed by <other key>.pem (its signature does not verify)
     "#]]
     .assert_eq(&text(&refused.stderr).replace(wrong.to_str().unwrap(), "<other key>.pem"));
 }

@@ -55,6 +55,11 @@ pub fn versioned_wrapper(tag: &ReleaseTag) -> String {
     format!("binaries/{tag}/{WRAPPER_KEY}")
 }
 
+/// The signed pointer to the current release (`pointer.rs`); it moves with the wrapper,
+/// after it.
+pub const POINTER_KEY: &str = "current-release.txt";
+pub const POINTER_TYPE: &str = "text/plain; charset=utf-8";
+
 /// The "latest" key that wrappers already in the wild download.
 pub fn legacy_binary(published_name: &str) -> String {
     format!("binaries/{published_name}")

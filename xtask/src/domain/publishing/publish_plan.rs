@@ -160,13 +160,16 @@ pub struct Removal {
 
 /// The objects of a release, phase by phase: versioned installers, checksums and the
 /// rendered wrapper; then the manifest that declares them complete, with its signature;
-/// then the legacy keys; then the wrapper customers download. `signature` is made
+/// then the legacy keys; then the wrapper customers download; then the signed pointer
+/// that names the release current (`pointer`, left out only to list the keys), so a
+/// pointer never names a release whose wrapper is not out yet. `signature` is made
 /// before planning: ECDSA signatures differ each time, so a rerun passes the one already
 /// published when it still verifies.
 pub fn desired_objects(
     release: &AssembledRelease,
     rendered_wrapper: &str,
     signature: Vec<u8>,
+    pointer: Option<Desired>,
 ) -> Vec<(&'static str, Vec<Desired>)> {
     let tag = &release.manifest.tag;
     let mut versioned = Vec::new();
@@ -190,7 +193,7 @@ pub fn desired_objects(
     let wrapper = rendered_wrapper.as_bytes().to_vec();
     versioned.push(Desired::bytes(layout::versioned_wrapper(tag), wrapper.clone(), layout::WRAPPER_TYPE, false));
     let manifest = release.manifest.to_json().into_bytes();
-    vec![
+    let mut phases = vec![
         ("versioned installers, checksums and wrapper", versioned),
         (
             "manifest and its signature",
@@ -201,8 +204,12 @@ pub fn desired_objects(
         ),
         ("legacy keys (server-side copies)", legacy),
         ("wrapper", vec![Desired::bytes(layout::WRAPPER_KEY.to_owned(), wrapper, layout::WRAPPER_TYPE, true)]),
-    ]
+    ];
+    phases.extend(pointer.map(|pointer| (POINTER_PHASE, vec![pointer])));
+    phases
 }
+
+pub const POINTER_PHASE: &str = "signed pointer to the current release";
 
 /// The legacy `binaries/<name>` key serving one installer of `tag`: a server-side copy
 /// of its versioned object. Publish and rollback move the legacy keys the same way.
@@ -415,7 +422,7 @@ mod tests {
     }
 
     fn phases() -> Vec<(&'static str, Vec<Desired>)> {
-        desired_objects(&release(), "readyset_tag=\"v2\"\n", b"signature".to_vec())
+        desired_objects(&release(), "readyset_tag=\"v2\"\n", b"signature".to_vec(), None)
     }
 
     fn remote_of(desired: &Desired, release: &str) -> Remote {
