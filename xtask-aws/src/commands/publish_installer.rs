@@ -14,7 +14,7 @@ use xtask::{
         publishing::digest::sha256_hex,
         publishing::layout::{self, WRAPPER_KEY},
         publishing::publish_plan::{desired_objects, downgrade, plan, Desired, Owner, PublishPlan, Remote, State},
-        publishing::release_manifest::{Allowances, AssembledRelease, ReleaseManifest, TemplateEntry},
+        publishing::release_manifest::{Allowances, AssembledRelease, ReleaseManifest, Scripts, TemplateEntry},
         publishing::wrapper,
     },
 };
@@ -32,14 +32,14 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
         buildkite::require_main_branch(workspace, &format!("publish release {tag}"))?;
     }
     let release = assemble(workspace, &tag, &args)?;
-    let rendered = render_wrapper(workspace, &release)?;
-    let release = release.with_wrapper(&rendered);
+    let scripts = render_scripts(workspace, &release)?;
+    let release = release.with_wrapper(&scripts);
     let published = with_site(workspace, async |site| {
         // Independent reads, done at once (a rerun with nothing to do is mostly these);
         // their errors are judged in this order, so a run names the same one each time.
         let (templates, remote) = futures_util::future::join(
             template_entries(site, &release.manifest, args.allow_missing_templates),
-            site.orchestrator().remotes(lookups(&release, &rendered)),
+            site.orchestrator().remotes(lookups(&release, &scripts)),
         )
         .await;
         // The signature covers the templates, so it is made once they are read.
@@ -49,8 +49,8 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
         if let Some(published) = signature.published {
             remote.insert(layout::manifest_signature(&tag), published);
         }
-        let pointer = pointer(site, &key, &release.manifest, &rendered, &mut remote).await?;
-        let plan = plan_publish(&release, &rendered, signature.bytes, pointer, &remote)?;
+        let pointer = pointer(site, &key, &release.manifest, &scripts.wrapper, &mut remote).await?;
+        let plan = plan_publish(&release, &scripts, signature.bytes, pointer, &remote)?;
         refuse_downgrade(workspace, site, &release, &plan, args.allow_downgrade).await?;
         println!(
             "Publish plan for {tag} to s3://{} (CFN version {}):",
@@ -58,7 +58,7 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
         );
         print!("{}", plan.describe());
         if dry_run {
-            print_wrapper_change(site, &tag, &rendered).await?;
+            print_wrapper_change(site, &tag, &scripts.wrapper).await?;
             println!("\nDry run: nothing was written and no invalidation was made.");
             return Ok(false);
         }
@@ -86,7 +86,16 @@ fn assemble(workspace: &Workspace, tag: &ReleaseTag, args: &PublishInstallerArgs
 }
 
 /// The wrapper with this release's tag and one checksum per configured platform (empty
-/// for a platform left out, which the wrapper reports as unsupported by this release).
+/// for a platform left out, which the wrapper reports as unsupported by this release),
+/// and the customer's check.
+fn render_scripts(workspace: &Workspace, release: &AssembledRelease) -> Result<Scripts> {
+    let config = &workspace.config;
+    let check = workspace.read(wrapper::CHECK_TEMPLATE_PATH)?;
+    let template_base_url = layout::bucket_base_url(config, &config.cfn_public_bucket);
+    let check = wrapper::render_check_script(&check, &config.public_base_url, &template_base_url)?;
+    Ok(Scripts { wrapper: render_wrapper(workspace, release)?, check })
+}
+
 fn render_wrapper(workspace: &Workspace, release: &AssembledRelease) -> Result<String> {
     let checksums: BTreeMap<String, Option<String>> = workspace
         .config
@@ -195,20 +204,20 @@ async fn pointer(
 /// and the pointer's, which [`signature`] and [`pointer`] read. The keys and whether
 /// each may move do not depend on the signature's bytes, so the lookups start before
 /// the signature is known.
-fn lookups(release: &AssembledRelease, rendered: &str) -> Vec<Lookup> {
+fn lookups(release: &AssembledRelease, scripts: &Scripts) -> Vec<Lookup> {
     let signature = layout::manifest_signature(&release.manifest.tag);
-    let phases = desired_objects(release, rendered, Vec::new(), None);
+    let phases = desired_objects(release, scripts, Vec::new(), None);
     phases.iter().flat_map(|(_, objects)| objects).filter(|object| object.key != signature).map(Lookup::of).collect()
 }
 
 fn plan_publish(
     release: &AssembledRelease,
-    rendered: &str,
+    scripts: &Scripts,
     signature: Vec<u8>,
     pointer: Desired,
     remote: &BTreeMap<String, Remote>,
 ) -> Result<PublishPlan> {
-    let phases = desired_objects(release, rendered, signature, Some(pointer));
+    let phases = desired_objects(release, scripts, signature, Some(pointer));
     let plan = plan(Owner::Release(release.manifest.tag.clone()), phases, remote, true);
     let conflicts = plan.conflicts();
     if !conflicts.is_empty() {

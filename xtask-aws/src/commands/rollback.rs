@@ -1,5 +1,5 @@
-//! `cargo xtask rollback <tag>`: points the legacy keys and the wrapper back at an
-//! earlier, fully published release.
+//! `cargo xtask rollback <tag>`: points the legacy keys, the wrapper and the signed
+//! pointer back at an earlier, fully published release.
 
 use std::time::SystemTime;
 
@@ -23,7 +23,7 @@ use crate::adapters::{
     publisher,
     release_lock::LockStore,
     release_pointer, release_state,
-    s3::Lookup,
+    s3::{Bucket, Lookup},
     site::{with_site, Site},
 };
 
@@ -48,8 +48,9 @@ pub fn run(workspace: &Workspace, args: RollbackArgs, dry_run: bool) -> Result<(
     Ok(())
 }
 
-/// The legacy keys and the wrapper as `tag` left them: server-side copies of its own
-/// versioned objects, so nothing is uploaded from this machine.
+/// The legacy keys, the wrapper and the check script as `tag` left them (server-side
+/// copies of its own versioned objects, so nothing is uploaded from this machine), then
+/// a new signed pointer naming it.
 async fn plan_rollback(
     workspace: &Workspace,
     site: &Site,
@@ -66,28 +67,16 @@ async fn plan_rollback(
         );
     };
     let bucket = site.orchestrator();
-    let kept = layout::versioned_wrapper(tag);
-    let wrapper = bucket.head(&kept).await?.and_then(|head| head.remote.sha256.map(|sha| (sha, head.remote.size)));
-    let (sha256, size) = wrapper.with_context(|| {
-        format!(
-            "s3://{}/{kept} has no sha256 metadata, so it was not written by publish-installer; \
-             publish {tag} again (`cargo xtask publish-installer {tag}`) before rolling back to it",
-            bucket.name
-        )
-    })?;
     let legacy: Vec<Desired> = manifest.installers.iter().map(|entry| legacy_copy(tag, entry)).collect();
-    let wrapper = Desired {
-        key: layout::WRAPPER_KEY.into(),
-        content: Content::CopyOf(kept),
-        sha256,
-        size,
-        content_type: layout::WRAPPER_TYPE,
-        cache_control: MUTABLE_CACHE,
-        mutable: true,
-    };
+    let mut scripts = vec![served_again(&bucket, tag, layout::versioned_wrapper(tag), layout::WRAPPER_KEY).await?];
+    // Releases published before the check script existed have none to serve again.
+    if manifest.check_script_sha256.is_some() {
+        let kept = layout::versioned_check_script(tag);
+        scripts.push(served_again(&bucket, tag, kept, layout::CHECK_SCRIPT_KEY).await?);
+    }
     let manifest_sha256 = manifest_sha256(site, tag, manifest).await?;
-    let wrapper_sha256 = wrapper.sha256.clone();
-    let mut phases = vec![("legacy keys (server-side copies)", legacy), ("wrapper", vec![wrapper])];
+    let wrapper_sha256 = scripts[0].sha256.clone();
+    let mut phases = vec![("legacy keys (server-side copies)", legacy), ("wrapper and the customer's check", scripts)];
     let lookups: Vec<Lookup> = phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect();
     let mut remote = bucket.remotes(lookups).await?;
     let (pointer, found) = release_pointer::next(site, &key, tag, &manifest_sha256, &wrapper_sha256).await?;
@@ -96,6 +85,28 @@ async fn plan_rollback(
     let mut plan = plan(Owner::Release(tag.clone()), phases, &remote, true);
     plan.remove(left_out_removals(site, &status, left_out).await?);
     Ok(plan)
+}
+
+/// A moving key served again as `tag` left it: a server-side copy of the copy kept with
+/// the release, so nothing is uploaded from this machine.
+async fn served_again(bucket: &Bucket, tag: &ReleaseTag, kept: String, key: &str) -> Result<Desired> {
+    let found = bucket.head(&kept).await?.and_then(|head| head.remote.sha256.map(|sha| (sha, head.remote.size)));
+    let (sha256, size) = found.with_context(|| {
+        format!(
+            "s3://{}/{kept} has no sha256 metadata, so it was not written by publish-installer; \
+             publish {tag} again (`cargo xtask publish-installer {tag}`) before rolling back to it",
+            bucket.name
+        )
+    })?;
+    Ok(Desired {
+        key: key.to_owned(),
+        content: Content::CopyOf(kept),
+        sha256,
+        size,
+        content_type: layout::WRAPPER_TYPE,
+        cache_control: MUTABLE_CACHE,
+        mutable: true,
+    })
 }
 
 /// The SHA-256 of the manifest's bytes, which the pointer names: read again, and refused

@@ -185,6 +185,12 @@ fn check_wrapper(downloader: &Downloader, manifest: &ReleaseManifest, checks: &m
             format!("{} expects sha256 {} for {}", layout::WRAPPER_KEY, entry.sha256, entry.published_name),
         );
     }
+    if let Some(signed) = &manifest.check_script_sha256 {
+        for key in [layout::versioned_check_script(tag), layout::CHECK_SCRIPT_KEY.to_owned()] {
+            let bytes = downloader.fetch(&key)?;
+            checks.check(sha256_hex(&bytes) == *signed, format!("{key} is the check script the signed manifest lists"));
+        }
+    }
     if let Some(signed) = &manifest.wrapper_sha256 {
         let versioned_key = layout::versioned_wrapper(tag);
         let versioned = downloader.fetch(&versioned_key)?;

@@ -666,7 +666,7 @@ fn the_checks_split_between_an_unprivileged_step_and_a_privileged_one() {
         Would run:
           cargo fmt --all -- --check
           cargo clippy --workspace --all-targets --locked -- -D warnings
-          shellcheck .buildkite/build-xtask.sh .buildkite/xtask.sh .ci/run installer/readyset-orchestrator.sh ops/cfn-test/create-mysql-super-stack.sh ops/cfn-test/delete-stack.sh ops/image-deploy/scripts/base.sh ops/image-deploy/scripts/bastion.sh ops/image-deploy/scripts/cleanup.sh ops/image-deploy/scripts/readyset.sh xtask-aws/emulator/buildkite-agent
+          shellcheck .buildkite/build-xtask.sh .buildkite/xtask.sh .ci/run installer/readyset-check.sh installer/readyset-orchestrator.sh ops/cfn-test/create-mysql-super-stack.sh ops/cfn-test/delete-stack.sh ops/image-deploy/scripts/base.sh ops/image-deploy/scripts/bastion.sh ops/image-deploy/scripts/cleanup.sh ops/image-deploy/scripts/readyset.sh xtask-aws/emulator/buildkite-agent
           check-jsonschema --builtin-schema vendor.buildkite .buildkite/pipeline.yml
           yamllint --strict .buildkite/pipeline.yml
           cfn-lint --ignore-checks W1034 -- ops/cfn/readyset-bastion.yaml ops/cfn/readyset-benchmark.yaml ops/cfn/readyset-mysql-adapter.yaml ops/cfn/readyset-mysql-super.yaml ops/cfn/readyset-postgres-adapter.yaml ops/cfn/readyset-server.yaml ops/cfn/readyset-vpc.yaml

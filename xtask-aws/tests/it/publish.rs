@@ -31,7 +31,7 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
     let stdout = stdout.split_once("\nversioned installers").map(|(_, writes)| writes).unwrap_or(&stdout);
     let stdout = neutral(&site, &without_waiting(&format!("versioned installers{stdout}"), &site.invalidations()));
     expect![[r#"
-        versioned installers, checksums and wrapper: writing 7 object(s)
+        versioned installers, checksums and wrapper: writing 8 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/aarch64-apple-darwin (39 bytes, sha256 <sha256 #1>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/aarch64-apple-darwin.sha256 (87 bytes, sha256 <sha256 #2>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-apple-darwin (38 bytes, sha256 <sha256 #3>)
@@ -39,18 +39,20 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu (43 bytes, sha256 <sha256 #5>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu.sha256 (91 bytes, sha256 <sha256 #6>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-orchestrator.sh (<n> bytes, sha256 <sha256 #7>)
+          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-check.sh (7510 bytes, sha256 <sha256 #8>)
         manifest and its signature: writing 2 object(s)
-          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json (1935 bytes, sha256 <sha256 #8>)
-          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig (<n> bytes, sha256 <sha256 #9>)
+          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json (2028 bytes, sha256 <sha256 #9>)
+          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig (<n> bytes, sha256 <sha256 #10>)
         legacy keys (server-side copies): writing 3 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/aarch64-apple-darwin (39 bytes, sha256 <sha256 #1>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/x86_64-apple-darwin (38 bytes, sha256 <sha256 #3>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/x86_64-unknown-linux-gnu (43 bytes, sha256 <sha256 #5>)
-        wrapper: writing 1 object(s)
+        wrapper and the customer's check: writing 2 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh (<n> bytes, sha256 <sha256 #7>)
+          wrote s3://readysettech-orchestrator-us-east-2/readyset-check.sh (7510 bytes, sha256 <sha256 #8>)
         signed pointer to the current release: writing 1 object(s)
-          wrote s3://readysettech-orchestrator-us-east-2/current-release.txt (338 bytes, sha256 <sha256 #10>)
-        CloudFront invalidation <invalidation> on EGUPZSIU4Q3J9 for /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-orchestrator.sh
+          wrote s3://readysettech-orchestrator-us-east-2/current-release.txt (338 bytes, sha256 <sha256 #11>)
+        CloudFront invalidation <invalidation> on EGUPZSIU4Q3J9 for /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-check.sh /readyset-orchestrator.sh
           invalidation <invalidation> completed after <time>
 
         Published v1: https://launch.readyset.io/readyset-orchestrator.sh now installs it.
@@ -60,8 +62,10 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
     let mut expected: Vec<String> = vec![
         "binaries/v1/manifest.json".into(),
         "binaries/v1/manifest.json.sig".into(),
+        "binaries/v1/readyset-check.sh".into(),
         "binaries/v1/readyset-orchestrator.sh".into(),
         "current-release.txt".into(),
+        "readyset-check.sh".into(),
         "readyset-orchestrator.sh".into(),
     ];
     for (_, name) in targets() {
@@ -324,11 +328,13 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
                                   91 bytes, sha256 <sha256 #6>, text/plain; charset=utf-8, public, max-age=31536000, immutable
            new                    binaries/v1/readyset-orchestrator.sh
                                   <n> bytes, sha256 <sha256 #7>, text/x-shellscript, public, max-age=31536000, immutable
+           new                    binaries/v1/readyset-check.sh
+                                  7510 bytes, sha256 <sha256 #8>, text/x-shellscript, public, max-age=31536000, immutable
         2. manifest and its signature
            new                    binaries/v1/manifest.json
-                                  1935 bytes, sha256 <sha256 #8>, application/json, public, max-age=31536000, immutable
+                                  2028 bytes, sha256 <sha256 #9>, application/json, public, max-age=31536000, immutable
            new                    binaries/v1/manifest.json.sig
-                                  <n> bytes, sha256 <sha256 #9>, application/octet-stream, public, max-age=31536000, immutable
+                                  <n> bytes, sha256 <sha256 #10>, application/octet-stream, public, max-age=31536000, immutable
         3. legacy keys (server-side copies)
            new                    binaries/aarch64-apple-darwin (copy of binaries/v1/aarch64-apple-darwin)
                                   39 bytes, sha256 <sha256 #1>, application/octet-stream, public, max-age=300
@@ -336,13 +342,15 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
                                   38 bytes, sha256 <sha256 #3>, application/octet-stream, public, max-age=300
            new                    binaries/x86_64-unknown-linux-gnu (copy of binaries/v1/x86_64-unknown-linux-gnu)
                                   43 bytes, sha256 <sha256 #5>, application/octet-stream, public, max-age=300
-        4. wrapper
+        4. wrapper and the customer's check
            new                    readyset-orchestrator.sh
                                   <n> bytes, sha256 <sha256 #7>, text/x-shellscript, public, max-age=300
+           new                    readyset-check.sh
+                                  7510 bytes, sha256 <sha256 #8>, text/x-shellscript, public, max-age=300
         5. signed pointer to the current release
            new                    current-release.txt
-                                  338 bytes, sha256 <sha256 #10>, text/plain; charset=utf-8, public, max-age=300
-        6. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-orchestrator.sh
+                                  338 bytes, sha256 <sha256 #11>, text/plain; charset=utf-8, public, max-age=300
+        6. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-check.sh /readyset-orchestrator.sh
     "#]].assert_eq(&plan);
     assert!(
         wrapper_diff.contains("+readyset_tag=\"v1\"")
@@ -376,6 +384,8 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
           ok   readyset-orchestrator.sh expects sha256 a40df4795c80a8bc767e3b2567682b5f6e0a924ed16024cb947bf7132fea1551 for aarch64-apple-darwin
           ok   readyset-orchestrator.sh expects sha256 c99c6d7161a20b9425c5081ad151efae965e20372f3de4cdfd2f797b73688c26 for x86_64-apple-darwin
           ok   readyset-orchestrator.sh expects sha256 a5dcd9bfcdc262ec1906008e023dba1dc05e46c9fb6e54deba3df321967e8d2a for x86_64-unknown-linux-gnu
+          ok   binaries/v1/readyset-check.sh is the check script the signed manifest lists
+          ok   readyset-check.sh is the check script the signed manifest lists
           ok   binaries/v1/readyset-orchestrator.sh is the wrapper the signed manifest lists
           ok   readyset-orchestrator.sh is the wrapper the signed manifest lists
           ok   current-release.txt is signed by the emulator's key alias/readyset-release-manifest, standing in for the committed key: it names v1 (pointer sequence 1)
@@ -455,13 +465,15 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
                                   38 bytes, sha256 <sha256 #2>, application/octet-stream, public, max-age=300
            moves from v2          binaries/x86_64-unknown-linux-gnu (copy of binaries/v1/x86_64-unknown-linux-gnu)
                                   43 bytes, sha256 <sha256 #3>, application/octet-stream, public, max-age=300
-        2. wrapper
+        2. wrapper and the customer's check
            moves from v2          readyset-orchestrator.sh (copy of binaries/v1/readyset-orchestrator.sh)
                                   <n> bytes, sha256 <sha256 #4>, text/x-shellscript, public, max-age=300
+           moves from v2          readyset-check.sh (copy of binaries/v1/readyset-check.sh)
+                                  7510 bytes, sha256 <sha256 #5>, text/x-shellscript, public, max-age=300
         3. signed pointer to the current release
            moves from v2          current-release.txt
-                                  398 bytes, sha256 <sha256 #5>, text/plain; charset=utf-8, public, max-age=300
-        4. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-orchestrator.sh
+                                  398 bytes, sha256 <sha256 #6>, text/plain; charset=utf-8, public, max-age=300
+        4. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-check.sh /readyset-orchestrator.sh
 
         Dry run: nothing was written and no invalidation was made.
     "#]].assert_eq(&neutral(&site, &dry));
@@ -481,8 +493,12 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
     site.verify("v2");
 
     let artifacts = synthetic_artifacts("v2");
-    site.xtask_ok(&["publish-installer", "v2", "--artifacts", artifacts.path().to_str().unwrap()]);
-    assert_eq!(site.invalidations().len(), invalidations + 2, "publishing what is already live changes nothing");
+    let again = site.xtask_ok(&["publish-installer", "v2", "--artifacts", artifacts.path().to_str().unwrap()]);
+    assert_eq!(
+        site.invalidations().len(),
+        invalidations + 2,
+        "publishing what is already live changes nothing: {again}"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use expect_test::expect;
 use xtask_aws::adapters::manifest_signature::{self, ReleaseKey};
 
 use crate::support::{
-    clear_aws_environment, expect_success, number_hashes,
+    clear_aws_environment, config, expect_success, number_hashes,
     site::{synthetic_artifacts, Site},
     system_tool, text, workspace_root,
 };
@@ -20,12 +20,15 @@ const SIGNATURE: &str = "binaries/v1/manifest.json.sig";
 /// A site with v1 published and then v2, so v1 is a rollback target.
 fn two_releases() -> Site {
     let site = Site::new();
-    for tag in ["v1", "v2"] {
-        site.publish_templates(tag);
-        let artifacts = synthetic_artifacts(tag);
-        site.xtask_ok(&["publish-installer", tag, "--artifacts", artifacts.path().to_str().unwrap()]);
-    }
+    publish(&site, "v1");
+    publish(&site, "v2");
     site
+}
+
+fn publish(site: &Site, tag: &str) {
+    site.publish_templates(tag);
+    let artifacts = synthetic_artifacts(tag);
+    site.xtask_ok(&["publish-installer", tag, "--artifacts", artifacts.path().to_str().unwrap()]);
 }
 
 /// The first fenced `sh` block of RELEASE.md that contains `marker`.
@@ -48,41 +51,205 @@ fn export_public_key(site: &Site, dir: &Path) -> std::path::PathBuf {
     pem
 }
 
-/// RELEASE.md's customer check, run against the emulator's copy of the public URL.
-fn customer_check(site: &Site, dir: &Path, tag: &str) -> Output {
-    let script = release_md_block("openssl dgst -sha256 -verify")
-        .replace("https://launch.readyset.io/binaries/v2024.06.1", &format!("{}/binaries/{tag}", site.base_url()));
-    system_tool("openssl", "openssl");
-    system_tool("curl", "curl");
-    let mut command = std::process::Command::new("sh");
-    command.args(["-euc", &script]).current_dir(dir);
-    command.output().unwrap()
+/// A customer of a site, with the release key's PEM and a state directory of their own.
+struct Customer {
+    dir: tempfile::TempDir,
+}
+
+impl Customer {
+    fn of(site: &Site) -> Customer {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = export_public_key(site, dir.path());
+        std::fs::copy(&pem, dir.path().join("readyset-release-signing-key.pem")).unwrap();
+        Customer { dir }
+    }
+
+    /// RELEASE.md's block that downloads and runs `readyset-check.sh`, pointed at the
+    /// emulator over HTTPS (the script's production URLs replaced by its variables).
+    fn check(&self, site: &Site, release: Option<&str>) -> Output {
+        let script = release_md_block("sh readyset-check.sh")
+            .replace("https://launch.readyset.io", &site.https_base_url())
+            .replace("v2024.06.1", release.unwrap_or_default());
+        system_tool("openssl", "openssl");
+        system_tool("curl", "curl");
+        let mut command = std::process::Command::new("sh");
+        command.args(["-euc", &script]).current_dir(self.dir.path());
+        site.trust_https(&mut command, self.dir.path());
+        let templates = format!("{}/{}", site.emulator.tls_endpoint(), config().cfn_public_bucket);
+        command
+            .env("READYSET_CHECK_BASE_URL", site.https_base_url())
+            .env("READYSET_CHECK_TEMPLATE_BASE_URL", templates)
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env("TMPDIR", self.dir.path());
+        command.output().unwrap()
+    }
+
+    /// The check's whole output, with the emulator's URLs and the hashes named.
+    fn said(&self, site: &Site, output: &Output) -> String {
+        let said = format!("{}{}exit {}\n", text(&output.stdout), text(&output.stderr), output.status.code().unwrap());
+        normalise(site, &said)
+    }
 }
 
 #[test]
-fn a_customer_checks_a_release_with_openssl_as_release_md_shows() {
+fn a_customer_checks_the_current_release_with_the_published_script() {
     let site = two_releases();
-    let dir = tempfile::tempdir().unwrap();
-    let pem = export_public_key(&site, dir.path());
-    std::fs::copy(&pem, dir.path().join("readyset-release-signing-key.pem")).unwrap();
-
-    let checked = customer_check(&site, dir.path(), "v1");
-    assert!(checked.status.success(), "{}{}", text(&checked.stdout), text(&checked.stderr));
+    let customer = Customer::of(&site);
+    let checked = customer.check(&site, Some("v2"));
     expect![[r#"
-        Verified OK
-        readyset-installer is listed in the signed manifest
-        readyset-orchestrator.sh is the wrapper the signed manifest lists
+        readyset-check: ok: current-release.txt is signed and names release v2 (pointer 2)
+        readyset-check: ok: binaries/v2/manifest.json is signed and is the one the pointer names
+        readyset-check: ok: readyset-orchestrator.sh is the wrapper of v2
+        readyset-check: ok: 10 installers, templates and amis.json are as the manifest lists
+        readyset-check: release v2 is what <public>/readyset-orchestrator.sh installs, as signed
+        exit 0
     "#]]
-    .assert_eq(&text(&checked.stdout));
+    .assert_eq(&customer.said(&site, &checked));
+}
 
-    let manifest = site.get(MANIFEST).unwrap();
-    site.put(MANIFEST, &String::from_utf8(manifest).unwrap().replace("\"v1\"", "\"v2\"").into_bytes());
-    let forged = customer_check(&site, dir.path(), "v1");
-    assert_eq!(forged.status.code(), Some(1), "{}", text(&forged.stderr));
+/// Each forgery a writer of the buckets could make without the signing key, through
+/// the customer's script and through `verify`: each stops both, naming what differs.
+#[test]
+fn every_forgery_of_a_release_is_refused_by_the_customer_script_and_by_verify() {
+    let site = Site::new();
+    publish(&site, "v1");
+    let old_pointer = site.get("current-release.txt").unwrap();
+    publish(&site, "v2");
+    let customer = Customer::of(&site);
+    let accepted = customer.check(&site, Some("v2"));
+    assert!(accepted.status.success(), "{}", customer.said(&site, &accepted));
+    let template = "v2/readyset/templates/readyset-vpc.yaml";
+    let forgeries: [(&str, Vec<Write>); 5] = [
+        (
+            "v1's signed manifest under the name v2",
+            vec![
+                ("", "binaries/v2/manifest.json", site.get("binaries/v1/manifest.json").unwrap()),
+                ("", "binaries/v2/manifest.json.sig", site.get("binaries/v1/manifest.json.sig").unwrap()),
+            ],
+        ),
+        (
+            "the root wrapper re-pointed at v1",
+            vec![("", "readyset-orchestrator.sh", site.get("binaries/v1/readyset-orchestrator.sh").unwrap())],
+        ),
+        ("a changed template", vec![(&config().cfn_public_bucket, template, b"Resources: {}\n".to_vec())]),
+        ("a changed installer", vec![("", "binaries/v2/x86_64-unknown-linux-gnu", b"#!/bin/sh\n".to_vec())]),
+        (
+            "v1's pointer and wrapper put back",
+            vec![
+                ("", "current-release.txt", old_pointer.clone()),
+                ("", "readyset-orchestrator.sh", site.get("binaries/v1/readyset-orchestrator.sh").unwrap()),
+            ],
+        ),
+    ];
+    let mut seen = String::new();
+    for (case, writes) in forgeries {
+        let kept =
+            writes.iter().map(|(bucket, key, _)| (*bucket, *key, get_in(&site, bucket, key))).collect::<Vec<_>>();
+        for (bucket, key, bytes) in &writes {
+            put_in(&site, bucket, key, bytes);
+        }
+        seen += &format!("== {case}\n{}", customer.said(&site, &customer.check(&site, None)));
+        let verify = site.xtask(&site.verify_args("v2"));
+        assert_eq!(verify.status.code(), Some(1), "verify of {case}");
+        seen += &text(&verify.stdout)
+            .lines()
+            .filter(|line| line.contains("FAIL"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>();
+        for (bucket, key, bytes) in kept {
+            put_in(&site, bucket, key, &bytes);
+        }
+    }
+    // A customer who never ran the check has no pointer to compare with: the release
+    // name from the announcement is what refuses the old pointer then.
+    let fresh = Customer::of(&site);
+    site.put("current-release.txt", &old_pointer);
+    site.put("readyset-orchestrator.sh", &site.get("binaries/v1/readyset-orchestrator.sh").unwrap());
+    seen += &format!(
+        "== the same, checked by a new customer who names v2\n{}",
+        fresh.said(&site, &fresh.check(&site, Some("v2")))
+    );
     expect![[r#"
-        Verification failure
+        == v1's signed manifest under the name v2
+        readyset-check: ok: current-release.txt is signed and names release v2 (pointer 2)
+        readyset-check: FAILED: binaries/v2/manifest.json is signed, but it is not the manifest the pointer names: another release's manifest under this name
+        exit 1
+          FAIL manifest names release v1
+          FAIL binaries/v2/aarch64-apple-darwin is 39 bytes with sha256 <sha256 #1>
+          FAIL binaries/v2/aarch64-apple-darwin.sha256 holds the manifest's checksum
+          FAIL binaries/aarch64-apple-darwin serves v2's aarch64-apple-darwin
+          FAIL binaries/v2/x86_64-apple-darwin is 38 bytes with sha256 <sha256 #2>
+          FAIL binaries/v2/x86_64-apple-darwin.sha256 holds the manifest's checksum
+          FAIL binaries/x86_64-apple-darwin serves v2's x86_64-apple-darwin
+          FAIL binaries/v2/x86_64-unknown-linux-gnu is 43 bytes with sha256 <sha256 #3>
+          FAIL binaries/v2/x86_64-unknown-linux-gnu.sha256 holds the manifest's checksum
+          FAIL binaries/x86_64-unknown-linux-gnu serves v2's x86_64-unknown-linux-gnu
+          FAIL readyset-orchestrator.sh installs v1 (it names "v2")
+          FAIL readyset-orchestrator.sh expects sha256 <sha256 #1> for aarch64-apple-darwin
+          FAIL readyset-orchestrator.sh expects sha256 <sha256 #2> for x86_64-apple-darwin
+          FAIL readyset-orchestrator.sh expects sha256 <sha256 #3> for x86_64-unknown-linux-gnu
+          FAIL readyset-orchestrator.sh is the wrapper the signed manifest lists
+          FAIL the pointer names this manifest's SHA-256
+        == the root wrapper re-pointed at v1
+        readyset-check: ok: current-release.txt is signed and names release v2 (pointer 2)
+        readyset-check: ok: binaries/v2/manifest.json is signed and is the one the pointer names
+        readyset-check: FAILED: readyset-orchestrator.sh has SHA-256 <sha256 #1>, not the <sha256 #2> the pointer names
+        exit 1
+          FAIL readyset-orchestrator.sh installs v2 (it names "v1")
+          FAIL readyset-orchestrator.sh expects sha256 <sha256 #4> for aarch64-apple-darwin
+          FAIL readyset-orchestrator.sh expects sha256 <sha256 #5> for x86_64-apple-darwin
+          FAIL readyset-orchestrator.sh expects sha256 <sha256 #6> for x86_64-unknown-linux-gnu
+          FAIL readyset-orchestrator.sh is the wrapper the signed manifest lists
+          FAIL the pointer names the SHA-256 of readyset-orchestrator.sh as served
+        == a changed template
+        readyset-check: ok: current-release.txt is signed and names release v2 (pointer 2)
+        readyset-check: ok: binaries/v2/manifest.json is signed and is the one the pointer names
+        readyset-check: ok: readyset-orchestrator.sh is the wrapper of v2
+        readyset-check: FAILED: <s3>/readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-vpc.yaml has SHA-256 <sha256 #1>, not the <sha256 #2> the manifest lists
+        exit 1
+          FAIL <s3 over http>/readysettech-cfn-public-us-east-2/v2/readyset/templates/readyset-vpc.yaml is the file the signed manifest lists
+        == a changed installer
+        readyset-check: ok: current-release.txt is signed and names release v2 (pointer 2)
+        readyset-check: ok: binaries/v2/manifest.json is signed and is the one the pointer names
+        readyset-check: ok: readyset-orchestrator.sh is the wrapper of v2
+        readyset-check: FAILED: <public>/binaries/v2/x86_64-unknown-linux-gnu has SHA-256 <sha256 #1>, not the <sha256 #2> the manifest lists
+        exit 1
+          FAIL binaries/v2/x86_64-unknown-linux-gnu is 43 bytes with sha256 <sha256 #6>
+        == v1's pointer and wrapper put back
+        readyset-check: FAILED: current-release.txt is pointer 1, older than pointer 2 this machine accepted before: an older pointer was put back
+        exit 1
+          FAIL readyset-orchestrator.sh installs v2 (it names "v1")
+          FAIL readyset-orchestrator.sh expects sha256 <sha256 #4> for aarch64-apple-darwin
+          FAIL readyset-orchestrator.sh expects sha256 <sha256 #5> for x86_64-apple-darwin
+          FAIL readyset-orchestrator.sh expects sha256 <sha256 #6> for x86_64-unknown-linux-gnu
+          FAIL readyset-orchestrator.sh is the wrapper the signed manifest lists
+          FAIL the pointer names v2 as the current release
+          FAIL the pointer names this manifest's SHA-256
+        == the same, checked by a new customer who names v2
+        readyset-check: FAILED: the current release is v1 (pointer 1), not v2
+        exit 1
     "#]]
-    .assert_eq(&text(&forged.stdout));
+    .assert_eq(&normalise(&site, &seen));
+}
+
+/// A forgery's write: bucket (`""` for the orchestrator bucket), key, bytes.
+type Write<'a> = (&'a str, &'a str, Vec<u8>);
+
+/// Output with the emulator's URLs and the hashes named.
+fn normalise(site: &Site, text: &str) -> String {
+    let text = text.replace(&site.https_base_url(), "<public>").replace(&site.emulator.tls_endpoint(), "<s3>");
+    number_hashes(&text.replace(&site.emulator.endpoint(), "<s3 over http>"))
+}
+
+/// An object of the orchestrator bucket (`""`) or of another.
+fn get_in(site: &Site, bucket: &str, key: &str) -> Vec<u8> {
+    let bucket = if bucket.is_empty() { site.orchestrator() } else { bucket };
+    let request = site.aws.s3.get_object().bucket(bucket).key(key).send();
+    site.runtime.block_on(async { request.await.unwrap().body.collect().await.unwrap().into_bytes().to_vec() })
+}
+
+fn put_in(site: &Site, bucket: &str, key: &str, bytes: &[u8]) {
+    site.put_in(if bucket.is_empty() { site.orchestrator() } else { bucket }, key, bytes);
 }
 
 /// `verify` as anyone runs it: no AWS variables at all, the committed key (here the

@@ -68,7 +68,12 @@ impl Site {
             runtime.block_on(emulator::create_site(&aws)).unwrap();
         }
         let checkout = tempfile::tempdir().unwrap();
-        for file in ["Cargo.toml", "installer/readyset-orchestrator.sh", "installer/src/constants.rs"] {
+        for file in [
+            "Cargo.toml",
+            "installer/readyset-orchestrator.sh",
+            "installer/readyset-check.sh",
+            "installer/src/constants.rs",
+        ] {
             let to = checkout.path().join(file);
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(workspace_root().join(file), to).unwrap();

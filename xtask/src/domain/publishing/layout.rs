@@ -55,6 +55,14 @@ pub fn versioned_wrapper(tag: &ReleaseTag) -> String {
     format!("binaries/{tag}/{WRAPPER_KEY}")
 }
 
+/// The customer's check of what the wrapper installs (`wrapper::render_check_script`);
+/// it moves with the wrapper, and each release keeps the one it published.
+pub const CHECK_SCRIPT_KEY: &str = "readyset-check.sh";
+
+pub fn versioned_check_script(tag: &ReleaseTag) -> String {
+    format!("binaries/{tag}/{CHECK_SCRIPT_KEY}")
+}
+
 /// The signed pointer to the current release (`pointer.rs`); it moves with the wrapper,
 /// after it.
 pub const POINTER_KEY: &str = "current-release.txt";
@@ -99,7 +107,12 @@ pub fn release_template(cfn_version: &ReleaseTag, template: &str) -> String {
 /// The public HTTPS URL of an object of a CloudFormation bucket, as customers and the
 /// CloudFormation console read it.
 pub fn bucket_url(config: &ReleaseConfig, bucket: &str, key: &str) -> String {
-    format!("https://{bucket}.s3.{}.amazonaws.com/{key}", config.region)
+    format!("{}/{key}", bucket_base_url(config, bucket))
+}
+
+/// The public HTTPS URL of a CloudFormation bucket, to which a key and `/` are appended.
+pub fn bucket_base_url(config: &ReleaseConfig, bucket: &str) -> String {
+    format!("https://{bucket}.s3.{}.amazonaws.com", config.region)
 }
 
 /// A CloudFront path for a key: absolute, as invalidations require.

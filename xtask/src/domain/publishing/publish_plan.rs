@@ -10,7 +10,7 @@ use crate::domain::{
     names::tag::ReleaseTag,
     publishing::digest::{checksum_line, sha256_hex},
     publishing::layout::{self, IMMUTABLE_CACHE, MUTABLE_CACHE},
-    publishing::release_manifest::{AssembledRelease, ManifestEntry},
+    publishing::release_manifest::{AssembledRelease, ManifestEntry, Scripts},
 };
 
 /// Where the bytes of an object come from.
@@ -167,7 +167,7 @@ pub struct Removal {
 /// published when it still verifies.
 pub fn desired_objects(
     release: &AssembledRelease,
-    rendered_wrapper: &str,
+    scripts: &Scripts,
     signature: Vec<u8>,
     pointer: Option<Desired>,
 ) -> Vec<(&'static str, Vec<Desired>)> {
@@ -190,8 +190,10 @@ pub fn desired_objects(
         versioned.push(Desired::bytes(layout::versioned_checksum(tag, name), checksum, layout::CHECKSUM_TYPE, false));
         legacy.push(legacy_copy(tag, entry));
     }
-    let wrapper = rendered_wrapper.as_bytes().to_vec();
+    let wrapper = scripts.wrapper.as_bytes().to_vec();
     versioned.push(Desired::bytes(layout::versioned_wrapper(tag), wrapper.clone(), layout::WRAPPER_TYPE, false));
+    let check = scripts.check.as_bytes().to_vec();
+    versioned.push(Desired::bytes(layout::versioned_check_script(tag), check.clone(), layout::WRAPPER_TYPE, false));
     let manifest = release.manifest.to_json().into_bytes();
     let mut phases = vec![
         ("versioned installers, checksums and wrapper", versioned),
@@ -203,7 +205,13 @@ pub fn desired_objects(
             ],
         ),
         ("legacy keys (server-side copies)", legacy),
-        ("wrapper", vec![Desired::bytes(layout::WRAPPER_KEY.to_owned(), wrapper, layout::WRAPPER_TYPE, true)]),
+        (
+            "wrapper and the customer's check",
+            vec![
+                Desired::bytes(layout::WRAPPER_KEY.to_owned(), wrapper, layout::WRAPPER_TYPE, true),
+                Desired::bytes(layout::CHECK_SCRIPT_KEY.to_owned(), check, layout::WRAPPER_TYPE, true),
+            ],
+        ),
     ];
     phases.extend(pointer.map(|pointer| (POINTER_PHASE, vec![pointer])));
     phases
@@ -413,6 +421,7 @@ mod tests {
             commit: CommitId::parse(&"c".repeat(40)).unwrap(),
             installers: vec![entry.clone()],
             wrapper_sha256: None,
+            check_script_sha256: None,
             templates: Vec::new(),
         };
         AssembledRelease {
@@ -422,7 +431,8 @@ mod tests {
     }
 
     fn phases() -> Vec<(&'static str, Vec<Desired>)> {
-        desired_objects(&release(), "readyset_tag=\"v2\"\n", b"signature".to_vec(), None)
+        let scripts = Scripts { wrapper: "readyset_tag=\"v2\"\n".into(), check: "check\n".into() };
+        desired_objects(&release(), &scripts, b"signature".to_vec(), None)
     }
 
     fn remote_of(desired: &Desired, release: &str) -> Remote {
@@ -446,6 +456,8 @@ mod tests {
                                       91 bytes, sha256 e2499cc3045c8916a3afa29986f44627f4931bbd6cafd891adb82413d61cd9e6, text/plain; charset=utf-8, public, max-age=31536000, immutable
                new                    binaries/v2/readyset-orchestrator.sh
                                       18 bytes, sha256 5742449e41aa23e849ce52b88ec6a1a2cb9b4c6d42814f9fa255fa082b9fa5c0, text/x-shellscript, public, max-age=31536000, immutable
+               new                    binaries/v2/readyset-check.sh
+                                      6 bytes, sha256 b78232388282c6420137ababfeb08b77a605007fe7650cfce4e36bb6afa013fb, text/x-shellscript, public, max-age=31536000, immutable
             2. manifest and its signature
                new                    binaries/v2/manifest.json
                                       329 bytes, sha256 43c33499f64825aed5768d9372582f6785a153991a49b734920288359b1cf3cd, application/json, public, max-age=31536000, immutable
@@ -454,10 +466,12 @@ mod tests {
             3. legacy keys (server-side copies)
                new                    binaries/x86_64-unknown-linux-gnu (copy of binaries/v2/x86_64-unknown-linux-gnu)
                                       3 bytes, sha256 51a1f05af85e342e3c849b47d387086476282d5f50dc240c19216d6edfb1eb5a, application/octet-stream, public, max-age=300
-            4. wrapper
+            4. wrapper and the customer's check
                new                    readyset-orchestrator.sh
                                       18 bytes, sha256 5742449e41aa23e849ce52b88ec6a1a2cb9b4c6d42814f9fa255fa082b9fa5c0, text/x-shellscript, public, max-age=300
-            5. CloudFront invalidation of /binaries/x86_64-unknown-linux-gnu /readyset-orchestrator.sh
+               new                    readyset-check.sh
+                                      6 bytes, sha256 b78232388282c6420137ababfeb08b77a605007fe7650cfce4e36bb6afa013fb, text/x-shellscript, public, max-age=300
+            5. CloudFront invalidation of /binaries/x86_64-unknown-linux-gnu /readyset-check.sh /readyset-orchestrator.sh
         "#]].assert_eq(&plan.describe());
     }
 

@@ -28,6 +28,11 @@ pub struct ReleaseManifest {
     /// runs. Manifests published before it was recorded have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wrapper_sha256: Option<String>,
+    /// The SHA-256 of the customer's check script this release publishes (beside the
+    /// wrapper), so the script a customer runs can itself be checked. Manifests
+    /// published before it existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_script_sha256: Option<String>,
     /// The CloudFormation templates and `amis.json` of the release's CFN version, as
     /// uploaded to the public bucket (key and SHA-256), so the signature covers what
     /// customers launch too. Manifests published before they were recorded have none.
@@ -84,8 +89,9 @@ impl AssembledRelease {
     /// The release with its rendered wrapper recorded in the manifest. The wrapper is
     /// made from the installers' entries, so it can be rendered first and signed with
     /// them.
-    pub fn with_wrapper(mut self, rendered: &str) -> AssembledRelease {
-        self.manifest.wrapper_sha256 = Some(sha256_hex(rendered.as_bytes()));
+    pub fn with_wrapper(mut self, scripts: &Scripts) -> AssembledRelease {
+        self.manifest.wrapper_sha256 = Some(sha256_hex(scripts.wrapper.as_bytes()));
+        self.manifest.check_script_sha256 = Some(sha256_hex(scripts.check.as_bytes()));
         self
     }
 
@@ -96,6 +102,15 @@ impl AssembledRelease {
         self.manifest.templates = templates;
         self
     }
+}
+
+/// The two scripts a release publishes for customers, as rendered for it.
+#[derive(Debug, Clone)]
+pub struct Scripts {
+    /// The `curl | sh` wrapper.
+    pub wrapper: String,
+    /// The check of what the wrapper installs.
+    pub check: String,
 }
 
 /// What the person publishing allowed on purpose.
@@ -148,6 +163,7 @@ impl ReleaseManifest {
             commit: first.commit.clone(),
             installers: installers.iter().map(|installer| installer.entry.clone()).collect(),
             wrapper_sha256: None,
+            check_script_sha256: None,
             templates: Vec::new(),
         };
         Ok(AssembledRelease { manifest, installers })

@@ -1,6 +1,7 @@
-//! Rendering the `curl | sh` wrapper for one release: the template
-//! `installer/readyset-orchestrator.sh` with the tag, the download URL and one SHA-256
-//! per published installer filled in.
+//! Rendering the two scripts customers run: the `curl | sh` wrapper of one release (the
+//! template `installer/readyset-orchestrator.sh` with the tag, the download URL and one
+//! SHA-256 per published installer filled in), and the check of what it installs
+//! (`installer/readyset-check.sh`, with the download URLs filled in).
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,7 @@ use anyhow::{bail, Result};
 use crate::domain::{names::tag::ReleaseTag, publishing::layout::WRAPPER_KEY};
 
 pub const TEMPLATE_PATH: &str = "installer/readyset-orchestrator.sh";
+pub const CHECK_TEMPLATE_PATH: &str = "installer/readyset-check.sh";
 
 /// The command customers are told to run, as README.md, RELEASE.md, the build
 /// annotation and the wrapper's own hint print it and as the tests run it. The
@@ -47,6 +49,21 @@ pub fn render(
         bail!(
             "{TEMPLATE_PATH} line {line}: {placeholder} is left unfilled; the publish fills READYSET_TAG, \
              PUBLIC_BASE_URL, CUSTOMER_COMMAND and SHA256:<published name> for each configured target"
+        );
+    }
+    Ok(text)
+}
+
+/// The customer's check with the installer bucket's public URL and the public template
+/// bucket's filled in. It names no release: the signed pointer says which is current.
+pub fn render_check_script(template: &str, public_base_url: &str, template_base_url: &str) -> Result<String> {
+    let text = template.replace(&format!("{MARK}PUBLIC_BASE_URL{MARK}"), public_base_url);
+    let text = text.replace(&format!("{MARK}TEMPLATE_BASE_URL{MARK}"), template_base_url);
+    if let Some((offset, placeholder)) = first_placeholder(&text) {
+        let line = text[..offset].matches('\n').count() + 1;
+        bail!(
+            "{CHECK_TEMPLATE_PATH} line {line}: {placeholder} is left unfilled; the publish fills PUBLIC_BASE_URL and \
+             TEMPLATE_BASE_URL only"
         );
     }
     Ok(text)
@@ -106,6 +123,17 @@ mod tests {
         assert!(rendered.contains(hint));
         assert_eq!(served_tag(&rendered), Some("v9"));
         assert_eq!(served_tag(TEMPLATE), Some("@@READYSET_TAG@@"));
+    }
+
+    #[test]
+    fn the_check_script_gets_both_urls_and_nothing_else() {
+        let template = include_str!("../../../../installer/readyset-check.sh");
+        let rendered = render_check_script(template, "https://launch.example", "https://cfn.example").unwrap();
+        assert_eq!(first_placeholder(&rendered), None);
+        assert!(rendered.contains("base_url=\"${READYSET_CHECK_BASE_URL:-https://launch.example}\""));
+        assert!(rendered.contains("template_base_url=\"${READYSET_CHECK_TEMPLATE_BASE_URL:-https://cfn.example}\""));
+        let error = render_check_script("@@PUBLIC_BASE_URL@@\n@@TAG@@\n", "a", "b").unwrap_err().to_string();
+        assert!(error.contains("line 2: @@TAG@@ is left unfilled"), "{error}");
     }
 
     #[test]
