@@ -37,6 +37,9 @@ Why a launcher instead of `moto_server`:
   nothing else. With XTASK_EMULATOR_TLS_DIR set, the same emulator also listens with
   TLS on a second port, with a certificate for 127.0.0.1 made at start and written to
   that directory as cert.pem (key.pem beside it), for the download tools to trust.
+- KMS Sign with MessageType DIGEST signs the SHA-256 it is given (what a signature
+  over a message longer than KMS's 4096-byte limit for RAW needs); moto ignores the
+  type and hashes the digest again, so the signature would not verify over the message.
 - A block device mapping may leave out VolumeSize: EC2 then gives the volume the size
   of the image's snapshot (the templates do so, to encrypt the root volume without
   choosing its size). moto refuses such a mapping; here it gets moto's root size, 8 GiB.
@@ -275,6 +278,32 @@ def patch_image_deprecation() -> None:
         return ActionResult({"Return": True})
 
     amis.AmisResponse.enable_image_deprecation = enable_image_deprecation
+
+
+def patch_sign_digest() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    from moto.kms import responses
+    from moto.kms import utils as kms_utils
+
+    digest = threading.local()
+    original_response = responses.KmsResponse.sign
+    original_key_sign = kms_utils.ECDSAPrivateKey.sign
+
+    def sign(self):
+        digest.on = self._get_param("MessageType") == "DIGEST"
+        try:
+            return original_response(self)
+        finally:
+            digest.on = False
+
+    def key_sign(self, message, signing_algorithm):
+        if getattr(digest, "on", False) and signing_algorithm == "ECDSA_SHA_256":
+            return self.private_key.sign(message, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        return original_key_sign(self, message, signing_algorithm)
+
+    responses.KmsResponse.sign = sign
+    kms_utils.ECDSAPrivateKey.sign = key_sign
 
 
 def patch_resources_not_made() -> None:
@@ -867,6 +896,7 @@ def main() -> None:
     patch_resources_not_made()
     patch_release_infra_resources()
     patch_pagination()
+    patch_sign_digest()
     if os.environ.get("XTASK_EMULATOR_DISTRIBUTION_ID"):
         patch_distribution_id(os.environ["XTASK_EMULATOR_DISTRIBUTION_ID"])
     ports = serve(os.environ.get("XTASK_EMULATOR_TLS_DIR"))

@@ -195,12 +195,19 @@ pub struct PublishInstallerArgs {
 
 /// Show every object of a release: present, missing or different, whether its
 /// manifest's signature verifies, and which release the legacy keys and the wrapper
-/// serve now.
+/// serve now; or, with --all, every release the signed index lists.
 ///
 /// Example: cargo xtask status v2024.06.1
+/// Example: cargo xtask status --all
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
-    pub tag: ReleaseTag,
+    #[arg(required_unless_present = "all")]
+    pub tag: Option<ReleaseTag>,
+
+    /// List every release from the signed index of releases (`releases.json`), with the
+    /// one the signed pointer names current.
+    #[arg(long, conflicts_with = "tag")]
+    pub all: bool,
 
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use xtask::{
     adapters::workspace::Workspace,
     domain::publishing::{layout, signing_key::KmsKey},
@@ -28,7 +29,7 @@ use crate::adapters::{
 
 /// The only algorithm releases are signed with: the committed key is a P-256 key.
 const SIGNING_ALGORITHM: &str = "ECDSA_SHA_256";
-/// KMS signs a raw message of at most this many bytes.
+/// KMS signs a raw message of at most this many bytes; a longer one is signed by digest.
 const MAX_RAW_MESSAGE: usize = 4096;
 
 /// The public key signatures are checked with, and where it came from (for messages).
@@ -147,18 +148,18 @@ pub async fn sign(site: &Site, key: &ReleaseKey, message: &[u8]) -> Result<Vec<u
 
 pub async fn sign_as(site: &Site, key: &ReleaseKey, message: &[u8], what: &str) -> Result<Vec<u8>> {
     let alias = &site.config.signing_key;
-    if message.len() > MAX_RAW_MESSAGE {
-        bail!(
-            "{what} is {} bytes, and KMS signs at most {MAX_RAW_MESSAGE} bytes as a raw message; signing its \
-             digest instead (MessageType DIGEST) is not implemented. Nothing was written",
-            message.len()
-        );
-    }
     let client = SignedClient::new(&site.sdk);
+    // KMS signs at most 4096 bytes as they are; a longer message is hashed here and KMS
+    // signs the digest (the same ECDSA signature over the message either way).
+    let (message_type, signed) = if message.len() > MAX_RAW_MESSAGE {
+        ("DIGEST", Sha256::digest(message).to_vec())
+    } else {
+        ("RAW", message.to_vec())
+    };
     let body = json!({
         "KeyId": alias,
-        "Message": STANDARD.encode(message),
-        "MessageType": "RAW",
+        "Message": STANDARD.encode(signed),
+        "MessageType": message_type,
         "SigningAlgorithm": SIGNING_ALGORITHM,
     });
     let answer = Kms { client: &client }.call(&site.config.region, "Sign", body).await.with_context(|| {

@@ -13,6 +13,7 @@ pub mod image_inventory;
 pub mod kms;
 pub mod manifest_signature;
 pub mod publisher;
+pub mod release_index;
 pub mod release_lock;
 pub mod release_pointer;
 pub mod release_state;

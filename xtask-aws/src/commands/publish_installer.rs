@@ -2,18 +2,21 @@
 //! installers the build machines produced, the manifest, the legacy keys and the
 //! wrapper, in that order, then invalidates CloudFront and waits.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::SystemTime};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use xtask::{
     adapters::{artifacts, buildkite, git, workspace::Workspace},
     cli::PublishInstallerArgs,
     domain::{
+        config::ReleaseConfig,
         diff,
+        images::packer::{AmiTable, AmisFile},
         names::tag::ReleaseTag,
         publishing::digest::sha256_hex,
         publishing::layout::{self, WRAPPER_KEY},
         publishing::publish_plan::{desired_objects, downgrade, plan, Desired, Owner, PublishPlan, Remote, State},
+        publishing::release_index::{self, IndexEntry},
         publishing::release_manifest::{Allowances, AssembledRelease, ReleaseManifest, Scripts, TemplateEntry},
         publishing::wrapper,
     },
@@ -21,7 +24,7 @@ use xtask::{
 
 use crate::adapters::{
     manifest_signature::{self, ReleaseKey},
-    publisher, release_pointer, release_state,
+    publisher, release_index as index_store, release_pointer, release_state,
     s3::Lookup,
     site::{with_site, Site},
 };
@@ -43,14 +46,16 @@ pub fn run(workspace: &Workspace, args: PublishInstallerArgs, dry_run: bool) -> 
         )
         .await;
         // The signature covers the templates, so it is made once they are read.
-        let release = release.clone().with_templates(templates?);
+        let templates = templates?;
+        let release = release.clone().with_templates(templates.entries);
         let key = ReleaseKey::load(workspace, site, None).await?;
         let (signature, mut remote) = (signature(site, &key, &release.manifest).await?, remote?);
         if let Some(published) = signature.published {
             remote.insert(layout::manifest_signature(&tag), published);
         }
-        let pointer = pointer(site, &key, &release.manifest, &scripts.wrapper, &mut remote).await?;
-        let plan = plan_publish(&release, &scripts, signature.bytes, pointer, &remote)?;
+        let entry = index_entry(&site.config, &release.manifest, templates.amis);
+        let statements = statements(site, &key, &release.manifest, &scripts.wrapper, entry, &mut remote).await?;
+        let plan = plan_publish(&release, &scripts, signature.bytes, statements, &remote)?;
         refuse_downgrade(workspace, site, &release, &plan, args.allow_downgrade).await?;
         println!(
             "Publish plan for {tag} to s3://{} (CFN version {}):",
@@ -110,11 +115,18 @@ fn render_wrapper(workspace: &Workspace, release: &AssembledRelease) -> Result<S
     wrapper::render(&template, &release.manifest.tag, &workspace.config.public_base_url, &checksums)
 }
 
+/// The public templates and `amis.json` of a release's CFN version as the bucket holds
+/// them, and the AMIs that file names (none when it is missing and that was allowed).
+struct Templates {
+    entries: Vec<TemplateEntry>,
+    amis: AmiTable,
+}
+
 /// The installers point at the templates of their CFN version: those must exist first.
 /// The public templates and `amis.json` of the release's CFN version as the bucket holds
 /// them (key and SHA-256 of the bytes), for the manifest; refuses missing templates
 /// unless allowed.
-async fn template_entries(site: &Site, manifest: &ReleaseManifest, allow_missing: bool) -> Result<Vec<TemplateEntry>> {
+async fn template_entries(site: &Site, manifest: &ReleaseManifest, allow_missing: bool) -> Result<Templates> {
     require_templates(site, manifest, allow_missing).await?;
     let bucket = site.bucket(&site.config.cfn_public_bucket);
     let mut keys: Vec<String> = site
@@ -122,11 +134,20 @@ async fn template_entries(site: &Site, manifest: &ReleaseManifest, allow_missing
         .public_templates()
         .map(|template| layout::release_template(&manifest.cfn_version, &template.name))
         .collect();
-    keys.push(layout::release_amis_file(&manifest.cfn_version));
-    let mut entries = Vec::new();
+    let amis_key = layout::release_amis_file(&manifest.cfn_version);
+    keys.push(amis_key.clone());
+    let (mut entries, mut amis) = (Vec::new(), AmiTable::new());
     for key in keys {
         match bucket.download(&key).await? {
-            Some((bytes, _)) => entries.push(TemplateEntry { key, sha256: sha256_hex(&bytes) }),
+            Some((bytes, _)) => {
+                if key == amis_key {
+                    let file: AmisFile = serde_json::from_slice(&bytes).with_context(|| {
+                        format!("s3://{}/{key} is not {}; nothing was written", bucket.name, AmisFile::WHAT)
+                    })?;
+                    amis = file.images;
+                }
+                entries.push(TemplateEntry { key, sha256: sha256_hex(&bytes) });
+            }
             None if allow_missing => {}
             None => bail!(
                 "refusing to publish {}: s3://{}/{key} is missing; upload the release's templates first \
@@ -137,7 +158,7 @@ async fn template_entries(site: &Site, manifest: &ReleaseManifest, allow_missing
             ),
         }
     }
-    Ok(entries)
+    Ok(Templates { entries, amis })
 }
 
 async fn require_templates(site: &Site, manifest: &ReleaseManifest, allow_missing: bool) -> Result<()> {
@@ -184,20 +205,42 @@ async fn signature(site: &Site, key: &ReleaseKey, manifest: &ReleaseManifest) ->
     Ok(Signature { bytes: manifest_signature::sign(site, key, &bytes).await?, published })
 }
 
-/// The signed pointer that names this release current; what the bucket held at its key
-/// is what the pointer's write is conditional on, so it goes into `remote`.
-async fn pointer(
+/// The signed statements that close a publish: the pointer naming this release current
+/// and the index of releases with it in. What the bucket held at their keys is what
+/// their writes are conditional on, so it goes into `remote`.
+async fn statements(
     site: &Site,
     key: &ReleaseKey,
     manifest: &ReleaseManifest,
-    rendered: &str,
+    wrapper: &str,
+    entry: IndexEntry,
     remote: &mut BTreeMap<String, Remote>,
-) -> Result<Desired> {
-    let (manifest_sha256, wrapper_sha256) =
-        (sha256_hex(manifest.to_json().as_bytes()), sha256_hex(rendered.as_bytes()));
-    let (desired, found) = release_pointer::next(site, key, &manifest.tag, &manifest_sha256, &wrapper_sha256).await?;
+) -> Result<[Desired; 2]> {
+    let (manifest_sha256, wrapper_sha256) = (&entry.manifest_sha256, sha256_hex(wrapper.as_bytes()));
+    let (pointer, found) = release_pointer::next(site, key, &manifest.tag, manifest_sha256, &wrapper_sha256).await?;
     remote.extend(found.map(|found| (layout::POINTER_KEY.to_owned(), found)));
-    Ok(desired)
+    let (index, found) = index_store::next(site, key, entry).await?;
+    remote.extend(found.map(|found| (layout::INDEX_KEY.to_owned(), found)));
+    Ok([pointer, index])
+}
+
+/// What the index of releases says of this one.
+fn index_entry(config: &ReleaseConfig, manifest: &ReleaseManifest, amis: AmiTable) -> IndexEntry {
+    let templates = config
+        .public_templates()
+        .map(|template| {
+            let key = layout::release_template(&manifest.cfn_version, &template.name);
+            layout::bucket_url(config, &config.cfn_public_bucket, &key)
+        })
+        .collect();
+    IndexEntry {
+        name: manifest.tag.clone(),
+        commit: manifest.commit.clone(),
+        manifest_sha256: sha256_hex(manifest.to_json().as_bytes()),
+        published: release_index::timestamp(SystemTime::now()),
+        amis,
+        templates,
+    }
 }
 
 /// What the plan must know of the bucket: every key it may write but the signature's
@@ -206,7 +249,7 @@ async fn pointer(
 /// the signature is known.
 fn lookups(release: &AssembledRelease, scripts: &Scripts) -> Vec<Lookup> {
     let signature = layout::manifest_signature(&release.manifest.tag);
-    let phases = desired_objects(release, scripts, Vec::new(), None);
+    let phases = desired_objects(release, scripts, Vec::new(), None, None);
     phases.iter().flat_map(|(_, objects)| objects).filter(|object| object.key != signature).map(Lookup::of).collect()
 }
 
@@ -214,10 +257,11 @@ fn plan_publish(
     release: &AssembledRelease,
     scripts: &Scripts,
     signature: Vec<u8>,
-    pointer: Desired,
+    statements: [Desired; 2],
     remote: &BTreeMap<String, Remote>,
 ) -> Result<PublishPlan> {
-    let phases = desired_objects(release, scripts, signature, Some(pointer));
+    let [pointer, index] = statements;
+    let phases = desired_objects(release, scripts, signature, Some(pointer), Some(index));
     let plan = plan(Owner::Release(release.manifest.tag.clone()), phases, remote, true);
     let conflicts = plan.conflicts();
     if !conflicts.is_empty() {

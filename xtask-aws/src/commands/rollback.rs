@@ -83,6 +83,7 @@ async fn plan_rollback(
     phases.push((POINTER_PHASE, vec![pointer]));
     remote.extend(found.map(|found| (layout::POINTER_KEY.to_owned(), found)));
     let mut plan = plan(Owner::Release(tag.clone()), phases, &remote, true);
+    plan.invalidate_also(layout::INDEX_KEY);
     plan.remove(left_out_removals(site, &status, left_out).await?);
     Ok(plan)
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask verify <tag>`: downloads a release the way customers do and checks
 //! every byte against its manifest.
 
-use crate::adapters::{manifest_signature::ReleaseKey, release_pointer};
+use crate::adapters::{manifest_signature::ReleaseKey, release_index as index_store, release_pointer};
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 use xtask::{
@@ -68,6 +68,7 @@ pub fn run(workspace: &Workspace, args: VerifyArgs) -> Result<()> {
     let (manifest, manifest_sha256) = check_installers(&downloader, &key, &tag, &mut checks)?;
     let wrapper_sha256 = check_wrapper(&downloader, &manifest, &mut checks)?;
     check_pointer(&downloader, &key, &tag, (&manifest_sha256, &wrapper_sha256), &mut checks);
+    check_index(&downloader, &key, &tag, &manifest_sha256, &mut checks);
     check_templates(&downloader, &manifest, args.s3_url.as_deref(), &mut checks);
     if !checks.failed.is_empty() {
         bail!("release {tag} failed {} check(s):\n  - {}", checks.failed.len(), checks.failed.join("\n  - "));
@@ -167,6 +168,28 @@ fn check_templates(downloader: &Downloader, manifest: &ReleaseManifest, s3_url: 
         let same = downloader.fetch_url(&url).is_ok_and(|bytes| sha256_hex(&bytes) == entry.sha256);
         checks.check(same, format!("{url} is the file the signed manifest lists"));
     }
+}
+
+/// The signed index of releases lists this release with this manifest.
+fn check_index(
+    downloader: &Downloader,
+    key: &ReleaseKey,
+    tag: &ReleaseTag,
+    manifest_sha256: &str,
+    checks: &mut Checks,
+) {
+    let read = downloader.fetch(layout::INDEX_KEY).and_then(|bytes| index_store::checked(key, &bytes));
+    let listed = match read {
+        Ok(read) => read.index.entry(tag).map(|entry| entry.manifest_sha256.clone()),
+        Err(why) => {
+            let what = format!("{} is an index of releases signed by {} ({why:#})", layout::INDEX_KEY, key.source);
+            return checks.check(false, what);
+        }
+    };
+    checks.check(
+        listed.as_deref() == Some(manifest_sha256),
+        format!("{} lists {tag} with this manifest's SHA-256", layout::INDEX_KEY),
+    );
 }
 
 /// The root wrapper against the manifest; its SHA-256 is returned for the pointer's check.

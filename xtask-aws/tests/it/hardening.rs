@@ -49,7 +49,7 @@ fn plan_for(site: &Site, artifacts: &Path, tag: &str) -> PublishPlan {
     let signature = site.runtime.block_on(site.sign(release.manifest.to_json().as_bytes()));
     // The customer's check is not what these tests race over.
     let scripts = Scripts { wrapper: rendered, check: "check\n".into() };
-    let phases = publish_plan::desired_objects(&release, &scripts, signature, None);
+    let phases = publish_plan::desired_objects(&release, &scripts, signature, None, None);
     let lookups: Vec<Lookup> = phases.iter().flat_map(|(_, objects)| objects).map(Lookup::of).collect();
     let remote = site.runtime.block_on(site.aws.orchestrator().remotes(lookups)).unwrap();
     publish_plan::plan(Owner::Release(tag), phases, &remote, true)

@@ -52,7 +52,9 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
           wrote s3://readysettech-orchestrator-us-east-2/readyset-check.sh (7510 bytes, sha256 <sha256 #8>)
         signed pointer to the current release: writing 1 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/current-release.txt (338 bytes, sha256 <sha256 #11>)
-        CloudFront invalidation <invalidation> on EGUPZSIU4Q3J9 for /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-check.sh /readyset-orchestrator.sh
+        signed index of releases: writing 1 object(s)
+          wrote s3://readysettech-orchestrator-us-east-2/releases.json (1413 bytes, sha256 <sha256 #12>)
+        CloudFront invalidation <invalidation> on EGUPZSIU4Q3J9 for /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-check.sh /readyset-orchestrator.sh /releases.json
           invalidation <invalidation> completed after <time>
 
         Published v1: https://launch.readyset.io/readyset-orchestrator.sh now installs it.
@@ -67,6 +69,7 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
         "current-release.txt".into(),
         "readyset-check.sh".into(),
         "readyset-orchestrator.sh".into(),
+        "releases.json".into(),
     ];
     for (_, name) in targets() {
         expected.extend([
@@ -118,7 +121,7 @@ fn a_rerun_is_a_no_op_and_makes_no_second_invalidation() {
     let before: Vec<_> =
         site.keys().iter().map(|k| (k.clone(), site.head(k).unwrap().last_modified().cloned())).collect();
     let stdout = site.xtask_ok(&["publish-installer", "v1", "--artifacts", dir]);
-    assert_eq!(stdout.matches("nothing to write").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches("nothing to write").count(), 6, "{stdout}");
     let after: Vec<_> =
         site.keys().iter().map(|k| (k.clone(), site.head(k).unwrap().last_modified().cloned())).collect();
     assert_eq!(before, after, "no object was rewritten");
@@ -139,13 +142,7 @@ fn changed_bytes_under_a_published_tag_are_refused_and_nothing_moves() {
     let output = site.xtask(&["publish-installer", "v1", "--artifacts", rebuilt.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     expect![[r#"
-        error: refusing to publish v1: published versions never change, and these keys hold other bytes:
-          binaries/v1/x86_64-unknown-linux-gnu already holds sha256 <sha256 #1>; this release has sha256 <sha256 #2>
-          binaries/v1/x86_64-unknown-linux-gnu.sha256 already holds sha256 <sha256 #3>; this release has sha256 <sha256 #4>
-          binaries/v1/readyset-orchestrator.sh already holds sha256 <sha256 #5>; this release has sha256 <sha256 #6>
-          binaries/v1/manifest.json already holds sha256 <sha256 #7>; this release has sha256 <sha256 #8>
-          binaries/v1/manifest.json.sig already holds sha256 <sha256 #9>; this release has sha256 <sha256 #10>
-        Nothing was written. Publish the builds of that release's commit, or release under a new name.
+        error: the index of releases lists v1 with manifest SHA-256 <sha256 #1>, and this publish has <sha256 #2>; published versions never change, so release under a new name
     "#]].assert_eq(&number_hashes(&text(&output.stderr)));
     assert_eq!(site.get("readyset-orchestrator.sh").unwrap(), wrapper_before);
     assert_eq!(site.invalidations().len(), 1);
@@ -312,6 +309,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     expect![[r#"
         Signing the manifest with KMS key alias/readyset-release-manifest; the signature is checked with the emulator's key alias/readyset-release-manifest, standing in for the committed key.
         Signing release pointer 1 with KMS key alias/readyset-release-manifest.
+        Signing index of releases 1 with KMS key alias/readyset-release-manifest.
         Publish plan for v1 to s3://readysettech-orchestrator-us-east-2 (CFN version v1):
         1. versioned installers, checksums and wrapper
            new                    binaries/v1/aarch64-apple-darwin
@@ -350,7 +348,10 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         5. signed pointer to the current release
            new                    current-release.txt
                                   338 bytes, sha256 <sha256 #11>, text/plain; charset=utf-8, public, max-age=300
-        6. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-check.sh /readyset-orchestrator.sh
+        6. signed index of releases
+           new                    releases.json
+                                  1413 bytes, sha256 <sha256 #12>, application/json, public, max-age=300
+        7. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-check.sh /readyset-orchestrator.sh /releases.json
     "#]].assert_eq(&plan);
     assert!(
         wrapper_diff.contains("+readyset_tag=\"v1\"")
@@ -392,6 +393,7 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
           ok   the pointer names v1 as the current release
           ok   the pointer names this manifest's SHA-256
           ok   the pointer names the SHA-256 of readyset-orchestrator.sh as served
+          ok   releases.json lists v1 with this manifest's SHA-256
           ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/amis.json is the file the signed manifest lists
           ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-bastion.yaml is the file the signed manifest lists
           ok   <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-mysql-adapter.yaml is the file the signed manifest lists
@@ -473,7 +475,7 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
         3. signed pointer to the current release
            moves from v2          current-release.txt
                                   398 bytes, sha256 <sha256 #6>, text/plain; charset=utf-8, public, max-age=300
-        4. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-check.sh /readyset-orchestrator.sh
+        4. CloudFront invalidation of /binaries/aarch64-apple-darwin /binaries/x86_64-apple-darwin /binaries/x86_64-unknown-linux-gnu /current-release.txt /readyset-check.sh /readyset-orchestrator.sh /releases.json
 
         Dry run: nothing was written and no invalidation was made.
     "#]].assert_eq(&neutral(&site, &dry));

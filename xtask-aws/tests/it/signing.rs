@@ -190,6 +190,7 @@ fn every_forgery_of_a_release_is_refused_by_the_customer_script_and_by_verify() 
           FAIL readyset-orchestrator.sh expects sha256 <sha256 #3> for x86_64-unknown-linux-gnu
           FAIL readyset-orchestrator.sh is the wrapper the signed manifest lists
           FAIL the pointer names this manifest's SHA-256
+          FAIL releases.json lists v2 with this manifest's SHA-256
         == the root wrapper re-pointed at v1
         readyset-check: ok: current-release.txt is signed and names release v2 (pointer 2)
         readyset-check: ok: binaries/v2/manifest.json is signed and is the one the pointer names
@@ -230,6 +231,67 @@ fn every_forgery_of_a_release_is_refused_by_the_customer_script_and_by_verify() 
         exit 1
     "#]]
     .assert_eq(&normalise(&site, &seen));
+}
+
+/// The index of releases grows by one entry per release, signed each time (past KMS's
+/// 4096 bytes for a raw message, so by digest); a rollback and a rerun leave it as it is;
+/// `status --all` lists it with the current release; an index changed by anyone but the
+/// release key stops `status --all`, `verify` and the next publish.
+#[test]
+fn the_signed_index_lists_each_release_once_and_status_all_shows_it() {
+    let site = Site::new();
+    for tag in ["v1", "v2", "v3", "v4", "v5", "v6"] {
+        publish(&site, tag);
+    }
+    site.xtask_ok(&["rollback", "v5"]);
+    publish(&site, "v6");
+    site.xtask_ok(&["rollback", "v5"]);
+    let index = site.get("releases.json").unwrap();
+    let envelope: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    assert!(envelope["index"].as_str().unwrap().len() > 4096, "signed by digest");
+    let published = regex_free_times(&site.xtask_ok(&["status", "--all"]));
+    expect![[r#"
+        6 release(s) in the index of releases (index 6):
+          v1                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 2753c29d450d  1 AMI(s), 6 template(s)
+          v2                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 187a9018623e  1 AMI(s), 6 template(s)
+          v3                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 394f6a240993  1 AMI(s), 6 template(s)
+          v4                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 30d01f621afb  1 AMI(s), 6 template(s)
+          v5                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 395a0ac6ae95  1 AMI(s), 6 template(s)  <- current (pointer 9)
+          v6                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 3dd47d164bd6  1 AMI(s), 6 template(s)
+        The index and the pointer were checked with the emulator's key alias/readyset-release-manifest, standing in for the committed key.
+    "#]]
+    .assert_eq(&normalise(&site, &published));
+
+    let forged = String::from_utf8(index.clone()).unwrap().replace("ami-0123456789abcdef0", "ami-0badbadbadbadbad0");
+    site.put("releases.json", forged.as_bytes());
+    let status = site.xtask(&["status", "--all"]);
+    let verify = site.xtask(&site.verify_args("v5"));
+    let artifacts = synthetic_artifacts("v7");
+    site.publish_templates("v7");
+    let publish = site.xtask(&["publish-installer", "v7", "--artifacts", artifacts.path().to_str().unwrap()]);
+    let said = format!(
+        "status --all: {}verify: {}\npublish: {}",
+        text(&status.stderr),
+        text(&verify.stdout).lines().filter(|line| line.contains("FAIL")).collect::<Vec<_>>().join("\n"),
+        text(&publish.stderr)
+    );
+    expect![[r#"
+        status --all: error: s3://readysettech-orchestrator-us-east-2/releases.json is not an index of releases signed by the emulator's key alias/readyset-release-manifest, standing in for the committed key: its signature does not verify. Nothing was written. Find out who wrote it (CloudTrail) before anything else; the index is rebuilt only by an administrator
+        verify:   FAIL releases.json is an index of releases signed by the emulator's key alias/readyset-release-manifest, standing in for the committed key (its signature does not verify)
+        publish: error: s3://readysettech-orchestrator-us-east-2/releases.json is not an index of releases signed by the emulator's key alias/readyset-release-manifest, standing in for the committed key: its signature does not verify. Nothing was written. Find out who wrote it (CloudTrail) before anything else; the index is rebuilt only by an administrator
+    "#]]
+    .assert_eq(&normalise(&site, &said));
+    assert_eq!(site.get("releases.json").unwrap(), forged.as_bytes(), "nothing was written");
+}
+
+/// Output with each RFC 3339 time replaced by `<time>`.
+fn regex_free_times(text: &str) -> String {
+    text.split(' ')
+        .map(
+            |word| if word.len() == 20 && word.ends_with('Z') && word.as_bytes()[10] == b'T' { "<time>" } else { word },
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A forgery's write: bucket (`""` for the orchestrator bucket), key, bytes.
@@ -301,9 +363,10 @@ fn verify_and_signing_trust_the_committed_key_and_say_how_to_make_one() {
         "{stdout}"
     );
     expect![[r#"
-        error: release v2 failed 2 check(s):
+        error: release v2 failed 3 check(s):
           - binaries/v2/manifest.json.sig is a signature of the manifest by <other key>.pem
           - current-release.txt is a release pointer signed by <other key>.pem (its signature does not verify)
+          - releases.json is an index of releases signed by <other key>.pem (its signature does not verify)
     "#]]
     .assert_eq(&text(&refused.stderr).replace(wrong.to_str().unwrap(), "<other key>.pem"));
 }

@@ -187,7 +187,7 @@ impl Site {
             let files = public_templates()
                 .into_iter()
                 .map(|name| (format!("{name}.yaml"), format!("Description: {name}\n")))
-                .chain([("amis.json".to_owned(), "{\"stand-in\": true}\n".to_owned())]);
+                .chain([("amis.json".to_owned(), stand_in_amis_file(cfn_version))]);
             for (file, body) in files {
                 self.aws
                     .s3
@@ -293,6 +293,15 @@ impl Drop for Pooled {
 }
 
 /// The configured targets: (triple, published name).
+/// An AMIs file as `cfn upload --release` leaves it beside the templates, naming one
+/// server image that exists nowhere.
+fn stand_in_amis_file(cfn_version: &str) -> String {
+    let images = r#"{"readyset-server": {"us-east-2": "ami-0123456789abcdef0"}}"#;
+    format!(
+        "{{\"stage\": \"release\", \"commit\": \"{COMMIT}\", \"release\": \"{cfn_version}\", \"images\": {images}}}\n"
+    )
+}
+
 pub fn targets() -> Vec<(String, String)> {
     config().targets.iter().map(|t| (t.triple.clone(), t.published_name.clone())).collect()
 }

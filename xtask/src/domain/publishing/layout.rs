@@ -68,6 +68,10 @@ pub fn versioned_check_script(tag: &ReleaseTag) -> String {
 pub const POINTER_KEY: &str = "current-release.txt";
 pub const POINTER_TYPE: &str = "text/plain; charset=utf-8";
 
+/// The signed index of every release (`release_index.rs`): it grows by one entry with
+/// each release, written last.
+pub const INDEX_KEY: &str = "releases.json";
+
 /// The "latest" key that wrappers already in the wild download.
 pub fn legacy_binary(published_name: &str) -> String {
     format!("binaries/{published_name}")

@@ -161,8 +161,9 @@ pub struct Removal {
 /// The objects of a release, phase by phase: versioned installers, checksums and the
 /// rendered wrapper; then the manifest that declares them complete, with its signature;
 /// then the legacy keys; then the wrapper customers download; then the signed pointer
-/// that names the release current (`pointer`, left out only to list the keys), so a
-/// pointer never names a release whose wrapper is not out yet. `signature` is made
+/// that names the release current, so a pointer never names a release whose wrapper is
+/// not out yet; then the signed index of releases with this one in it (`pointer` and
+/// `index` are left out only to list the other keys). `signature` is made
 /// before planning: ECDSA signatures differ each time, so a rerun passes the one already
 /// published when it still verifies.
 pub fn desired_objects(
@@ -170,6 +171,7 @@ pub fn desired_objects(
     scripts: &Scripts,
     signature: Vec<u8>,
     pointer: Option<Desired>,
+    index: Option<Desired>,
 ) -> Vec<(&'static str, Vec<Desired>)> {
     let tag = &release.manifest.tag;
     let mut versioned = Vec::new();
@@ -214,6 +216,7 @@ pub fn desired_objects(
         ),
     ];
     phases.extend(pointer.map(|pointer| (POINTER_PHASE, vec![pointer])));
+    phases.extend(index.map(|index| ("signed index of releases", vec![index])));
     phases
 }
 
@@ -289,6 +292,16 @@ impl PublishPlan {
         self.invalidation_paths.extend(removals.iter().map(|removal| layout::cdn_path(&removal.key)));
         self.invalidation_paths.sort();
         self.removals.extend(removals);
+    }
+
+    /// Adds a key's path to the invalidation without writing the key. A rollback leaves
+    /// the index of releases as it is but invalidates it as a publish does: a publish of
+    /// the release served again then has the same paths, and gets the rollback's
+    /// invalidation back instead of a second one.
+    pub fn invalidate_also(&mut self, key: &str) {
+        self.invalidation_paths.push(layout::cdn_path(key));
+        self.invalidation_paths.sort();
+        self.invalidation_paths.dedup();
     }
 
     pub fn steps(&self) -> impl Iterator<Item = &Step> {
@@ -432,7 +445,7 @@ mod tests {
 
     fn phases() -> Vec<(&'static str, Vec<Desired>)> {
         let scripts = Scripts { wrapper: "readyset_tag=\"v2\"\n".into(), check: "check\n".into() };
-        desired_objects(&release(), &scripts, b"signature".to_vec(), None)
+        desired_objects(&release(), &scripts, b"signature".to_vec(), None, None)
     }
 
     fn remote_of(desired: &Desired, release: &str) -> Remote {
