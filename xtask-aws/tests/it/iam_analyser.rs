@@ -216,3 +216,87 @@ fn every_policy_passes_the_iam_analyser_or_its_finding_is_answered_by_a_conditio
     assert!(stale.is_empty(), "accepted findings parliament no longer makes (remove them): {stale:?}");
     assert!(documents.len() >= 10, "every policy is analysed: {:?}", documents.keys().collect::<Vec<_>>());
 }
+
+/// AWS's Service Authorization Reference as parliament ships it: for each action, the
+/// resource types it takes (a trailing `*` marks a required one), and each type's ARN.
+struct Reference {
+    actions: BTreeMap<String, Vec<String>>,
+    arns: BTreeMap<String, String>,
+}
+
+fn service_authorization_reference() -> Reference {
+    let python = venv_tool("python3", "parliament");
+    let output = Command::new(python)
+        .args(["-c", "import os, parliament; print(os.path.dirname(parliament.__file__))"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "parliament is not importable: {}", text(&output.stderr));
+    let path = std::path::Path::new(text(&output.stdout).trim()).join("iam_definition.json");
+    let services: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut reference = Reference { actions: BTreeMap::new(), arns: BTreeMap::new() };
+    for service in services.as_array().unwrap() {
+        let prefix = service["prefix"].as_str().unwrap();
+        for privilege in service["privileges"].as_array().unwrap() {
+            let types = privilege["resource_types"].as_array().unwrap().iter();
+            let types = types.filter_map(|t| t["resource_type"].as_str().filter(|t| !t.is_empty()));
+            let action = format!("{prefix}:{}", privilege["privilege"].as_str().unwrap()).to_lowercase();
+            reference.actions.insert(action, types.map(str::to_owned).collect());
+        }
+        for resource in service["resources"].as_array().unwrap() {
+            let kind = format!("{prefix}:{}", resource["resource"].as_str().unwrap());
+            reference.arns.insert(kind, resource["arn"].as_str().unwrap().to_owned());
+        }
+    }
+    reference
+}
+
+/// Whether `arn` (of a policy) can name a resource of the type whose ARN template is
+/// `template`: the same service, and the resource part starts as the template's does
+/// up to its first variable.
+fn names_type(arn: &str, template: &str) -> bool {
+    let parts = |arn: &str| arn.splitn(6, ':').map(str::to_owned).collect::<Vec<_>>();
+    let (ours, theirs) = (parts(arn), parts(template));
+    let literal = theirs[5].split("${").next().unwrap().to_owned();
+    ours[2] == theirs[2] && (ours[5].starts_with(&literal) || ours[5] == "*")
+}
+
+/// Every write of the agents' and the test-stack role's policies names the resource
+/// types it acts on: `*` only for actions AWS lists with no resource type at all, and
+/// every resource type an action requires among the statement's ARNs (a missing one
+/// would refuse the call in AWS, which the emulator would not notice). The boundary of
+/// the instances' roles is a ceiling, not a grant, and is not judged here.
+#[test]
+fn every_action_names_its_resource_types_as_aws_lists_them() {
+    let reference = service_authorization_reference();
+    let mut faults = Vec::new();
+    for (file, document) in
+        policies().iter().filter(|(file, _)| file.starts_with("queue-") || *file == "test-stacks.json")
+    {
+        for statement in document["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Allow") {
+            let resources: Vec<&str> =
+                statement["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+            for action in statement["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()) {
+                let Some(types) = reference.actions.get(&action.to_lowercase()) else {
+                    faults.push(format!("{file}: {action} is not in AWS's reference"));
+                    continue;
+                };
+                let service = action.split(':').next().unwrap();
+                if resources == ["*"] {
+                    if !types.is_empty() {
+                        faults.push(format!("{file}: {action} on * takes resources: {}", types.join(", ")));
+                    }
+                    continue;
+                }
+                for required in types.iter().filter_map(|t| t.strip_suffix('*')) {
+                    let template = &reference.arns[&format!("{service}:{required}")];
+                    if !resources.iter().any(|arn| names_type(arn, template)) {
+                        faults.push(format!(
+                            "{file}: {action} requires a {required} ({template}), not among {resources:?}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(faults.is_empty(), "actions whose resources differ from AWS's reference:\n{}", faults.join("\n"));
+}

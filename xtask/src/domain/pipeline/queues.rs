@@ -72,8 +72,23 @@ impl std::fmt::Display for Queue {
 /// What Packer's amazon-ebs builder calls: a temporary key pair, security group and
 /// instance, then an image of its volume (Packer's documentation lists the same), less
 /// the image writes and tagging, which `IMAGE_WRITES` and `TAGGING` hold under
-/// conditions on the images' `Stage` tag.
-const PACKER_EC2: &[&str] = &[
+/// conditions on the images' `Stage` tag. Split as AWS's Service Authorization
+/// Reference says: the reads that take no resource (hence `*`), and the calls that do,
+/// held to the resource types of `PACKER_TYPES`.
+const PACKER_READS: &[&str] = &[
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceStatus",
+    "ec2:DescribeInstances",
+    "ec2:DescribeRegions",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeTags",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeVpcs",
+    "ec2:GetEbsEncryptionByDefault",
+];
+const PACKER_WRITES: &[&str] = &[
     "ec2:AttachVolume",
     "ec2:AuthorizeSecurityGroupIngress",
     "ec2:CopyImage",
@@ -87,18 +102,7 @@ const PACKER_EC2: &[&str] = &[
     "ec2:DeleteSnapshot",
     "ec2:DeleteVolume",
     "ec2:DescribeImageAttribute",
-    "ec2:DescribeImages",
-    "ec2:DescribeInstanceStatus",
-    "ec2:DescribeInstances",
-    "ec2:DescribeRegions",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSnapshots",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeTags",
-    "ec2:DescribeVolumes",
-    "ec2:DescribeVpcs",
     "ec2:DetachVolume",
-    "ec2:GetEbsEncryptionByDefault",
     "ec2:GetPasswordData",
     "ec2:ModifyInstanceAttribute",
     "ec2:ModifySnapshotAttribute",
@@ -108,17 +112,49 @@ const PACKER_EC2: &[&str] = &[
     "ec2:TerminateInstances",
 ];
 
-/// What `amis promote` and `customers sync` call (`adapters/ec2.rs`) besides the image
-/// writes and tagging. EC2 images cannot be scoped by name in a policy; the release role
-/// gets no Packer actions, so it can copy and share images but never build or delete one.
-const PROMOTE_EC2: &[&str] = &[
-    "ec2:CopyImage",
-    "ec2:DescribeImageAttribute",
-    "ec2:DescribeImages",
-    "ec2:DescribeSnapshotAttribute",
-    "ec2:GetEbsEncryptionByDefault",
-    "ec2:ModifySnapshotAttribute",
+/// What a Packer build touches: the base image and the new one with its snapshots, the
+/// instance with its volumes and network interface in a subnet of a VPC, the temporary
+/// key pair and security group (with its rules). RunInstances is checked against every
+/// one of these a launch involves, so none may be missing.
+const PACKER_TYPES: &[&str] = &[
+    "image",
+    "instance",
+    "key-pair",
+    "network-interface",
+    "security-group",
+    "security-group-rule",
+    "snapshot",
+    "subnet",
+    "volume",
+    "vpc",
 ];
+
+/// What `amis promote` and `customers sync` call (`adapters/ec2.rs`) besides the image
+/// writes and tagging: the reads that take no resource, and the calls on images and
+/// their snapshots. The release role gets no Packer actions, so it can copy and share
+/// images but never build or delete one.
+const PROMOTE_READS: &[&str] = &["ec2:DescribeImages", "ec2:GetEbsEncryptionByDefault"];
+const PROMOTE_WRITES: &[&str] =
+    &["ec2:CopyImage", "ec2:DescribeImageAttribute", "ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute"];
+const IMAGE_TYPES: &[&str] = &["image", "snapshot"];
+
+/// What each queue tags: ops, Packer's instance, volumes, image and snapshots, alpha
+/// copies, and the snapshots `amis prune` marks; release, its copies only.
+const OPS_TAGGED_TYPES: &[&str] = &["image", "instance", "snapshot", "volume"];
+const RELEASE_TAGGED_TYPES: &[&str] = &["image"];
+
+/// The ARNs of every resource of these EC2 types, in any region and account of the
+/// agent's own (images and snapshots have no account in their ARN: a public base image
+/// is an `image` too).
+pub(super) fn ec2_arns(types: &[&str]) -> Vec<String> {
+    types
+        .iter()
+        .map(|kind| match *kind {
+            "image" | "snapshot" => format!("arn:aws:ec2:*::{kind}/*"),
+            _ => format!("arn:aws:ec2:*:*:{kind}/*"),
+        })
+        .collect()
+}
 
 /// Writes to an image a queue may make only to the stages it owns (the image's `Stage`
 /// tag): sharing (ModifyImageAttribute) and, for ops, deprecating alpha copies and
@@ -209,11 +245,9 @@ fn stage_condition(key: &str, stages: &[Stage], if_exists: bool) -> serde_json::
     serde_json::json!({ operator: { format!("{key}/{STAGE_TAG}"): stages } })
 }
 
-/// EC2 writes, split by what they touch. Instances, volumes, key pairs and security
-/// groups stay on `*` (Packer's temporary ones; the types are nearly all of EC2's, so
-/// type-scoped ARNs would change nothing). Images are held to the queue's own stages by
-/// their Stage tag; a queue may set Stage only to its own stages, and only release may
-/// set the Release tag.
+/// Tagging and image writes. Images are held to the queue's own stages by their Stage
+/// tag; a queue may set Stage only to its own stages, and only release may set the
+/// Release tag.
 fn image_statements(queue: Queue, writes: &'static [&'static str]) -> [Statement; 2] {
     let stages = queue.writes();
     // ops shares Packer's new images before Packer tags them; release shares only
@@ -230,13 +264,14 @@ fn image_statements(queue: Queue, writes: &'static [&'static str]) -> [Statement
     }
     // customers sync (release queue) shares alpha images too.
     let changed: &[Stage] = if queue == Queue::Release { &[Stage::Alpha, Stage::Release] } else { stages };
+    let tagged = if queue == Queue::Ops { OPS_TAGGED_TYPES } else { RELEASE_TAGGED_TYPES };
     [
         Statement {
             condition: Some(tagging),
             ..allow(
                 if queue == Queue::Ops { "TagInternalAndAlphaImagesOnly" } else { "TagReleaseImagesOnly" },
                 TAGGING,
-                &["*"],
+                &ec2_arns(tagged),
             )
         },
         Statement {
@@ -244,7 +279,7 @@ fn image_statements(queue: Queue, writes: &'static [&'static str]) -> [Statement
             ..allow(
                 if queue == Queue::Ops { "ChangeInternalAndAlphaImagesOnly" } else { "ShareAlphaAndReleaseImagesOnly" },
                 writes,
-                &["*"],
+                &ec2_arns(&["image"]),
             )
         },
     ]
@@ -273,8 +308,10 @@ fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
     let (internal, public) = (&config.cfn_internal_bucket, &config.cfn_public_bucket);
     let [tagging, image_writes] = image_statements(Queue::Ops, IMAGE_WRITES_OPS);
     vec![
-        allow("BuildInternalImagesWithPacker", PACKER_EC2, &["*"]),
-        allow("PromoteAlphaImages", PROMOTE_EC2, &["*"]),
+        // These reads take no resource (promotion's are among them).
+        allow("ReadImagesAndInstances", PACKER_READS, &["*"]),
+        allow("BuildInternalImagesWithPacker", PACKER_WRITES, &ec2_arns(PACKER_TYPES)),
+        allow("PromoteAlphaImages", PROMOTE_WRITES, &ec2_arns(IMAGE_TYPES)),
         tagging,
         image_writes,
         allow("ListTemplateBuckets", &["s3:ListBucket"], &[&bucket(internal), &bucket(public)]),
@@ -333,7 +370,9 @@ fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
     let distribution = format!("arn:aws:cloudfront::*:distribution/{}", config.cloudfront_distribution);
     let [tagging, image_writes] = image_statements(Queue::Release, IMAGE_WRITES_RELEASE);
     vec![
-        allow("PromoteAndShareReleaseImages", PROMOTE_EC2, &["*"]),
+        // These reads take no resource.
+        allow("ReadImages", PROMOTE_READS, &["*"]),
+        allow("PromoteAndShareReleaseImages", PROMOTE_WRITES, &ec2_arns(IMAGE_TYPES)),
         tagging,
         image_writes,
         // Only the key behind the configured alias: the alias can move to a new key

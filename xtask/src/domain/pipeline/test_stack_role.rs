@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::queues::{allow, objects, smoke_test_arns, Policy, Statement};
+use super::queues::{allow, ec2_arns, objects, smoke_test_arns, Policy, Statement};
 use crate::domain::config::ReleaseConfig;
 
 /// The handlers' permissions, as the schemas list them (the test prints this list
@@ -192,6 +192,39 @@ pub fn instance_boundary() -> Policy {
 /// internal bucket with the role's credentials.
 pub const BEYOND_THE_HANDLERS: &[&str] = &["s3:GetObject"];
 
+/// The EC2 resource types the test stacks make or use: the network (VPC, subnets, route
+/// tables, gateways, the NAT gateway's address, endpoints), the instances with their
+/// volumes, network interfaces, images and key pairs, and security groups with their
+/// rules. Every resource type a handler's call requires is among them (a test reads
+/// AWS's Service Authorization Reference as the IAM analyser ships it).
+const TEST_STACK_EC2_TYPES: &[&str] = &[
+    "elastic-ip",
+    "image",
+    "instance",
+    "internet-gateway",
+    "key-pair",
+    "natgateway",
+    "network-interface",
+    "route-table",
+    "security-group",
+    "security-group-rule",
+    "subnet",
+    "volume",
+    "vpc",
+    "vpc-endpoint",
+    "vpn-gateway",
+];
+
+/// What SSM's association calls act on (with the instances of `TEST_STACK_EC2_TYPES`).
+const SSM_TYPES: &[&str] = &["association", "document"];
+
+/// The handlers' reads that AWS's Service Authorization Reference lists with no resource
+/// type: EC2's Describe calls but those of one resource's attributes, and SSM's
+/// ListAssociations (a test checks each).
+fn takes_no_resource(action: &str) -> bool {
+    (action.starts_with("ec2:Describe") && !action.ends_with("Attribute")) || action == "ssm:ListAssociations"
+}
+
 /// The permissions policy of `test-stack-role`.
 pub fn policy(config: &ReleaseConfig) -> Policy {
     let of = |service: &str| -> Vec<&str> {
@@ -207,12 +240,15 @@ pub fn policy(config: &ReleaseConfig) -> Policy {
     let boundary = format!("arn:aws:iam::*:policy/{}", instance_boundary_name(config));
     let mut instance_roles = smoke_test_arns("arn:aws:iam::*:role/", "*");
     instance_roles.extend(smoke_test_arns("arn:aws:iam::*:instance-profile/", "*"));
+    let (ec2_reads, ec2_calls): (Vec<&str>, Vec<&str>) = of("ec2:").into_iter().partition(|a| takes_no_resource(a));
+    let (ssm_reads, ssm_calls): (Vec<&str>, Vec<&str>) = of("ssm:").into_iter().partition(|a| takes_no_resource(a));
+    let mut associations: Vec<String> = SSM_TYPES.iter().map(|kind| format!("arn:aws:ssm:*:*:{kind}/*")).collect();
+    associations.extend(ec2_arns(&["instance"]));
     let statement = vec![
-        // EC2's handlers make networks, gateways, groups and instances whose IDs exist
-        // only once made, across nearly every EC2 resource type: `*`, as for the ops
-        // policy's EC2 writes (see queues.rs); SSM's association calls likewise.
-        allow("TestStackNetworksAndInstances", &of("ec2:"), &["*"]),
-        allow("TestStackInstanceAssociations", &of("ssm:"), &["*"]),
+        // These reads take no resource.
+        allow("TestStackReads", &[ec2_reads, ssm_reads].concat(), &["*"]),
+        allow("TestStackNetworksAndInstances", &ec2_calls, &ec2_arns(TEST_STACK_EC2_TYPES)),
+        allow("TestStackInstanceAssociations", &ssm_calls, &associations),
         allow(
             "TestStackNestedStacks",
             &of("cloudformation:"),
