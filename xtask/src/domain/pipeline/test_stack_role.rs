@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::queues::{allow, ec2_arns, objects, smoke_test_arns, Policy, Statement};
+use super::queues::{allow, ec2_arns, objects, smoke_test_arns, Policy, Statement, SMOKE_TEST_SECRET};
 use crate::domain::config::ReleaseConfig;
 
 /// The handlers' permissions, as the schemas list them (the test prints this list
@@ -177,14 +177,26 @@ pub fn instance_boundary_name(config: &ReleaseConfig) -> String {
     format!("{}-instance-boundary", config.test_stack_role)
 }
 
+/// It names what a test stack's instances may reach: their own stacks, the smoke test's
+/// upstream secret, and a KMS key to read it with (the secret's key is the customer's
+/// choice, so any key of the account).
 pub fn instance_boundary() -> Policy {
     Policy {
         version: "2012-10-17",
-        statement: vec![allow(
-            "WhatReadySetInstancesCall",
-            &["cloudformation:SignalResource", "kms:Decrypt", "secretsmanager:GetSecretValue"],
-            &["*"],
-        )],
+        statement: vec![
+            allow(
+                "SignalTheTestStacks",
+                &["cloudformation:SignalResource"],
+                &smoke_test_arns("arn:aws:cloudformation:*:*:stack/", "*/*"),
+            ),
+            allow(
+                "ReadTheUpstreamSecret",
+                &["secretsmanager:GetSecretValue"],
+                // Secrets Manager appends six random characters to a secret's ARN.
+                &[format!("arn:aws:secretsmanager:*:*:secret:{SMOKE_TEST_SECRET}-??????")],
+            ),
+            allow("DecryptTheUpstreamSecret", &["kms:Decrypt"], &["arn:aws:kms:*:*:key/*"]),
+        ],
     }
 }
 
