@@ -37,6 +37,12 @@ source "amazon-ebs" "readyset" {
     Stage            = "internal"
     ReadySetPackages = var.packages
   }
+  # The snapshots carry the image's stage too: the release queue's policy shares only
+  # snapshots not tagged with another queue's stage.
+  snapshot_tags = {
+    Commit = var.commit
+    Stage  = "internal"
+  }
 }
 
 build {

@@ -18,7 +18,8 @@ Why a launcher instead of `moto_server`:
   splits the short form `!GetAtt A.Outputs.B` at every dot; CloudFormation splits at
   the first.
 - EC2's CopyImage is idempotent by ClientToken: a retried call whose first attempt
-  landed gets the first copy's ID back. moto ignores the token and copies again. And
+  landed gets the first copy's ID back. moto ignores the token and copies again. It
+  tags the new image and its snapshots as its TagSpecification says; moto ignores it. And
   EC2 describes each snapshot of a copy as "Copied for DestinationAmi <copy> from
   SourceAmi <source> for SourceSnapshot <snapshot>. ..."; moto's say "Auto-created".
 - A resource whose Condition is false does not exist: CloudFormation lists only the
@@ -225,6 +226,10 @@ def patch_copy_image_client_token() -> None:
             f"Copied for DestinationAmi {made} from SourceAmi {source} for SourceSnapshot snap-00000000. "
             "Task created on 2026-01-01T00:00:00Z."
         )
+        for spec in self._get_param("TagSpecifications") or self._get_param("TagSpecification") or []:
+            tags = {tag["Key"]: tag.get("Value", "") for tag in spec.get("Tag", spec.get("Tags", []))}
+            resource = {"image": made, "snapshot": copy.ebs_snapshot.id}[spec["ResourceType"]]
+            self.ec2_backend.create_tags([resource], tags)
         return made
 
     def copy_image(self):

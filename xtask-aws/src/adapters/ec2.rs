@@ -106,6 +106,16 @@ impl Ec2<'_> {
             params.push(("Encrypted".to_owned(), "true".to_owned()));
             params.push(("KmsKeyId".to_owned(), key.to_owned()));
         }
+        // The copy and its snapshots are tagged as EC2 makes them: no moment in which
+        // they carry no Stage tag, which the other queue's policy would let it touch.
+        for (spec, kind) in ["image", "snapshot"].iter().enumerate() {
+            let prefix = format!("TagSpecification.{}", spec + 1);
+            params.push((format!("{prefix}.ResourceType"), (*kind).to_owned()));
+            for (index, (key, value)) in copy.tags.iter().enumerate() {
+                params.push((format!("{prefix}.Tag.{}.Key", index + 1), key.clone()));
+                params.push((format!("{prefix}.Tag.{}.Value", index + 1), value.clone()));
+            }
+        }
         let text = self.call(region, "CopyImage", &params).await?;
         let document = roxmltree::Document::parse(&text)?;
         first_text(document.root(), "imageId").context("CopyImage answered without an imageId")
@@ -278,6 +288,8 @@ pub struct CopyImage<'a> {
     pub client_token: &'a str,
     /// A customer-managed key to encrypt the copy with.
     pub kms_key: Option<&'a str>,
+    /// What the copy and its snapshots are tagged with as they are made.
+    pub tags: &'a [(String, String)],
 }
 
 fn numbered(prefix: &str, values: &[String]) -> Vec<(String, String)> {

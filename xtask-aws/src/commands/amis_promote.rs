@@ -218,8 +218,21 @@ fn describe(request: &Request, copies: &[Copy]) -> String {
 async fn make_copies(ec2: &Ec2<'_>, request: &Request, copies: &[Copy]) -> Result<Vec<(String, String, String)>> {
     let mut made = Vec::new();
     for copy in copies {
+        let tags = promotion::copy_tags(
+            &copy.image,
+            &request.placement,
+            &request.commit,
+            &copy.source,
+            &request.from.packages,
+        );
         let id = match &copy.existing {
-            Some(found) => found.id.clone(),
+            Some(found) => {
+                // A copy an interrupted run made may have untagged snapshots.
+                if !found.snapshots.is_empty() {
+                    ec2.create_tags(&copy.region, &found.snapshots, &tags).await?;
+                }
+                found.id.clone()
+            }
             None => {
                 let description = format!("ReadySet {} ({}), a copy of {}", copy.image, request.placement, copy.source);
                 let token = &sha256_hex(copy.name.as_bytes())[..32];
@@ -230,19 +243,15 @@ async fn make_copies(ec2: &Ec2<'_>, request: &Request, copies: &[Copy]) -> Resul
                     description: &description,
                     client_token: token,
                     kms_key,
+                    tags: &tags,
                 };
                 let id = ec2.copy_image(&copy.region, &order).await?;
                 println!("  copied {} in {} to {id}", copy.source, copy.region);
                 id
             }
         };
-        let tags = promotion::copy_tags(
-            &copy.image,
-            &request.placement,
-            &request.commit,
-            &copy.source,
-            &request.from.packages,
-        );
+        // Tagged again: a copy an interrupted run made may have no tags yet (for one
+        // tagged already, nothing changes).
         ec2.create_tags_on_new(&copy.region, &id, &tags).await?;
         made.push((copy.image.clone(), copy.region.clone(), id));
     }

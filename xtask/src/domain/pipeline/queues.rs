@@ -105,7 +105,6 @@ const PACKER_WRITES: &[&str] = &[
     "ec2:DetachVolume",
     "ec2:GetPasswordData",
     "ec2:ModifyInstanceAttribute",
-    "ec2:ModifySnapshotAttribute",
     "ec2:RegisterImage",
     "ec2:RunInstances",
     "ec2:StopInstances",
@@ -134,14 +133,14 @@ const PACKER_TYPES: &[&str] = &[
 /// their snapshots. The release role gets no Packer actions, so it can copy and share
 /// images but never build or delete one.
 const PROMOTE_READS: &[&str] = &["ec2:DescribeImages", "ec2:GetEbsEncryptionByDefault"];
-const PROMOTE_WRITES: &[&str] =
-    &["ec2:CopyImage", "ec2:DescribeImageAttribute", "ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute"];
+const PROMOTE_WRITES: &[&str] = &["ec2:CopyImage", "ec2:DescribeImageAttribute", "ec2:DescribeSnapshotAttribute"];
 const IMAGE_TYPES: &[&str] = &["image", "snapshot"];
 
 /// What each queue tags: ops, Packer's instance, volumes, image and snapshots, alpha
-/// copies, and the snapshots `amis prune` marks; release, its copies only.
+/// copies with their snapshots, and the snapshots `amis prune` marks; release, its
+/// copies with their snapshots (CopyImage tags both as it makes them).
 const OPS_TAGGED_TYPES: &[&str] = &["image", "instance", "snapshot", "volume"];
-const RELEASE_TAGGED_TYPES: &[&str] = &["image"];
+const RELEASE_TAGGED_TYPES: &[&str] = &["image", "snapshot"];
 
 /// The ARNs of every resource of these EC2 types, in any region and account of the
 /// agent's own (images and snapshots have no account in their ARN: a public base image
@@ -245,10 +244,10 @@ fn stage_condition(key: &str, stages: &[Stage], if_exists: bool) -> serde_json::
     serde_json::json!({ operator: { format!("{key}/{STAGE_TAG}"): stages } })
 }
 
-/// Tagging and image writes. Images are held to the queue's own stages by their Stage
-/// tag; a queue may set Stage only to its own stages, and only release may set the
-/// Release tag.
-fn image_statements(queue: Queue, writes: &'static [&'static str]) -> [Statement; 2] {
+/// Tagging, image writes and snapshot sharing. Images and snapshots are held to the
+/// queue's own stages by their Stage tag; a queue may set Stage only to its own stages,
+/// and only release may set the Release tag.
+fn image_statements(queue: Queue, writes: &'static [&'static str]) -> [Statement; 3] {
     let stages = queue.writes();
     // ops shares Packer's new images before Packer tags them; release shares only
     // copies it has tagged already.
@@ -265,11 +264,12 @@ fn image_statements(queue: Queue, writes: &'static [&'static str]) -> [Statement
     // customers sync (release queue) shares alpha images too.
     let changed: &[Stage] = if queue == Queue::Release { &[Stage::Alpha, Stage::Release] } else { stages };
     let tagged = if queue == Queue::Ops { OPS_TAGGED_TYPES } else { RELEASE_TAGGED_TYPES };
+    let ops = queue == Queue::Ops;
     [
         Statement {
             condition: Some(tagging),
             ..allow(
-                if queue == Queue::Ops { "TagInternalAndAlphaImagesOnly" } else { "TagReleaseImagesOnly" },
+                if ops { "TagInternalAndAlphaImagesOnly" } else { "TagReleaseImagesOnly" },
                 TAGGING,
                 &ec2_arns(tagged),
             )
@@ -277,9 +277,20 @@ fn image_statements(queue: Queue, writes: &'static [&'static str]) -> [Statement
         Statement {
             condition: Some(stage_condition("ec2:ResourceTag", changed, untagged_allowed)),
             ..allow(
-                if queue == Queue::Ops { "ChangeInternalAndAlphaImagesOnly" } else { "ShareAlphaAndReleaseImagesOnly" },
+                if ops { "ChangeInternalAndAlphaImagesOnly" } else { "ShareAlphaAndReleaseImagesOnly" },
                 writes,
                 &ec2_arns(&["image"]),
+            )
+        },
+        // Packer shares its snapshots before it tags them, and copies made before
+        // CopyImage tagged their snapshots have none: "if exists" for both queues, which
+        // still keeps each from the snapshots the other's stages are tagged with.
+        Statement {
+            condition: Some(stage_condition("ec2:ResourceTag", changed, true)),
+            ..allow(
+                if ops { "ShareInternalAndAlphaSnapshotsOnly" } else { "ShareAlphaAndReleaseSnapshotsOnly" },
+                &["ec2:ModifySnapshotAttribute"],
+                &ec2_arns(&["snapshot"]),
             )
         },
     ]
@@ -306,7 +317,7 @@ fn kms_statements(keys: &[&String]) -> Vec<Statement> {
 
 fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
     let (internal, public) = (&config.cfn_internal_bucket, &config.cfn_public_bucket);
-    let [tagging, image_writes] = image_statements(Queue::Ops, IMAGE_WRITES_OPS);
+    let [tagging, image_writes, snapshot_sharing] = image_statements(Queue::Ops, IMAGE_WRITES_OPS);
     vec![
         // These reads take no resource (promotion's are among them).
         allow("ReadImagesAndInstances", PACKER_READS, &["*"]),
@@ -314,6 +325,7 @@ fn ops_statements(config: &ReleaseConfig) -> Vec<Statement> {
         allow("PromoteAlphaImages", PROMOTE_WRITES, &ec2_arns(IMAGE_TYPES)),
         tagging,
         image_writes,
+        snapshot_sharing,
         allow("ListTemplateBuckets", &["s3:ListBucket"], &[&bucket(internal), &bucket(public)]),
         allow(
             "InternalAndAlphaTemplates",
@@ -368,13 +380,14 @@ pub(super) fn smoke_test_arns(prefix: &str, suffix: &str) -> Vec<String> {
 fn release_statements(config: &ReleaseConfig) -> Vec<Statement> {
     let (orchestrator, public) = (&config.orchestrator_bucket, &config.cfn_public_bucket);
     let distribution = format!("arn:aws:cloudfront::*:distribution/{}", config.cloudfront_distribution);
-    let [tagging, image_writes] = image_statements(Queue::Release, IMAGE_WRITES_RELEASE);
+    let [tagging, image_writes, snapshot_sharing] = image_statements(Queue::Release, IMAGE_WRITES_RELEASE);
     vec![
         // These reads take no resource.
         allow("ReadImages", PROMOTE_READS, &["*"]),
         allow("PromoteAndShareReleaseImages", PROMOTE_WRITES, &ec2_arns(IMAGE_TYPES)),
         tagging,
         image_writes,
+        snapshot_sharing,
         // Only the key behind the configured alias: the alias can move to a new key
         // without a policy change, and no other key signs a release. Its public half is
         // public anyway; the rehearsal and RELEASE.md's setup read it.
@@ -488,13 +501,24 @@ mod tests {
             json(statement(&release, "ShareAlphaAndReleaseImagesOnly")),
             r#"{"StringEquals":{"ec2:ResourceTag/Stage":["alpha","release"]}}"#
         );
+        assert_eq!(
+            json(statement(&ops, "ShareInternalAndAlphaSnapshotsOnly")),
+            r#"{"StringEqualsIfExists":{"ec2:ResourceTag/Stage":["internal","alpha"]}}"#
+        );
+        assert_eq!(
+            json(statement(&release, "ShareAlphaAndReleaseSnapshotsOnly")),
+            r#"{"StringEqualsIfExists":{"ec2:ResourceTag/Stage":["alpha","release"]}}"#
+        );
         for policy in [&ops, &release] {
             let unconditioned: Vec<&String> = policy
                 .statement
                 .iter()
                 .filter(|s| s.condition.is_none())
                 .flat_map(|s| &s.action)
-                .filter(|a| ["ec2:CreateTags", "ec2:DeregisterImage", "ec2:ModifyImageAttribute"].contains(&a.as_str()))
+                .filter(|a| {
+                    ["ec2:CreateTags", "ec2:DeregisterImage", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute"]
+                        .contains(&a.as_str())
+                })
                 .collect();
             assert_eq!(unconditioned, Vec::<&String>::new(), "an image write without a Stage condition");
         }
