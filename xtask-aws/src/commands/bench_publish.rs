@@ -13,7 +13,8 @@ use xtask::{
     adapters::{git, toolchain, workspace::Workspace},
     cli::BenchPublishArgs,
     domain::{
-        names::tag::ReleaseTag,
+        images::packer::{AmiTable, AmisFile, Packages},
+        names::{commit::CommitId, stage::Stage, tag::ReleaseTag},
         publishing::build_record::BuildRecord,
         publishing::digest::{checksum_line, sha256_hex},
         publishing::layout,
@@ -121,20 +122,39 @@ fn filler(size: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
-/// The buckets and distribution, and the bench releases' templates (publish refuses a
-/// release whose templates are missing).
+/// The buckets and distribution, and the bench releases' templates and AMIs files
+/// (publish refuses a release whose templates are missing).
 fn prepare(workspace: &Workspace, access: &EmulatorAccess, tags: &[ReleaseTag]) -> Result<()> {
     let config = &workspace.config;
     runtime()?.block_on(async {
         let site = Site::from_sdk_config(config, access.sdk_config(&config.region).await);
         emulator::create_site(&site).await?;
-        for (tag, template) in tags.iter().flat_map(|tag| config.public_templates().map(move |t| (tag, t))) {
-            let key = layout::release_template(tag, &template.name);
-            let body = format!("# stand-in for {}\n", template.name).into_bytes();
-            site.s3.put_object().bucket(&config.cfn_public_bucket).key(key).body(body.into()).send().await?;
+        for tag in tags {
+            let mut objects: Vec<(String, Vec<u8>)> = config
+                .public_templates()
+                .map(|t| (layout::release_template(tag, &t.name), format!("# stand-in for {}\n", t.name).into_bytes()))
+                .collect();
+            objects.push((layout::release_amis_file(tag), stand_in_amis_file(tag)?.into_bytes()));
+            for (key, body) in objects {
+                site.s3.put_object().bucket(&config.cfn_public_bucket).key(key).body(body.into()).send().await?;
+            }
         }
         Ok(())
     })
+}
+
+/// An AMIs file naming no image, as `cfn upload --release` would leave one beside the
+/// templates.
+fn stand_in_amis_file(tag: &ReleaseTag) -> Result<String> {
+    let file = AmisFile {
+        stage: Stage::Release,
+        commit: CommitId::parse(&"0".repeat(40))?,
+        release: Some(tag.clone()),
+        images: AmiTable::new(),
+        sources: AmiTable::new(),
+        packages: Packages::new(),
+    };
+    Ok(file.to_json())
 }
 
 /// The steps of the manual release page, as a release engineer ran them.
