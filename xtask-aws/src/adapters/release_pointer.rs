@@ -61,14 +61,16 @@ pub async fn next(
     wrapper_sha256: &str,
 ) -> Result<(Desired, Option<Remote>)> {
     let current = read(site, key).await?;
-    let text = match pointer::change(current.signed.as_ref(), release, manifest_sha256, wrapper_sha256) {
-        PointerChange::Keep => current.signed.as_ref().map(SignedPointer::text).unwrap_or_default(),
-        PointerChange::Write(next) => {
+    let change = pointer::change(current.signed.as_ref(), release, manifest_sha256, wrapper_sha256);
+    let text = match (change, &current.signed) {
+        (PointerChange::Keep, Some(kept)) => kept.text(),
+        (PointerChange::Write(next), _) => {
             println!("Signing release pointer {} with KMS key {}.", next.sequence, site.config.signing_key);
             let what = format!("release pointer {}", next.sequence);
             let signature = manifest_signature::sign_as(site, key, next.body().as_bytes(), &what).await?;
             next.render(&manifest_signature::encode_signature(&signature))
         }
+        (PointerChange::Keep, None) => bail!("there is no release pointer to keep; this is a bug in the xtask"),
     };
     Ok((Desired::bytes(layout::POINTER_KEY.to_owned(), text.into_bytes(), POINTER_TYPE, true), current.remote))
 }
