@@ -60,12 +60,13 @@ fn check_copies(site: &Site, promoted: &AmisFile, internal: &AmisFile, stage: &s
         assert_eq!(described.tags.get("Stage").map(String::as_str), Some(stage));
         assert_eq!(described.tags.get("Image"), Some(*image));
         assert_eq!(described.tags.get("Commit").map(String::as_str), Some(COMMIT));
-        // CopyImage tagged the copy's snapshot as it made it (TagSpecification).
-        let filters = [format!("Name=tag:Stage,Values={stage}"), format!("Name=tag:SourceAmi,Values={source}")];
-        let args = ["ec2", "describe-snapshots", "--region", region, "--owner-ids", "self", "--filters"];
-        let args: Vec<&str> = args.into_iter().chain(filters.iter().map(String::as_str)).collect();
-        let listed: serde_json::Value = serde_json::from_slice(&site.aws_cli(&args).stdout).unwrap();
-        assert_eq!(listed["Snapshots"].as_array().map(Vec::len), Some(1), "{image} in {region}: {listed}");
+        // CopyImage tagged the copy's snapshots as it made them (TagSpecification).
+        let snapshots = &described.snapshot_tags;
+        assert!(!snapshots.is_empty(), "{image} in {region} has snapshots");
+        for tags in snapshots {
+            assert_eq!(tags.get("Stage").map(String::as_str), Some(stage), "{image} in {region}: {tags:?}");
+            assert_eq!(tags.get("SourceAmi"), Some(source), "{image} in {region}");
+        }
         assert!(described.name.starts_with(&format!("{image}-{stage}-")) && described.name.ends_with(source));
         assert_eq!((access.launch.clone(), access.public), (everyone(), false), "{image} in {region}");
         assert!(!access.volumes.is_empty() && access.volumes.iter().all(|users| *users == everyone()));

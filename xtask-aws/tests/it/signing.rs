@@ -233,31 +233,24 @@ fn every_forgery_of_a_release_is_refused_by_the_customer_script_and_by_verify() 
     .assert_eq(&normalise(&site, &seen));
 }
 
-/// The index of releases grows by one entry per release, signed each time (past KMS's
-/// 4096 bytes for a raw message, so by digest); a rollback and a rerun leave it as it is;
-/// `status --all` lists it with the current release; an index changed by anyone but the
-/// release key stops `status --all`, `verify` and the next publish.
+/// The index of releases grows by one entry per release, signed each time; a rollback
+/// and a rerun leave it as it is; `status --all` lists it with the current release; an
+/// index changed by anyone but the release key stops `status --all`, `verify` and the
+/// next publish.
 #[test]
 fn the_signed_index_lists_each_release_once_and_status_all_shows_it() {
     let site = Site::new();
-    for tag in ["v1", "v2", "v3", "v4", "v5", "v6"] {
-        publish(&site, tag);
-    }
-    site.xtask_ok(&["rollback", "v5"]);
-    publish(&site, "v6");
-    site.xtask_ok(&["rollback", "v5"]);
+    publish(&site, "v1");
+    publish(&site, "v2");
+    site.xtask_ok(&["rollback", "v1"]);
+    publish(&site, "v2");
+    site.xtask_ok(&["rollback", "v1"]);
     let index = site.get("releases.json").unwrap();
-    let envelope: serde_json::Value = serde_json::from_slice(&index).unwrap();
-    assert!(envelope["index"].as_str().unwrap().len() > 4096, "signed by digest");
     let published = regex_free_times(&site.xtask_ok(&["status", "--all"]));
     expect![[r#"
-        6 release(s) in the index of releases (index 6):
-          v1                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 2753c29d450d  1 AMI(s), 6 template(s)
+        2 release(s) in the index of releases (index 2):
+          v1                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 2753c29d450d  1 AMI(s), 6 template(s)  <- current (pointer 5)
           v2                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 187a9018623e  1 AMI(s), 6 template(s)
-          v3                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 394f6a240993  1 AMI(s), 6 template(s)
-          v4                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 30d01f621afb  1 AMI(s), 6 template(s)
-          v5                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 395a0ac6ae95  1 AMI(s), 6 template(s)  <- current (pointer 9)
-          v6                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 3dd47d164bd6  1 AMI(s), 6 template(s)
         The index and the pointer were checked with the emulator's key alias/readyset-release-manifest, standing in for the committed key.
     "#]]
     .assert_eq(&normalise(&site, &published));
@@ -265,7 +258,7 @@ fn the_signed_index_lists_each_release_once_and_status_all_shows_it() {
     let forged = String::from_utf8(index.clone()).unwrap().replace("ami-0123456789abcdef0", "ami-0badbadbadbadbad0");
     site.put("releases.json", forged.as_bytes());
     let status = site.xtask(&["status", "--all"]);
-    let verify = site.xtask(&site.verify_args("v5"));
+    let verify = site.xtask(&site.verify_args("v1"));
     let artifacts = synthetic_artifacts("v7");
     site.publish_templates("v7");
     let publish = site.xtask(&["publish-installer", "v7", "--artifacts", artifacts.path().to_str().unwrap()]);
@@ -282,6 +275,20 @@ fn the_signed_index_lists_each_release_once_and_status_all_shows_it() {
     "#]]
     .assert_eq(&normalise(&site, &said));
     assert_eq!(site.get("releases.json").unwrap(), forged.as_bytes(), "nothing was written");
+}
+
+/// KMS signs at most 4096 bytes as they are (the index of releases grows past that after
+/// some six releases): a longer message is signed by its digest, and the signature
+/// verifies over the message as any other.
+#[test]
+fn a_message_longer_than_kms_signs_raw_is_signed_by_digest() {
+    let site = Site::new();
+    let message = "release index entry\n".repeat(400).into_bytes();
+    assert!(message.len() > 4096);
+    let signature = site.runtime.block_on(site.sign(&message));
+    let key = site.runtime.block_on(ReleaseKey::of_kms_key(&site.aws)).unwrap();
+    assert!(key.verifies(&message, &signature));
+    assert!(!key.verifies(&message[1..], &signature));
 }
 
 /// Output with each RFC 3339 time replaced by `<time>`.

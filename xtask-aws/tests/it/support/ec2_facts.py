@@ -5,7 +5,7 @@ images: an AWS CLI process per call cost about a second each.
 Usage: python ec2_facts.py '<request as JSON>'; the endpoint, keys and region come from
 the environment (AWS_ENDPOINT_URL, ...). Requests:
   {"owned": ["us-east-1", ...]}                  -> {"images": [ami, ...]}
-  {"images": [{"region": r, "ami": a}, ...]}     -> {"images": [{name, deprecation, tags, snapshots,
+  {"images": [{"region": r, "ami": a}, ...]}     -> {"images": [{name, deprecation, tags, snapshots, snapshot_tags,
       launch: [account], launch_groups: [group], volumes: [[account]], volume_groups}]}
 """
 
@@ -49,11 +49,13 @@ def image(region, ami):
         users, groups = permissions(answer["CreateVolumePermissions"])
         volumes.append(users)
         volume_groups.extend(groups)
+    described = client.describe_snapshots(SnapshotIds=snapshots)["Snapshots"] if snapshots else []
     return {
         "name": found["Name"],
         "deprecation": found.get("DeprecationTime"),
         "tags": {tag["Key"]: tag["Value"] for tag in found.get("Tags", [])},
         "snapshots": snapshots,
+        "snapshot_tags": [{tag["Key"]: tag["Value"] for tag in s.get("Tags", [])} for s in described],
         "launch": launch_users,
         "launch_groups": launch_groups,
         "volumes": volumes,

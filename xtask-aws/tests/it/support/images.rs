@@ -42,6 +42,8 @@ pub struct Described {
     pub tags: BTreeMap<String, String>,
     /// When EC2 marks the image deprecated (DeprecationTime), if ever.
     pub deprecation: Option<String>,
+    /// The tags of each of its snapshots.
+    pub snapshot_tags: Vec<BTreeMap<String, String>>,
 }
 
 /// Who may launch an image, and who may create volumes from its snapshots.
@@ -58,6 +60,7 @@ struct Facts {
     name: String,
     deprecation: Option<String>,
     tags: BTreeMap<String, String>,
+    snapshot_tags: Vec<BTreeMap<String, String>>,
     launch: BTreeSet<String>,
     launch_groups: Vec<String>,
     volumes: Vec<BTreeSet<String>>,
@@ -82,7 +85,12 @@ pub fn inspect(site: &Site, images: &[(&str, &str)]) -> Vec<(Described, Access)>
         .zip(facts)
         .map(|((_, ami), facts)| {
             assert!(facts.volume_groups.is_empty(), "a snapshot of {ami} is shared with {:?}", facts.volume_groups);
-            let described = Described { name: facts.name, tags: facts.tags, deprecation: facts.deprecation };
+            let described = Described {
+                name: facts.name,
+                tags: facts.tags,
+                deprecation: facts.deprecation,
+                snapshot_tags: facts.snapshot_tags,
+            };
             let public = facts.launch_groups.iter().any(|group| group == "all");
             (described, Access { launch: facts.launch, public, volumes: facts.volumes })
         })
