@@ -105,6 +105,35 @@ fn a_customer_checks_the_current_release_with_the_published_script() {
         exit 0
     "#]]
     .assert_eq(&customer.said(&site, &checked));
+
+    // Bad input: a plain HTTP URL, no key file, too many arguments; each stops before
+    // any download.
+    let script = customer.dir.path().join("readyset-check.sh");
+    let cases: [(&[&str], &[(&str, &str)]); 3] = [
+        (&["readyset-release-signing-key.pem"], &[("READYSET_CHECK_BASE_URL", "http://127.0.0.1:9")]),
+        (&["missing.pem"], &[]),
+        (&["readyset-release-signing-key.pem", "v2", "v3"], &[]),
+    ];
+    let mut refused = String::new();
+    for (args, env) in cases {
+        let output = std::process::Command::new("sh")
+            .arg(&script)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(customer.dir.path())
+            .output()
+            .unwrap();
+        refused += &customer.said(&site, &output);
+    }
+    expect![[r#"
+        readyset-check: FAILED: http://127.0.0.1:9 is not an https:// URL; this script downloads over HTTPS only
+        exit 1
+        readyset-check: FAILED: cannot read the public key missing.pem; save ReadySet's release signing key there
+        exit 1
+        readyset-check: FAILED: usage: sh readyset-check.sh <release signing key PEM> [release]
+        exit 1
+    "#]]
+    .assert_eq(&refused);
 }
 
 /// Each forgery a writer of the buckets could make without the signing key, through
@@ -246,6 +275,9 @@ fn the_signed_index_lists_each_release_once_and_status_all_shows_it() {
     publish(&site, "v2");
     site.xtask_ok(&["rollback", "v1"]);
     let index = site.get("releases.json").unwrap();
+    let as_json: serde_json::Value = serde_json::from_str(&site.xtask_ok(&["status", "--all", "--json"])).unwrap();
+    assert_eq!(as_json["current"], serde_json::json!({"release": "v1", "sequence": 5}));
+    assert_eq!(as_json["index"]["releases"].as_array().map(Vec::len), Some(2));
     let published = regex_free_times(&site.xtask_ok(&["status", "--all"]));
     expect![[r#"
         2 release(s) in the index of releases (index 2):
@@ -275,6 +307,16 @@ fn the_signed_index_lists_each_release_once_and_status_all_shows_it() {
     "#]]
     .assert_eq(&normalise(&site, &said));
     assert_eq!(site.get("releases.json").unwrap(), forged.as_bytes(), "nothing was written");
+}
+
+/// Before the first release that wrote an index, `status --all` says there is none.
+#[test]
+fn status_all_without_an_index_says_so() {
+    let site = Site::new();
+    expect![[r#"
+        s3://readysettech-orchestrator-us-east-2/releases.json does not exist: no release was published since the index was added.
+    "#]]
+    .assert_eq(&site.xtask_ok(&["status", "--all"]));
 }
 
 /// KMS signs at most 4096 bytes as they are (the index of releases grows past that after
