@@ -109,7 +109,7 @@ fn a_customer_checks_the_current_release_with_the_published_script() {
     // Bad input: a plain HTTP URL, no key file, too many arguments; each stops before
     // any download.
     let script = customer.dir.path().join("readyset-check.sh");
-    let cases: [(&[&str], &[(&str, &str)]); 3] = [
+    let cases: [BadInput; 3] = [
         (&["readyset-release-signing-key.pem"], &[("READYSET_CHECK_BASE_URL", "http://127.0.0.1:9")]),
         (&["missing.pem"], &[]),
         (&["readyset-release-signing-key.pem", "v2", "v3"], &[]),
@@ -342,6 +342,9 @@ fn regex_free_times(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// Arguments and variables the customer's check is run with.
+type BadInput<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
 
 /// A forgery's write: bucket (`""` for the orchestrator bucket), key, bytes.
 type Write<'a> = (&'a str, &'a str, Vec<u8>);
