@@ -41,7 +41,7 @@ fail() {
 
 fetch() {
   curl --fail --silent --show-error --proto '=https' --proto-redir '=https' --tlsv1.2 --output "$2" "$1" </dev/null ||
-    fail "could not download $1"
+    fail "could not download $1 (curl says why above); check the address and your connection, and run this again"
 }
 
 sha256_of() {

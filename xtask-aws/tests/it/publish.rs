@@ -39,7 +39,7 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu (43 bytes, sha256 <sha256 #5>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/x86_64-unknown-linux-gnu.sha256 (91 bytes, sha256 <sha256 #6>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-orchestrator.sh (<n> bytes, sha256 <sha256 #7>)
-          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-check.sh (7510 bytes, sha256 <sha256 #8>)
+          wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/readyset-check.sh (7591 bytes, sha256 <sha256 #8>)
         manifest and its signature: writing 2 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json (2028 bytes, sha256 <sha256 #9>)
           wrote s3://readysettech-orchestrator-us-east-2/binaries/v1/manifest.json.sig (<n> bytes, sha256 <sha256 #10>)
@@ -49,7 +49,7 @@ fn publish_writes_every_object_in_order_with_types_checksums_and_caching() {
           wrote s3://readysettech-orchestrator-us-east-2/binaries/x86_64-unknown-linux-gnu (43 bytes, sha256 <sha256 #5>)
         wrapper and the customer's check: writing 2 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/readyset-orchestrator.sh (<n> bytes, sha256 <sha256 #7>)
-          wrote s3://readysettech-orchestrator-us-east-2/readyset-check.sh (7510 bytes, sha256 <sha256 #8>)
+          wrote s3://readysettech-orchestrator-us-east-2/readyset-check.sh (7591 bytes, sha256 <sha256 #8>)
         signed pointer to the current release: writing 1 object(s)
           wrote s3://readysettech-orchestrator-us-east-2/current-release.txt (338 bytes, sha256 <sha256 #11>)
         signed index of releases: writing 1 object(s)
@@ -327,7 +327,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
            new                    binaries/v1/readyset-orchestrator.sh
                                   <n> bytes, sha256 <sha256 #7>, text/x-shellscript, public, max-age=31536000, immutable
            new                    binaries/v1/readyset-check.sh
-                                  7510 bytes, sha256 <sha256 #8>, text/x-shellscript, public, max-age=31536000, immutable
+                                  7591 bytes, sha256 <sha256 #8>, text/x-shellscript, public, max-age=31536000, immutable
         2. manifest and its signature
            new                    binaries/v1/manifest.json
                                   2028 bytes, sha256 <sha256 #9>, application/json, public, max-age=31536000, immutable
@@ -344,7 +344,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
            new                    readyset-orchestrator.sh
                                   <n> bytes, sha256 <sha256 #7>, text/x-shellscript, public, max-age=300
            new                    readyset-check.sh
-                                  7510 bytes, sha256 <sha256 #8>, text/x-shellscript, public, max-age=300
+                                  7591 bytes, sha256 <sha256 #8>, text/x-shellscript, public, max-age=300
         5. signed pointer to the current release
            new                    current-release.txt
                                   338 bytes, sha256 <sha256 #11>, text/plain; charset=utf-8, public, max-age=300
@@ -471,7 +471,7 @@ fn rollback_to_a_previous_release_and_forward_again_with_status_on_the_way() {
            moves from v2          readyset-orchestrator.sh (copy of binaries/v1/readyset-orchestrator.sh)
                                   <n> bytes, sha256 <sha256 #4>, text/x-shellscript, public, max-age=300
            moves from v2          readyset-check.sh (copy of binaries/v1/readyset-check.sh)
-                                  7510 bytes, sha256 <sha256 #5>, text/x-shellscript, public, max-age=300
+                                  7591 bytes, sha256 <sha256 #5>, text/x-shellscript, public, max-age=300
         3. signed pointer to the current release
            moves from v2          current-release.txt
                                   398 bytes, sha256 <sha256 #6>, text/plain; charset=utf-8, public, max-age=300

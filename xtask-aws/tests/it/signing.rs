@@ -281,8 +281,8 @@ fn the_signed_index_lists_each_release_once_and_status_all_shows_it() {
     let published = regex_free_times(&site.xtask_ok(&["status", "--all"]));
     expect![[r#"
         2 release(s) in the index of releases (index 2):
-          v1                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 2753c29d450d  1 AMI(s), 6 template(s)  <- current (pointer 5)
-          v2                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 187a9018623e  1 AMI(s), 6 template(s)
+          v1                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 c07e70cea94b  1 AMI(s), 6 template(s)  <- current (pointer 5)
+          v2                   commit 0123456789abcdef0123456789abcdef01234567  published <time>  manifest sha256 289526344cf7  1 AMI(s), 6 template(s)
         The index and the pointer were checked with the emulator's key alias/readyset-release-manifest, standing in for the committed key.
     "#]]
     .assert_eq(&normalise(&site, &published));

@@ -30,43 +30,51 @@ pub fn render(
     public_base_url: &str,
     checksums: &BTreeMap<String, Option<String>>,
 ) -> Result<String> {
-    let mut text = template.to_owned();
-    let mut fill = |placeholder: String, value: &str| -> Result<()> {
-        if !text.contains(&placeholder) {
-            bail!("{TEMPLATE_PATH} has no placeholder {placeholder}; add it where the script needs that value");
-        }
-        text = text.replace(&placeholder, value);
-        Ok(())
-    };
-    fill(format!("{MARK}READYSET_TAG{MARK}"), tag.as_str())?;
-    fill(format!("{MARK}PUBLIC_BASE_URL{MARK}"), public_base_url)?;
-    fill(format!("{MARK}CUSTOMER_COMMAND{MARK}"), &customer_command(public_base_url))?;
+    let mut script = Filling { path: TEMPLATE_PATH, text: template.to_owned() };
+    script.fill("READYSET_TAG", tag.as_str())?;
+    script.fill("PUBLIC_BASE_URL", public_base_url)?;
+    script.fill("CUSTOMER_COMMAND", &customer_command(public_base_url))?;
     for (name, sha256) in checksums {
-        fill(format!("{MARK}SHA256:{name}{MARK}"), sha256.as_deref().unwrap_or(""))?;
+        script.fill(&format!("SHA256:{name}"), sha256.as_deref().unwrap_or(""))?;
     }
-    if let Some((offset, placeholder)) = first_placeholder(&text) {
-        let line = text[..offset].matches('\n').count() + 1;
-        bail!(
-            "{TEMPLATE_PATH} line {line}: {placeholder} is left unfilled; the publish fills READYSET_TAG, \
-             PUBLIC_BASE_URL, CUSTOMER_COMMAND and SHA256:<published name> for each configured target"
-        );
-    }
-    Ok(text)
+    script.finish(
+        "READYSET_TAG, PUBLIC_BASE_URL, CUSTOMER_COMMAND and SHA256:<published name> for each configured target",
+    )
 }
 
 /// The customer's check with the installer bucket's public URL and the public template
 /// bucket's filled in. It names no release: the signed pointer says which is current.
 pub fn render_check_script(template: &str, public_base_url: &str, template_base_url: &str) -> Result<String> {
-    let text = template.replace(&format!("{MARK}PUBLIC_BASE_URL{MARK}"), public_base_url);
-    let text = text.replace(&format!("{MARK}TEMPLATE_BASE_URL{MARK}"), template_base_url);
-    if let Some((offset, placeholder)) = first_placeholder(&text) {
-        let line = text[..offset].matches('\n').count() + 1;
-        bail!(
-            "{CHECK_TEMPLATE_PATH} line {line}: {placeholder} is left unfilled; the publish fills PUBLIC_BASE_URL and \
-             TEMPLATE_BASE_URL only"
-        );
+    let mut script = Filling { path: CHECK_TEMPLATE_PATH, text: template.to_owned() };
+    script.fill("PUBLIC_BASE_URL", public_base_url)?;
+    script.fill("TEMPLATE_BASE_URL", template_base_url)?;
+    script.finish("PUBLIC_BASE_URL and TEMPLATE_BASE_URL only")
+}
+
+/// A template being filled: each value must have its placeholder, and no placeholder
+/// may be left.
+struct Filling {
+    path: &'static str,
+    text: String,
+}
+
+impl Filling {
+    fn fill(&mut self, name: &str, value: &str) -> Result<()> {
+        let placeholder = format!("{MARK}{name}{MARK}");
+        if !self.text.contains(&placeholder) {
+            bail!("{} has no placeholder {placeholder}; add it where the script needs that value", self.path);
+        }
+        self.text = self.text.replace(&placeholder, value);
+        Ok(())
     }
-    Ok(text)
+
+    fn finish(self, filled: &str) -> Result<String> {
+        if let Some((offset, placeholder)) = first_placeholder(&self.text) {
+            let line = self.text[..offset].matches('\n').count() + 1;
+            bail!("{} line {line}: {placeholder} is left unfilled; the publish fills {filled}", self.path);
+        }
+        Ok(self.text)
+    }
 }
 
 /// The first `@@NAME@@` in the text, with its byte offset. A lone `@@` (the template
@@ -132,8 +140,12 @@ mod tests {
         assert_eq!(first_placeholder(&rendered), None);
         assert!(rendered.contains("base_url=\"${READYSET_CHECK_BASE_URL:-https://launch.example}\""));
         assert!(rendered.contains("template_base_url=\"${READYSET_CHECK_TEMPLATE_BASE_URL:-https://cfn.example}\""));
-        let error = render_check_script("@@PUBLIC_BASE_URL@@\n@@TAG@@\n", "a", "b").unwrap_err().to_string();
-        assert!(error.contains("line 2: @@TAG@@ is left unfilled"), "{error}");
+        let error = render_check_script("@@PUBLIC_BASE_URL@@\n@@TEMPLATE_BASE_URL@@\n@@TAG@@\n", "a", "b")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 3: @@TAG@@ is left unfilled"), "{error}");
+        let error = render_check_script("@@PUBLIC_BASE_URL@@\n", "a", "b").unwrap_err().to_string();
+        assert!(error.contains("installer/readyset-check.sh has no placeholder @@TEMPLATE_BASE_URL@@"), "{error}");
     }
 
     #[test]
