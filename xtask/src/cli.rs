@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::domain::{
     images::accounts::AccountId, names::build::BuildId, names::commit::CommitId, names::stage::Stage,
-    names::tag::ReleaseTag, pipeline::queues::Queue,
+    names::tag::ReleaseTag, names::user::LocalUser, pipeline::queues::Queue,
 };
 
 const EXAMPLES: &str = "\
@@ -757,6 +757,14 @@ pub struct CiArgs {
     /// provides it) and what `ci` makes under target/, then exit.
     #[arg(long)]
     pub list_tools: bool,
+
+    /// As root, show that the pipeline's unprivileged step passes (CI's own machine runs
+    /// as root; Buildkite's agents do not): install the machine's packages, make USER if
+    /// missing, hand it this checkout (chown: use a checkout made for the run, as CI's
+    /// clone is), run `ci --unprivileged` as USER and, beside it, the tests that need
+    /// root as root. `.ci/run` runs this.
+    #[arg(long, value_name = "USER", conflicts_with_all = ["unprivileged", "root_tests", "list_tools"])]
+    pub unprivileged_as: Option<LocalUser>,
 }
 
 #[cfg(test)]

@@ -679,9 +679,74 @@ fn the_checks_split_between_an_unprivileged_step_and_a_privileged_one() {
           cargo test --workspace --locked -- --test-threads=4 --skip provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed --skip provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
         $ ci --root-tests --dry-run
         Would run:
-          cargo test --package xtask-aws --test it --locked -- --exact provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
+          cargo test --workspace --locked --test it -- --exact provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
     "#]].assert_eq(&report);
     let both =
         Command::new(env!("CARGO_BIN_EXE_xtask-aws")).args(["ci", "--unprivileged", "--root-tests"]).output().unwrap();
     assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
+}
+
+/// CI's own machine runs as root, Buildkite's agents do not: `ci --unprivileged-as`
+/// shows the unprivileged step passing there. Its plan hands the user all of the
+/// checkout but the root tests' directory, and lets it through only directories that
+/// others may not pass. Without root it refuses before it changes anything; a user name
+/// useradd would not take, root, or another mode beside it is a usage error.
+#[test]
+fn ci_as_root_runs_the_checks_as_a_user_without_root_and_the_root_tests_beside_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let user = "xtask-ci-plan-only";
+    let exists = || Command::new("getent").args(["passwd", user]).output().unwrap().status.success();
+    assert!(!exists(), "this test needs {user} not to exist");
+    let dry = xtask_command().args(["ci", "--unprivileged-as", user, "--dry-run"]).output().unwrap();
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let mut plan = String::new();
+    for line in text(&dry.stdout).lines() {
+        if let Some(dir) = line.strip_prefix(&format!("  setfacl --modify u:{user}:x ")) {
+            let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o001, 0, "{dir} is open to others, yet the plan lets {user} through it");
+        } else if !line.starts_with("Would install, as root: ") {
+            plan += &format!("{}\n", line.replace(&workspace_root().display().to_string(), "<checkout>"));
+        }
+    }
+    expect![[r#"
+        Would hand the checkout to xtask-ci-plan-only:
+          useradd --create-home --user-group --shell /usr/sbin/nologin xtask-ci-plan-only
+          chown --recursive xtask-ci-plan-only: the checkout <checkout>, all but <checkout>/target/root-tests (the tests that need root keep a Debian root there)
+        Would run as xtask-ci-plan-only: cargo test --workspace --locked --no-run
+        Would run as xtask-ci-plan-only: xtask ci --unprivileged (`cargo xtask ci --unprivileged --dry-run` prints its plan)
+        Would run as root, beside it: cargo test --workspace --locked --test it -- --exact provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
+    "#]]
+    .assert_eq(&plan);
+
+    // Without root: as CI runs this suite, or, where the suite runs as root, as nobody.
+    let mut without_root = xtask_command();
+    if text(&Command::new("id").arg("-u").output().unwrap().stdout).trim() == "0" {
+        let setpriv = system_tool("setpriv", "util-linux");
+        without_root = Command::new(setpriv);
+        without_root.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_xtask-aws")]);
+    }
+    let refused = without_root.args(["ci", "--unprivileged-as", user]).current_dir(workspace_root()).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(!exists(), "a refused run made {user}");
+    let usage = |args: &[&str]| {
+        let output = xtask_command().arg("ci").args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        format!("$ ci {}\n{}", args.join(" "), text(&output.stderr).lines().next().unwrap())
+    };
+    let report = [
+        text(&refused.stderr),
+        usage(&["--unprivileged-as", "root"]),
+        usage(&["--unprivileged-as", "CI"]),
+        usage(&["--unprivileged-as", "xtask-ci", "--root-tests"]),
+    ]
+    .join("\n");
+    expect![[r#"
+        error: `--unprivileged-as xtask-ci-plan-only` needs root: it makes xtask-ci-plan-only, hands it this checkout and runs the tests that need root as root. Without root, run `cargo xtask ci --unprivileged` (the tests that need root are then the pipeline's privileged step: `cargo xtask ci --root-tests`)
+
+        $ ci --unprivileged-as root
+        error: invalid value 'root' for '--unprivileged-as <USER>': the unprivileged run cannot be root: name a user without root (for example xtask-ci)
+        $ ci --unprivileged-as CI
+        error: invalid value 'CI' for '--unprivileged-as <USER>': "CI" is not a local user name: expected a lowercase letter or '_', then up to 31 lowercase letters, digits, '_' or '-' (for example xtask-ci)
+        $ ci --unprivileged-as xtask-ci --root-tests
+        error: the argument '--unprivileged-as <USER>' cannot be used with '--root-tests'"#]].assert_eq(&report);
 }

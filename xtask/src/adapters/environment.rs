@@ -42,6 +42,9 @@ pub struct Environment {
     /// `AWS_MAX_ATTEMPTS` and `AWS_POLL_DELAY_SECONDS` with their values: how long
     /// Packer's amazon plugin waits for an image, which an agent may tune.
     pub packer_polling: Vec<(String, String)>,
+    /// `RUSTUP_HOME`, else `$HOME/.rustup`: where the toolchain is, which a user that
+    /// CI runs the checks as must be let through to.
+    pub rustup_home: Option<PathBuf>,
     pub path: OsString,
     pub home: Option<PathBuf>,
 }
@@ -99,6 +102,9 @@ impl Environment {
                 .into_iter()
                 .filter_map(|name| Some((name.to_owned(), var(name)?)))
                 .collect(),
+            rustup_home: var("RUSTUP_HOME")
+                .map(PathBuf::from)
+                .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".rustup"))),
             path: std::env::var_os("PATH").unwrap_or_default(),
             home: var("HOME").map(PathBuf::from),
         })

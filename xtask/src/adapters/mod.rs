@@ -5,6 +5,7 @@
 pub mod artifacts;
 pub mod aws_binary;
 pub mod buildkite;
+pub mod ci_user;
 pub mod environment;
 pub mod files;
 pub mod git;

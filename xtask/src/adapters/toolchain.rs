@@ -103,6 +103,22 @@ pub enum Install {
     Nothing,
 }
 
+/// What `cargo xtask ci --unprivileged-as` needs beyond the checks' tools: `setfacl`
+/// lets its user through to this machine's toolchain, `runuser` runs as that user.
+pub const HANDOVER_TOOLS: &[(&str, &str)] = &[("setfacl", "acl"), ("runuser", "util-linux")];
+
+/// Installs what is missing of the machine's part only (packages, rustup components and
+/// targets, and `also`), as root; what lives under target/ is left to whoever runs the
+/// checks. With `install` false it fails naming what is missing.
+pub fn ensure_system_tools(workspace: &Workspace, also: &[(&'static str, &'static str)], install: bool) -> Result<()> {
+    let missing = Missing::survey_with(workspace, also)?.system_part();
+    match (missing.is_empty(), install) {
+        (true, _) => Ok(()),
+        (false, true) => missing.install(workspace),
+        (false, false) => bail!("missing tools: {}. {}", missing.describe(), missing.how_to_install()),
+    }
+}
+
 pub fn ensure_tools(workspace: &Workspace, install: Install) -> Result<()> {
     let missing = Missing::survey(workspace)?;
     if missing.is_empty() {
@@ -160,10 +176,15 @@ pub struct Missing {
 
 impl Missing {
     pub fn survey(workspace: &Workspace) -> Result<Missing> {
+        Missing::survey_with(workspace, &[])
+    }
+
+    /// What is missing of the checks' tools and of `also` (more system tools).
+    pub fn survey_with(workspace: &Workspace, also: &[(&'static str, &'static str)]) -> Result<Missing> {
         let sh = &workspace.sh;
         let mut missing = Missing::default();
-        for (command, package) in SYSTEM_TOOLS {
-            if workspace.env.which(command).is_none() {
+        for (command, package) in SYSTEM_TOOLS.iter().chain(also) {
+            if workspace.env.which(command).is_none() && !missing.debian_packages.contains(package) {
                 missing.debian_packages.push(package);
             }
         }
@@ -191,6 +212,16 @@ impl Missing {
         let stamp = std::fs::read_to_string(venv_stamp(workspace)).unwrap_or_default();
         missing.python_venv = stamp != workspace.read(PYTHON_REQUIREMENTS)?;
         Ok(missing)
+    }
+
+    /// Only what the machine provides: packages, rustup components and targets.
+    pub fn system_part(self) -> Missing {
+        Missing {
+            debian_packages: self.debian_packages,
+            rustup_components: self.rustup_components,
+            rust_targets: self.rust_targets,
+            ..Missing::default()
+        }
     }
 
     fn is_empty(&self) -> bool {

@@ -4,20 +4,22 @@
 
 use std::{
     path::Path,
+    process::Output,
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
 use crate::{
     adapters::{
+        ci_user::{self, Handover},
         files,
         toolchain::{self, Install, Missing},
         workspace::Workspace,
     },
     cli::CiArgs,
-    domain::{pipeline::buildkite::PIPELINE_PATH, release_infra},
+    domain::{names::user::LocalUser, pipeline::buildkite::PIPELINE_PATH, release_infra},
 };
 
 /// The tests that need root: a Debian root made with debootstrap, an overlay mount and
@@ -28,6 +30,11 @@ pub const ROOT_TESTS: &[&str] = &[
     "provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed",
     "provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root",
 ];
+
+/// Where the tests that need root keep what they make, under target/: a Debian root and
+/// the overlays over it. Its files must keep their owners, so `--unprivileged-as` never
+/// hands this directory to its user.
+pub const ROOT_TESTS_DIR: &str = "root-tests";
 
 /// Which checks a run makes, as the agent running it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +48,9 @@ pub fn run(workspace: &Workspace, args: CiArgs, dry_run: bool) -> Result<()> {
     if args.list_tools {
         print!("{}", toolchain::tool_list());
         return Ok(());
+    }
+    if let Some(user) = &args.unprivileged_as {
+        return run_unprivileged_as(workspace, user, args.no_install, dry_run);
     }
     let mode = match (args.unprivileged, args.root_tests) {
         (true, _) => Mode::Unprivileged,
@@ -130,12 +140,7 @@ const CFN_RULE_TESTS: &str = "ops/cfn-rules/readyset.tests.yaml";
 /// kind, but when such files exist, a missing linter is a failure, never a skip.
 fn checks(workspace: &Workspace, mode: Mode) -> Result<Vec<Check>> {
     if mode == Mode::RootTests {
-        let args = ["test", "--package", "xtask-aws", "--test", "it", "--locked", "--", "--exact"];
-        return Ok(vec![Check::new(
-            "tests that need root",
-            "cargo",
-            args.iter().copied().chain(ROOT_TESTS.iter().copied()),
-        )]);
+        return Ok(vec![root_tests()]);
     }
     let root = &workspace.root;
     let mut checks = vec![
@@ -194,6 +199,13 @@ fn checks(workspace: &Workspace, mode: Mode) -> Result<Vec<Check>> {
     Ok(checks)
 }
 
+/// The tests that need root. `--workspace` as the other tests are built, so that a build
+/// made for those is found fresh.
+fn root_tests() -> Check {
+    let args = ["test", "--workspace", "--locked", "--test", "it", "--", "--exact"];
+    Check::new("tests that need root", "cargo", args.iter().copied().chain(ROOT_TESTS.iter().copied()))
+}
+
 /// `.sh` files, and files without an extension whose first line runs sh or bash.
 fn is_shell_script(path: &Path) -> bool {
     match path.extension() {
@@ -219,4 +231,92 @@ fn files_matching(dir: &Path, wanted: impl Fn(&Path) -> bool) -> Result<Vec<Stri
         .collect();
     found.sort();
     Ok(found)
+}
+
+/// What `--unprivileged-as` runs as its user: first every test's build, so that the
+/// tests that need root, started beside the checks, find it made.
+const TEST_BUILD: &[&str] = &["test", "--workspace", "--locked", "--no-run"];
+
+/// CI's own machine runs as root; this shows that the pipeline's unprivileged step
+/// passes there: everything but the tests that need root runs as `user`, and those run
+/// as root beside it, as the pipeline's privileged step would.
+fn run_unprivileged_as(workspace: &Workspace, user: &LocalUser, no_install: bool, dry_run: bool) -> Result<()> {
+    if !dry_run && !ci_user::is_root(workspace)? {
+        bail!(
+            "`--unprivileged-as {user}` needs root: it makes {user}, hands it this checkout and runs the tests that \
+             need root as root. Without root, run `cargo xtask ci --unprivileged` (the tests that need root are \
+             then the pipeline's privileged step: `cargo xtask ci --root-tests`)"
+        );
+    }
+    let handover = ci_user::plan(workspace, user, &workspace.output_dir().join(ROOT_TESTS_DIR))?;
+    let checks_args: &[&str] =
+        if no_install { &["ci", "--unprivileged", "--no-install"] } else { &["ci", "--unprivileged"] };
+    if dry_run {
+        let missing = Missing::survey_with(workspace, toolchain::HANDOVER_TOOLS)?.system_part();
+        println!("Would install, as root: {}", missing.describe());
+        print!("Would hand the checkout to {user}:\n{}", handover.describe());
+        println!("Would run as {user}: cargo {}", TEST_BUILD.join(" "));
+        println!("Would run as {user}: xtask {} (`cargo xtask {0} --dry-run` prints its plan)", checks_args.join(" "));
+        println!("Would run as root, beside it: {}", root_tests().command_line());
+        return Ok(());
+    }
+    toolchain::ensure_system_tools(workspace, toolchain::HANDOVER_TOOLS, !no_install)?;
+    print!("==> handing the checkout to {user}\n{}", handover.describe());
+    handover.carry_out(workspace)?;
+    let results = checks_beside_root_tests(workspace, &handover, checks_args)?;
+    println!("\n{}", summary(&results.iter().map(|(name, took, ok)| (name.as_str(), *took, *ok)).collect::<Vec<_>>()));
+    if results.iter().any(|(_, _, ok)| !ok) {
+        bail!("the checks as {user} or the tests that need root failed; their output is above");
+    }
+    Ok(())
+}
+
+/// Builds the tests as the user, then runs the user's checks and, beside them, the
+/// tests that need root (their output, captured, follows the checks').
+fn checks_beside_root_tests(
+    workspace: &Workspace,
+    handover: &Handover,
+    checks_args: &[&str],
+) -> Result<Vec<(String, Duration, bool)>> {
+    let user = &handover.user;
+    println!("\n==> as {user}: cargo {}", TEST_BUILD.join(" "));
+    let built = ci_user::command_as(workspace, user, Path::new("cargo"), TEST_BUILD)?.status()?;
+    if !built.success() {
+        bail!("the tests did not build as {user} ({built}); cargo's output is above");
+    }
+    let xtask = std::env::current_exe().context("cannot tell where this xtask's binary is")?;
+    println!("\n==> as {user}: xtask {}; beside it, as root: {}", checks_args.join(" "), root_tests().command_line());
+    let started = Instant::now();
+    let mut checks = ci_user::command_as(workspace, user, &xtask, checks_args)?
+        .spawn()
+        .with_context(|| format!("could not start the checks as {user}"))?;
+    let root_run = run_captured(workspace, &root_tests(), &ci_user::cargo_home(workspace, user)?);
+    let root_took = started.elapsed();
+    let checked = checks.wait().with_context(|| format!("lost the checks run as {user}"))?;
+    let checks_took = started.elapsed();
+    println!("\n==> as root: {}", root_tests().command_line());
+    let root_ok = match &root_run {
+        Ok(output) => {
+            eprint!("{}", String::from_utf8_lossy(&output.stderr));
+            print!("{}", String::from_utf8_lossy(&output.stdout));
+            output.status.success()
+        }
+        Err(error) => {
+            eprintln!("FAILED: tests that need root: {error:#}");
+            false
+        }
+    };
+    Ok(vec![
+        (format!("checks and tests as {user} (`xtask {}`)", checks_args.join(" ")), checks_took, checked.success()),
+        ("tests that need root, as root".to_owned(), root_took, root_ok),
+    ])
+}
+
+/// Runs `check` with the user's cargo home (where its build's sources are), keeping
+/// its output for later.
+fn run_captured(workspace: &Workspace, check: &Check, cargo_home: &Path) -> Result<Output> {
+    let sh = &workspace.sh;
+    let _cargo_home = sh.push_env("CARGO_HOME", cargo_home);
+    let (program, args) = (check.program, &check.args);
+    Ok(cmd!(sh, "{program} {args...}").quiet().ignore_status().output()?)
 }

@@ -1,5 +1,5 @@
 //! A minimal Debian 12 root for running the images' provisioning scripts, made with
-//! debootstrap once and kept under target/ (it takes a minute or more, and the scripts
+//! debootstrap once and kept under target/root-tests/ (it takes a minute or more, and the scripts
 //! never change it: each test works on an overlay). It is kept by a key of what it holds
 //! (suite, variant, packages), so a change to the package list makes a new one instead
 //! of testing against a stale root. Debian's own mirror is debootstrap's default.
@@ -28,7 +28,7 @@ static MAKING: Mutex<()> = Mutex::new(());
 pub fn root() -> PathBuf {
     let _one = MAKING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let key = &sha256_hex(format!("{SUITE} {VARIANT} {PACKAGES}").as_bytes())[..12];
-    let dir = workspace().output_dir().join(format!("debian-12-root-{key}"));
+    let dir = root_tests_dir().join(format!("debian-12-root-{key}"));
     if dir.join(COMPLETE).exists() {
         return dir;
     }
@@ -65,7 +65,7 @@ impl Drop for RootCopy {
 
 pub fn copy_of_root() -> RootCopy {
     let lower = root();
-    let scratch = tempfile::Builder::new().prefix("provision-").tempdir_in(workspace().output_dir()).unwrap();
+    let scratch = tempfile::Builder::new().prefix("provision-").tempdir_in(root_tests_dir()).unwrap();
     let (upper, work, root) = (scratch.path().join("upper"), scratch.path().join("work"), scratch.path().join("root"));
     for dir in [&upper, &work, &root] {
         std::fs::create_dir(dir).unwrap();
@@ -88,12 +88,20 @@ pub fn chroot_ok(root: &Path, script: &str) -> String {
     expect_success(script, &chroot(root, script, &[]))
 }
 
+/// Never handed to the user of `cargo xtask ci --unprivileged-as`: the root's files
+/// keep their owners.
+fn root_tests_dir() -> PathBuf {
+    let dir = workspace().output_dir().join(xtask::commands::ci::ROOT_TESTS_DIR);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn require_root() {
     let uid = Command::new("id").arg("-u").output().unwrap();
     assert_eq!(
         text(&uid.stdout).trim(),
         "0",
-        "the provisioning tests need root (debootstrap and chroot); run `cargo xtask ci` as root"
+        "the provisioning tests need root (debootstrap, an overlay mount, chroot): run them as root with `cargo xtask ci --root-tests`, the pipeline's privileged step"
     );
 }
 
