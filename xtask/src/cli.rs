@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::domain::{
     images::accounts::AccountId, names::build::BuildId, names::commit::CommitId, names::stage::Stage,
-    names::tag::ReleaseTag, names::user::LocalUser, pipeline::queues::Queue,
+    names::tag::ReleaseTag, names::user::LocalUser, pipeline::queues::Queue, publishing::download_base::DownloadBase,
 };
 
 const EXAMPLES: &str = "\
@@ -232,14 +232,16 @@ pub struct VerifyArgs {
     pub tag: Option<ReleaseTag>,
 
     /// Download from here instead of the configured public URL (e.g. the bucket's own
-    /// URL, to check before the CDN).
+    /// URL, to check before the CDN). HTTPS; plain HTTP only to this machine (an
+    /// emulator), since customers' scripts download over HTTPS only.
     #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
+    pub base_url: Option<DownloadBase>,
 
     /// Read the templates at <URL>/<bucket>/<key> (path style, such as an emulator's)
-    /// instead of https://<bucket>.s3.<region>.amazonaws.com/<key>.
+    /// instead of https://<bucket>.s3.<region>.amazonaws.com/<key>. HTTPS, or plain
+    /// HTTP to this machine, as for --base-url.
     #[arg(long, value_name = "URL")]
-    pub s3_url: Option<String>,
+    pub s3_url: Option<DownloadBase>,
 
     /// Check the manifest's signature with this public key (PEM) instead of the
     /// committed ops/release-signing-key.pem.

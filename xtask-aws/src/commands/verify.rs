@@ -10,6 +10,7 @@ use xtask::{
     domain::{
         names::tag::ReleaseTag,
         publishing::digest::{checksum_line, sha256_hex},
+        publishing::download_base::DownloadBase,
         publishing::layout,
         publishing::release_manifest::ReleaseManifest,
         publishing::wrapper::served_tag,
@@ -60,7 +61,7 @@ pub fn run(workspace: &Workspace, args: VerifyArgs) -> Result<()> {
     }
     let tag = buildkite::release_name(workspace, args.tag.clone())?;
     let key = ReleaseKey::load_anonymously(workspace, args.public_key.as_deref())?;
-    let base = args.base_url.clone().unwrap_or_else(|| workspace.config.public_base_url.clone());
+    let base = args.base_url.as_ref().map_or_else(|| workspace.config.public_base_url.clone(), |b| b.to_string());
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let downloader = Downloader { workspace, base: base.trim_end_matches('/').to_owned(), scratch };
     println!("Verifying release {tag} through {}:", downloader.base);
@@ -69,7 +70,7 @@ pub fn run(workspace: &Workspace, args: VerifyArgs) -> Result<()> {
     let wrapper_sha256 = check_wrapper(&downloader, &manifest, &mut checks)?;
     check_pointer(&downloader, &key, &tag, (&manifest_sha256, &wrapper_sha256), &mut checks);
     check_index(&downloader, &key, &tag, &manifest_sha256, &mut checks);
-    check_templates(&downloader, &manifest, args.s3_url.as_deref(), &mut checks);
+    check_templates(&downloader, &manifest, args.s3_url.as_ref().map(DownloadBase::as_str), &mut checks);
     if !checks.failed.is_empty() {
         bail!("release {tag} failed {} check(s):\n  - {}", checks.failed.len(), checks.failed.join("\n  - "));
     }

@@ -417,6 +417,18 @@ fn verify_fails_on_a_tampered_object_and_lists_it() {
           - <s3>/readysettech-cfn-public-us-east-2/v1/readyset/templates/readyset-server.yaml is the file the signed manifest lists
     "#]]
     .assert_eq(&number_hashes(&text(&output.stderr)).replace(&site.emulator.endpoint(), "<s3>"));
+
+    // Customers' scripts download over HTTPS only; verify too, but from this machine.
+    let refused = |flag: &str, url: &str| {
+        let output = site.xtask(&["verify", "v1", flag, url]);
+        assert_eq!(output.status.code(), Some(2), "{flag} {url}");
+        text(&output.stderr).lines().next().unwrap().to_owned() + "\n"
+    };
+    let report = refused("--base-url", "http://downloads.example.com") + &refused("--s3-url", "http://10.0.0.1:9000");
+    expect![[r#"
+        error: invalid value 'http://downloads.example.com' for '--base-url <URL>': "http://downloads.example.com" is plain HTTP to another machine: verify checks what customers download, and their scripts refuse anything but HTTPS; use https://, or http:// only to 127.0.0.1, localhost or [::1] (an emulator on this machine)
+        error: invalid value 'http://10.0.0.1:9000' for '--s3-url <URL>': "http://10.0.0.1:9000" is plain HTTP to another machine: verify checks what customers download, and their scripts refuse anything but HTTPS; use https://, or http:// only to 127.0.0.1, localhost or [::1] (an emulator on this machine)
+    "#]].assert_eq(&report);
 }
 
 #[test]

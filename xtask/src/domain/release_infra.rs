@@ -179,7 +179,7 @@ pub fn cloudfront_read_statement(config: &ReleaseConfig, distribution: Value) ->
     })
 }
 
-/// The two denials that keep published versions as they were.
+/// The denials that keep published versions as they were and the signed chains whole.
 pub fn installer_write_rules(config: &ReleaseConfig) -> Vec<Value> {
     let bucket = &config.orchestrator_bucket;
     let legacy: Vec<String> = config
@@ -187,6 +187,7 @@ pub fn installer_write_rules(config: &ReleaseConfig) -> Vec<Value> {
         .iter()
         .map(|target| format!("arn:aws:s3:::{bucket}/{}", layout::legacy_binary(&target.published_name)))
         .collect();
+    let chains = [layout::POINTER_KEY, layout::INDEX_KEY].map(|key| format!("arn:aws:s3:::{bucket}/{key}"));
     vec![
         json!({
             "Sid": "VersionedKeysAreWrittenOnce",
@@ -200,6 +201,19 @@ pub fn installer_write_rules(config: &ReleaseConfig) -> Vec<Value> {
                 "Null": { "s3:if-none-match": "true" },
                 "Bool": { "s3:ObjectCreationOperation": "true" }
             }
+        }),
+        json!({
+            "Sid": "PointerAndIndexChangeOnlyFromWhatWasRead",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": chains,
+            // Denied when both headers are absent (keys in one `Null` must all match): a
+            // write that neither creates the object nor replaces the version it read
+            // could drop a release from the signed chain. Publish and rollback write
+            // them with one or the other; nothing copies onto them, which S3 refuses
+            // under such a rule.
+            "Condition": { "Null": { "s3:if-none-match": "true", "s3:if-match": "true" } }
         }),
         json!({
             "Sid": "OnlyLegacyKeysAreDeleted",

@@ -2,6 +2,7 @@
 
 pub mod build_record;
 pub mod digest;
+pub mod download_base;
 pub mod layout;
 pub mod pointer;
 pub mod publish_plan;
