@@ -1,7 +1,8 @@
 //! Every IAM policy the release defines, through an IAM analyser (parliament, from
 //! PyPI, with its community auditors: privilege escalation among them): the agents'
 //! and the test-stack role's policies as `iam-policy` prints them, the boundary of the
-//! roles test stacks make, and the roles' policies in the templates customers launch.
+//! roles test stacks make, the roles' policies in the templates customers launch, and
+//! the release infrastructure's resource policies (the buckets' and the signing key's).
 //! Parliament reads actions, not conditions, so a finding the policy's conditions
 //! answer is accepted only here, each with the condition that answers it; any other
 //! finding of medium severity or more fails, and so does an acceptance no finding needs.
@@ -9,9 +10,12 @@
 use std::{collections::BTreeMap, process::Command};
 
 use serde_json::{json, Value};
-use xtask::domain::pipeline::{
-    queues::{self, Queue},
-    test_stack_role,
+use xtask::domain::{
+    pipeline::{
+        queues::{self, Queue},
+        test_stack_role,
+    },
+    release_infra,
 };
 
 use crate::support::{config, image_keys, text, venv_tool, workspace_root};
@@ -74,6 +78,14 @@ const ACCEPTED: &[(&str, &str, &str, &str)] = &[
         "making the smoke stacks' instance roles is what the role is for; the role-changing actions require the \
          instance boundary",
     ),
+    (
+        "release-infra-SigningKey.json",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        "",
+        "the account administers the key (its policy, its deletion), as AWS's default key policy lets it, or no one \
+         could manage the key again; the administrators are not given kms:Sign and the policy denies kms:CreateGrant \
+         to everyone, so only the release role signs unless an administrator first changes the key policy",
+    ),
 ];
 
 /// Every policy document, by the file name the findings name.
@@ -100,7 +112,27 @@ fn policies() -> BTreeMap<String, Value> {
             documents.insert(format!("{template}-{name}.json"), document);
         }
     }
+    documents.extend(release_resource_policies());
     documents
+}
+
+/// The release infrastructure's resource policies: the three buckets' and the signing
+/// key's. Its roles' policies and their boundaries are the queue and test-stack
+/// documents above (`tests/it/release_infra.rs` holds the template to them).
+fn release_resource_policies() -> Vec<(String, Value)> {
+    let text = std::fs::read_to_string(workspace_root().join(release_infra::TEMPLATE_PATH)).unwrap();
+    let template: Value = serde_json::from_str(&text).unwrap();
+    let mut found = Vec::new();
+    for (logical, resource) in template["Resources"].as_object().unwrap() {
+        let document = match resource["Type"].as_str().unwrap() {
+            "AWS::S3::BucketPolicy" => &resource["Properties"]["PolicyDocument"],
+            "AWS::KMS::Key" => &resource["Properties"]["KeyPolicy"],
+            _ => continue,
+        };
+        found.push((format!("release-infra-{logical}.json"), resolve(document)));
+    }
+    assert_eq!(found.len(), 4, "three bucket policies and one key policy: {found:?}");
+    found
 }
 
 /// The policies of a customer template's roles, with its references replaced by values
@@ -144,6 +176,8 @@ fn resolve(value: &Value) -> Value {
     let sample: BTreeMap<&str, &str> = [
         ("AWS::StackId", "arn:aws:cloudformation:us-east-2:123456789012:stack/shop-Server-1A2B/0f1e2d3c"),
         ("AWS::Region", "us-east-2"),
+        ("AWS::AccountId", "123456789012"),
+        ("Distribution", "E2ABCDEFGHIJKL"),
         ("UpstreamDatabaseSecretArn", "arn:aws:secretsmanager:us-east-2:123456789012:secret:shop-db-AbCdEf"),
         (
             "UpstreamDatabaseSecretKmsKeyArn",
@@ -151,6 +185,11 @@ fn resolve(value: &Value) -> Value {
         ),
     ]
     .into();
+    // The long form, as the release infrastructure's JSON template has it, where a
+    // policy takes only roles' ARNs.
+    if let Some(logical) = value.get("Fn::GetAtt").and_then(|attribute| attribute.get(0)).and_then(Value::as_str) {
+        return json!(format!("arn:aws:iam::123456789012:role/{logical}"));
+    }
     match value {
         Value::Object(map) if map.len() == 1 && map.contains_key("Ref") => {
             json!(sample.get(map["Ref"].as_str().unwrap()).copied().unwrap_or("reference-not-in-a-policy"))
