@@ -285,12 +285,13 @@ fn checks_beside_root_tests(
         bail!("the tests did not build as {user} ({built}); cargo's output is above");
     }
     let xtask = std::env::current_exe().context("cannot tell where this xtask's binary is")?;
+    let cargo_home = ci_user::cargo_home(workspace, user)?;
     println!("\n==> as {user}: xtask {}; beside it, as root: {}", checks_args.join(" "), root_tests().command_line());
     let started = Instant::now();
     let mut checks = ci_user::command_as(workspace, user, &xtask, checks_args)?
         .spawn()
         .with_context(|| format!("could not start the checks as {user}"))?;
-    let root_run = run_captured(workspace, &root_tests(), &ci_user::cargo_home(workspace, user)?);
+    let root_run = run_captured(workspace, &root_tests(), &cargo_home);
     let root_took = started.elapsed();
     let checked = checks.wait().with_context(|| format!("lost the checks run as {user}"))?;
     let checks_took = started.elapsed();
