@@ -745,13 +745,13 @@ pub struct CiArgs {
     pub no_install: bool,
 
     /// Run as an unprivileged agent: install only what lives under target/ (missing
-    /// system packages are an error naming them), and leave out the tests that need root,
-    /// naming them (`--root-tests` runs them, in the pipeline's privileged step).
+    /// system packages are an error naming them). The tests that need a root file
+    /// system run as root of a user namespace, as they do whenever `ci` is not root.
     #[arg(long, conflicts_with = "root_tests")]
     pub unprivileged: bool,
 
-    /// Run only the tests that need root (a Debian root made with debootstrap, an
-    /// overlay mount, chroot): the pipeline's privileged step.
+    /// Run only the tests that need a root file system (a Debian root made with
+    /// mmdebstrap, bind mounts, chroot): as root, or else in a user namespace.
     #[arg(long)]
     pub root_tests: bool,
 
@@ -762,9 +762,9 @@ pub struct CiArgs {
 
     /// As root, show that the pipeline's unprivileged step passes (CI's own machine runs
     /// as root; Buildkite's agents do not): install the machine's packages, make USER if
-    /// missing, hand it this checkout (chown: use a checkout made for the run, as CI's
-    /// clone is), run `ci --unprivileged` as USER and, beside it, the tests that need
-    /// root as root. `.ci/run` runs this.
+    /// missing (with subordinate IDs for the user namespace), hand it this checkout
+    /// (chown: use a checkout made for the run, as CI's clone is), and run
+    /// `ci --unprivileged` as USER. `.ci/run` runs this.
     #[arg(long, value_name = "USER", conflicts_with_all = ["unprivileged", "root_tests", "list_tools"])]
     pub unprivileged_as: Option<LocalUser>,
 }

@@ -138,10 +138,10 @@ fn a_closed_stdout_ends_the_xtask_quietly() {
     assert_eq!(text(&output.stderr), "");
 }
 
-/// The tests that need root are exactly `ci::ROOT_TESTS`: an unprivileged run leaves out
-/// those names and the privileged step runs them, so a test that makes a Debian root or
-/// mounts its overlay and is not listed would fail on every unprivileged agent. A test's
-/// text runs from its `#[test]` to the next one.
+/// The tests that need a root file system are exactly `ci::ROOT_TESTS`: `ci` runs those
+/// names in a user namespace when it is not root, so a test that makes a Debian root or
+/// a copy of it and is not listed would fail on every unprivileged agent. A test's text
+/// runs from its `#[test]` to the next one.
 #[test]
 fn the_tests_that_need_root_are_the_ones_ci_sets_apart() {
     let mut found = Vec::new();

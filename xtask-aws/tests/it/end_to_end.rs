@@ -86,7 +86,6 @@ fn the_release_path_of_the_pipeline_rehearses_end_to_end() {
     expect![[r#"
         Rehearsal report (release <name>, commit <commit>):
           skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)
-          skip    <time>  :rust: Provisioning tests (needs root: a privileged container)  (the checks and tests are what run this rehearsal)
           ok      <time>  :rust: Build the xtask
           ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
           ok      <time>  :packer: Internal AMIs  (skipped preflight: the emulator's site stands in for production with a public-read installer bucket instead of CloudFront's origin access control; the tests run preflight against ops/release-infra deployed to an emulator; the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))
@@ -119,7 +118,6 @@ fn a_release_name_that_differs_from_the_constants_stops_the_rehearsal_at_the_che
     expect![[r#"
         Rehearsal report (release <name>, typed as v-not-in-the-constants, commit <commit>):
           skip    <time>  :rust: Checks and tests  (the checks and tests are what run this rehearsal)
-          skip    <time>  :rust: Provisioning tests (needs root: a privileged container)  (the checks and tests are what run this rehearsal)
           ok      <time>  :rust: Build the xtask
           ok      <time>  :amazon-ec2: Build AMIs and CloudFormation templates  (unblocked)
           ok      <time>  :packer: Internal AMIs  (skipped preflight: the emulator's site stands in for production with a public-read installer bucket instead of CloudFront's origin access control; the tests run preflight against ops/release-infra deployed to an emulator; the images are not provisioned: the emulator runs no instance (the provisioning scripts are tested in a Debian 12 root))

@@ -90,7 +90,7 @@ fn a_meta_data_key_no_block_step_asks_for_breaks_the_check() {
 
 #[test]
 fn a_step_using_the_prebuilt_xtask_without_waiting_for_its_build_breaks_the_check() {
-    let found = problems(&broken("    depends_on: [ci, ci-root, xtask]\n", "    depends_on: [ci, ci-root]\n"));
+    let found = problems(&broken("    depends_on: [ci, xtask]\n", "    depends_on: [ci]\n"));
     assert!(
         found
             .iter()
@@ -634,10 +634,11 @@ fn the_release_document_shows_the_policies_the_xtask_prints() {
 }
 
 /// The checks step runs as an unprivileged agent can: what the agent's image must hold
-/// is printed by `ci --list-tools` and shown in RELEASE.md, and the plans of the
-/// unprivileged run and of the privileged step split the tests between them by name.
+/// is printed by `ci --list-tools` and shown in RELEASE.md, and the tests that need a
+/// root file system run beside the others, in a user namespace mapping the user's
+/// subordinate IDs (as root, none).
 #[test]
-fn the_checks_split_between_an_unprivileged_step_and_a_privileged_one() {
+fn the_checks_run_unprivileged_with_the_root_file_system_tests_in_a_user_namespace() {
     let run = |args: &[&str]| {
         let output = xtask_command().args(args).current_dir(workspace_root()).output().unwrap();
         assert!(output.status.success(), "{args:?}: {}", text(&output.stderr));
@@ -649,9 +650,20 @@ fn the_checks_split_between_an_unprivileged_step_and_a_privileged_one() {
     let shown =
         release.split(marker).nth(1).and_then(|rest| rest.split("```").next()).expect("RELEASE.md shows the list");
     assert_eq!(shown, tools, "RELEASE.md's tool list is not what `cargo xtask ci --list-tools` prints");
-    // What the dry runs would install depends on this machine; what they run does not.
+    // What the dry runs would install depends on this machine, and so does whether the
+    // tests that need a root file system run in a user namespace (not as root, which CI
+    // is not: there its range of subordinate IDs must be mapped); the rest does not.
+    let is_root = text(&Command::new("id").arg("-u").output().unwrap().stdout).trim() == "0";
     let plan = |args: &[&str]| -> String {
-        run(args).lines().filter(|line| !line.starts_with("Would install:")).map(|line| format!("{line}\n")).collect()
+        let mut plan = String::new();
+        for line in run(args).lines().filter(|line| !line.starts_with("Would install:")) {
+            let (line, namespaced) = without_user_namespace(line);
+            if line.contains("--exact provisioning::") {
+                assert_eq!(namespaced, !is_root, "as root no namespace, else one: {line}");
+            }
+            plan += &format!("{line}\n");
+        }
+        plan
     };
     let report = format!(
         "$ ci --unprivileged --dry-run\n{}$ ci --root-tests --dry-run\n{}",
@@ -660,9 +672,6 @@ fn the_checks_split_between_an_unprivileged_step_and_a_privileged_one() {
     );
     expect![[r#"
         $ ci --unprivileged --dry-run
-        Unprivileged: the tests that need root are left out here; `cargo xtask ci --root-tests` runs them:
-          provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed
-          provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
         Would run:
           cargo fmt --all -- --check
           cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -677,6 +686,7 @@ fn the_checks_split_between_an_unprivileged_step_and_a_privileged_one() {
           packer fmt -check -diff ops/image-deploy/plugins
           packer validate -var=commit=0000000000000000000000000000000000000000 ops/image-deploy
           cargo test --workspace --locked -- --test-threads=4 --skip provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed --skip provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
+          and beside it: cargo test --workspace --locked --test it -- --exact provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
         $ ci --root-tests --dry-run
         Would run:
           cargo test --workspace --locked --test it -- --exact provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
@@ -711,10 +721,9 @@ fn ci_as_root_runs_the_checks_as_a_user_without_root_and_the_root_tests_beside_t
     expect![[r#"
         Would hand the checkout to xtask-ci-plan-only:
           useradd --create-home --user-group --shell /usr/sbin/nologin xtask-ci-plan-only
+          usermod --add-subuids <free>-<free+65535> --add-subgids <same> xtask-ci-plan-only, if it has no range of 65536 subordinate IDs
           chown --recursive xtask-ci-plan-only: the checkout <checkout>, all but <checkout>/target/root-tests (the tests that need root keep a Debian root there)
-        Would run as xtask-ci-plan-only: cargo test --workspace --locked --no-run
         Would run as xtask-ci-plan-only: xtask ci --unprivileged (`cargo xtask ci --unprivileged --dry-run` prints its plan)
-        Would run as root, beside it: cargo test --workspace --locked --test it -- --exact provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root
     "#]]
     .assert_eq(&plan);
 
@@ -741,7 +750,7 @@ fn ci_as_root_runs_the_checks_as_a_user_without_root_and_the_root_tests_beside_t
     ]
     .join("\n");
     expect![[r#"
-        error: `--unprivileged-as xtask-ci-plan-only` needs root: it makes xtask-ci-plan-only, hands it this checkout and runs the tests that need root as root. Without root, run `cargo xtask ci --unprivileged` (the tests that need root are then the pipeline's privileged step: `cargo xtask ci --root-tests`)
+        error: `--unprivileged-as xtask-ci-plan-only` needs root: it makes xtask-ci-plan-only and hands it this checkout. Without root, run `cargo xtask ci --unprivileged`
 
         $ ci --unprivileged-as root
         error: invalid value 'root' for '--unprivileged-as <USER>': the unprivileged run cannot be root: name a user without root (for example xtask-ci)
@@ -749,4 +758,16 @@ fn ci_as_root_runs_the_checks_as_a_user_without_root_and_the_root_tests_beside_t
         error: invalid value 'CI' for '--unprivileged-as <USER>': "CI" is not a local user name: expected a lowercase letter or '_', then up to 31 lowercase letters, digits, '_' or '-' (for example xtask-ci)
         $ ci --unprivileged-as xtask-ci --root-tests
         error: the argument '--unprivileged-as <USER>' cannot be used with '--root-tests'"#]].assert_eq(&report);
+}
+
+/// The line without the user namespace that `ci` runs the root file system's tests in,
+/// and whether it had one mapping 65536 subordinate IDs.
+fn without_user_namespace(line: &str) -> (String, bool) {
+    let (start, end) = ("unshare --map-root-user --map-users=", "--mount --pid --fork ");
+    match (line.find(start), line.find(end)) {
+        (Some(from), Some(to)) if from < to && line[from..to].matches(",1,65536 ").count() == 2 => {
+            (format!("{}{}", &line[..from], &line[to + end.len()..]), true)
+        }
+        _ => (line.to_owned(), false),
+    }
 }

@@ -1,6 +1,6 @@
 //! The images' provisioning, run the way Packer runs it on a Debian 12 build instance:
 //! the provisioners `images.pkr.hcl` declares for each image, in its order, with its
-//! uploads and environment, inside a copy of a debootstrapped Debian 12 root (chroot).
+//! uploads and environment, inside a copy of a Debian 12 root made with mmdebstrap (chroot).
 //! A Packer build over SSH cannot run here (no EC2 instance exists in the emulator),
 //! so this is where the scripts are proven. `sudo` is left out: the chroot runs as root.
 

@@ -2,8 +2,9 @@
 //! --unprivileged-as`). CI here runs as root and Buildkite's agents do not, so only a run
 //! as another user shows that the pipeline's unprivileged step passes: a test that
 //! writes where only root may, or a tool that needs root, fails there as on an agent.
-//! The user is made when missing, let through to this machine's toolchain and handed
-//! the checkout; it gets no other right.
+//! The user is made when missing, given a range of subordinate IDs when it has none
+//! (the tests that need a root file system run in a user namespace that maps them), let
+//! through to this machine's toolchain and handed the checkout; it gets no other right.
 
 use std::{
     ffi::OsString,
@@ -15,13 +16,19 @@ use std::{
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
-use crate::{adapters::workspace::Workspace, domain::names::user::LocalUser};
+use crate::{
+    adapters::{user_namespace, workspace::Workspace},
+    domain::names::user::LocalUser,
+};
 
 /// What handing the checkout over does, decided before anything changes.
 pub struct Handover {
     pub user: LocalUser,
     /// `useradd` makes the user: it does not exist yet.
     create: bool,
+    /// The user has no range of subordinate IDs yet (useradd gives a new user one on
+    /// Debian; otherwise `usermod` adds a free one).
+    needs_ids: bool,
     /// Directories on the way to the toolchain, Python or the checkout that others may
     /// not pass (`/root`, where rustup was installed as root). The user gets an ACL entry
     /// to pass each one, and still may not list or read anything in them.
@@ -61,9 +68,11 @@ pub fn plan(workspace: &Workspace, user: &LocalUser, kept: &Path) -> Result<Hand
         let found = workspace.env.which(program).with_context(|| format!("{program} is not on PATH"))?;
         reached.extend(found.parent().map(Path::to_path_buf));
     }
+    let create = home_of(workspace, user)?.is_none();
     Ok(Handover {
         user: user.clone(),
-        create: home_of(workspace, user)?.is_none(),
+        create,
+        needs_ids: create || !user_namespace::has_ranges(&[user.as_str()]),
         grants: closed_directories(&reached),
         own: vec![workspace.root.clone(), target],
         own_below,
@@ -109,6 +118,14 @@ impl Handover {
         } else {
             text += &format!("  (user {name} exists)\n");
         }
+        if self.needs_ids {
+            text += &format!(
+                "  usermod --add-subuids <free>-<free+{}> --add-subgids <same> {name}, if it has no range of {} \
+                 subordinate IDs\n",
+                user_namespace::IDS - 1,
+                user_namespace::IDS
+            );
+        }
         for dir in &self.grants {
             text += &format!("  setfacl --modify u:{name}:x {}\n", dir.display());
         }
@@ -128,6 +145,13 @@ impl Handover {
             cmd!(sh, "useradd --create-home --user-group --shell /usr/sbin/nologin {name}")
                 .run()
                 .with_context(|| format!("could not make the user {name}"))?;
+        }
+        if self.needs_ids && !user_namespace::has_ranges(&[name]) {
+            let start = user_namespace::free_start();
+            let range = format!("{start}-{}", start + user_namespace::IDS - 1);
+            cmd!(sh, "usermod --add-subuids {range} --add-subgids {range} {name}")
+                .run()
+                .with_context(|| format!("could not give {name} subordinate IDs"))?;
         }
         let grants = &self.grants;
         if !grants.is_empty() {
@@ -156,14 +180,6 @@ fn home_of(workspace: &Workspace, user: &LocalUser) -> Result<Option<PathBuf>> {
         Some(home) if !home.is_empty() => Ok(Some(PathBuf::from(home))),
         _ => bail!("the account database's entry for {name} names no home directory: {entry:?}"),
     }
-}
-
-/// Where the user's cargo keeps its registry and downloads: its own, because cargo
-/// writes there, and a root tests' run must use the same one to find the user's build
-/// fresh (cargo's fingerprints name the sources' paths).
-pub fn cargo_home(workspace: &Workspace, user: &LocalUser) -> Result<PathBuf> {
-    let home = home_of(workspace, user)?.with_context(|| format!("there is no user {user}"))?;
-    Ok(home.join(".cargo"))
 }
 
 /// `program args` run as the user from the checkout, with its own home and cargo home

@@ -10,4 +10,5 @@ pub mod environment;
 pub mod files;
 pub mod git;
 pub mod toolchain;
+pub mod user_namespace;
 pub mod workspace;

@@ -28,9 +28,11 @@ const SYSTEM_TOOLS: &[(&str, &str)] = &[
     ("posh", "posh"),
     ("unshare", "util-linux"),
     ("shasum", "perl"),
-    // The images' provisioning runs in a Debian 12 root made with debootstrap; the
-    // stand-in ReadySet package is built with dpkg-deb; units are checked by systemd.
-    ("debootstrap", "debootstrap"),
+    // The images' provisioning runs in a Debian 12 root made with mmdebstrap, without
+    // root in a user namespace (newuidmap maps the user's subordinate IDs); the stand-in
+    // ReadySet package is built with dpkg-deb; units are checked by systemd.
+    ("mmdebstrap", "mmdebstrap"),
+    ("newuidmap", "uidmap"),
     ("dpkg-deb", "dpkg"),
     ("systemd-analyze", "systemd"),
 ];
@@ -151,6 +153,11 @@ pub fn tool_list() -> String {
     text += &format!("  rustup components: {}\n", RUSTUP_COMPONENTS.join(" "));
     text += &format!("  rustup targets: {}\n", RUST_TARGETS.join(" "));
     text += "  python3 with venv and pip (Debian: python3-venv), and network access to PyPI and crates.io\n";
+    text += &format!(
+        "  user namespaces, and a range of {} subordinate IDs for the agent's user in /etc/subuid and /etc/subgid \
+         (the tests that need a root file system run as root of a user namespace)\n",
+        crate::adapters::user_namespace::IDS
+    );
     text += "Made by `cargo xtask ci` under target/, as any user:\n";
     text += &format!("  target/ci-venv: a Python venv with {PYTHON_REQUIREMENTS} (hashes pinned)\n");
     for (command, krate, version) in CARGO_TOOLS {

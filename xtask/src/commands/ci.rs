@@ -4,7 +4,6 @@
 
 use std::{
     path::Path,
-    process::Output,
     time::{Duration, Instant},
 };
 
@@ -13,27 +12,27 @@ use xshell::cmd;
 
 use crate::{
     adapters::{
-        ci_user::{self, Handover},
-        files,
+        ci_user, files,
         toolchain::{self, Install, Missing},
+        user_namespace,
         workspace::Workspace,
     },
     cli::CiArgs,
     domain::{names::user::LocalUser, pipeline::buildkite::PIPELINE_PATH, release_infra},
 };
 
-/// The tests that need root: a Debian root made with debootstrap, an overlay mount and
-/// chroot (`tests/it/support/debian.rs`; a test keeps this list complete). An
-/// unprivileged run leaves them out by name and says so; `--root-tests` runs exactly
-/// these.
+/// The tests that need a root file system: a Debian root made with mmdebstrap, bind
+/// mounts and chroot (`tests/it/support/debian.rs`; a test keeps this list complete).
+/// They run beside the other tests: as root where the checks run as root, otherwise as
+/// root of a user namespace (`adapters/user_namespace.rs`), so no agent needs root.
 pub const ROOT_TESTS: &[&str] = &[
     "provisioning::a_package_with_another_checksum_is_refused_before_anything_is_installed",
     "provisioning::every_image_is_provisioned_as_packer_runs_it_in_a_debian_12_root",
 ];
 
-/// Where the tests that need root keep what they make, under target/: a Debian root and
-/// the overlays over it. Its files must keep their owners, so `--unprivileged-as` never
-/// hands this directory to its user.
+/// Where the tests that need a root file system keep what they make, under target/: a
+/// Debian root and its copies. Their files must keep their owners (subordinate IDs,
+/// without root), so `--unprivileged-as` never hands this directory to its user.
 pub const ROOT_TESTS_DIR: &str = "root-tests";
 
 /// Which checks a run makes, as the agent running it can.
@@ -58,17 +57,14 @@ pub fn run(workspace: &Workspace, args: CiArgs, dry_run: bool) -> Result<()> {
         _ => Mode::Everything,
     };
     let checks = checks(workspace, mode)?;
-    if mode == Mode::Unprivileged {
-        println!("Unprivileged: the tests that need root are left out here; `cargo xtask ci --root-tests` runs them:");
-        for test in ROOT_TESTS {
-            println!("  {test}");
-        }
-    }
     if dry_run {
         println!("Would install: {}", Missing::survey(workspace)?.describe());
         println!("Would run:");
         for check in &checks {
             println!("  {}", check.command_line());
+            if let Some(beside) = &check.beside {
+                println!("  and beside it: {}", beside.command_line());
+            }
         }
         return Ok(());
     }
@@ -82,20 +78,50 @@ pub fn run(workspace: &Workspace, args: CiArgs, dry_run: bool) -> Result<()> {
     let _path = sh.push_env("PATH", toolchain::tools_path(workspace)?);
     let _python = sh.push_env("XTASK_PYTHON", toolchain::ci_venv(workspace).join("bin/python"));
 
+    let results = run_checks(workspace, &checks);
+    println!("\n{}", summary(&results));
+    let failed: Vec<&str> = results.iter().filter(|(_, _, ok)| !ok).map(|(name, _, _)| *name).collect();
+    if !failed.is_empty() {
+        bail!("{} of {} checks failed: {}; their output is above", failed.len(), results.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Runs each check in turn, and a check's companion beside it (its output, kept, follows
+/// the check's), reporting every failure rather than stopping at the first.
+fn run_checks<'a>(workspace: &Workspace, checks: &'a [Check]) -> Vec<(&'a str, Duration, bool)> {
     let mut results = Vec::new();
-    for check in &checks {
+    for check in checks {
         println!("\n==> {}\n    $ {}", check.name, check.command_line());
         let started = Instant::now();
+        let beside = check.beside.as_ref().map(|beside| {
+            println!("    and beside it, {}: $ {}", beside.name, beside.command_line());
+            (beside, beside.spawn_captured(workspace))
+        });
         let outcome = check.run(workspace);
         if let Err(error) = &outcome {
             eprintln!("FAILED: {}: {error:#}", check.name);
         }
         results.push((check.name, started.elapsed(), outcome.is_ok()));
+        if let Some((beside, child)) = beside {
+            println!("\n==> {} (ran beside {})\n    $ {}", beside.name, check.name, beside.command_line());
+            let outcome = finish_captured(child);
+            if let Err(error) = &outcome {
+                eprintln!("FAILED: {}: {error:#}", beside.name);
+            }
+            results.push((beside.name, started.elapsed(), outcome.is_ok()));
+        }
     }
-    println!("\n{}", summary(&results));
-    let failed: Vec<&str> = results.iter().filter(|(_, _, ok)| !ok).map(|(name, _, _)| *name).collect();
-    if !failed.is_empty() {
-        bail!("{} of {} checks failed: {}; their output is above", failed.len(), results.len(), failed.join(", "));
+    results
+}
+
+/// Waits for a companion check and prints what it said.
+fn finish_captured(child: Result<std::process::Child>) -> Result<()> {
+    let output = child?.wait_with_output().context("lost a check run beside another")?;
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    if !output.status.success() {
+        bail!("it exited with {}", output.status);
     }
     Ok(())
 }
@@ -108,16 +134,30 @@ fn summary(results: &[(&str, Duration, bool)]) -> String {
     text
 }
 
-/// One check: a program and its arguments, run from the workspace root.
+/// One check: a program and its arguments, run from the workspace root, and maybe
+/// another run beside it (the tests that need a root file system, beside the others).
 struct Check {
     name: &'static str,
     program: &'static str,
     args: Vec<String>,
+    beside: Option<Box<Check>>,
 }
 
 impl Check {
     fn new(name: &'static str, program: &'static str, args: impl IntoIterator<Item = impl Into<String>>) -> Check {
-        Check { name, program, args: args.into_iter().map(Into::into).collect() }
+        Check { name, program, args: args.into_iter().map(Into::into).collect(), beside: None }
+    }
+
+    fn with_beside(self, beside: Check) -> Check {
+        Check { beside: Some(Box::new(beside)), ..self }
+    }
+
+    fn spawn_captured(&self, workspace: &Workspace) -> Result<std::process::Child> {
+        let sh = &workspace.sh;
+        let (program, args) = (self.program, &self.args);
+        let mut command = std::process::Command::from(cmd!(sh, "{program} {args...}"));
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        command.spawn().with_context(|| format!("could not start {}", self.name))
     }
 
     fn command_line(&self) -> String {
@@ -140,7 +180,7 @@ const CFN_RULE_TESTS: &str = "ops/cfn-rules/readyset.tests.yaml";
 /// kind, but when such files exist, a missing linter is a failure, never a skip.
 fn checks(workspace: &Workspace, mode: Mode) -> Result<Vec<Check>> {
     if mode == Mode::RootTests {
-        return Ok(vec![root_tests()]);
+        return Ok(vec![root_tests(workspace)?]);
     }
     let root = &workspace.root;
     let mut checks = vec![
@@ -192,18 +232,24 @@ fn checks(workspace: &Workspace, mode: Mode) -> Result<Vec<Check>> {
     // Most integration tests wait on an emulator or a child process: four test threads
     // keep two cores busy where the default (one per core) left a quarter idle.
     let mut tests: Vec<&str> = vec!["test", "--workspace", "--locked", "--", "--test-threads=4"];
-    if mode == Mode::Unprivileged {
-        tests.extend(ROOT_TESTS.iter().flat_map(|test| ["--skip", test]));
-    }
-    checks.push(Check::new("tests", "cargo", tests));
+    tests.extend(ROOT_TESTS.iter().flat_map(|test| ["--skip", test]));
+    checks.push(Check::new("tests", "cargo", tests).with_beside(root_tests(workspace)?));
     Ok(checks)
 }
 
-/// The tests that need root. `--workspace` as the other tests are built, so that a build
-/// made for those is found fresh.
-fn root_tests() -> Check {
-    let args = ["test", "--workspace", "--locked", "--test", "it", "--", "--exact"];
-    Check::new("tests that need root", "cargo", args.iter().copied().chain(ROOT_TESTS.iter().copied()))
+/// The tests that need a root file system: as root where this runs as root, otherwise
+/// as root of a user namespace. `--workspace` as the other tests are built, so that
+/// their build is found fresh (the first of the two to start builds it; the other waits
+/// for cargo's lock).
+fn root_tests(workspace: &Workspace) -> Result<Check> {
+    let cargo = ["cargo", "test", "--workspace", "--locked", "--test", "it", "--", "--exact"];
+    let tests = cargo.iter().copied().chain(ROOT_TESTS.iter().copied()).map(String::from);
+    let name = "tests that need a root file system";
+    if ci_user::is_root(workspace)? {
+        return Ok(Check::new(name, "cargo", tests.skip(1)));
+    }
+    let prefix = user_namespace::prefix(workspace)?;
+    Ok(Check::new(name, "unshare", prefix.into_iter().skip(1).chain(tests)))
 }
 
 /// `.sh` files, and files without an extension whose first line runs sh or bash.
@@ -233,19 +279,15 @@ fn files_matching(dir: &Path, wanted: impl Fn(&Path) -> bool) -> Result<Vec<Stri
     Ok(found)
 }
 
-/// What `--unprivileged-as` runs as its user: first every test's build, so that the
-/// tests that need root, started beside the checks, find it made.
-const TEST_BUILD: &[&str] = &["test", "--workspace", "--locked", "--no-run"];
-
 /// CI's own machine runs as root; this shows that the pipeline's unprivileged step
-/// passes there: everything but the tests that need root runs as `user`, and those run
-/// as root beside it, as the pipeline's privileged step would.
+/// passes there: root installs the machine's packages and hands the checkout over, and
+/// every check and test runs as `user` (those that need a root file system in a user
+/// namespace), as on an agent.
 fn run_unprivileged_as(workspace: &Workspace, user: &LocalUser, no_install: bool, dry_run: bool) -> Result<()> {
     if !dry_run && !ci_user::is_root(workspace)? {
         bail!(
-            "`--unprivileged-as {user}` needs root: it makes {user}, hands it this checkout and runs the tests that \
-             need root as root. Without root, run `cargo xtask ci --unprivileged` (the tests that need root are \
-             then the pipeline's privileged step: `cargo xtask ci --root-tests`)"
+            "`--unprivileged-as {user}` needs root: it makes {user} and hands it this checkout. Without root, run \
+             `cargo xtask ci --unprivileged`"
         );
     }
     let handover = ci_user::plan(workspace, user, &workspace.output_dir().join(ROOT_TESTS_DIR))?;
@@ -255,69 +297,19 @@ fn run_unprivileged_as(workspace: &Workspace, user: &LocalUser, no_install: bool
         let missing = Missing::survey_with(workspace, toolchain::HANDOVER_TOOLS)?.system_part();
         println!("Would install, as root: {}", missing.describe());
         print!("Would hand the checkout to {user}:\n{}", handover.describe());
-        println!("Would run as {user}: cargo {}", TEST_BUILD.join(" "));
         println!("Would run as {user}: xtask {} (`cargo xtask {0} --dry-run` prints its plan)", checks_args.join(" "));
-        println!("Would run as root, beside it: {}", root_tests().command_line());
         return Ok(());
     }
     toolchain::ensure_system_tools(workspace, toolchain::HANDOVER_TOOLS, !no_install)?;
     print!("==> handing the checkout to {user}\n{}", handover.describe());
     handover.carry_out(workspace)?;
-    let results = checks_beside_root_tests(workspace, &handover, checks_args)?;
-    println!("\n{}", summary(&results.iter().map(|(name, took, ok)| (name.as_str(), *took, *ok)).collect::<Vec<_>>()));
-    if results.iter().any(|(_, _, ok)| !ok) {
-        bail!("the checks as {user} or the tests that need root failed; their output is above");
+    let xtask = std::env::current_exe().context("cannot tell where this xtask's binary is")?;
+    println!("\n==> as {user}: xtask {}", checks_args.join(" "));
+    let status = ci_user::command_as(workspace, user, &xtask, checks_args)?
+        .status()
+        .with_context(|| format!("could not run the checks as {user}"))?;
+    if !status.success() {
+        bail!("the checks run as {user} failed ({status}); their output and summary are above");
     }
     Ok(())
-}
-
-/// Builds the tests as the user, then runs the user's checks and, beside them, the
-/// tests that need root (their output, captured, follows the checks').
-fn checks_beside_root_tests(
-    workspace: &Workspace,
-    handover: &Handover,
-    checks_args: &[&str],
-) -> Result<Vec<(String, Duration, bool)>> {
-    let user = &handover.user;
-    println!("\n==> as {user}: cargo {}", TEST_BUILD.join(" "));
-    let built = ci_user::command_as(workspace, user, Path::new("cargo"), TEST_BUILD)?.status()?;
-    if !built.success() {
-        bail!("the tests did not build as {user} ({built}); cargo's output is above");
-    }
-    let xtask = std::env::current_exe().context("cannot tell where this xtask's binary is")?;
-    let cargo_home = ci_user::cargo_home(workspace, user)?;
-    println!("\n==> as {user}: xtask {}; beside it, as root: {}", checks_args.join(" "), root_tests().command_line());
-    let started = Instant::now();
-    let mut checks = ci_user::command_as(workspace, user, &xtask, checks_args)?
-        .spawn()
-        .with_context(|| format!("could not start the checks as {user}"))?;
-    let root_run = run_captured(workspace, &root_tests(), &cargo_home);
-    let root_took = started.elapsed();
-    let checked = checks.wait().with_context(|| format!("lost the checks run as {user}"))?;
-    let checks_took = started.elapsed();
-    println!("\n==> as root: {}", root_tests().command_line());
-    let root_ok = match &root_run {
-        Ok(output) => {
-            eprint!("{}", String::from_utf8_lossy(&output.stderr));
-            print!("{}", String::from_utf8_lossy(&output.stdout));
-            output.status.success()
-        }
-        Err(error) => {
-            eprintln!("FAILED: tests that need root: {error:#}");
-            false
-        }
-    };
-    Ok(vec![
-        (format!("checks and tests as {user} (`xtask {}`)", checks_args.join(" ")), checks_took, checked.success()),
-        ("tests that need root, as root".to_owned(), root_took, root_ok),
-    ])
-}
-
-/// Runs `check` with the user's cargo home (where its build's sources are), keeping
-/// its output for later.
-fn run_captured(workspace: &Workspace, check: &Check, cargo_home: &Path) -> Result<Output> {
-    let sh = &workspace.sh;
-    let _cargo_home = sh.push_env("CARGO_HOME", cargo_home);
-    let (program, args) = (check.program, &check.args);
-    Ok(cmd!(sh, "{program} {args...}").quiet().ignore_status().output()?)
 }

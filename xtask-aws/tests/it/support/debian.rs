@@ -1,8 +1,14 @@
 //! A minimal Debian 12 root for running the images' provisioning scripts, made with
-//! debootstrap once and kept under target/root-tests/ (it takes a minute or more, and the scripts
-//! never change it: each test works on an overlay). It is kept by a key of what it holds
-//! (suite, variant, packages), so a change to the package list makes a new one instead
-//! of testing against a stale root. Debian's own mirror is debootstrap's default.
+//! mmdebstrap once and kept under target/root-tests/ (it takes half a minute or more,
+//! and the scripts never change it: each test works on an overlay). It is kept by a key
+//! of what it holds (tool, suite, variant, packages), so a change to the package list
+//! makes a new one instead of testing against a stale root. Debian's own mirror is
+//! mmdebstrap's default.
+//!
+//! Everything here needs root: as root, or as root of a user namespace that maps the
+//! user's subordinate IDs (`cargo xtask ci` runs these tests so without root). That is
+//! why the root has no device nodes (a user namespace may not make them): each copy
+//! binds the few a script uses from the host.
 
 use std::{
     path::{Path, PathBuf},
@@ -15,43 +21,47 @@ use xtask::domain::publishing::digest::sha256_hex;
 use super::{expect_success, system_tool, text, workspace};
 
 /// What the official Debian 12 AMIs have that the scripts touch: systemd, OpenSSH's
-/// server, cloud-init (and a dependency debootstrap does not resolve by itself).
+/// server, cloud-init (and python3-cffi-backend, which it needs at run time).
 const PACKAGES: &str = "systemd,systemd-sysv,openssh-server,cloud-init,python3-cffi-backend,ca-certificates";
 const SUITE: &str = "bookworm";
+/// Device nodes the provisioning scripts use, bound from the host into each copy.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 const VARIANT: &str = "minbase";
 /// Written last, so a root that a killed run left half made is made again.
-const COMPLETE: &str = ".xtask-debootstrap-complete";
+const COMPLETE: &str = ".xtask-root-complete";
 
 static MAKING: Mutex<()> = Mutex::new(());
 
 /// The cached root, made first if needed.
 pub fn root() -> PathBuf {
     let _one = MAKING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let key = &sha256_hex(format!("{SUITE} {VARIANT} {PACKAGES}").as_bytes())[..12];
+    let key = &sha256_hex(format!("mmdebstrap {SUITE} {VARIANT} {PACKAGES}").as_bytes())[..12];
     let dir = root_tests_dir().join(format!("debian-12-root-{key}"));
     if dir.join(COMPLETE).exists() {
         return dir;
     }
     require_root();
-    let debootstrap = system_tool("debootstrap", "debootstrap");
+    let mmdebstrap = system_tool("mmdebstrap", "mmdebstrap");
     if dir.exists() {
         unmount_below(&dir);
         std::fs::remove_dir_all(&dir).unwrap();
     }
-    let output = Command::new(debootstrap)
-        .args([&format!("--variant={VARIANT}"), &format!("--include={PACKAGES}"), SUITE])
+    let output = Command::new(mmdebstrap)
+        .args(["--mode=root", "--skip=output/dev", &format!("--variant={VARIANT}"), &format!("--include={PACKAGES}")])
+        .arg(SUITE)
         .arg(&dir)
         .output()
         .unwrap();
     unmount_below(&dir);
-    expect_success("debootstrap of a Debian 12 root", &output);
+    expect_success("mmdebstrap of a Debian 12 root", &output);
     std::fs::write(dir.join(COMPLETE), SUITE).unwrap();
     dir
 }
 
-/// A writable view of the root for one test: an overlay whose changes go to a scratch
-/// directory, so the cached root is never written (copying it took a minute).
-/// Unmounted and removed on drop, also when the test fails.
+/// A writable copy of the root for one test, so the cached root is never written. A
+/// plain copy (about two seconds): an overlay mounted in a user namespace cannot rename
+/// a directory of its lower layer, which dpkg does ("Invalid cross-device link"). Its
+/// devices are unbound and it is removed on drop, also when the test fails.
 pub struct RootCopy {
     pub root: PathBuf,
     _scratch: tempfile::TempDir,
@@ -59,21 +69,29 @@ pub struct RootCopy {
 
 impl Drop for RootCopy {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.root).status();
+        for device in DEVICES {
+            let _ = Command::new("umount").arg(self.root.join("dev").join(device)).status();
+        }
     }
 }
 
 pub fn copy_of_root() -> RootCopy {
-    let lower = root();
+    let cached = root();
     let scratch = tempfile::Builder::new().prefix("provision-").tempdir_in(root_tests_dir()).unwrap();
-    let (upper, work, root) = (scratch.path().join("upper"), scratch.path().join("work"), scratch.path().join("root"));
-    for dir in [&upper, &work, &root] {
-        std::fs::create_dir(dir).unwrap();
+    let root = scratch.path().join("root");
+    let output = Command::new("cp").arg("--archive").arg(&cached).arg(&root).output().unwrap();
+    expect_success("copying the Debian root", &output);
+    let copy = RootCopy { root, _scratch: scratch };
+    for device in DEVICES {
+        let (host, inside) = (Path::new("/dev").join(device), copy.root.join("dev").join(device));
+        // As root mmdebstrap may make some nodes itself; a bind needs something there.
+        if std::fs::symlink_metadata(&inside).is_err() {
+            std::fs::write(&inside, "").unwrap();
+        }
+        let output = Command::new("mount").arg("--bind").arg(&host).arg(&inside).output().unwrap();
+        expect_success(&format!("binding {} into the copy", host.display()), &output);
     }
-    let options = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
-    let output = Command::new("mount").args(["-t", "overlay", "overlay", "-o", &options]).arg(&root).output().unwrap();
-    expect_success("mounting an overlay of the Debian root", &output);
-    RootCopy { root, _scratch: scratch }
+    copy
 }
 
 /// Runs a shell command inside `root` as root, with a clean environment.
@@ -101,11 +119,11 @@ fn require_root() {
     assert_eq!(
         text(&uid.stdout).trim(),
         "0",
-        "the provisioning tests need root (debootstrap, an overlay mount, chroot): run them as root with `cargo xtask ci --root-tests`, the pipeline's privileged step"
+        "the provisioning tests need root or a user namespace (mmdebstrap, an overlay mount, chroot): `cargo xtask ci` runs them in one"
     );
 }
 
-/// debootstrap mounts /proc (and more) inside the root while it works; nothing below
+/// mmdebstrap mounts /proc (and more) inside the root while it works; nothing below
 /// the root may stay mounted before it is removed or kept.
 fn unmount_below(dir: &Path) {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
