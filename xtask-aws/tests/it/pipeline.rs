@@ -697,12 +697,13 @@ fn the_checks_run_unprivileged_with_the_root_file_system_tests_in_a_user_namespa
 }
 
 /// CI's own machine runs as root, Buildkite's agents do not: `ci --unprivileged-as`
-/// shows the unprivileged step passing there. Its plan hands the user all of the
-/// checkout but the root tests' directory, and lets it through only directories that
-/// others may not pass. Without root it refuses before it changes anything; a user name
-/// useradd would not take, root, or another mode beside it is a usage error.
+/// shows the unprivileged step passing there. Its plan gives the user subordinate IDs,
+/// hands it all of the checkout but the root file system tests' directory, and lets it
+/// through only directories that others may not pass. Without root it refuses before it
+/// changes anything; a user name useradd would not take, root, or another mode beside it
+/// is a usage error.
 #[test]
-fn ci_as_root_runs_the_checks_as_a_user_without_root_and_the_root_tests_beside_them() {
+fn ci_as_root_hands_the_checkout_to_a_user_without_root_and_runs_every_check_as_it() {
     use std::os::unix::fs::PermissionsExt;
     let user = "xtask-ci-plan-only";
     let exists = || Command::new("getent").args(["passwd", user]).output().unwrap().status.success();

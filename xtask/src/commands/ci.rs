@@ -96,28 +96,35 @@ fn run_checks<'a>(workspace: &Workspace, checks: &'a [Check]) -> Vec<(&'a str, D
         let started = Instant::now();
         let beside = check.beside.as_ref().map(|beside| {
             println!("    and beside it, {}: $ {}", beside.name, beside.command_line());
-            (beside, beside.spawn_captured(workspace))
+            let child = beside.spawn_captured(workspace);
+            let waited = std::thread::spawn(move || {
+                let output =
+                    child.and_then(|child| child.wait_with_output().context("lost a check run beside another"));
+                (output, started.elapsed())
+            });
+            (beside, waited)
         });
         let outcome = check.run(workspace);
         if let Err(error) = &outcome {
             eprintln!("FAILED: {}: {error:#}", check.name);
         }
         results.push((check.name, started.elapsed(), outcome.is_ok()));
-        if let Some((beside, child)) = beside {
+        if let Some((beside, waited)) = beside {
             println!("\n==> {} (ran beside {})\n    $ {}", beside.name, check.name, beside.command_line());
-            let outcome = finish_captured(child);
+            let (output, took) =
+                waited.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("its waiter panicked")), Duration::ZERO));
+            let outcome = output.and_then(report_captured);
             if let Err(error) = &outcome {
                 eprintln!("FAILED: {}: {error:#}", beside.name);
             }
-            results.push((beside.name, started.elapsed(), outcome.is_ok()));
+            results.push((beside.name, took, outcome.is_ok()));
         }
     }
     results
 }
 
-/// Waits for a companion check and prints what it said.
-fn finish_captured(child: Result<std::process::Child>) -> Result<()> {
-    let output = child?.wait_with_output().context("lost a check run beside another")?;
+/// Prints what a companion check said, and whether it passed.
+fn report_captured(output: std::process::Output) -> Result<()> {
     eprint!("{}", String::from_utf8_lossy(&output.stderr));
     print!("{}", String::from_utf8_lossy(&output.stdout));
     if !output.status.success() {
