@@ -723,7 +723,7 @@ fn ci_as_root_hands_the_checkout_to_a_user_without_root_and_runs_every_check_as_
         Would hand the checkout to xtask-ci-plan-only:
           useradd --create-home --user-group --shell /usr/sbin/nologin xtask-ci-plan-only
           usermod --add-subuids <free>-<free+65535> --add-subgids <same> xtask-ci-plan-only, if it has no range of 65536 subordinate IDs
-          chown --recursive xtask-ci-plan-only: the checkout <checkout>, all but <checkout>/target/root-tests (the tests that need root keep a Debian root there)
+          chown --recursive xtask-ci-plan-only: the checkout <checkout>, all but <checkout>/target/root-tests (the tests that need a root file system keep a Debian root there, whose files must keep their owners)
         Would run as xtask-ci-plan-only: xtask ci --unprivileged (`cargo xtask ci --unprivileged --dry-run` prints its plan)
     "#]]
     .assert_eq(&plan);

@@ -37,8 +37,8 @@ pub struct Handover {
     own: Vec<PathBuf>,
     /// Changed to the user's with everything below: all of the checkout but `kept`.
     own_below: Vec<PathBuf>,
-    /// Stays root's: the tests that need root keep a Debian root there, whose files
-    /// must keep their owners (and setuid programs their bits).
+    /// Stays as it is: the tests that need a root file system keep a Debian root there,
+    /// whose files must keep their owners (subordinate IDs, or root's) and setuid bits.
     kept: PathBuf,
 }
 
@@ -131,8 +131,8 @@ impl Handover {
         }
         let checkout = self.own.first().map(|dir| dir.display().to_string()).unwrap_or_default();
         text += &format!(
-            "  chown --recursive {name}: the checkout {checkout}, all but {} (the tests that need root keep a Debian \
-             root there)\n",
+            "  chown --recursive {name}: the checkout {checkout}, all but {} (the tests that need a root file system \
+             keep a Debian root there, whose files must keep their owners)\n",
             self.kept.display()
         );
         text
