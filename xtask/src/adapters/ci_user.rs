@@ -42,11 +42,6 @@ pub struct Handover {
     kept: PathBuf,
 }
 
-pub fn is_root(workspace: &Workspace) -> Result<bool> {
-    let sh = &workspace.sh;
-    Ok(cmd!(sh, "id -u").quiet().read().context("`id -u` failed")?.trim() == "0")
-}
-
 /// Decides what to change so that `user` can run the checks in this checkout; `kept`
 /// (under target/) stays as it is.
 pub fn plan(workspace: &Workspace, user: &LocalUser, kept: &Path) -> Result<Handover> {
@@ -65,7 +60,9 @@ pub fn plan(workspace: &Workspace, user: &LocalUser, kept: &Path) -> Result<Hand
     )?;
     let mut reached = vec![rustup_home, workspace.root.clone()];
     for program in ["cargo", "python3"] {
-        let found = workspace.env.which(program).with_context(|| format!("{program} is not on PATH"))?;
+        let found = workspace.env.which(program).with_context(|| {
+            format!("{program} is not on PATH, so {user} could not be let through to it; run from a shell where it is")
+        })?;
         reached.extend(found.parent().map(Path::to_path_buf));
     }
     let create = home_of(workspace, user)?.is_none();

@@ -338,7 +338,7 @@ impl Missing {
 
     fn install_debian_packages(&self, workspace: &Workspace) -> Result<()> {
         let sh = &workspace.sh;
-        let is_root = cmd!(sh, "id -u").quiet().read().map(|uid| uid.trim() == "0").unwrap_or(false);
+        let is_root = crate::adapters::user_namespace::is_root(workspace).unwrap_or(false);
         if !is_root || workspace.env.which("apt-get").is_none() {
             bail!(
                 "cannot install {} here (installing needs root and apt-get). {}",

@@ -16,6 +16,13 @@ pub const IDS: u64 = 65536;
 const SUBUID: &str = "/etc/subuid";
 const SUBGID: &str = "/etc/subgid";
 
+/// Whether this process runs as root, and so needs no namespace (nor anyone's help to
+/// install system packages).
+pub fn is_root(workspace: &Workspace) -> Result<bool> {
+    let sh = &workspace.sh;
+    Ok(cmd!(sh, "id -u").quiet().read().context("`id -u` failed")?.trim() == "0")
+}
+
 /// The program and arguments that run what follows them as root of such a namespace.
 pub fn prefix(workspace: &Workspace) -> Result<Vec<String>> {
     let sh = &workspace.sh;

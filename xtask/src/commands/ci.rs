@@ -252,7 +252,7 @@ fn root_tests(workspace: &Workspace) -> Result<Check> {
     let cargo = ["cargo", "test", "--workspace", "--locked", "--test", "it", "--", "--exact"];
     let tests = cargo.iter().copied().chain(ROOT_TESTS.iter().copied()).map(String::from);
     let name = "tests that need a root file system";
-    if ci_user::is_root(workspace)? {
+    if user_namespace::is_root(workspace)? {
         return Ok(Check::new(name, "cargo", tests.skip(1)));
     }
     let prefix = user_namespace::prefix(workspace)?;
@@ -291,7 +291,7 @@ fn files_matching(dir: &Path, wanted: impl Fn(&Path) -> bool) -> Result<Vec<Stri
 /// every check and test runs as `user` (those that need a root file system in a user
 /// namespace), as on an agent.
 fn run_unprivileged_as(workspace: &Workspace, user: &LocalUser, no_install: bool, dry_run: bool) -> Result<()> {
-    if !dry_run && !ci_user::is_root(workspace)? {
+    if !dry_run && !user_namespace::is_root(workspace)? {
         bail!(
             "`--unprivileged-as {user}` needs root: it makes {user} and hands it this checkout. Without root, run \
              `cargo xtask ci --unprivileged`"

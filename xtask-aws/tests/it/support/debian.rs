@@ -1,6 +1,6 @@
 //! A minimal Debian 12 root for running the images' provisioning scripts, made with
 //! mmdebstrap once and kept under target/root-tests/ (it takes half a minute or more,
-//! and the scripts never change it: each test works on an overlay). It is kept by a key
+//! and the scripts never change it: each test works on a copy). It is kept by a key
 //! of what it holds (tool, suite, variant, packages), so a change to the package list
 //! makes a new one instead of testing against a stale root. Debian's own mirror is
 //! mmdebstrap's default.
@@ -119,7 +119,7 @@ fn require_root() {
     assert_eq!(
         text(&uid.stdout).trim(),
         "0",
-        "the provisioning tests need root or a user namespace (mmdebstrap, an overlay mount, chroot): `cargo xtask ci` runs them in one"
+        "the provisioning tests need root or a user namespace (mmdebstrap, bind mounts, chroot): run them with `cargo xtask ci`, which gives them one"
     );
 }
 
